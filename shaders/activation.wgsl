@@ -1,0 +1,95 @@
+// activation.wgsl — Keras's element-wise activations, selected by code.
+//
+// CPU twin: `Activation::apply` in src/activation.rs (same arms, same order, same clamps).
+// Codes are `Activation::code()`: 0 tanh, 1 sigmoid, 2 hard_sigmoid (Keras 3),
+// 3 hard_sigmoid (Keras 2), 4 relu, 5 relu6, 6 leaky_relu, 7 linear, 8 softsign, 9 softplus,
+// 10 exponential, 11 elu, 12 selu, 13 gelu (exact, erf), 14 silu/swish, 15 mish, 16 celu,
+// 17 hard_silu, 18 hard_tanh, 19 hard_shrink, 20 soft_shrink, 21 tanh_shrink, 22 squareplus,
+// 23 sparse_plus, 24 sparse_sigmoid, 25 log_sigmoid.
+//
+// This file is prepended to the kernels that use it (WGSL has no include); it is valid WGSL
+// on its own and validated with naga on its own and in each composition.
+//
+// Clamps: tanh's argument is clamped to ±15 (tanh(15) rounds to 1 in f32) and exp's to
+// ±88 where a ratio of exponentials is formed, so no backend's tanh/exp yields inf/inf = NaN.
+// `exponential` itself is not clamped: Keras returns inf there too.
+
+fn tanh_safe(x: f32) -> f32 {
+    return tanh(clamp(x, -15.0, 15.0));
+}
+
+fn sigmoid(x: f32) -> f32 {
+    return 1.0 / (1.0 + exp(clamp(-x, -88.0, 88.0)));
+}
+
+fn softplus(x: f32) -> f32 {
+    if (x > 15.0) {
+        return x;
+    }
+    if (x < -15.0) {
+        return exp(x);
+    }
+    // log(1 + e^x) with the log1p trick: exact where e^x is tiny relative to 1.
+    let e = exp(x);
+    let u = 1.0 + e;
+    if (u == 1.0) {
+        return e;
+    }
+    return log(u) * (e / (u - 1.0));
+}
+
+// erf, Abramowitz & Stegun 7.1.26 refined: max abs error ~1.2e-7 over the reals.
+fn erf_approx(x: f32) -> f32 {
+    let a = abs(x);
+    let t = 1.0 / (1.0 + 0.5 * a);
+    // Numerical Recipes erfc (Chebyshev), fractional error < 1.2e-7.
+    let y = t * exp(-a * a - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418
+        + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587
+        + t * (-0.82215223 + t * 0.17087277)))))))));
+    let r = 1.0 - y;
+    return select(r, -r, x < 0.0);
+}
+
+fn act(code: u32, x: f32) -> f32 {
+    switch code {
+        case 0u: { return tanh_safe(x); }
+        case 1u: { return sigmoid(x); }
+        case 2u: { return clamp(x / 6.0 + 0.5, 0.0, 1.0); }
+        case 3u: { return clamp(0.2 * x + 0.5, 0.0, 1.0); }
+        case 4u: { return max(x, 0.0); }
+        case 5u: { return clamp(x, 0.0, 6.0); }
+        case 6u: { return select(0.2 * x, x, x > 0.0); }
+        case 7u: { return x; }
+        case 8u: { return x / (1.0 + abs(x)); }
+        case 9u: { return softplus(x); }
+        case 10u: { return exp(x); }
+        case 11u: { return select(exp(min(x, 0.0)) - 1.0, x, x > 0.0); }
+        case 12u: { return select(1.7580993408473769 * (exp(min(x, 0.0)) - 1.0), 1.0507009873554805 * x, x > 0.0); }
+        case 13u: { return 0.5 * x * (1.0 + erf_approx(x * 0.7071067811865476)); }
+        case 14u: { return x * sigmoid(x); }
+        case 15u: { return x * tanh_safe(softplus(x)); }
+        case 16u: { return max(x, 0.0) + (exp(min(x, 0.0)) - 1.0); }
+        case 17u: { return x * clamp(x + 3.0, 0.0, 6.0) / 6.0; }
+        case 18u: { return clamp(x, -1.0, 1.0); }
+        case 19u: { return select(0.0, x, abs(x) > 0.5); }
+        case 20u: {
+            if (x > 0.5) { return x - 0.5; }
+            if (x < -0.5) { return x + 0.5; }
+            return 0.0;
+        }
+        case 21u: { return x - tanh_safe(x); }
+        case 22u: { return (x + sqrt(x * x + 4.0)) / 2.0; }
+        case 23u: {
+            if (x <= -1.0) { return 0.0; }
+            if (x >= 1.0) { return x; }
+            return (x + 1.0) * (x + 1.0) / 4.0;
+        }
+        case 24u: {
+            if (x <= -1.0) { return 0.0; }
+            if (x >= 1.0) { return 1.0; }
+            return (x + 1.0) / 2.0;
+        }
+        case 25u: { return -softplus(-x); }
+        default: { return x; }
+    }
+}

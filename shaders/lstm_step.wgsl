@@ -1,0 +1,94 @@
+// lstm_step.wgsl — one fused LSTM timestep for all batch rows (needs activation.wgsl first).
+//
+// CPU twin: `cpu::lstm_step` in src/cpu.rs (the `for b` / `for j` loops there are the
+// invocations here).
+//
+// Bindings (group 0):
+//   0  z     : array<vec4<f32>>  (B·T, U) input projection, row b·T + t, gate-interleaved:
+//                                z[row·U + j] = (z_i, z_f, z_c, z_o) of unit j
+//   1  r     : array<vec4<f32>>  (U, U) recurrent kernel, gate-interleaved at upload:
+//                                r[q·U + j] = (R[q, j], R[q, U+j], R[q, 2U+j], R[q, 3U+j])
+//   2  mask  : array<u32>        (B, T), 1 = valid step; read only when step.has_mask != 0
+//   3  h     : array<f32>        two slots of (B, U): read slot h_read, write slot h_write
+//                                (ping-pong: other invocations still read the previous h)
+//   4  c     : array<f32>        (B, U), updated in place (each invocation owns its element)
+//   5  hold  : array<f32>        (B, U) output of the row's last valid step in this call
+//   6  out   : array<f32>        (B, T, U) with RETURN_SEQUENCES (index k, processing order),
+//                                else (B, U) (the last step's write wins)
+//   7  step  : uniform Step, bound with a dynamic offset: one record per timestep
+// Dispatch: (ceil(U / WG), B, 1); invocation (j, b) computes unit j of row b.
+//
+// Math (per row b, unit j; t_in = T-1-k with go_backwards, else k):
+//   z4 = Z[b, t_in, j] + Σ_q h[b, q] · R4[q, j]
+//   i, f, o = ract(z4.x, z4.y, z4.w);  g = act(z4.z)
+//   c' = f·c + i·g;  h' = o·act(c')
+//   valid:  c, h, hold = c', h', h';  y = h'
+//   masked: c, h carried;             y = 0 if ZERO_OUTPUT_FOR_MASK else hold
+
+override ACT: u32 = 0u;
+override REC_ACT: u32 = 1u;
+override RETURN_SEQUENCES: bool = false;
+override ZERO_OUTPUT_FOR_MASK: bool = false;
+override WG: u32 = 64u;
+
+struct Step {
+    batch: u32,
+    steps: u32,
+    units: u32,
+    has_mask: u32,
+    k: u32,
+    t_in: u32,
+    h_read: u32,
+    h_write: u32,
+}
+
+@group(0) @binding(0) var<storage, read> z: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> r: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> mask: array<u32>;
+@group(0) @binding(3) var<storage, read_write> h: array<f32>;
+@group(0) @binding(4) var<storage, read_write> c: array<f32>;
+@group(0) @binding(5) var<storage, read_write> hold: array<f32>;
+@group(0) @binding(6) var<storage, read_write> out: array<f32>;
+@group(0) @binding(7) var<uniform> step: Step;
+
+@compute @workgroup_size(WG, 1, 1)
+fn lstm_step(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let j = gid.x;
+    let b = gid.y;
+    let u = step.units;
+    if (j >= u || b >= step.batch) {
+        return;
+    }
+    let row = b * step.steps + step.t_in;
+    var valid = true;
+    if (step.has_mask != 0u) {
+        valid = mask[row] != 0u;
+    }
+    let idx = b * u + j;
+    var y: f32;
+    if (valid) {
+        var z4 = z[row * u + j];
+        let hb = step.h_read + b * u;
+        for (var q = 0u; q < u; q = q + 1u) {
+            z4 = z4 + h[hb + q] * r[q * u + j];
+        }
+        let i = act(REC_ACT, z4.x);
+        let f = act(REC_ACT, z4.y);
+        let g = act(ACT, z4.z);
+        let o = act(REC_ACT, z4.w);
+        let c_new = f * c[idx] + i * g;
+        let h_new = o * act(ACT, c_new);
+        c[idx] = c_new;
+        h[step.h_write + idx] = h_new;
+        hold[idx] = h_new;
+        y = h_new;
+    } else {
+        h[step.h_write + idx] = h[step.h_read + idx];
+        y = select(hold[idx], 0.0, ZERO_OUTPUT_FOR_MASK);
+    }
+    if (RETURN_SEQUENCES) {
+        out[(b * step.steps + step.k) * u + j] = y;
+    } else {
+        out[idx] = y;
+    }
+}

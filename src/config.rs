@@ -1,0 +1,162 @@
+//! [`LstmConfig`]: the Keras `LSTM(...)` arguments that change inference numbers.
+
+use crate::activation::{Activation, KerasFlavour};
+use crate::error::{Error, Result};
+
+/// The configuration of one Keras `LSTM` layer, with Keras's field names and defaults.
+///
+/// Arguments that do not change inference numbers (`dropout`, `recurrent_dropout`,
+/// regularizers, constraints, `unroll`, `implementation`) are not represented;
+/// `unit_forget_bias` only matters when weights are initialised here.
+///
+/// ```
+/// use wgpu_lstm::{Activation, LstmConfig};
+/// let cfg = LstmConfig { return_sequences: true, ..LstmConfig::new(4) };
+/// assert_eq!(cfg.units, 4);
+/// assert_eq!(cfg.activation, Activation::Tanh);
+/// assert_eq!(cfg.recurrent_activation, Activation::Sigmoid);
+/// assert!(cfg.use_bias && !cfg.stateful);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct LstmConfig {
+    /// `units`: the hidden size U. The gates i, f, c, o and the states h, c are vectors of
+    /// length U per batch row. Must be ≥ 1. No default in Keras.
+    pub units: usize,
+    /// `activation`: applied to the cell candidate g and to c before `h = o·act(c)`.
+    /// Default `tanh`.
+    pub activation: Activation,
+    /// `recurrent_activation`: applied to the gates i, f, o. Default `sigmoid`.
+    pub recurrent_activation: Activation,
+    /// `use_bias`: whether the layer has a `bias` of shape (4U). Default true.
+    pub use_bias: bool,
+    /// `unit_forget_bias`: initialise the forget-gate bias to 1 (only affects
+    /// [`crate::LstmWeights::keras_default`]). Default true.
+    pub unit_forget_bias: bool,
+    /// `return_sequences`: output every step (B, T, U) instead of the last one (B, U).
+    /// Default false.
+    pub return_sequences: bool,
+    /// `return_state`: also return the final h and c, each (B, U). Default false.
+    pub return_state: bool,
+    /// `go_backwards`: process steps T-1 … 0; the returned sequence stays in that processing
+    /// order. Default false.
+    pub go_backwards: bool,
+    /// `stateful`: carry the final h, c of one call into the next call. Default false.
+    pub stateful: bool,
+    /// `zero_output_for_mask`: masked steps output zeros instead of the previous output.
+    /// Default false (Keras's `Bidirectional` sets it to `return_sequences`).
+    pub zero_output_for_mask: bool,
+    /// Which Keras the configuration came from. Recorded for `describe`; activation names are
+    /// resolved with it by [`LstmConfig::from_keras_json`]. Default Keras 3.
+    pub flavour: KerasFlavour,
+}
+
+impl LstmConfig {
+    /// Keras's defaults for `LSTM(units)`.
+    ///
+    /// ```
+    /// let cfg = wgpu_lstm::LstmConfig::new(128);
+    /// assert!(!cfg.return_sequences && !cfg.return_state && !cfg.go_backwards);
+    /// ```
+    pub fn new(units: usize) -> Self {
+        LstmConfig {
+            units,
+            activation: Activation::Tanh,
+            recurrent_activation: Activation::Sigmoid,
+            use_bias: true,
+            unit_forget_bias: true,
+            return_sequences: false,
+            return_state: false,
+            go_backwards: false,
+            stateful: false,
+            zero_output_for_mask: false,
+            flavour: KerasFlavour::Keras3,
+        }
+    }
+
+    /// Checks the fields that can be wrong on their own (`units ≥ 1`).
+    ///
+    /// ```
+    /// assert!(wgpu_lstm::LstmConfig::new(0).validate().is_err());
+    /// assert!(wgpu_lstm::LstmConfig::new(1).validate().is_ok());
+    /// ```
+    pub fn validate(&self) -> Result<()> {
+        if self.units == 0 {
+            return Err(Error::config("units", "must be at least 1, got 0"));
+        }
+        Ok(())
+    }
+
+    /// Reads a Keras `LSTM` config dict (as `layer.get_config()` returns it, or as stored in a
+    /// fixture / `config.json`). Missing optional fields take Keras's defaults; `units` is
+    /// required; activation names are resolved for `flavour`.
+    ///
+    /// ```
+    /// use wgpu_lstm::{Activation, KerasFlavour, LstmConfig};
+    /// let json = serde_json::json!({"units": 3, "recurrent_activation": "hard_sigmoid"});
+    /// let cfg = LstmConfig::from_keras_json(&json, KerasFlavour::Keras2).unwrap();
+    /// assert_eq!(cfg.recurrent_activation, Activation::HardSigmoidKeras2);
+    /// ```
+    pub fn from_keras_json(v: &serde_json::Value, flavour: KerasFlavour) -> Result<Self> {
+        let obj = v
+            .as_object()
+            .ok_or_else(|| Error::config("config", "an LSTM config must be a JSON object"))?;
+        let units = match obj.get("units") {
+            Some(u) => u.as_u64().ok_or_else(|| {
+                Error::config("units", format!("must be a non-negative integer, got {u}"))
+            })? as usize,
+            None => return Err(Error::config("units", "missing")),
+        };
+        let mut cfg = LstmConfig {
+            flavour,
+            ..LstmConfig::new(units)
+        };
+        let act = |field: &str, default: Activation| -> Result<Activation> {
+            match obj.get(field) {
+                None | Some(serde_json::Value::Null) => Ok(default),
+                Some(serde_json::Value::String(s)) => Activation::from_keras_name(s, flavour),
+                Some(other) => Err(Error::config(
+                    field,
+                    format!("expected an activation name (string), got {other}"),
+                )),
+            }
+        };
+        cfg.activation = act("activation", cfg.activation)?;
+        cfg.recurrent_activation = act("recurrent_activation", cfg.recurrent_activation)?;
+        let flag = |field: &str, default: bool| -> Result<bool> {
+            match obj.get(field) {
+                None | Some(serde_json::Value::Null) => Ok(default),
+                Some(serde_json::Value::Bool(b)) => Ok(*b),
+                Some(other) => Err(Error::config(
+                    field,
+                    format!("expected true or false, got {other}"),
+                )),
+            }
+        };
+        cfg.use_bias = flag("use_bias", cfg.use_bias)?;
+        cfg.unit_forget_bias = flag("unit_forget_bias", cfg.unit_forget_bias)?;
+        cfg.return_sequences = flag("return_sequences", cfg.return_sequences)?;
+        cfg.return_state = flag("return_state", cfg.return_state)?;
+        cfg.go_backwards = flag("go_backwards", cfg.go_backwards)?;
+        cfg.stateful = flag("stateful", cfg.stateful)?;
+        cfg.zero_output_for_mask = flag("zero_output_for_mask", cfg.zero_output_for_mask)?;
+        if flag("time_major", false)? {
+            return Err(Error::Unsupported(
+                "time_major=true LSTM layers (inputs must be batch-major)".into(),
+            ));
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Keras's parameter count for this layer on `input_dim` features:
+    /// `4U·D + 4U·U + 4U` (the last term only with `use_bias`).
+    ///
+    /// ```
+    /// // LSTM(4) on 3 features has 128 parameters, as Keras's summary() says.
+    /// assert_eq!(wgpu_lstm::LstmConfig::new(4).param_count(3), 128);
+    /// ```
+    pub fn param_count(&self, input_dim: usize) -> usize {
+        let g = 4 * self.units;
+        g * input_dim + g * self.units + if self.use_bias { g } else { 0 }
+    }
+}

@@ -1,0 +1,472 @@
+//! The conformance runner: reads Keras fixture JSON files (format: `SCHEMA.md` of the
+//! fixtures) and checks this crate against the outputs real Keras stored.
+//!
+//! Used by the test suite and by `wgpu-lstm conformance DIR [--device cpu|gpu|all]`.
+
+use std::path::{Path, PathBuf};
+
+use ndarray::{Array2, ArrayD, IxDyn};
+use serde_json::Value;
+
+use crate::activation::KerasFlavour;
+use crate::config::LstmConfig;
+use crate::device::Device;
+use crate::error::{Error, Result};
+use crate::layer::{Lstm, LstmInput};
+use crate::weights::LstmWeights;
+
+/// Max abs error allowed on the CPU path (SCHEMA.md §8: ≥ 12× the worst f32 rounding seen).
+pub const CPU_TOLERANCE: f32 = 1e-5;
+/// Max abs error allowed on the GPU path: the GPU's `exp`/`tanh` are not correctly rounded
+/// (Vulkan allows a few ULP, lavapipe's are polynomial approximations) and its dot products
+/// sum in another order; the measured error stays well under this (see the test suite).
+pub const GPU_TOLERANCE: f32 = 1e-4;
+
+/// One call of a fixture.
+#[derive(Debug, Clone)]
+pub struct FixtureCall {
+    /// (B, T, D)
+    pub inputs: ArrayD<f32>,
+    /// (B, T) or none.
+    pub mask: Option<Array2<bool>>,
+    /// (h, c), each (B, U), or none.
+    pub initial_state: Option<(ArrayD<f32>, ArrayD<f32>)>,
+    /// `layer.reset_states()` was called before this call.
+    pub reset_states_before: bool,
+    /// Expected arrays by name (`output`, `h`, `c`, …); null ones are left out.
+    pub outputs: Vec<(String, ArrayD<f32>)>,
+}
+
+/// One fixture file.
+///
+/// ```no_run
+/// let f = wgpu_lstm::conformance::Fixture::load("tests/fixtures/keras/k3_default.json".as_ref()).unwrap();
+/// assert_eq!(f.kind, "lstm");
+/// ```
+#[derive(Debug, Clone)]
+pub struct Fixture {
+    /// The file stem.
+    pub name: String,
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// `lstm`, `stacked` or `bidirectional`.
+    pub kind: String,
+    /// The Keras flavour (from `keras_api`).
+    pub flavour: KerasFlavour,
+    /// The raw `config` object.
+    pub config: Value,
+    /// The raw `weights` object (kind `lstm`).
+    pub weights: Value,
+    /// The raw `layers` list (kinds `stacked`, `bidirectional`).
+    pub layers: Vec<Value>,
+    /// The calls, in order.
+    pub calls: Vec<FixtureCall>,
+}
+
+fn json_err(path: &Path, reason: impl Into<String>) -> Error {
+    Error::Json {
+        path: path.display().to_string(),
+        reason: reason.into(),
+    }
+}
+
+/// Converts a nested JSON list of numbers into an array, checking it is rectangular.
+///
+/// ```
+/// let v = serde_json::json!([[1, 2, 3], [4, 5, 6]]);
+/// let a = wgpu_lstm::conformance::json_array(&v, "x").unwrap();
+/// assert_eq!(a.shape(), &[2, 3]);
+/// assert!(wgpu_lstm::conformance::json_array(&serde_json::json!([[1], [2, 3]]), "x").is_err());
+/// ```
+pub fn json_array(v: &Value, what: &str) -> Result<ArrayD<f32>> {
+    let mut shape = Vec::new();
+    let mut cur = v;
+    while let Value::Array(items) = cur {
+        shape.push(items.len());
+        match items.first() {
+            Some(first) => cur = first,
+            None => break,
+        }
+    }
+    let mut data = Vec::with_capacity(shape.iter().product());
+    fn walk(v: &Value, depth: usize, shape: &[usize], out: &mut Vec<f32>, what: &str) -> Result<()> {
+        match v {
+            Value::Array(items) if depth < shape.len() && items.len() == shape[depth] => {
+                items.iter().try_for_each(|i| walk(i, depth + 1, shape, out, what))
+            }
+            Value::Number(n) if depth == shape.len() => {
+                out.push(n.as_f64().unwrap_or(f64::NAN) as f32);
+                Ok(())
+            }
+            _ => Err(Error::Json {
+                path: what.to_string(),
+                reason: format!("`{what}` is not a rectangular array of numbers of shape {shape:?}"),
+            }),
+        }
+    }
+    walk(v, 0, &shape, &mut data, what)?;
+    ArrayD::from_shape_vec(IxDyn(&shape), data)
+        .map_err(|e| Error::Json { path: what.to_string(), reason: e.to_string() })
+}
+
+fn field<'a>(obj: &'a Value, key: &str, path: &Path) -> Result<&'a Value> {
+    obj.get(key)
+        .ok_or_else(|| json_err(path, format!("missing field `{key}`")))
+}
+
+fn opt_array(obj: &Value, key: &str, path: &Path) -> Result<Option<ArrayD<f32>>> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => json_array(v, key)
+            .map(Some)
+            .map_err(|e| json_err(path, e.to_string())),
+    }
+}
+
+impl Fixture {
+    /// Reads and parses one fixture file. A malformed file is an [`Error::Json`] naming the
+    /// file and the field.
+    ///
+    /// ```
+    /// let err = wgpu_lstm::conformance::Fixture::parse("{}", "x.json".as_ref()).unwrap_err();
+    /// assert!(err.to_string().contains("x.json"));
+    /// ```
+    pub fn load(path: &Path) -> Result<Fixture> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses fixture JSON text (`path` is used for names and messages).
+    ///
+    /// ```
+    /// assert!(wgpu_lstm::conformance::Fixture::parse("not json", "y.json".as_ref()).is_err());
+    /// ```
+    pub fn parse(text: &str, path: &Path) -> Result<Fixture> {
+        let root: Value =
+            serde_json::from_str(text).map_err(|e| json_err(path, e.to_string()))?;
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let kind = field(&root, "kind", path)?
+            .as_str()
+            .ok_or_else(|| json_err(path, "`kind` must be a string"))?
+            .to_string();
+        let api = field(&root, "keras_api", path)?
+            .as_str()
+            .ok_or_else(|| json_err(path, "`keras_api` must be a string"))?;
+        let flavour = KerasFlavour::from_keras_api(api)?;
+        let config = field(&root, "config", path)?.clone();
+        let weights = root.get("weights").cloned().unwrap_or(Value::Null);
+        let layers = match root.get("layers") {
+            Some(Value::Array(l)) => l.clone(),
+            _ => Vec::new(),
+        };
+        let calls_v = field(&root, "calls", path)?
+            .as_array()
+            .ok_or_else(|| json_err(path, "`calls` must be a list"))?;
+        let mut calls = Vec::new();
+        for call in calls_v {
+            let inputs = opt_array(call, "inputs", path)?
+                .ok_or_else(|| json_err(path, "a call lacks `inputs`"))?;
+            let mask = match opt_array(call, "mask", path)? {
+                None => None,
+                Some(m) => Some(
+                    m.into_dimensionality::<ndarray::Ix2>()
+                        .map_err(|_| json_err(path, "`mask` must be (B, T)"))?
+                        .mapv(|v| v != 0.0),
+                ),
+            };
+            let initial_state = match call.get("initial_state") {
+                None | Some(Value::Null) => None,
+                Some(s) => Some((
+                    opt_array(s, "h", path)?
+                        .ok_or_else(|| json_err(path, "initial_state lacks `h`"))?,
+                    opt_array(s, "c", path)?
+                        .ok_or_else(|| json_err(path, "initial_state lacks `c`"))?,
+                )),
+            };
+            let reset_states_before = call
+                .get("reset_states_before")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            let outs = field(call, "outputs", path)?
+                .as_object()
+                .ok_or_else(|| json_err(path, "`outputs` must be an object"))?;
+            let mut outputs = Vec::new();
+            for (k, v) in outs {
+                if k == "layer_outputs" || v.is_null() {
+                    continue;
+                }
+                outputs.push((k.clone(), json_array(v, k).map_err(|e| json_err(path, e.to_string()))?));
+            }
+            calls.push(FixtureCall {
+                inputs,
+                mask,
+                initial_state,
+                reset_states_before,
+                outputs,
+            });
+        }
+        Ok(Fixture {
+            name,
+            path: path.to_path_buf(),
+            kind,
+            flavour,
+            config,
+            weights,
+            layers,
+            calls,
+        })
+    }
+
+    /// The layer config and weights of a kind-`lstm` fixture.
+    ///
+    /// ```no_run
+    /// let f = wgpu_lstm::conformance::Fixture::load("tests/fixtures/keras/k3_default.json".as_ref()).unwrap();
+    /// let (cfg, w) = f.lstm_layer().unwrap();
+    /// assert_eq!(cfg.units, w.units());
+    /// ```
+    pub fn lstm_layer(&self) -> Result<(LstmConfig, LstmWeights)> {
+        layer_from_json(&self.config, &self.weights, self.flavour, &self.path)
+    }
+}
+
+/// Builds a config and weights from a fixture's `config` and `weights` objects.
+pub(crate) fn layer_from_json(
+    config: &Value,
+    weights: &Value,
+    flavour: KerasFlavour,
+    path: &Path,
+) -> Result<(LstmConfig, LstmWeights)> {
+    let cfg = LstmConfig::from_keras_json(config, flavour)?;
+    let k = opt_array(weights, "kernel", path)?
+        .ok_or_else(|| json_err(path, "weights lack `kernel`"))?;
+    let r = opt_array(weights, "recurrent_kernel", path)?
+        .ok_or_else(|| json_err(path, "weights lack `recurrent_kernel`"))?;
+    let b = opt_array(weights, "bias", path)?;
+    let k = k
+        .into_dimensionality()
+        .map_err(|e| json_err(path, format!("kernel: {e}")))?;
+    let r = r
+        .into_dimensionality()
+        .map_err(|e| json_err(path, format!("recurrent_kernel: {e}")))?;
+    let b = b
+        .map(|b| b.into_dimensionality())
+        .transpose()
+        .map_err(|e| json_err(path, format!("bias: {e}")))?;
+    Ok((cfg, LstmWeights::new(k, r, b)?))
+}
+
+/// The result of one fixture on one device.
+#[derive(Debug, Clone)]
+pub struct FixtureResult {
+    /// Fixture name.
+    pub name: String,
+    /// `cpu` or `gpu`.
+    pub device: String,
+    /// Max abs error over every compared array of every call (NaN if none ran).
+    pub max_abs_err: f32,
+    /// Whether it passed.
+    pub passed: bool,
+    /// Why it failed (empty when it passed).
+    pub reason: String,
+}
+
+impl std::fmt::Display for FixtureResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let status = if self.passed { "ok  " } else { "FAIL" };
+        write!(
+            f,
+            "{status} {:<44} {:<4} max abs err {:.3e}",
+            self.name, self.device, self.max_abs_err
+        )?;
+        if !self.reason.is_empty() {
+            write!(f, "  ({})", self.reason)?;
+        }
+        Ok(())
+    }
+}
+
+/// Max abs difference of two arrays; `None` if the shapes differ.
+///
+/// ```
+/// use ndarray::array;
+/// let d = wgpu_lstm::conformance::max_abs_diff(&array![1.0f32, 2.0].into_dyn(), &array![1.0f32, 2.5].into_dyn());
+/// assert_eq!(d, Some(0.5));
+/// ```
+pub fn max_abs_diff(a: &ArrayD<f32>, b: &ArrayD<f32>) -> Option<f32> {
+    if a.shape() != b.shape() {
+        return None;
+    }
+    Some(a.iter().zip(b.iter()).fold(0.0f32, |m, (x, y)| {
+        let d = (x - y).abs();
+        if d.is_nan() { f32::INFINITY } else { m.max(d) }
+    }))
+}
+
+/// Runs a fixture on a device and compares every stored array.
+///
+/// ```no_run
+/// use wgpu_lstm::{conformance, Device};
+/// let f = conformance::Fixture::load("tests/fixtures/keras/k3_default.json".as_ref()).unwrap();
+/// let r = conformance::run_fixture(&f, &Device::Cpu);
+/// assert!(r.passed, "{r}");
+/// ```
+pub fn run_fixture(fixture: &Fixture, device: &Device) -> FixtureResult {
+    let dev = match device {
+        Device::Cpu => "cpu",
+        Device::Gpu(_) => "gpu",
+    };
+    let tol = match device {
+        Device::Cpu => CPU_TOLERANCE,
+        Device::Gpu(_) => GPU_TOLERANCE,
+    };
+    let mut res = FixtureResult {
+        name: fixture.name.clone(),
+        device: dev.to_string(),
+        max_abs_err: f32::NAN,
+        passed: false,
+        reason: String::new(),
+    };
+    match compare(fixture, device) {
+        Ok(err) => {
+            res.max_abs_err = err;
+            res.passed = err <= tol;
+            if !res.passed {
+                res.reason = format!("above tolerance {tol:e}");
+            }
+        }
+        Err(e) => res.reason = e.to_string(),
+    }
+    res
+}
+
+fn compare(fixture: &Fixture, device: &Device) -> Result<f32> {
+    let outputs = run_calls(fixture, device)?;
+    let mut worst = 0.0f32;
+    for (i, (call, got)) in fixture.calls.iter().zip(&outputs).enumerate() {
+        for (name, want) in &call.outputs {
+            let Some((_, have)) = got.iter().find(|(n, _)| n == name) else {
+                return Err(Error::Unsupported(format!(
+                    "call {i}: this crate produced no `{name}`"
+                )));
+            };
+            let d = max_abs_diff(have, want).ok_or_else(|| {
+                Error::shape(
+                    format!("call {i} `{name}`"),
+                    format!("{:?}", want.shape()),
+                    have.shape(),
+                )
+            })?;
+            worst = worst.max(d);
+        }
+    }
+    Ok(worst)
+}
+
+/// Runs every call of a fixture, returning the named arrays of each call.
+///
+/// ```no_run
+/// use wgpu_lstm::{conformance, Device};
+/// let f = conformance::Fixture::load("tests/fixtures/keras/k3_stateful.json".as_ref()).unwrap();
+/// let outs = conformance::run_calls(&f, &Device::Cpu).unwrap();
+/// assert_eq!(outs.len(), f.calls.len());
+/// ```
+pub fn run_calls(fixture: &Fixture, device: &Device) -> Result<Vec<Vec<(String, ArrayD<f32>)>>> {
+    match fixture.kind.as_str() {
+        "lstm" => {
+            let (cfg, w) = fixture.lstm_layer()?;
+            let mut layer = Lstm::on_device(cfg, w, device)?;
+            let mut all = Vec::new();
+            for call in &fixture.calls {
+                if call.reset_states_before {
+                    layer.reset_states()?;
+                }
+                let mut input = LstmInput::new(call.inputs.view());
+                if let Some(m) = &call.mask {
+                    input = input.mask(m.view());
+                }
+                if let Some((h, c)) = &call.initial_state {
+                    input = input.initial_state(h.view(), c.view());
+                }
+                let out = layer.call(input)?;
+                let mut named = vec![("output".to_string(), out.output)];
+                if let Some(h) = out.h {
+                    named.push(("h".into(), h.into_dyn()));
+                }
+                if let Some(c) = out.c {
+                    named.push(("c".into(), c.into_dyn()));
+                }
+                all.push(named);
+            }
+            Ok(all)
+        }
+        other => Err(Error::Unsupported(format!(
+            "fixture kind `{other}` (multi-layer models are not supported yet)"
+        ))),
+    }
+}
+
+/// Every `*.json` fixture in a directory (not recursive), sorted by name.
+///
+/// ```no_run
+/// let files = wgpu_lstm::conformance::fixture_files("tests/fixtures/keras".as_ref()).unwrap();
+/// assert!(!files.is_empty());
+/// ```
+pub fn fixture_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let rd = std::fs::read_dir(dir).map_err(|source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut files: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "json") && p.is_file())
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Runs every fixture of a directory on every device, calling `report` with each result.
+/// A file that fails to parse is reported as a failed result, never skipped.
+///
+/// ```no_run
+/// use wgpu_lstm::{conformance, Device};
+/// let results = conformance::run_dir("tests/fixtures/keras".as_ref(), &[Device::Cpu], |r| println!("{r}")).unwrap();
+/// let failed = results.iter().filter(|r| !r.passed).count();
+/// println!("{} passed, {failed} failed", results.len() - failed);
+/// ```
+pub fn run_dir(
+    dir: &Path,
+    devices: &[Device],
+    mut report: impl FnMut(&FixtureResult),
+) -> Result<Vec<FixtureResult>> {
+    let mut results = Vec::new();
+    for path in fixture_files(dir)? {
+        let fixture = Fixture::load(&path);
+        for device in devices {
+            let r = match &fixture {
+                Ok(f) => run_fixture(f, device),
+                Err(e) => FixtureResult {
+                    name: path
+                        .file_stem()
+                        .map(|s| s.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                    device: match device {
+                        Device::Cpu => "cpu".into(),
+                        Device::Gpu(_) => "gpu".into(),
+                    },
+                    max_abs_err: f32::NAN,
+                    passed: false,
+                    reason: e.to_string(),
+                },
+            };
+            report(&r);
+            results.push(r);
+        }
+    }
+    Ok(results)
+}

@@ -1,0 +1,233 @@
+//! The CPU reference path: plain ndarray code, the twin of the WGSL kernels.
+//!
+//! | CPU (this file)        | GPU                             |
+//! |------------------------|---------------------------------|
+//! | [`input_projection`]   | `shaders/input_projection.wgsl` |
+//! | [`lstm_step`]          | `shaders/lstm_step.wgsl`        |
+//! | [`run_sequence`]       | `gpu::scheduler` (the host loop) |
+//!
+//! Same names, same loop shape: one (row, unit) pair per shader invocation is one iteration
+//! of the `for b` / `for j` loops here. The only difference in arithmetic order is that the
+//! CPU computes the recurrent product `h·R` for all rows with one matrix product before the
+//! element-wise loop, where each GPU invocation computes its own four dot products.
+
+use ndarray::{Array2, Array3, ArrayView1, ArrayView2, ArrayView3, ArrayViewMut2, s};
+
+use crate::config::LstmConfig;
+use crate::weights::LstmWeights;
+
+/// Input projection for all timesteps at once: `Z[b, t, :] = x[b, t, :]·kernel + bias`.
+///
+/// Twin of `shaders/input_projection.wgsl` (one tiled GEMM over the B·T rows).
+///
+/// ```
+/// use ndarray::{array, Array3};
+/// let x = Array3::from_shape_vec((1, 2, 1), vec![1.0, 2.0]).unwrap();
+/// let k = array![[1.0, 2.0, 3.0, 4.0]];
+/// let b = array![0.5, 0.5, 0.5, 0.5];
+/// let z = wgpu_lstm::cpu::input_projection(x.view(), k.view(), Some(b.view()));
+/// assert_eq!(z[[0, 1, 3]], 8.5);
+/// ```
+pub fn input_projection(
+    x: ArrayView3<'_, f32>,
+    kernel: ArrayView2<'_, f32>,
+    bias: Option<ArrayView1<'_, f32>>,
+) -> Array3<f32> {
+    let (b, t, d) = x.dim();
+    let g = kernel.ncols();
+    let rows = x
+        .as_standard_layout()
+        .into_owned()
+        .into_shape_with_order((b * t, d))
+        .expect("a standard-layout array reshapes");
+    let mut z = rows.dot(&kernel);
+    if let Some(bias) = bias {
+        z += &bias;
+    }
+    z.into_shape_with_order((b, t, g))
+        .expect("B·T rows of 4U reshape to (B, T, 4U)")
+}
+
+/// The per-call state of one sequence: the carried h and c, and the "previous output" that a
+/// masked step repeats (zeros at the start of every call, Keras's rule).
+///
+/// ```
+/// let s = wgpu_lstm::cpu::StepState::zeros(2, 3);
+/// assert_eq!(s.h.dim(), (2, 3));
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepState {
+    /// Hidden state h, (B, U).
+    pub h: Array2<f32>,
+    /// Cell state c, (B, U).
+    pub c: Array2<f32>,
+    /// The output of the last valid step of this call, zeros before the first one, (B, U).
+    pub hold: Array2<f32>,
+}
+
+impl StepState {
+    /// All-zero state for `batch` rows of `units`.
+    ///
+    /// ```
+    /// let s = wgpu_lstm::cpu::StepState::zeros(1, 4);
+    /// assert_eq!(s.c.sum(), 0.0);
+    /// ```
+    pub fn zeros(batch: usize, units: usize) -> Self {
+        StepState {
+            h: Array2::zeros((batch, units)),
+            c: Array2::zeros((batch, units)),
+            hold: Array2::zeros((batch, units)),
+        }
+    }
+}
+
+/// One timestep for all batch rows, in place: step `k` in processing order.
+///
+/// Twin of `shaders/lstm_step.wgsl`. `z` is the input projection (B, T, 4U); the input step
+/// read is `T-1-k` with `go_backwards`, else `k`. For every row b and unit j:
+///
+/// ```text
+/// z4 = Z[b, t_in, {j, U+j, 2U+j, 3U+j}] + h[b]·R[:, {j, U+j, 2U+j, 3U+j}]
+/// i, f, o = ract(z_i), ract(z_f), ract(z_o);  g = act(z_c)
+/// c' = f·c + i·g;  h' = o·act(c')
+/// valid step:  c, h, hold = c', h', h';  y = h'
+/// masked step: c, h unchanged;            y = 0 if zero_output_for_mask else hold
+/// ```
+/// `y` is written to `out[b, k, j]` (return_sequences, `out` is (B, T·U) flattened per row) or
+/// to `out[b, j]` (the last write wins).
+///
+/// ```
+/// use ndarray::{Array2, Array3};
+/// use wgpu_lstm::{cpu, LstmConfig, LstmWeights};
+/// let cfg = LstmConfig::new(2);
+/// let w = LstmWeights::keras_default(1, &cfg, 0);
+/// let z = Array3::<f32>::zeros((1, 1, 8));
+/// let mut st = cpu::StepState::zeros(1, 2);
+/// let mut out = Array2::<f32>::zeros((1, 2));
+/// cpu::lstm_step(&cfg, 0, z.view(), w.recurrent_kernel.view(), None, &mut st, out.view_mut());
+/// // zero input, zero state, zero bias on i/c/o: c' = 0.5·0 + 0.5·tanh(0) = 0
+/// assert_eq!(out[[0, 0]], 0.0);
+/// ```
+pub fn lstm_step(
+    config: &LstmConfig,
+    k: usize,
+    z: ArrayView3<'_, f32>,
+    recurrent_kernel: ArrayView2<'_, f32>,
+    mask: Option<ArrayView2<'_, bool>>,
+    state: &mut StepState,
+    mut out: ArrayViewMut2<'_, f32>,
+) {
+    let (batch, steps, _) = z.dim();
+    let u = config.units;
+    let t_in = if config.go_backwards {
+        steps - 1 - k
+    } else {
+        k
+    };
+    let (act, ract) = (config.activation, config.recurrent_activation);
+    // h·R for all rows at once (the GPU does this dot product per invocation).
+    let hr = state.h.dot(&recurrent_kernel);
+    for b in 0..batch {
+        let valid = mask.is_none_or(|m| m[[b, t_in]]);
+        for j in 0..u {
+            let y = if valid {
+                let zi = z[[b, t_in, j]] + hr[[b, j]];
+                let zf = z[[b, t_in, u + j]] + hr[[b, u + j]];
+                let zc = z[[b, t_in, 2 * u + j]] + hr[[b, 2 * u + j]];
+                let zo = z[[b, t_in, 3 * u + j]] + hr[[b, 3 * u + j]];
+                let (i, f, g, o) = (ract.apply(zi), ract.apply(zf), act.apply(zc), ract.apply(zo));
+                let c_new = f * state.c[[b, j]] + i * g;
+                let h_new = o * act.apply(c_new);
+                state.c[[b, j]] = c_new;
+                state.h[[b, j]] = h_new;
+                state.hold[[b, j]] = h_new;
+                h_new
+            } else if config.zero_output_for_mask {
+                0.0
+            } else {
+                state.hold[[b, j]]
+            };
+            let col = if config.return_sequences { k * u + j } else { j };
+            out[[b, col]] = y;
+        }
+    }
+}
+
+/// The whole call on the CPU: input projection, then [`lstm_step`] for k = 0 … T-1.
+/// Twin of the GPU scheduler. `state` holds h0, c0 on entry and h_T, c_T on return; its
+/// `hold` is reset to zeros first (the masked-output hold does not carry across calls).
+///
+/// Returns the output as (B, T, U) with `return_sequences`, else (B, 1, U).
+///
+/// ```
+/// use ndarray::Array3;
+/// use wgpu_lstm::{cpu, LstmConfig, LstmWeights};
+/// let cfg = LstmConfig { return_sequences: true, ..LstmConfig::new(3) };
+/// let w = LstmWeights::keras_default(2, &cfg, 7);
+/// let x = Array3::<f32>::ones((4, 5, 2));
+/// let mut st = cpu::StepState::zeros(4, 3);
+/// let y = cpu::run_sequence(&cfg, &w, x.view(), None, &mut st);
+/// assert_eq!(y.dim(), (4, 5, 3));
+/// assert_eq!(y.slice(ndarray::s![.., 4, ..]), st.h);
+/// ```
+pub fn run_sequence(
+    config: &LstmConfig,
+    weights: &LstmWeights,
+    x: ArrayView3<'_, f32>,
+    mask: Option<ArrayView2<'_, bool>>,
+    state: &mut StepState,
+) -> Array3<f32> {
+    let (batch, steps, _) = x.dim();
+    let u = config.units;
+    let (kernel, recurrent_kernel, bias) = weights.views();
+    let z = input_projection(x, kernel, bias);
+    state.hold.fill(0.0);
+    let out_steps = if config.return_sequences { steps } else { 1 };
+    let mut out = Array2::<f32>::zeros((batch, out_steps * u));
+    for k in 0..steps {
+        lstm_step(
+            config,
+            k,
+            z.view(),
+            recurrent_kernel,
+            mask,
+            state,
+            out.view_mut(),
+        );
+    }
+    out.into_shape_with_order((batch, out_steps, u))
+        .expect("(B, steps·U) reshapes to (B, steps, U)")
+}
+
+/// Reverses a (B, T, …) array along time, as Keras does for go_backwards inputs.
+///
+/// ```
+/// let x = ndarray::Array3::from_shape_fn((1, 3, 1), |(_, t, _)| t as f32);
+/// let r = wgpu_lstm::cpu::reverse_time(x.view());
+/// assert_eq!(r[[0, 0, 0]], 2.0);
+/// ```
+pub fn reverse_time(x: ArrayView3<'_, f32>) -> Array3<f32> {
+    x.slice(s![.., ..;-1, ..]).to_owned()
+}
+
+/// Gate pre-activations for one row at one step, for debugging and `describe`:
+/// `x·kernel + h·recurrent_kernel + bias` (4U).
+///
+/// ```
+/// use ndarray::{array, Array1};
+/// use wgpu_lstm::{cpu, LstmConfig, LstmWeights};
+/// let w = LstmWeights::keras_default(1, &LstmConfig::new(1), 0);
+/// let z = cpu::gate_preactivations(&w, array![0.0].view(), Array1::zeros(1).view());
+/// assert_eq!(z.to_vec(), vec![0.0, 1.0, 0.0, 0.0]);
+/// ```
+pub fn gate_preactivations(
+    weights: &LstmWeights,
+    x: ArrayView1<'_, f32>,
+    h: ArrayView1<'_, f32>,
+) -> ndarray::Array1<f32> {
+    let mut z = x.dot(&weights.kernel) + h.dot(&weights.recurrent_kernel);
+    if let Some(b) = &weights.bias {
+        z += b;
+    }
+    z
+}

@@ -1,0 +1,170 @@
+//! The one error type of the crate.
+//!
+//! Every fallible public function returns [`Result`]. Each variant names the offending value
+//! (a shape, a field, a file, a limit) and, where there is one, the fix. Nothing in the public
+//! API panics on bad input.
+
+use std::path::PathBuf;
+
+/// Shorthand for `std::result::Result<T, wgpu_lstm::Error>`.
+///
+/// ```
+/// fn units(n: usize) -> wgpu_lstm::Result<usize> {
+///     Ok(n)
+/// }
+/// assert_eq!(units(4).unwrap(), 4);
+/// ```
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Everything that can go wrong, as one typed enum.
+///
+/// The `Display` text is written for the person at the terminal: it names the offending
+/// value and what was expected.
+///
+/// ```
+/// use wgpu_lstm::{Activation, Error, KerasFlavour};
+/// let err = Activation::from_keras_name("tahn", KerasFlavour::Keras3).unwrap_err();
+/// assert!(matches!(err, Error::UnknownActivation { .. }));
+/// assert!(err.to_string().contains("tanh"));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An array has the wrong shape (weights, inputs, masks, states, file datasets).
+    #[error("{what}: expected shape {expected}, got {got:?}")]
+    Shape {
+        /// Which array, e.g. `"recurrent_kernel"` or `"inputs"`.
+        what: String,
+        /// The expected shape in words, e.g. `"(4, 16)"` or `"(B, T, 3)"`.
+        expected: String,
+        /// The shape that was given.
+        got: Vec<usize>,
+    },
+    /// An activation name that Keras (of the given flavour) does not know element-wise.
+    #[error("unknown activation `{name}` for {flavour}; known names: {known}")]
+    UnknownActivation {
+        /// The name as given.
+        name: String,
+        /// The Keras flavour it was looked up in.
+        flavour: String,
+        /// Every accepted name, comma separated.
+        known: String,
+    },
+    /// A configuration field with a value that cannot work (e.g. `units = 0`).
+    #[error("invalid config field `{field}`: {reason}")]
+    Config {
+        /// The field, with Keras's spelling.
+        field: String,
+        /// Why the value is rejected.
+        reason: String,
+    },
+    /// A stateful layer was called with another batch size than the state it holds.
+    #[error(
+        "stateful layer holds state for batch size {expected}, but was called with batch size {got}; \
+         a stateful layer keeps one state row per batch row (reset or rebuild it for another batch size)"
+    )]
+    StatefulBatch {
+        /// The batch size of the stored state.
+        expected: usize,
+        /// The batch size of the call.
+        got: usize,
+    },
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A JSON document (fixture, model config) is malformed or lacks a field.
+    #[error("{path}: malformed JSON: {reason}")]
+    Json {
+        /// The file (or a description of the source).
+        path: String,
+        /// What is wrong, including the field where known.
+        reason: String,
+    },
+    /// A model file (`.keras`, `.h5`, `.weights.h5`, `.npy`) is damaged or not what it claims.
+    #[error("{path}: {reason}")]
+    ModelFile {
+        /// The file, or the member inside an archive.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A model uses a layer or option this crate does not run.
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    /// No GPU adapter could be found.
+    #[error(
+        "no GPU adapter found{filter}; adapters seen: [{found}]. Install a Vulkan driver \
+         (on Debian/Ubuntu: apt-get install mesa-vulkan-drivers, which provides lavapipe), \
+         or check WGPU_BACKEND / WGPU_ADAPTER_NAME"
+    )]
+    NoAdapter {
+        /// The filter that was applied (backend / name), in words, or empty.
+        filter: String,
+        /// Every adapter seen, described, comma separated (may be empty).
+        found: String,
+    },
+    /// The GPU rejected an operation (device request, validation error, device lost, OOM).
+    #[error("GPU error: {0}")]
+    Gpu(String),
+    /// An input needs more memory than one storage binding of the device allows.
+    #[error(
+        "{what} needs {bytes} bytes, more than the device's max_storage_buffer_binding_size \
+         of {limit} bytes; split the input over time or batch"
+    )]
+    TooLarge {
+        /// Which buffer.
+        what: String,
+        /// Bytes needed.
+        bytes: u64,
+        /// The device limit.
+        limit: u64,
+    },
+}
+
+impl Error {
+    /// Builds an [`Error::Shape`] from a name, an expected shape in words and the shape given.
+    ///
+    /// ```
+    /// let e = wgpu_lstm::Error::shape("kernel", "(3, 16)", &[3, 12]);
+    /// assert_eq!(e.to_string(), "kernel: expected shape (3, 16), got [3, 12]");
+    /// ```
+    pub fn shape(what: impl Into<String>, expected: impl Into<String>, got: &[usize]) -> Self {
+        Error::Shape {
+            what: what.into(),
+            expected: expected.into(),
+            got: got.to_vec(),
+        }
+    }
+
+    /// Builds an [`Error::Config`].
+    ///
+    /// ```
+    /// let e = wgpu_lstm::Error::config("units", "must be at least 1, got 0");
+    /// assert!(e.to_string().contains("units"));
+    /// ```
+    pub fn config(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Config {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Builds an [`Error::ModelFile`].
+    ///
+    /// ```
+    /// let e = wgpu_lstm::Error::model_file("m.keras", "missing member config.json");
+    /// assert_eq!(e.to_string(), "m.keras: missing member config.json");
+    /// ```
+    pub fn model_file(path: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::ModelFile {
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+}

@@ -1,0 +1,415 @@
+//! [`GpuContext`]: adapter choice, device request, error capture, and the buffer helpers
+//! every GPU layer uses.
+
+use std::sync::{Arc, Mutex};
+
+use crate::error::{Error, Result};
+use crate::gpu::kernels::Kernels;
+
+/// How to pick an adapter. Unset fields fall back to the environment (`WGPU_BACKEND`,
+/// `WGPU_ADAPTER_NAME`), then to wgpu's defaults; a discrete GPU is preferred.
+///
+/// ```
+/// use wgpu_lstm::gpu::GpuOptions;
+/// let opts = GpuOptions { adapter_name: Some("llvmpipe".into()), ..GpuOptions::default() };
+/// assert!(opts.backends.is_none());
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct GpuOptions {
+    /// Backends to consider (e.g. `wgpu::Backends::VULKAN`); `None` = `WGPU_BACKEND` or all.
+    pub backends: Option<wgpu::Backends>,
+    /// A case-insensitive substring of the adapter name; `None` = `WGPU_ADAPTER_NAME` or any.
+    pub adapter_name: Option<String>,
+}
+
+/// A short description of one adapter, as `wgpu-lstm adapters` prints it.
+///
+/// ```no_run
+/// for a in wgpu_lstm::gpu::list_adapters(None) {
+///     println!("{a}");
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct AdapterSummary {
+    /// Adapter name, e.g. `"NVIDIA H100 80GB HBM3"` or `"llvmpipe (LLVM 15.0.6, 256 bits)"`.
+    pub name: String,
+    /// Backend (Vulkan, Metal, Dx12, Gl).
+    pub backend: wgpu::Backend,
+    /// Discrete, integrated, virtual, CPU, other.
+    pub device_type: wgpu::DeviceType,
+    /// Driver name and version info.
+    pub driver: String,
+    /// The adapter's limits.
+    pub limits: wgpu::Limits,
+    /// The adapter's features.
+    pub features: wgpu::Features,
+}
+
+impl std::fmt::Display for AdapterSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} [{:?}, {:?}, driver: {}] storage binding {} MiB, workgroup storage {} KiB, \
+             {} invocations/workgroup, f16: {}, subgroups: {}, timestamps: {}",
+            self.name,
+            self.backend,
+            self.device_type,
+            if self.driver.is_empty() { "?" } else { &self.driver },
+            self.limits.max_storage_buffer_binding_size / (1 << 20),
+            self.limits.max_compute_workgroup_storage_size / 1024,
+            self.limits.max_compute_invocations_per_workgroup,
+            self.features.contains(wgpu::Features::SHADER_F16),
+            self.features.contains(wgpu::Features::SUBGROUP),
+            self.features.contains(wgpu::Features::TIMESTAMP_QUERY),
+        )
+    }
+}
+
+fn summary(adapter: &wgpu::Adapter) -> AdapterSummary {
+    let info = adapter.get_info();
+    AdapterSummary {
+        name: info.name,
+        backend: info.backend,
+        device_type: info.device_type,
+        driver: format!("{} {}", info.driver, info.driver_info).trim().to_string(),
+        limits: adapter.limits(),
+        features: adapter.features(),
+    }
+}
+
+fn instance(backends: Option<wgpu::Backends>) -> wgpu::Instance {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    if let Some(b) = backends {
+        desc.backends = b;
+    }
+    wgpu::Instance::new(desc)
+}
+
+/// Every adapter wgpu can see (for the given backends, or `WGPU_BACKEND`, or all).
+///
+/// ```no_run
+/// let n = wgpu_lstm::gpu::list_adapters(Some(wgpu::Backends::VULKAN)).len();
+/// println!("{n} Vulkan adapters");
+/// ```
+pub fn list_adapters(backends: Option<wgpu::Backends>) -> Vec<AdapterSummary> {
+    let inst = instance(backends);
+    let all = pollster::block_on(inst.enumerate_adapters(wgpu::Backends::all()));
+    all.iter().map(summary).collect()
+}
+
+/// A GPU device and queue with the crate's shader modules and bind-group layouts, built once.
+///
+/// Validation errors that wgpu reports outside an error scope are captured here and returned
+/// as [`Error::Gpu`] by the next call that checks ([`GpuContext::check_errors`]); a lost
+/// device is reported the same way.
+///
+/// ```no_run
+/// use wgpu_lstm::gpu::GpuContext;
+/// let ctx = GpuContext::new().expect("a GPU adapter");
+/// println!("running on {}", ctx.adapter_name());
+/// ```
+pub struct GpuContext {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    info: wgpu::AdapterInfo,
+    errors: Arc<Mutex<Vec<String>>>,
+    pub(crate) kernels: Kernels,
+}
+
+impl std::fmt::Debug for GpuContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GpuContext")
+            .field("adapter", &self.info.name)
+            .field("backend", &self.info.backend)
+            .finish()
+    }
+}
+
+impl GpuContext {
+    /// Picks an adapter following the environment (`WGPU_BACKEND`, `WGPU_ADAPTER_NAME`),
+    /// preferring a discrete GPU, and requests a device.
+    ///
+    /// ```no_run
+    /// let ctx = wgpu_lstm::gpu::GpuContext::new().unwrap();
+    /// ```
+    pub fn new() -> Result<Arc<Self>> {
+        Self::with_options(&GpuOptions::default())
+    }
+
+    /// Picks an adapter by backend and/or name (see [`GpuOptions`]).
+    ///
+    /// No matching adapter is an [`Error::NoAdapter`] that lists the adapters seen and says
+    /// what to install.
+    ///
+    /// ```no_run
+    /// use wgpu_lstm::gpu::{GpuContext, GpuOptions};
+    /// let ctx = GpuContext::with_options(&GpuOptions {
+    ///     backends: Some(wgpu::Backends::VULKAN),
+    ///     adapter_name: None,
+    /// }).unwrap();
+    /// ```
+    pub fn with_options(opts: &GpuOptions) -> Result<Arc<Self>> {
+        let inst = instance(opts.backends);
+        let adapters = pollster::block_on(inst.enumerate_adapters(wgpu::Backends::all()));
+        let name = opts
+            .adapter_name
+            .clone()
+            .or_else(|| std::env::var("WGPU_ADAPTER_NAME").ok())
+            .filter(|n| !n.is_empty())
+            .map(|n| n.to_lowercase());
+        let rank = |t: wgpu::DeviceType| match t {
+            wgpu::DeviceType::DiscreteGpu => 0,
+            wgpu::DeviceType::IntegratedGpu => 1,
+            wgpu::DeviceType::VirtualGpu => 2,
+            wgpu::DeviceType::Other => 3,
+            wgpu::DeviceType::Cpu => 4,
+        };
+        let backend_rank = |b: wgpu::Backend| match b {
+            wgpu::Backend::Vulkan | wgpu::Backend::Metal | wgpu::Backend::Dx12 => 0,
+            _ => 1,
+        };
+        let chosen = adapters
+            .iter()
+            .filter(|a| {
+                name.as_ref()
+                    .is_none_or(|n| a.get_info().name.to_lowercase().contains(n))
+            })
+            .min_by_key(|a| {
+                let i = a.get_info();
+                (backend_rank(i.backend), rank(i.device_type))
+            });
+        let Some(adapter) = chosen else {
+            let mut filter = String::new();
+            if let Some(n) = &name {
+                filter.push_str(&format!(" matching name `{n}`"));
+            }
+            if let Some(b) = opts.backends {
+                filter.push_str(&format!(" on backends {b:?}"));
+            }
+            let found = adapters
+                .iter()
+                .map(|a| {
+                    let i = a.get_info();
+                    format!("{} ({:?})", i.name, i.backend)
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(Error::NoAdapter { filter, found });
+        };
+        Self::from_adapter(adapter)
+    }
+
+    /// Requests a device from a given adapter with the features and limits this crate uses.
+    ///
+    /// ```no_run
+    /// let inst = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
+    /// let adapter = pollster::block_on(inst.request_adapter(&Default::default())).unwrap();
+    /// let ctx = wgpu_lstm::gpu::GpuContext::from_adapter(&adapter).unwrap();
+    /// ```
+    pub fn from_adapter(adapter: &wgpu::Adapter) -> Result<Arc<Self>> {
+        let have = adapter.limits();
+        // Only what the kernels need beyond the defaults: big storage buffers.
+        let required_limits = wgpu::Limits {
+            max_storage_buffer_binding_size: have.max_storage_buffer_binding_size,
+            max_buffer_size: have.max_buffer_size,
+            ..wgpu::Limits::default()
+        };
+        let wanted = wgpu::Features::TIMESTAMP_QUERY;
+        let required_features = adapter.features() & wanted;
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("wgpu-lstm"),
+            required_features,
+            required_limits,
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        }))
+        .map_err(|e| Error::Gpu(format!("request_device failed: {e}")))?;
+        Ok(Self::from_device(adapter.get_info(), device, queue))
+    }
+
+    /// Wraps a caller's existing device and queue (e.g. an application that renders too).
+    /// The device needs no extra features; storage buffers are limited by its limits.
+    ///
+    /// ```no_run
+    /// # let (adapter, device, queue): (wgpu::Adapter, wgpu::Device, wgpu::Queue) = unimplemented!();
+    /// let ctx = wgpu_lstm::gpu::GpuContext::from_device(adapter.get_info(), device, queue);
+    /// ```
+    pub fn from_device(info: wgpu::AdapterInfo, device: wgpu::Device, queue: wgpu::Queue) -> Arc<Self> {
+        let errors: Arc<Mutex<Vec<String>>> = Arc::default();
+        let sink = errors.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            if let Ok(mut v) = sink.lock() {
+                v.push(e.to_string());
+            }
+        }));
+        let lost = errors.clone();
+        device.set_device_lost_callback(move |reason, msg| {
+            if let Ok(mut v) = lost.lock() {
+                v.push(format!("device lost ({reason:?}): {msg}"));
+            }
+        });
+        let kernels = Kernels::new(&device);
+        Arc::new(GpuContext {
+            device,
+            queue,
+            info,
+            errors,
+            kernels,
+        })
+    }
+
+    /// The adapter's name.
+    ///
+    /// ```no_run
+    /// println!("{}", wgpu_lstm::gpu::GpuContext::new().unwrap().adapter_name());
+    /// ```
+    pub fn adapter_name(&self) -> &str {
+        &self.info.name
+    }
+
+    /// The adapter's info (backend, type, driver).
+    ///
+    /// ```no_run
+    /// let ctx = wgpu_lstm::gpu::GpuContext::new().unwrap();
+    /// println!("{:?}", ctx.adapter_info().backend);
+    /// ```
+    pub fn adapter_info(&self) -> &wgpu::AdapterInfo {
+        &self.info
+    }
+
+    /// The wgpu device.
+    ///
+    /// ```no_run
+    /// let ctx = wgpu_lstm::gpu::GpuContext::new().unwrap();
+    /// println!("{:?}", ctx.device().limits().max_storage_buffer_binding_size);
+    /// ```
+    pub fn device(&self) -> &wgpu::Device {
+        &self.device
+    }
+
+    /// The wgpu queue.
+    ///
+    /// ```no_run
+    /// let ctx = wgpu_lstm::gpu::GpuContext::new().unwrap();
+    /// let _q = ctx.queue();
+    /// ```
+    pub fn queue(&self) -> &wgpu::Queue {
+        &self.queue
+    }
+
+    /// Returns (and clears) the errors wgpu reported since the last check, as one
+    /// [`Error::Gpu`]; `Ok` if there were none.
+    ///
+    /// ```no_run
+    /// let ctx = wgpu_lstm::gpu::GpuContext::new().unwrap();
+    /// ctx.check_errors().expect("no validation errors so far");
+    /// ```
+    pub fn check_errors(&self) -> Result<()> {
+        let mut v = self.errors.lock().map_err(|_| Error::Gpu("error log poisoned".into()))?;
+        if v.is_empty() {
+            Ok(())
+        } else {
+            let msg = v.join("; ");
+            v.clear();
+            Err(Error::Gpu(msg))
+        }
+    }
+
+    /// Checks that a buffer of `bytes` fits one storage binding of this device.
+    pub(crate) fn check_binding(&self, what: &str, bytes: u64) -> Result<()> {
+        let limits = self.device.limits();
+        let limit = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
+        if bytes > limit {
+            return Err(Error::TooLarge {
+                what: what.to_string(),
+                bytes,
+                limit,
+            });
+        }
+        Ok(())
+    }
+
+    /// A storage buffer of at least `bytes` (rounded up to 16 bytes, never empty).
+    pub(crate) fn storage(&self, label: &str, bytes: u64, extra: wgpu::BufferUsages) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes.max(16).next_multiple_of(16),
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_DST
+                | wgpu::BufferUsages::COPY_SRC
+                | extra,
+            mapped_at_creation: false,
+        })
+    }
+
+    /// A storage buffer holding `data`.
+    pub(crate) fn storage_with(&self, label: &str, data: &[f32]) -> wgpu::Buffer {
+        let buf = self.storage(label, (data.len() * 4) as u64, wgpu::BufferUsages::empty());
+        self.queue.write_buffer(&buf, 0, bytemuck::cast_slice(data));
+        buf
+    }
+
+    /// Submits `encoder` after copying each `(buffer, offset, len)` f32 range into `staging`,
+    /// waits, and returns the ranges. One submit, one map.
+    pub(crate) fn submit_and_read(
+        &self,
+        mut encoder: wgpu::CommandEncoder,
+        staging: &wgpu::Buffer,
+        ranges: &[(&wgpu::Buffer, u64, usize)],
+    ) -> Result<Vec<Vec<f32>>> {
+        let mut at = 0u64;
+        let mut spans = Vec::with_capacity(ranges.len());
+        for (buf, offset_elems, len) in ranges {
+            let bytes = (*len as u64) * 4;
+            encoder.copy_buffer_to_buffer(buf, offset_elems * 4, staging, at, bytes);
+            spans.push((at, bytes));
+            at += bytes.next_multiple_of(wgpu::COPY_BUFFER_ALIGNMENT.max(4));
+        }
+        self.queue.submit([encoder.finish()]);
+        let total = at;
+        if total == 0 {
+            self.wait()?;
+            return Ok(ranges.iter().map(|_| Vec::new()).collect());
+        }
+        let slice = staging.slice(0..total);
+        let (tx, rx) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        self.wait()?;
+        rx.recv()
+            .map_err(|_| Error::Gpu("buffer map callback never ran".into()))?
+            .map_err(|e| Error::Gpu(format!("buffer map failed: {e}")))?;
+        let out = {
+            let view = slice
+                .get_mapped_range()
+                .map_err(|e| Error::Gpu(format!("get_mapped_range failed: {e}")))?;
+            spans
+                .iter()
+                .map(|(o, n)| bytemuck::cast_slice(&view[*o as usize..(*o + *n) as usize]).to_vec())
+                .collect()
+        };
+        staging.unmap();
+        self.check_errors()?;
+        Ok(out)
+    }
+
+    /// Blocks until the queue is idle; a lost device or a validation error is an error.
+    pub(crate) fn wait(&self) -> Result<()> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu(format!("poll failed: {e}")))?;
+        self.check_errors()
+    }
+
+    /// A MAP_READ staging buffer of `bytes`.
+    pub(crate) fn staging(&self, bytes: u64) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("wgpu-lstm staging"),
+            size: bytes.max(16).next_multiple_of(16),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    }
+}

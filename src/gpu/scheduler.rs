@@ -1,0 +1,395 @@
+//! The host-side scheduler: a GPU layer's weights and buffers, and one call recorded as one
+//! command encoder with one compute pass (input projection, then T step dispatches), one
+//! submit, and one readback of what the caller asked for.
+//!
+//! Twin of `cpu::run_sequence`.
+
+use std::sync::Arc;
+
+use ndarray::Array3;
+
+use crate::config::LstmConfig;
+use crate::error::Result;
+use crate::gpu::GpuContext;
+use crate::gpu::kernels::{PROJ_TILE, ProjDims, STEP_RECORD_BYTES, STEP_WG, StepRecord};
+use crate::gpu::state::GpuState;
+use crate::layer::{CheckedInput, InitialState, LstmState};
+use crate::weights::LstmWeights;
+
+/// Rearranges a (rows, 4U) Keras gate-block matrix so that column `4j + g` holds Keras
+/// column `g·U + j`: one vec4 load then feeds gates i, f, c, o of unit j.
+///
+/// ```text
+/// Keras:        [ i0 i1 .. | f0 f1 .. | c0 c1 .. | o0 o1 .. ]
+/// interleaved:  [ i0 f0 c0 o0 | i1 f1 c1 o1 | .. ]
+/// ```
+pub(crate) fn interleave_gates(data: &[f32], rows: usize, units: usize) -> Vec<f32> {
+    let g = 4 * units;
+    let mut out = vec![0.0; rows * g];
+    for r in 0..rows {
+        for gate in 0..4 {
+            for j in 0..units {
+                out[r * g + 4 * j + gate] = data[r * g + gate * units + j];
+            }
+        }
+    }
+    out
+}
+
+/// Buffers that depend on the call's size, grown on demand and reused.
+struct CallBuffers {
+    x: wgpu::Buffer,
+    x_cap: u64,
+    z: wgpu::Buffer,
+    z_cap: u64,
+    mask: wgpu::Buffer,
+    mask_cap: u64,
+    out: wgpu::Buffer,
+    out_cap: u64,
+    steps: wgpu::Buffer,
+    steps_cap: u64,
+    dims: wgpu::Buffer,
+    staging: wgpu::Buffer,
+    staging_cap: u64,
+}
+
+/// One LSTM layer on the GPU.
+pub(crate) struct GpuLstm {
+    ctx: Arc<GpuContext>,
+    input_dim: usize,
+    units: usize,
+    kernel: wgpu::Buffer,
+    recurrent: wgpu::Buffer,
+    bias: wgpu::Buffer,
+    proj_pipeline: wgpu::ComputePipeline,
+    step_pipeline: wgpu::ComputePipeline,
+    stride: u64,
+    bufs: CallBuffers,
+    state: Option<GpuState>,
+    bind_groups: Option<(wgpu::BindGroup, wgpu::BindGroup)>,
+}
+
+impl GpuLstm {
+    /// Uploads the weights (gate-interleaved) and builds (or fetches) the pipelines.
+    pub fn new(ctx: &Arc<GpuContext>, config: &LstmConfig, weights: &LstmWeights) -> Result<Self> {
+        let (d, u) = (weights.input_dim(), weights.units());
+        let k = weights.kernel.as_standard_layout();
+        let r = weights.recurrent_kernel.as_standard_layout();
+        let b = weights.bias_or_zeros();
+        ctx.check_binding("kernel", (d * 4 * u * 4) as u64)?;
+        ctx.check_binding("recurrent_kernel", (u * 4 * u * 4) as u64)?;
+        let kernel = ctx.storage_with(
+            "kernel (interleaved)",
+            &interleave_gates(k.as_slice().expect("standard"), d, u),
+        );
+        let recurrent = ctx.storage_with(
+            "recurrent_kernel (interleaved)",
+            &interleave_gates(r.as_slice().expect("standard"), u, u),
+        );
+        let bias = ctx.storage_with(
+            "bias (interleaved)",
+            &interleave_gates(b.as_slice().expect("contiguous"), 1, u),
+        );
+        let device = ctx.device();
+        let stride = (device.limits().min_uniform_buffer_offset_alignment as u64)
+            .max(STEP_RECORD_BYTES);
+        let empty = wgpu::BufferUsages::empty();
+        let bufs = CallBuffers {
+            x: ctx.storage("x", 16, empty),
+            x_cap: 16,
+            z: ctx.storage("z", 16, empty),
+            z_cap: 16,
+            mask: ctx.storage("mask", 16, empty),
+            mask_cap: 16,
+            out: ctx.storage("out", 16, empty),
+            out_cap: 16,
+            steps: uniform(ctx, stride),
+            steps_cap: stride,
+            dims: device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("projection dims"),
+                size: 16,
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            }),
+            staging: ctx.staging(16),
+            staging_cap: 16,
+        };
+        let me = GpuLstm {
+            ctx: ctx.clone(),
+            input_dim: d,
+            units: u,
+            kernel,
+            recurrent,
+            bias,
+            proj_pipeline: ctx.kernels.proj_pipeline(device),
+            step_pipeline: ctx.kernels.step_pipeline(device, config),
+            stride,
+            bufs,
+            state: None,
+            bind_groups: None,
+        };
+        ctx.check_errors()?;
+        Ok(me)
+    }
+
+    pub fn adapter_name(&self) -> String {
+        self.ctx.adapter_name().to_string()
+    }
+
+    /// Grows the call buffers for a (B, T) call; drops cached bind groups if any moved.
+    fn ensure_capacity(&mut self, batch: usize, steps: usize, out_len: usize) -> Result<()> {
+        let (d, u) = (self.input_dim as u64, self.units as u64);
+        let (b, t) = (batch as u64, steps as u64);
+        let ctx = self.ctx.clone();
+        let need = [
+            ("inputs", b * t * d * 4),
+            ("input projection scratch", b * t * 4 * u * 4),
+            ("mask", b * t * 4),
+            ("output", out_len as u64 * 4),
+        ];
+        for (what, bytes) in need {
+            ctx.check_binding(what, bytes)?;
+        }
+        let mut moved = false;
+        let empty = wgpu::BufferUsages::empty();
+        let mut grow = |buf: &mut wgpu::Buffer, cap: &mut u64, bytes: u64, label: &str| {
+            if bytes > *cap {
+                *buf = ctx.storage(label, bytes, empty);
+                *cap = bytes;
+                moved = true;
+            }
+        };
+        grow(&mut self.bufs.x, &mut self.bufs.x_cap, need[0].1, "x");
+        grow(&mut self.bufs.z, &mut self.bufs.z_cap, need[1].1, "z");
+        grow(&mut self.bufs.mask, &mut self.bufs.mask_cap, need[2].1, "mask");
+        grow(&mut self.bufs.out, &mut self.bufs.out_cap, need[3].1, "out");
+        let steps_bytes = t * self.stride;
+        if steps_bytes > self.bufs.steps_cap {
+            let limit = ctx.device().limits().max_buffer_size;
+            if steps_bytes > limit {
+                return Err(crate::Error::TooLarge {
+                    what: "per-step parameter records".into(),
+                    bytes: steps_bytes,
+                    limit,
+                });
+            }
+            self.bufs.steps = uniform(&ctx, steps_bytes);
+            self.bufs.steps_cap = steps_bytes;
+            moved = true;
+        }
+        let staging_bytes = (out_len as u64 + 2 * b * u) * 4;
+        if staging_bytes > self.bufs.staging_cap {
+            self.bufs.staging = ctx.staging(staging_bytes);
+            self.bufs.staging_cap = staging_bytes;
+        }
+        if self.state.as_ref().is_none_or(|s| s.batch != batch) {
+            self.state = Some(GpuState::new(&ctx, batch, self.units));
+            moved = true;
+        }
+        if moved {
+            self.bind_groups = None;
+        }
+        Ok(())
+    }
+
+    fn bind_groups(&mut self) -> &(wgpu::BindGroup, wgpu::BindGroup) {
+        let device = self.ctx.device();
+        let k = &self.ctx.kernels;
+        let state = self.state.as_ref().expect("ensure_capacity made the state");
+        let bufs = &self.bufs;
+        self.bind_groups.get_or_insert_with(|| {
+            let proj = device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("input_projection"),
+                layout: &k.proj_layout,
+                entries: &[
+                    entry(0, &bufs.x),
+                    entry(1, &self.kernel),
+                    entry(2, &self.bias),
+                    entry(3, &bufs.z),
+                    entry(4, &bufs.dims),
+                ],
+            });
+            let step = device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("lstm_step"),
+                layout: &k.step_layout,
+                entries: &[
+                    entry(0, &bufs.z),
+                    entry(1, &self.recurrent),
+                    entry(2, &bufs.mask),
+                    entry(3, &state.h),
+                    entry(4, &state.c),
+                    entry(5, &state.hold),
+                    entry(6, &bufs.out),
+                    wgpu::BindGroupEntry {
+                        binding: 7,
+                        resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                            buffer: &bufs.steps,
+                            offset: 0,
+                            size: wgpu::BufferSize::new(STEP_RECORD_BYTES),
+                        }),
+                    },
+                ],
+            });
+            (proj, step)
+        })
+    }
+
+    /// Runs one call. Returns the output as (B, T, U) or (B, 1, U), and the final state when
+    /// `want_state`.
+    pub fn run(
+        &mut self,
+        config: &LstmConfig,
+        input: &CheckedInput<'_>,
+        init: InitialState,
+        want_state: bool,
+    ) -> Result<(Array3<f32>, Option<LstmState>)> {
+        let (batch, steps, d) = input.x.dim();
+        let u = self.units;
+        let out_steps = if config.return_sequences { steps } else { 1 };
+        let out_len = batch * out_steps * u;
+        self.ensure_capacity(batch, steps, out_len)?;
+        let ctx = self.ctx.clone();
+        let queue = ctx.queue();
+
+        // Uploads (staged by the queue, ordered before the submit below).
+        let x = input.x.as_standard_layout();
+        queue.write_buffer(&self.bufs.x, 0, bytemuck::cast_slice(x.as_slice().expect("std")));
+        if let Some(m) = &input.mask {
+            let words: Vec<u32> = m.iter().map(|&v| v as u32).collect();
+            queue.write_buffer(&self.bufs.mask, 0, bytemuck::cast_slice(&words));
+        }
+        let dims = ProjDims {
+            m: (batch * steps) as u32,
+            n: (4 * u) as u32,
+            k: d as u32,
+            pad: 0,
+        };
+        queue.write_buffer(&self.bufs.dims, 0, bytemuck::bytes_of(&dims));
+
+        let mut encoder = ctx
+            .device()
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("lstm call") });
+        let state = self.state.as_mut().expect("ensured");
+        match init {
+            InitialState::Zeros => state.clear(&mut encoder),
+            InitialState::Given => {
+                state.upload(&ctx, input.initial.as_ref().expect("given state"))
+            }
+            InitialState::Carried => {}
+        }
+        encoder.clear_buffer(&state.hold, 0, None);
+
+        // One record per step: which input step, which h slot to read and write.
+        let start = state.slot;
+        let mut records = vec![0u8; steps * self.stride as usize];
+        for k in 0..steps {
+            let read = (start + k) % 2;
+            let rec = StepRecord {
+                batch: batch as u32,
+                steps: steps as u32,
+                units: u as u32,
+                has_mask: input.mask.is_some() as u32,
+                k: k as u32,
+                t_in: if config.go_backwards { steps - 1 - k } else { k } as u32,
+                h_read: state.slot_offset(read) as u32,
+                h_write: state.slot_offset(1 - read) as u32,
+            };
+            let at = k * self.stride as usize;
+            records[at..at + STEP_RECORD_BYTES as usize].copy_from_slice(bytemuck::bytes_of(&rec));
+        }
+        state.slot = (start + steps) % 2;
+        queue.write_buffer(&self.bufs.steps, 0, &records);
+
+        let stride = self.stride;
+        let proj_groups = (
+            (4 * u as u32).div_ceil(PROJ_TILE),
+            ((batch * steps) as u32).div_ceil(PROJ_TILE),
+        );
+        let step_groups = ((u as u32).div_ceil(STEP_WG), batch as u32);
+        let (proj_pipeline, step_pipeline) = (self.proj_pipeline.clone(), self.step_pipeline.clone());
+        let (proj_bg, step_bg) = self.bind_groups().clone();
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("lstm sequence"),
+                timestamp_writes: None,
+            });
+            pass.set_pipeline(&proj_pipeline);
+            pass.set_bind_group(0, &proj_bg, &[]);
+            pass.dispatch_workgroups(proj_groups.0, proj_groups.1, 1);
+            pass.set_pipeline(&step_pipeline);
+            for k in 0..steps {
+                pass.set_bind_group(0, &step_bg, &[(k as u64 * stride) as u32]);
+                pass.dispatch_workgroups(step_groups.0, step_groups.1, 1);
+            }
+        }
+
+        let state = self.state.as_ref().expect("ensured");
+        let mut ranges = vec![(&self.bufs.out, 0u64, out_len)];
+        if want_state {
+            ranges.extend(state.ranges());
+        }
+        let mut parts = ctx.submit_and_read(encoder, &self.bufs.staging, &ranges)?;
+        let fin = if want_state {
+            let c = parts.pop().unwrap_or_default();
+            let h = parts.pop().unwrap_or_default();
+            Some(state.to_state(h, c))
+        } else {
+            None
+        };
+        let out = Array3::from_shape_vec((batch, out_steps, u), parts.swap_remove(0))
+            .expect("out_len elements");
+        Ok((out, fin))
+    }
+
+    /// Zeroes the state on the GPU (for `batch` rows).
+    pub fn reset_state(&mut self, batch: usize) -> Result<()> {
+        let ctx = self.ctx.clone();
+        if self.state.as_ref().is_none_or(|s| s.batch != batch) {
+            self.state = Some(GpuState::new(&ctx, batch, self.units));
+            self.bind_groups = None;
+            return ctx.check_errors();
+        }
+        let mut encoder = ctx
+            .device()
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("reset") });
+        self.state.as_mut().expect("checked").clear(&mut encoder);
+        ctx.queue().submit([encoder.finish()]);
+        ctx.check_errors()
+    }
+
+    /// Reads h and c back.
+    pub fn read_state(&self) -> Result<LstmState> {
+        match &self.state {
+            Some(s) => s.read(&self.ctx),
+            None => Err(crate::Error::Gpu("no state allocated yet".into())),
+        }
+    }
+
+    /// Uploads h and c (shapes checked by the caller).
+    pub fn write_state(&mut self, state: &LstmState) -> Result<()> {
+        let ctx = self.ctx.clone();
+        let batch = state.batch();
+        if self.state.as_ref().is_none_or(|s| s.batch != batch) {
+            self.state = Some(GpuState::new(&ctx, batch, self.units));
+            self.bind_groups = None;
+        }
+        self.state.as_mut().expect("made").upload(&ctx, state);
+        ctx.check_errors()
+    }
+}
+
+fn entry(binding: u32, buffer: &wgpu::Buffer) -> wgpu::BindGroupEntry<'_> {
+    wgpu::BindGroupEntry {
+        binding,
+        resource: buffer.as_entire_binding(),
+    }
+}
+
+fn uniform(ctx: &GpuContext, bytes: u64) -> wgpu::Buffer {
+    ctx.device().create_buffer(&wgpu::BufferDescriptor {
+        label: Some("step records"),
+        size: bytes,
+        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    })
+}

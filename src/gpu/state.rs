@@ -1,0 +1,101 @@
+//! GPU-resident recurrent state: h (two ping-pong slots), c, and the masked-output hold.
+//! These buffers persist between calls, so a stateful layer never round-trips its state
+//! through the host unless asked to.
+
+use std::sync::Arc;
+
+use ndarray::Array2;
+
+use crate::error::Result;
+use crate::gpu::GpuContext;
+use crate::layer::LstmState;
+
+/// The state buffers of one layer for one batch size.
+pub(crate) struct GpuState {
+    pub batch: usize,
+    pub units: usize,
+    /// Two slots of (B, U); `slot` holds the current h.
+    pub h: wgpu::Buffer,
+    pub c: wgpu::Buffer,
+    pub hold: wgpu::Buffer,
+    /// Which h slot holds the current state (0 or 1).
+    pub slot: usize,
+}
+
+impl GpuState {
+    /// Zeroed state buffers for `batch` rows (new buffers are zero-initialised by wgpu).
+    pub fn new(ctx: &GpuContext, batch: usize, units: usize) -> Self {
+        let n = (batch * units * 4) as u64;
+        GpuState {
+            batch,
+            units,
+            h: ctx.storage("lstm h (2 slots)", 2 * n, wgpu::BufferUsages::empty()),
+            c: ctx.storage("lstm c", n, wgpu::BufferUsages::empty()),
+            hold: ctx.storage("lstm hold", n, wgpu::BufferUsages::empty()),
+            slot: 0,
+        }
+    }
+
+    /// Elements in one (B, U) slab.
+    pub fn len(&self) -> usize {
+        self.batch * self.units
+    }
+
+    /// Element offset of h slot `s`.
+    pub fn slot_offset(&self, s: usize) -> usize {
+        s * self.len()
+    }
+
+    /// Records clearing h and c into `encoder` (state := zeros).
+    pub fn clear(&mut self, encoder: &mut wgpu::CommandEncoder) {
+        encoder.clear_buffer(&self.h, 0, None);
+        encoder.clear_buffer(&self.c, 0, None);
+        self.slot = 0;
+    }
+
+    /// Uploads h and c (each (B, U)) into slot 0 and c.
+    pub fn upload(&mut self, ctx: &GpuContext, state: &LstmState) {
+        let h = state.h.as_standard_layout();
+        let c = state.c.as_standard_layout();
+        ctx.queue().write_buffer(
+            &self.h,
+            0,
+            bytemuck::cast_slice(h.as_slice().expect("standard layout")),
+        );
+        ctx.queue().write_buffer(
+            &self.c,
+            0,
+            bytemuck::cast_slice(c.as_slice().expect("standard layout")),
+        );
+        self.slot = 0;
+    }
+
+    /// The ranges (buffer, element offset, length) that hold h and c now.
+    pub fn ranges(&self) -> [(&wgpu::Buffer, u64, usize); 2] {
+        [
+            (&self.h, self.slot_offset(self.slot) as u64, self.len()),
+            (&self.c, 0, self.len()),
+        ]
+    }
+
+    /// Reads h and c back (one submit, one map).
+    pub fn read(&self, ctx: &Arc<GpuContext>) -> Result<LstmState> {
+        let staging = ctx.staging((2 * self.len() * 4) as u64);
+        let encoder = ctx
+            .device()
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("read state") });
+        let mut parts = ctx.submit_and_read(encoder, &staging, &self.ranges())?;
+        let c = parts.pop().unwrap_or_default();
+        let h = parts.pop().unwrap_or_default();
+        Ok(self.to_state(h, c))
+    }
+
+    /// Wraps two flat (B·U) vectors as an [`LstmState`].
+    pub fn to_state(&self, h: Vec<f32>, c: Vec<f32>) -> LstmState {
+        let shape = (self.batch, self.units);
+        LstmState {
+            h: Array2::from_shape_vec(shape, h).expect("B·U elements"),
+            c: Array2::from_shape_vec(shape, c).expect("B·U elements"),
+        }
+    }
+}

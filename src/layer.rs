@@ -1,0 +1,529 @@
+//! [`Lstm`]: one Keras `LSTM` layer — configuration, weights, a device, and the state a
+//! stateful layer carries between calls.
+
+use ndarray::{Array2, ArrayD, ArrayView, ArrayView2, ArrayView3, ArrayViewD, Dimension, Ix2, Ix3};
+
+use crate::config::LstmConfig;
+use crate::cpu;
+use crate::device::Device;
+use crate::error::{Error, Result};
+use crate::gpu::GpuLstm;
+use crate::weights::LstmWeights;
+
+/// The recurrent state of a layer: h and c, each (B, U).
+///
+/// ```
+/// let s = wgpu_lstm::LstmState::zeros(2, 8);
+/// assert_eq!(s.h.dim(), (2, 8));
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct LstmState {
+    /// Hidden state h (B, U) — also the last valid output.
+    pub h: Array2<f32>,
+    /// Cell state c (B, U).
+    pub c: Array2<f32>,
+}
+
+impl LstmState {
+    /// Zero state for `batch` rows of `units`.
+    ///
+    /// ```
+    /// assert_eq!(wgpu_lstm::LstmState::zeros(1, 3).c.sum(), 0.0);
+    /// ```
+    pub fn zeros(batch: usize, units: usize) -> Self {
+        LstmState {
+            h: Array2::zeros((batch, units)),
+            c: Array2::zeros((batch, units)),
+        }
+    }
+
+    /// Batch size B.
+    ///
+    /// ```
+    /// assert_eq!(wgpu_lstm::LstmState::zeros(5, 3).batch(), 5);
+    /// ```
+    pub fn batch(&self) -> usize {
+        self.h.nrows()
+    }
+}
+
+/// The arguments of one call: inputs (B, T, D), and optionally a mask (B, T) and an initial
+/// state (h, c), each (B, U) — Keras's `layer(inputs, mask=..., initial_state=[h, c])`.
+///
+/// Arrays of any dimensionality are accepted and checked at call time, so a wrong rank is a
+/// typed error, not a compile error (inputs often come from files).
+///
+/// ```
+/// use ndarray::{Array2, Array3};
+/// use wgpu_lstm::LstmInput;
+/// let x = Array3::<f32>::zeros((2, 5, 3));
+/// let m = Array2::from_elem((2, 5), true);
+/// let input = LstmInput::new(x.view()).mask(m.view());
+/// assert_eq!(input.inputs().shape(), &[2, 5, 3]);
+/// ```
+#[derive(Debug, Clone)]
+pub struct LstmInput<'a> {
+    inputs: ArrayViewD<'a, f32>,
+    mask: Option<ArrayViewD<'a, bool>>,
+    initial_state: Option<(ArrayViewD<'a, f32>, ArrayViewD<'a, f32>)>,
+}
+
+impl<'a> LstmInput<'a> {
+    /// Inputs of shape (B, T, D).
+    ///
+    /// ```
+    /// let x = ndarray::Array3::<f32>::zeros((1, 1, 1));
+    /// let _ = wgpu_lstm::LstmInput::new(x.view());
+    /// ```
+    pub fn new<D: Dimension>(inputs: ArrayView<'a, f32, D>) -> Self {
+        LstmInput {
+            inputs: inputs.into_dyn(),
+            mask: None,
+            initial_state: None,
+        }
+    }
+
+    /// A mask (B, T): `true` = the step is processed, `false` = skipped (state carried, output
+    /// held — see the crate docs).
+    ///
+    /// ```
+    /// let x = ndarray::Array3::<f32>::zeros((1, 2, 1));
+    /// let m = ndarray::array![[true, false]];
+    /// let _ = wgpu_lstm::LstmInput::new(x.view()).mask(m.view());
+    /// ```
+    pub fn mask<D: Dimension>(mut self, mask: ArrayView<'a, bool, D>) -> Self {
+        self.mask = Some(mask.into_dyn());
+        self
+    }
+
+    /// An initial state (h, c), each (B, U). It overrides a stateful layer's stored state.
+    ///
+    /// ```
+    /// let x = ndarray::Array3::<f32>::zeros((1, 2, 1));
+    /// let h = ndarray::Array2::<f32>::zeros((1, 4));
+    /// let _ = wgpu_lstm::LstmInput::new(x.view()).initial_state(h.view(), h.view());
+    /// ```
+    pub fn initial_state<D1: Dimension, D2: Dimension>(
+        mut self,
+        h: ArrayView<'a, f32, D1>,
+        c: ArrayView<'a, f32, D2>,
+    ) -> Self {
+        self.initial_state = Some((h.into_dyn(), c.into_dyn()));
+        self
+    }
+
+    /// The inputs as given.
+    ///
+    /// ```
+    /// let x = ndarray::Array3::<f32>::zeros((1, 2, 1));
+    /// assert_eq!(wgpu_lstm::LstmInput::new(x.view()).inputs().ndim(), 3);
+    /// ```
+    pub fn inputs(&self) -> &ArrayViewD<'a, f32> {
+        &self.inputs
+    }
+}
+
+/// What a call returns: Keras's `output` and, with `return_state`, the final `h` and `c`.
+///
+/// ```
+/// use wgpu_lstm::{Lstm, LstmConfig};
+/// let cfg = LstmConfig { return_state: true, ..LstmConfig::new(3) };
+/// let mut lstm = Lstm::with_default_weights(cfg, 2, 0).unwrap();
+/// let out = lstm.forward(ndarray::Array3::<f32>::ones((1, 4, 2)).view()).unwrap();
+/// assert_eq!(out.output.shape(), &[1, 3]);
+/// assert_eq!(out.h.as_ref().unwrap(), &out.output.clone().into_dimensionality().unwrap());
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct LstmOutput {
+    /// (B, T, U) with `return_sequences`, else (B, U).
+    pub output: ArrayD<f32>,
+    /// Final hidden state (B, U) when `return_state`.
+    pub h: Option<Array2<f32>>,
+    /// Final cell state (B, U) when `return_state`.
+    pub c: Option<Array2<f32>>,
+}
+
+/// Checked views of one call's arguments (see [`Lstm::check_input`]).
+pub(crate) struct CheckedInput<'a> {
+    pub x: ArrayView3<'a, f32>,
+    pub mask: Option<ArrayView2<'a, bool>>,
+    pub initial: Option<LstmState>,
+}
+
+/// Where a call's initial state comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum InitialState {
+    /// Zeros (a stateless layer, or a stateful one right after reset / creation).
+    Zeros,
+    /// The state stored by the previous call of a stateful layer.
+    Carried,
+    /// The caller's `initial_state`.
+    Given,
+}
+
+enum Backend {
+    Cpu { state: Option<LstmState> },
+    Gpu(Box<GpuLstm>),
+}
+
+/// One Keras `LSTM` layer on a [`Device`].
+///
+/// ```
+/// use ndarray::Array3;
+/// use wgpu_lstm::{Device, Lstm, LstmConfig, LstmInput};
+/// // LSTM(4, return_sequences=True, stateful=True) on 3 features, on the CPU.
+/// let cfg = LstmConfig { return_sequences: true, stateful: true, ..LstmConfig::new(4) };
+/// let mut lstm = Lstm::with_default_weights(cfg, 3, 42).unwrap();
+/// let x = Array3::<f32>::ones((2, 5, 3));
+/// let y1 = lstm.call(LstmInput::new(x.view())).unwrap();
+/// let y2 = lstm.call(LstmInput::new(x.view())).unwrap(); // continues from y1's final state
+/// assert_eq!(y1.output.shape(), &[2, 5, 4]);
+/// assert_ne!(y1.output, y2.output);
+/// lstm.reset_states().unwrap();
+/// assert_eq!(lstm.call(LstmInput::new(x.view())).unwrap().output, y1.output);
+/// ```
+pub struct Lstm {
+    config: LstmConfig,
+    weights: LstmWeights,
+    backend: Backend,
+    /// Batch size a stateful layer's state was created for.
+    stateful_batch: Option<usize>,
+}
+
+impl std::fmt::Debug for Lstm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lstm")
+            .field("config", &self.config)
+            .field("input_dim", &self.weights.input_dim())
+            .field("device", &self.device_name())
+            .finish()
+    }
+}
+
+impl Lstm {
+    /// A layer on the CPU from a configuration and Keras-layout weights (checked against each
+    /// other).
+    ///
+    /// ```
+    /// use wgpu_lstm::{Lstm, LstmConfig, LstmWeights};
+    /// let cfg = LstmConfig::new(4);
+    /// let w = LstmWeights::keras_default(3, &cfg, 0);
+    /// assert!(Lstm::new(LstmConfig::new(5), w).is_err());
+    /// ```
+    pub fn new(config: LstmConfig, weights: LstmWeights) -> Result<Self> {
+        Self::on_device(config, weights, &Device::Cpu)
+    }
+
+    /// A layer on the given device. On a GPU the weights are uploaded (rearranged for the
+    /// kernels) and the pipelines are built here, once.
+    ///
+    /// ```
+    /// use wgpu_lstm::{Device, Lstm, LstmConfig, LstmWeights};
+    /// let cfg = LstmConfig::new(4);
+    /// let lstm = Lstm::on_device(cfg.clone(), LstmWeights::keras_default(3, &cfg, 0), &Device::Cpu).unwrap();
+    /// assert_eq!(lstm.device_name(), "cpu");
+    /// ```
+    pub fn on_device(config: LstmConfig, weights: LstmWeights, device: &Device) -> Result<Self> {
+        config.validate()?;
+        weights.check(&config)?;
+        let backend = match device {
+            Device::Cpu => Backend::Cpu { state: None },
+            Device::Gpu(ctx) => Backend::Gpu(Box::new(GpuLstm::new(ctx, &config, &weights)?)),
+        };
+        Ok(Lstm {
+            config,
+            weights,
+            backend,
+            stateful_batch: None,
+        })
+    }
+
+    /// A CPU layer with Keras's default initializers (seeded), as `LSTM(units)` built on
+    /// `input_dim` features.
+    ///
+    /// ```
+    /// let l = wgpu_lstm::Lstm::with_default_weights(wgpu_lstm::LstmConfig::new(4), 3, 1).unwrap();
+    /// assert_eq!(l.param_count(), 128);
+    /// ```
+    pub fn with_default_weights(config: LstmConfig, input_dim: usize, seed: u64) -> Result<Self> {
+        config.validate()?;
+        if input_dim == 0 {
+            return Err(Error::config("input_dim", "must be at least 1, got 0"));
+        }
+        let weights = LstmWeights::keras_default(input_dim, &config, seed);
+        Self::new(config, weights)
+    }
+
+    /// The configuration.
+    ///
+    /// ```
+    /// let l = wgpu_lstm::Lstm::with_default_weights(wgpu_lstm::LstmConfig::new(4), 3, 1).unwrap();
+    /// assert_eq!(l.config().units, 4);
+    /// ```
+    pub fn config(&self) -> &LstmConfig {
+        &self.config
+    }
+
+    /// The weights in Keras layout.
+    ///
+    /// ```
+    /// let l = wgpu_lstm::Lstm::with_default_weights(wgpu_lstm::LstmConfig::new(4), 3, 1).unwrap();
+    /// assert_eq!(l.weights().kernel.dim(), (3, 16));
+    /// ```
+    pub fn weights(&self) -> &LstmWeights {
+        &self.weights
+    }
+
+    /// Input feature size D.
+    ///
+    /// ```
+    /// let l = wgpu_lstm::Lstm::with_default_weights(wgpu_lstm::LstmConfig::new(4), 3, 1).unwrap();
+    /// assert_eq!(l.input_dim(), 3);
+    /// ```
+    pub fn input_dim(&self) -> usize {
+        self.weights.input_dim()
+    }
+
+    /// Keras's parameter count.
+    ///
+    /// ```
+    /// let l = wgpu_lstm::Lstm::with_default_weights(wgpu_lstm::LstmConfig::new(8), 1, 1).unwrap();
+    /// assert_eq!(l.param_count(), 4 * 8 * (1 + 8 + 1));
+    /// ```
+    pub fn param_count(&self) -> usize {
+        self.config.param_count(self.input_dim())
+    }
+
+    /// `"cpu"` or the GPU adapter's name.
+    ///
+    /// ```
+    /// let l = wgpu_lstm::Lstm::with_default_weights(wgpu_lstm::LstmConfig::new(4), 3, 1).unwrap();
+    /// assert_eq!(l.device_name(), "cpu");
+    /// ```
+    pub fn device_name(&self) -> String {
+        match &self.backend {
+            Backend::Cpu { .. } => "cpu".to_string(),
+            Backend::Gpu(g) => g.adapter_name(),
+        }
+    }
+
+    /// Calls the layer without mask or initial state.
+    ///
+    /// ```
+    /// let mut l = wgpu_lstm::Lstm::with_default_weights(wgpu_lstm::LstmConfig::new(4), 3, 1).unwrap();
+    /// let y = l.forward(ndarray::Array3::<f32>::zeros((2, 6, 3)).view()).unwrap();
+    /// assert_eq!(y.output.shape(), &[2, 4]);
+    /// ```
+    pub fn forward<D: Dimension>(&mut self, inputs: ArrayView<'_, f32, D>) -> Result<LstmOutput> {
+        self.call(LstmInput::new(inputs))
+    }
+
+    /// Calls the layer: Keras's `layer(inputs, mask=..., initial_state=...)`.
+    ///
+    /// Errors name the offending argument and shape: inputs not (B, T, D) with this layer's D,
+    /// B or T of zero, a mask not (B, T), an initial state not (B, U), or a stateful layer
+    /// called with another batch size than its state holds.
+    ///
+    /// ```
+    /// use ndarray::{Array2, Array3};
+    /// use wgpu_lstm::{Error, Lstm, LstmConfig, LstmInput};
+    /// let mut l = Lstm::with_default_weights(LstmConfig::new(4), 3, 1).unwrap();
+    /// let x = Array3::<f32>::zeros((2, 6, 3));
+    /// let bad_mask = Array2::from_elem((2, 5), true);
+    /// let err = l.call(LstmInput::new(x.view()).mask(bad_mask.view())).unwrap_err();
+    /// assert!(matches!(err, Error::Shape { .. }));
+    /// ```
+    pub fn call(&mut self, input: LstmInput<'_>) -> Result<LstmOutput> {
+        let checked = self.check_input(&input)?;
+        let (batch, steps, _) = checked.x.dim();
+        let u = self.config.units;
+        let init = if checked.initial.is_some() {
+            InitialState::Given
+        } else if self.config.stateful && self.stateful_batch.is_some() {
+            InitialState::Carried
+        } else {
+            InitialState::Zeros
+        };
+        if self.config.stateful {
+            self.stateful_batch = Some(batch);
+        }
+        let want_state = self.config.return_state;
+        let (out3, final_state) = match &mut self.backend {
+            Backend::Cpu { state } => {
+                let start = match init {
+                    InitialState::Given => checked.initial.clone().expect("given"),
+                    InitialState::Carried => state
+                        .clone()
+                        .unwrap_or_else(|| LstmState::zeros(batch, u)),
+                    InitialState::Zeros => LstmState::zeros(batch, u),
+                };
+                let mut st = cpu::StepState {
+                    h: start.h,
+                    c: start.c,
+                    hold: Array2::zeros((batch, u)),
+                };
+                let y = cpu::run_sequence(&self.config, &self.weights, checked.x, checked.mask, &mut st);
+                let fin = LstmState { h: st.h, c: st.c };
+                if self.config.stateful {
+                    *state = Some(fin.clone());
+                }
+                (y, want_state.then_some(fin))
+            }
+            Backend::Gpu(gpu) => gpu.run(&self.config, &checked, init, want_state)?,
+        };
+        let output = if self.config.return_sequences {
+            out3.into_dyn()
+        } else {
+            out3.into_shape_with_order((batch, u))
+                .expect("(B, 1, U) reshapes to (B, U)")
+                .into_dyn()
+        };
+        debug_assert!(!self.config.return_sequences || output.shape()[1] == steps);
+        let (h, c) = match final_state {
+            Some(s) => (Some(s.h), Some(s.c)),
+            None => (None, None),
+        };
+        Ok(LstmOutput { output, h, c })
+    }
+
+    /// The single place where a call's arguments are checked (rank, sizes, mask, state).
+    pub(crate) fn check_input<'a>(&self, input: &LstmInput<'a>) -> Result<CheckedInput<'a>> {
+        let d = self.input_dim();
+        let u = self.config.units;
+        let x = input
+            .inputs
+            .clone()
+            .into_dimensionality::<Ix3>()
+            .map_err(|_| Error::shape("inputs", format!("(B, T, {d})"), input.inputs.shape()))?;
+        let (b, t, xd) = x.dim();
+        if xd != d || b == 0 || t == 0 {
+            return Err(Error::shape(
+                "inputs",
+                format!("(B, T, {d}) with B >= 1 and T >= 1"),
+                x.shape(),
+            ));
+        }
+        if let Some(sb) = self.stateful_batch
+            && self.config.stateful
+            && sb != b
+        {
+            return Err(Error::StatefulBatch {
+                expected: sb,
+                got: b,
+            });
+        }
+        let mask = match &input.mask {
+            None => None,
+            Some(m) => Some(
+                m.clone()
+                    .into_dimensionality::<Ix2>()
+                    .ok()
+                    .filter(|m| m.dim() == (b, t))
+                    .ok_or_else(|| Error::shape("mask", format!("({b}, {t})"), m.shape()))?,
+            ),
+        };
+        let initial = match &input.initial_state {
+            None => None,
+            Some((h, c)) => {
+                let check = |name: &str, a: &ArrayViewD<'_, f32>| -> Result<Array2<f32>> {
+                    a.view()
+                        .into_dimensionality::<Ix2>()
+                        .ok()
+                        .filter(|a| a.dim() == (b, u))
+                        .map(|a| a.to_owned())
+                        .ok_or_else(|| Error::shape(name, format!("({b}, {u})"), a.shape()))
+                };
+                Some(LstmState {
+                    h: check("initial_state h", h)?,
+                    c: check("initial_state c", c)?,
+                })
+            }
+        };
+        Ok(CheckedInput {
+            x,
+            mask,
+            initial,
+        })
+    }
+
+    /// Zeroes the state of a stateful layer (Keras's `reset_states()`); on a GPU the buffers
+    /// are cleared on the GPU. The batch size the state was made for is kept.
+    ///
+    /// ```
+    /// let cfg = wgpu_lstm::LstmConfig { stateful: true, ..wgpu_lstm::LstmConfig::new(2) };
+    /// let mut l = wgpu_lstm::Lstm::with_default_weights(cfg, 1, 1).unwrap();
+    /// l.forward(ndarray::Array3::<f32>::ones((1, 3, 1)).view()).unwrap();
+    /// l.reset_states().unwrap();
+    /// assert_eq!(l.states().unwrap().unwrap().h.sum(), 0.0);
+    /// ```
+    pub fn reset_states(&mut self) -> Result<()> {
+        let u = self.config.units;
+        match (&mut self.backend, self.stateful_batch) {
+            (_, None) => Ok(()),
+            (Backend::Cpu { state }, Some(b)) => {
+                *state = Some(LstmState::zeros(b, u));
+                Ok(())
+            }
+            (Backend::Gpu(g), Some(b)) => g.reset_state(b),
+        }
+    }
+
+    /// The state a stateful layer holds (read back from the GPU), or `None` before its first
+    /// call. Stateless layers hold no state.
+    ///
+    /// ```
+    /// let cfg = wgpu_lstm::LstmConfig { stateful: true, ..wgpu_lstm::LstmConfig::new(2) };
+    /// let mut l = wgpu_lstm::Lstm::with_default_weights(cfg, 1, 1).unwrap();
+    /// assert!(l.states().unwrap().is_none());
+    /// let out = l.forward(ndarray::Array3::<f32>::ones((1, 3, 1)).view()).unwrap();
+    /// assert_eq!(l.states().unwrap().unwrap().h.into_dyn(), out.output);
+    /// ```
+    pub fn states(&self) -> Result<Option<LstmState>> {
+        if !self.config.stateful || self.stateful_batch.is_none() {
+            return Ok(None);
+        }
+        let b = self.stateful_batch.expect("checked");
+        match &self.backend {
+            Backend::Cpu { state } => Ok(Some(
+                state
+                    .clone()
+                    .unwrap_or_else(|| LstmState::zeros(b, self.config.units)),
+            )),
+            Backend::Gpu(g) => g.read_state().map(Some),
+        }
+    }
+
+    /// Sets the state of a stateful layer (Keras 3's `layer.states[...].assign`), fixing its
+    /// batch size to the state's. Shapes must be (B, U).
+    ///
+    /// ```
+    /// use wgpu_lstm::{Lstm, LstmConfig, LstmState};
+    /// let cfg = LstmConfig { stateful: true, ..LstmConfig::new(2) };
+    /// let mut l = Lstm::with_default_weights(cfg, 1, 1).unwrap();
+    /// l.set_states(&LstmState::zeros(3, 2)).unwrap();
+    /// assert!(l.set_states(&LstmState::zeros(3, 5)).is_err());
+    /// ```
+    pub fn set_states(&mut self, state: &LstmState) -> Result<()> {
+        let u = self.config.units;
+        let b = state.h.nrows();
+        for (name, a) in [("state h", &state.h), ("state c", &state.c)] {
+            if a.dim() != (b, u) || b == 0 {
+                return Err(Error::shape(name, format!("({b}, {u}) with B >= 1"), a.shape()));
+            }
+        }
+        if !self.config.stateful {
+            return Err(Error::config(
+                "stateful",
+                "is false: a stateless layer holds no state to set (pass initial_state instead)",
+            ));
+        }
+        self.stateful_batch = Some(b);
+        match &mut self.backend {
+            Backend::Cpu { state: s } => {
+                *s = Some(state.clone());
+                Ok(())
+            }
+            Backend::Gpu(g) => g.write_state(state),
+        }
+    }
+}
