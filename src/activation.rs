@@ -141,8 +141,10 @@ pub enum Activation {
     LogSigmoid = 25,
 }
 
-const SELU_LAMBDA: f32 = 1.050_700_987_355_480_5;
-const SELU_LAMBDA_ALPHA: f32 = 1.758_099_340_847_376_9;
+/// SELU's λ = 1.0507009873554805 (as f32).
+const SELU_LAMBDA: f32 = 1.050_701;
+/// SELU's λ·α = 1.7580993408473769 (as f32, TF's constant).
+const SELU_LAMBDA_ALPHA: f32 = 1.758_099_3;
 
 /// Names both flavours accept, with the activation they mean (hard_sigmoid resolved apart).
 const SHARED: &[(&str, Activation)] = &[
@@ -449,7 +451,10 @@ mod tests {
             } else {
                 KerasFlavour::Keras3
             };
-            assert_eq!(Activation::from_keras_name(a.keras_name(), flavour).unwrap(), a);
+            assert_eq!(
+                Activation::from_keras_name(a.keras_name(), flavour).unwrap(),
+                a
+            );
             assert_eq!(Activation::ALL[a.code() as usize], a);
         }
     }

@@ -89,24 +89,34 @@ pub fn json_array(v: &Value, what: &str) -> Result<ArrayD<f32>> {
         }
     }
     let mut data = Vec::with_capacity(shape.iter().product());
-    fn walk(v: &Value, depth: usize, shape: &[usize], out: &mut Vec<f32>, what: &str) -> Result<()> {
+    fn walk(
+        v: &Value,
+        depth: usize,
+        shape: &[usize],
+        out: &mut Vec<f32>,
+        what: &str,
+    ) -> Result<()> {
         match v {
-            Value::Array(items) if depth < shape.len() && items.len() == shape[depth] => {
-                items.iter().try_for_each(|i| walk(i, depth + 1, shape, out, what))
-            }
+            Value::Array(items) if depth < shape.len() && items.len() == shape[depth] => items
+                .iter()
+                .try_for_each(|i| walk(i, depth + 1, shape, out, what)),
             Value::Number(n) if depth == shape.len() => {
                 out.push(n.as_f64().unwrap_or(f64::NAN) as f32);
                 Ok(())
             }
             _ => Err(Error::Json {
                 path: what.to_string(),
-                reason: format!("`{what}` is not a rectangular array of numbers of shape {shape:?}"),
+                reason: format!(
+                    "`{what}` is not a rectangular array of numbers of shape {shape:?}"
+                ),
             }),
         }
     }
     walk(v, 0, &shape, &mut data, what)?;
-    ArrayD::from_shape_vec(IxDyn(&shape), data)
-        .map_err(|e| Error::Json { path: what.to_string(), reason: e.to_string() })
+    ArrayD::from_shape_vec(IxDyn(&shape), data).map_err(|e| Error::Json {
+        path: what.to_string(),
+        reason: e.to_string(),
+    })
 }
 
 fn field<'a>(obj: &'a Value, key: &str, path: &Path) -> Result<&'a Value> {
@@ -145,8 +155,7 @@ impl Fixture {
     /// assert!(wgpu_lstm::conformance::Fixture::parse("not json", "y.json".as_ref()).is_err());
     /// ```
     pub fn parse(text: &str, path: &Path) -> Result<Fixture> {
-        let root: Value =
-            serde_json::from_str(text).map_err(|e| json_err(path, e.to_string()))?;
+        let root: Value = serde_json::from_str(text).map_err(|e| json_err(path, e.to_string()))?;
         let name = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
@@ -201,7 +210,10 @@ impl Fixture {
                 if k == "layer_outputs" || v.is_null() {
                     continue;
                 }
-                outputs.push((k.clone(), json_array(v, k).map_err(|e| json_err(path, e.to_string()))?));
+                outputs.push((
+                    k.clone(),
+                    json_array(v, k).map_err(|e| json_err(path, e.to_string()))?,
+                ));
             }
             calls.push(FixtureCall {
                 inputs,
@@ -368,6 +380,9 @@ fn compare(fixture: &Fixture, device: &Device) -> Result<f32> {
     Ok(worst)
 }
 
+/// The named arrays one call produced (`output`, `h`, `c`, …).
+pub type NamedArrays = Vec<(String, ArrayD<f32>)>;
+
 /// Runs every call of a fixture, returning the named arrays of each call.
 ///
 /// ```no_run
@@ -376,7 +391,7 @@ fn compare(fixture: &Fixture, device: &Device) -> Result<f32> {
 /// let outs = conformance::run_calls(&f, &Device::Cpu).unwrap();
 /// assert_eq!(outs.len(), f.calls.len());
 /// ```
-pub fn run_calls(fixture: &Fixture, device: &Device) -> Result<Vec<Vec<(String, ArrayD<f32>)>>> {
+pub fn run_calls(fixture: &Fixture, device: &Device) -> Result<Vec<NamedArrays>> {
     match fixture.kind.as_str() {
         "lstm" => {
             let (cfg, w) = fixture.lstm_layer()?;

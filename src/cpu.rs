@@ -135,7 +135,12 @@ pub fn lstm_step(
                 let zf = z[[b, t_in, u + j]] + hr[[b, u + j]];
                 let zc = z[[b, t_in, 2 * u + j]] + hr[[b, 2 * u + j]];
                 let zo = z[[b, t_in, 3 * u + j]] + hr[[b, 3 * u + j]];
-                let (i, f, g, o) = (ract.apply(zi), ract.apply(zf), act.apply(zc), ract.apply(zo));
+                let (i, f, g, o) = (
+                    ract.apply(zi),
+                    ract.apply(zf),
+                    act.apply(zc),
+                    ract.apply(zo),
+                );
                 let c_new = f * state.c[[b, j]] + i * g;
                 let h_new = o * act.apply(c_new);
                 state.c[[b, j]] = c_new;
@@ -147,7 +152,11 @@ pub fn lstm_step(
             } else {
                 state.hold[[b, j]]
             };
-            let col = if config.return_sequences { k * u + j } else { j };
+            let col = if config.return_sequences {
+                k * u + j
+            } else {
+                j
+            };
             out[[b, col]] = y;
         }
     }

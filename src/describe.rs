@@ -37,9 +37,22 @@ pub fn describe_layer(
         w,
         "  one layer of {u} cells: the gates i, f, c, o and the states h, c are vectors of length {u} per batch row"
     );
-    let _ = writeln!(w, "\nweights (Keras layout, gate blocks in order i | f | c | o, {u} columns each):");
-    let _ = writeln!(w, "  kernel            ({d}, {})   = {} params", 4 * u, d * 4 * u);
-    let _ = writeln!(w, "  recurrent_kernel  ({u}, {})   = {} params", 4 * u, u * 4 * u);
+    let _ = writeln!(
+        w,
+        "\nweights (Keras layout, gate blocks in order i | f | c | o, {u} columns each):"
+    );
+    let _ = writeln!(
+        w,
+        "  kernel            ({d}, {})   = {} params",
+        4 * u,
+        d * 4 * u
+    );
+    let _ = writeln!(
+        w,
+        "  recurrent_kernel  ({u}, {})   = {} params",
+        4 * u,
+        u * 4 * u
+    );
     if cfg.use_bias {
         let _ = writeln!(w, "  bias              ({})      = {} params", 4 * u, 4 * u);
     } else {
@@ -59,15 +72,36 @@ pub fn describe_layer(
     let a = cfg.activation.formula();
     let _ = writeln!(w, "  i   = ract(z[0:{u}])        input gate   ({u})");
     let _ = writeln!(w, "  f   = ract(z[{u}:{}])       forget gate  ({u})", 2 * u);
-    let _ = writeln!(w, "  g   = act(z[{}:{}])        cell input   ({u})", 2 * u, 3 * u);
-    let _ = writeln!(w, "  o   = ract(z[{}:{}])       output gate  ({u})", 3 * u, 4 * u);
-    let _ = writeln!(w, "  c_t = f * c_(t-1) + i * g                              ({u})");
-    let _ = writeln!(w, "  h_t = o * act(c_t)      (the step's output)            ({u})");
+    let _ = writeln!(
+        w,
+        "  g   = act(z[{}:{}])        cell input   ({u})",
+        2 * u,
+        3 * u
+    );
+    let _ = writeln!(
+        w,
+        "  o   = ract(z[{}:{}])       output gate  ({u})",
+        3 * u,
+        4 * u
+    );
+    let _ = writeln!(
+        w,
+        "  c_t = f * c_(t-1) + i * g                              ({u})"
+    );
+    let _ = writeln!(
+        w,
+        "  h_t = o * act(c_t)      (the step's output)            ({u})"
+    );
     let _ = writeln!(w, "  where ract(x) = {ra}, act(x) = {a}");
 
-    let _ = writeln!(w, "\ncall: inputs ({b}, {t}, {d}), optional mask ({b}, {t}), optional initial_state [h ({b}, {u}), c ({b}, {u})]");
+    let _ = writeln!(
+        w,
+        "\ncall: inputs ({b}, {t}, {d}), optional mask ({b}, {t}), optional initial_state [h ({b}, {u}), c ({b}, {u})]"
+    );
     let order = if cfg.go_backwards {
-        format!("steps {t}-1 … 0 (go_backwards); a returned sequence stays in that processing order: out[:, k] is input step {t}-1-k")
+        format!(
+            "steps {t}-1 … 0 (go_backwards); a returned sequence stays in that processing order: out[:, k] is input step {t}-1-k"
+        )
     } else {
         format!("steps 0 … {t}-1")
     };
@@ -79,7 +113,10 @@ pub fn describe_layer(
     };
     let _ = writeln!(w, "  output: {out}");
     if cfg.return_state {
-        let _ = writeln!(w, "  return_state: also h_T ({b}, {u}) and c_T ({b}, {u}) → [output, h, c]");
+        let _ = writeln!(
+            w,
+            "  return_state: also h_T ({b}, {u}) and c_T ({b}, {u}) → [output, h, c]"
+        );
     }
     let _ = writeln!(
         w,

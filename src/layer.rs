@@ -352,9 +352,9 @@ impl Lstm {
             Backend::Cpu { state } => {
                 let start = match init {
                     InitialState::Given => checked.initial.clone().expect("given"),
-                    InitialState::Carried => state
-                        .clone()
-                        .unwrap_or_else(|| LstmState::zeros(batch, u)),
+                    InitialState::Carried => {
+                        state.clone().unwrap_or_else(|| LstmState::zeros(batch, u))
+                    }
                     InitialState::Zeros => LstmState::zeros(batch, u),
                 };
                 let mut st = cpu::StepState {
@@ -362,7 +362,13 @@ impl Lstm {
                     c: start.c,
                     hold: Array2::zeros((batch, u)),
                 };
-                let y = cpu::run_sequence(&self.config, &self.weights, checked.x, checked.mask, &mut st);
+                let y = cpu::run_sequence(
+                    &self.config,
+                    &self.weights,
+                    checked.x,
+                    checked.mask,
+                    &mut st,
+                );
                 let fin = LstmState { h: st.h, c: st.c };
                 if self.config.stateful {
                     *state = Some(fin.clone());
@@ -439,11 +445,7 @@ impl Lstm {
                 })
             }
         };
-        Ok(CheckedInput {
-            x,
-            mask,
-            initial,
-        })
+        Ok(CheckedInput { x, mask, initial })
     }
 
     /// Zeroes the state of a stateful layer (Keras's `reset_states()`); on a GPU the buffers
@@ -508,7 +510,11 @@ impl Lstm {
         let b = state.h.nrows();
         for (name, a) in [("state h", &state.h), ("state c", &state.c)] {
             if a.dim() != (b, u) || b == 0 {
-                return Err(Error::shape(name, format!("({b}, {u}) with B >= 1"), a.shape()));
+                return Err(Error::shape(
+                    name,
+                    format!("({b}, {u}) with B >= 1"),
+                    a.shape(),
+                ));
             }
         }
         if !self.config.stateful {

@@ -171,7 +171,13 @@ impl LstmWeights {
     /// let (k, r, b) = w.views();
     /// assert_eq!((k.dim(), r.dim(), b.map(|b| b.len())), ((3, 16), (4, 16), Some(16)));
     /// ```
-    pub fn views(&self) -> (ArrayView2<'_, f32>, ArrayView2<'_, f32>, Option<ArrayView1<'_, f32>>) {
+    pub fn views(
+        &self,
+    ) -> (
+        ArrayView2<'_, f32>,
+        ArrayView2<'_, f32>,
+        Option<ArrayView1<'_, f32>>,
+    ) {
         (
             self.kernel.view(),
             self.recurrent_kernel.view(),
@@ -201,9 +207,8 @@ impl LstmWeights {
         let g = 4 * u;
         let mut rng = StdRng::seed_from_u64(seed);
         let limit = (6.0 / (input_dim + g) as f64).sqrt();
-        let kernel = Array2::from_shape_fn((input_dim, g), |_| {
-            rng.random_range(-limit..limit) as f32
-        });
+        let kernel =
+            Array2::from_shape_fn((input_dim, g), |_| rng.random_range(-limit..limit) as f32);
         let recurrent_kernel = orthogonal(u, g, &mut rng);
         let bias = config.use_bias.then(|| {
             Array1::from_shape_fn(g, |j| {

@@ -149,7 +149,10 @@ fn run(cmd: Command) -> Result<ExitCode> {
             if input_dim == 0 {
                 return Err(Error::config("input_dim", "must be at least 1, got 0"));
             }
-            print!("{}", describe::describe_layer(&cfg, input_dim, batch, timesteps));
+            print!(
+                "{}",
+                describe::describe_layer(&cfg, input_dim, batch, timesteps)
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Conformance { dir, device } => {
@@ -166,7 +169,9 @@ fn run(cmd: Command) -> Result<ExitCode> {
         Command::Adapters => {
             let all = gpu::list_adapters(None);
             if all.is_empty() {
-                println!("no adapters found (install a Vulkan driver, e.g. apt-get install mesa-vulkan-drivers)");
+                println!(
+                    "no adapters found (install a Vulkan driver, e.g. apt-get install mesa-vulkan-drivers)"
+                );
             }
             for a in all {
                 println!("{a}");
@@ -195,7 +200,10 @@ fn demo(steps: usize, device: DeviceArg) -> Result<ExitCode> {
         "stateful LSTM(32) with seeded Keras-default weights, one step per call on {}",
         dev.name()
     );
-    println!("{:>5} {:>9} {:>12} {:>12} {:>9}", "t", "x(t)", "h[0] device", "h[0] cpu", "|diff|");
+    println!(
+        "{:>5} {:>9} {:>12} {:>12} {:>9}",
+        "t", "x(t)", "h[0] device", "h[0] cpu", "|diff|"
+    );
     let mut worst = 0.0f32;
     for t in 0..steps {
         let tf = t as f32;

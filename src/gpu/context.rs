@@ -1,6 +1,7 @@
 //! [`GpuContext`]: adapter choice, device request, error capture, and the buffer helpers
 //! every GPU layer uses.
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
@@ -54,7 +55,11 @@ impl std::fmt::Display for AdapterSummary {
             self.name,
             self.backend,
             self.device_type,
-            if self.driver.is_empty() { "?" } else { &self.driver },
+            if self.driver.is_empty() {
+                "?"
+            } else {
+                &self.driver
+            },
             self.limits.max_storage_buffer_binding_size / (1 << 20),
             self.limits.max_compute_workgroup_storage_size / 1024,
             self.limits.max_compute_invocations_per_workgroup,
@@ -71,7 +76,9 @@ fn summary(adapter: &wgpu::Adapter) -> AdapterSummary {
         name: info.name,
         backend: info.backend,
         device_type: info.device_type,
-        driver: format!("{} {}", info.driver, info.driver_info).trim().to_string(),
+        driver: format!("{} {}", info.driver, info.driver_info)
+            .trim()
+            .to_string(),
         limits: adapter.limits(),
         features: adapter.features(),
     }
@@ -113,8 +120,35 @@ pub struct GpuContext {
     queue: wgpu::Queue,
     info: wgpu::AdapterInfo,
     errors: Arc<Mutex<Vec<String>>>,
+    poison: AtomicBool,
+    stats: [AtomicU64; 4],
     pub(crate) kernels: Kernels,
 }
+
+/// Work counters of a [`GpuContext`] since its creation: what lavapipe can show about the
+/// schedule without timing it.
+///
+/// ```no_run
+/// let ctx = wgpu_lstm::gpu::GpuContext::new().unwrap();
+/// let s = ctx.stats();
+/// assert_eq!(s.submits, 0);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GpuStats {
+    /// Queue submissions.
+    pub submits: u64,
+    /// Compute dispatches recorded.
+    pub dispatches: u64,
+    /// Bytes written to GPU buffers from the host.
+    pub bytes_uploaded: u64,
+    /// Bytes read back to the host.
+    pub bytes_read: u64,
+}
+
+const SUBMITS: usize = 0;
+const DISPATCHES: usize = 1;
+const UPLOADED: usize = 2;
+const READ: usize = 3;
 
 impl std::fmt::Debug for GpuContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -235,7 +269,11 @@ impl GpuContext {
     /// # let (adapter, device, queue): (wgpu::Adapter, wgpu::Device, wgpu::Queue) = unimplemented!();
     /// let ctx = wgpu_lstm::gpu::GpuContext::from_device(adapter.get_info(), device, queue);
     /// ```
-    pub fn from_device(info: wgpu::AdapterInfo, device: wgpu::Device, queue: wgpu::Queue) -> Arc<Self> {
+    pub fn from_device(
+        info: wgpu::AdapterInfo,
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+    ) -> Arc<Self> {
         let errors: Arc<Mutex<Vec<String>>> = Arc::default();
         let sink = errors.clone();
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
@@ -255,6 +293,8 @@ impl GpuContext {
             queue,
             info,
             errors,
+            poison: AtomicBool::new(false),
+            stats: Default::default(),
             kernels,
         })
     }
@@ -306,7 +346,10 @@ impl GpuContext {
     /// ctx.check_errors().expect("no validation errors so far");
     /// ```
     pub fn check_errors(&self) -> Result<()> {
-        let mut v = self.errors.lock().map_err(|_| Error::Gpu("error log poisoned".into()))?;
+        let mut v = self
+            .errors
+            .lock()
+            .map_err(|_| Error::Gpu("error log poisoned".into()))?;
         if v.is_empty() {
             Ok(())
         } else {
@@ -316,10 +359,73 @@ impl GpuContext {
         }
     }
 
+    /// Debugging aid for tests: when on, every layer fills its output and scratch buffers with
+    /// NaN before each call, so an element a kernel fails to write shows up as NaN instead of
+    /// a stale value from an earlier call.
+    ///
+    /// ```no_run
+    /// let ctx = wgpu_lstm::gpu::GpuContext::new().unwrap();
+    /// ctx.set_debug_poison(true);
+    /// assert!(ctx.debug_poison());
+    /// ```
+    pub fn set_debug_poison(&self, on: bool) {
+        self.poison.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether [`GpuContext::set_debug_poison`] is on.
+    ///
+    /// ```no_run
+    /// assert!(!wgpu_lstm::gpu::GpuContext::new().unwrap().debug_poison());
+    /// ```
+    pub fn debug_poison(&self) -> bool {
+        self.poison.load(Ordering::Relaxed)
+    }
+
+    /// The work counters so far.
+    ///
+    /// ```no_run
+    /// let ctx = wgpu_lstm::gpu::GpuContext::new().unwrap();
+    /// println!("{:?}", ctx.stats());
+    /// ```
+    pub fn stats(&self) -> GpuStats {
+        let get = |i: usize| self.stats[i].load(Ordering::Relaxed);
+        GpuStats {
+            submits: get(SUBMITS),
+            dispatches: get(DISPATCHES),
+            bytes_uploaded: get(UPLOADED),
+            bytes_read: get(READ),
+        }
+    }
+
+    pub(crate) fn count_dispatches(&self, n: u64) {
+        self.stats[DISPATCHES].fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Writes `bytes` into `buffer` at `offset` through the queue (counted).
+    pub(crate) fn upload(&self, buffer: &wgpu::Buffer, offset: u64, bytes: &[u8]) {
+        self.stats[UPLOADED].fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        self.queue.write_buffer(buffer, offset, bytes);
+    }
+
+    /// Submits one command buffer (counted).
+    pub(crate) fn submit(&self, encoder: wgpu::CommandEncoder) {
+        self.stats[SUBMITS].fetch_add(1, Ordering::Relaxed);
+        self.queue.submit([encoder.finish()]);
+    }
+
+    /// Fills the first `elems` f32 of `buffer` with NaN (see [`GpuContext::set_debug_poison`]).
+    pub(crate) fn poison(&self, buffer: &wgpu::Buffer, elems: usize) {
+        let nan = vec![f32::NAN; elems];
+        self.queue
+            .write_buffer(buffer, 0, bytemuck::cast_slice(&nan));
+    }
+
     /// Checks that a buffer of `bytes` fits one storage binding of this device.
     pub(crate) fn check_binding(&self, what: &str, bytes: u64) -> Result<()> {
         let limits = self.device.limits();
-        let limit = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
+        let limit = limits
+            .max_storage_buffer_binding_size
+            .min(limits.max_buffer_size);
         if bytes > limit {
             return Err(Error::TooLarge {
                 what: what.to_string(),
@@ -331,7 +437,12 @@ impl GpuContext {
     }
 
     /// A storage buffer of at least `bytes` (rounded up to 16 bytes, never empty).
-    pub(crate) fn storage(&self, label: &str, bytes: u64, extra: wgpu::BufferUsages) -> wgpu::Buffer {
+    pub(crate) fn storage(
+        &self,
+        label: &str,
+        bytes: u64,
+        extra: wgpu::BufferUsages,
+    ) -> wgpu::Buffer {
         self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
             size: bytes.max(16).next_multiple_of(16),
@@ -346,7 +457,7 @@ impl GpuContext {
     /// A storage buffer holding `data`.
     pub(crate) fn storage_with(&self, label: &str, data: &[f32]) -> wgpu::Buffer {
         let buf = self.storage(label, (data.len() * 4) as u64, wgpu::BufferUsages::empty());
-        self.queue.write_buffer(&buf, 0, bytemuck::cast_slice(data));
+        self.upload(&buf, 0, bytemuck::cast_slice(data));
         buf
     }
 
@@ -366,8 +477,9 @@ impl GpuContext {
             spans.push((at, bytes));
             at += bytes.next_multiple_of(wgpu::COPY_BUFFER_ALIGNMENT.max(4));
         }
-        self.queue.submit([encoder.finish()]);
+        self.submit(encoder);
         let total = at;
+        self.stats[READ].fetch_add(total, Ordering::Relaxed);
         if total == 0 {
             self.wait()?;
             return Ok(ranges.iter().map(|_| Vec::new()).collect());

@@ -185,22 +185,35 @@ impl Kernels {
     }
 
     /// The step pipeline specialised for a layer's activations and output flags.
-    pub fn step_pipeline(&self, device: &wgpu::Device, config: &LstmConfig) -> wgpu::ComputePipeline {
+    pub fn step_pipeline(
+        &self,
+        device: &wgpu::Device,
+        config: &LstmConfig,
+    ) -> wgpu::ComputePipeline {
         let key = StepKey {
             act: config.activation.code(),
             rec_act: config.recurrent_activation.code(),
             return_sequences: config.return_sequences,
             zero_output_for_mask: config.zero_output_for_mask,
         };
-        let mut cache = self.step_pipelines.lock().unwrap_or_else(|p| p.into_inner());
+        let mut cache = self
+            .step_pipelines
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         cache
             .entry(key)
             .or_insert_with(|| {
                 let constants = [
                     ("ACT", key.act as f64),
                     ("REC_ACT", key.rec_act as f64),
-                    ("RETURN_SEQUENCES", if key.return_sequences { 1.0 } else { 0.0 }),
-                    ("ZERO_OUTPUT_FOR_MASK", if key.zero_output_for_mask { 1.0 } else { 0.0 }),
+                    (
+                        "RETURN_SEQUENCES",
+                        if key.return_sequences { 1.0 } else { 0.0 },
+                    ),
+                    (
+                        "ZERO_OUTPUT_FOR_MASK",
+                        if key.zero_output_for_mask { 1.0 } else { 0.0 },
+                    ),
                     ("WG", STEP_WG as f64),
                 ];
                 device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {

@@ -10,5 +10,5 @@ pub mod kernels;
 pub(crate) mod scheduler;
 pub(crate) mod state;
 
-pub use context::{AdapterSummary, GpuContext, GpuOptions, list_adapters};
+pub use context::{AdapterSummary, GpuContext, GpuOptions, GpuStats, list_adapters};
 pub(crate) use scheduler::GpuLstm;

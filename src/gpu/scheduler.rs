@@ -91,8 +91,8 @@ impl GpuLstm {
             &interleave_gates(b.as_slice().expect("contiguous"), 1, u),
         );
         let device = ctx.device();
-        let stride = (device.limits().min_uniform_buffer_offset_alignment as u64)
-            .max(STEP_RECORD_BYTES);
+        let stride =
+            (device.limits().min_uniform_buffer_offset_alignment as u64).max(STEP_RECORD_BYTES);
         let empty = wgpu::BufferUsages::empty();
         let bufs = CallBuffers {
             x: ctx.storage("x", 16, empty),
@@ -161,7 +161,12 @@ impl GpuLstm {
         };
         grow(&mut self.bufs.x, &mut self.bufs.x_cap, need[0].1, "x");
         grow(&mut self.bufs.z, &mut self.bufs.z_cap, need[1].1, "z");
-        grow(&mut self.bufs.mask, &mut self.bufs.mask_cap, need[2].1, "mask");
+        grow(
+            &mut self.bufs.mask,
+            &mut self.bufs.mask_cap,
+            need[2].1,
+            "mask",
+        );
         grow(&mut self.bufs.out, &mut self.bufs.out_cap, need[3].1, "out");
         let steps_bytes = t * self.stride;
         if steps_bytes > self.bufs.steps_cap {
@@ -249,14 +254,21 @@ impl GpuLstm {
         let out_len = batch * out_steps * u;
         self.ensure_capacity(batch, steps, out_len)?;
         let ctx = self.ctx.clone();
-        let queue = ctx.queue();
 
+        if ctx.debug_poison() {
+            ctx.poison(&self.bufs.out, out_len);
+            ctx.poison(&self.bufs.z, batch * steps * 4 * u);
+        }
         // Uploads (staged by the queue, ordered before the submit below).
         let x = input.x.as_standard_layout();
-        queue.write_buffer(&self.bufs.x, 0, bytemuck::cast_slice(x.as_slice().expect("std")));
+        ctx.upload(
+            &self.bufs.x,
+            0,
+            bytemuck::cast_slice(x.as_slice().expect("std")),
+        );
         if let Some(m) = &input.mask {
             let words: Vec<u32> = m.iter().map(|&v| v as u32).collect();
-            queue.write_buffer(&self.bufs.mask, 0, bytemuck::cast_slice(&words));
+            ctx.upload(&self.bufs.mask, 0, bytemuck::cast_slice(&words));
         }
         let dims = ProjDims {
             m: (batch * steps) as u32,
@@ -264,17 +276,17 @@ impl GpuLstm {
             k: d as u32,
             pad: 0,
         };
-        queue.write_buffer(&self.bufs.dims, 0, bytemuck::bytes_of(&dims));
+        ctx.upload(&self.bufs.dims, 0, bytemuck::bytes_of(&dims));
 
         let mut encoder = ctx
             .device()
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("lstm call") });
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("lstm call"),
+            });
         let state = self.state.as_mut().expect("ensured");
         match init {
             InitialState::Zeros => state.clear(&mut encoder),
-            InitialState::Given => {
-                state.upload(&ctx, input.initial.as_ref().expect("given state"))
-            }
+            InitialState::Given => state.upload(&ctx, input.initial.as_ref().expect("given state")),
             InitialState::Carried => {}
         }
         encoder.clear_buffer(&state.hold, 0, None);
@@ -290,7 +302,11 @@ impl GpuLstm {
                 units: u as u32,
                 has_mask: input.mask.is_some() as u32,
                 k: k as u32,
-                t_in: if config.go_backwards { steps - 1 - k } else { k } as u32,
+                t_in: if config.go_backwards {
+                    steps - 1 - k
+                } else {
+                    k
+                } as u32,
                 h_read: state.slot_offset(read) as u32,
                 h_write: state.slot_offset(1 - read) as u32,
             };
@@ -298,7 +314,7 @@ impl GpuLstm {
             records[at..at + STEP_RECORD_BYTES as usize].copy_from_slice(bytemuck::bytes_of(&rec));
         }
         state.slot = (start + steps) % 2;
-        queue.write_buffer(&self.bufs.steps, 0, &records);
+        ctx.upload(&self.bufs.steps, 0, &records);
 
         let stride = self.stride;
         let proj_groups = (
@@ -306,7 +322,8 @@ impl GpuLstm {
             ((batch * steps) as u32).div_ceil(PROJ_TILE),
         );
         let step_groups = ((u as u32).div_ceil(STEP_WG), batch as u32);
-        let (proj_pipeline, step_pipeline) = (self.proj_pipeline.clone(), self.step_pipeline.clone());
+        let (proj_pipeline, step_pipeline) =
+            (self.proj_pipeline.clone(), self.step_pipeline.clone());
         let (proj_bg, step_bg) = self.bind_groups().clone();
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
@@ -322,6 +339,7 @@ impl GpuLstm {
                 pass.dispatch_workgroups(step_groups.0, step_groups.1, 1);
             }
         }
+        ctx.count_dispatches(1 + steps as u64);
 
         let state = self.state.as_ref().expect("ensured");
         let mut ranges = vec![(&self.bufs.out, 0u64, out_len)];
@@ -351,9 +369,11 @@ impl GpuLstm {
         }
         let mut encoder = ctx
             .device()
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("reset") });
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("reset"),
+            });
         self.state.as_mut().expect("checked").clear(&mut encoder);
-        ctx.queue().submit([encoder.finish()]);
+        ctx.submit(encoder);
         ctx.check_errors()
     }
 

@@ -57,12 +57,12 @@ impl GpuState {
     pub fn upload(&mut self, ctx: &GpuContext, state: &LstmState) {
         let h = state.h.as_standard_layout();
         let c = state.c.as_standard_layout();
-        ctx.queue().write_buffer(
+        ctx.upload(
             &self.h,
             0,
             bytemuck::cast_slice(h.as_slice().expect("standard layout")),
         );
-        ctx.queue().write_buffer(
+        ctx.upload(
             &self.c,
             0,
             bytemuck::cast_slice(c.as_slice().expect("standard layout")),
@@ -83,7 +83,9 @@ impl GpuState {
         let staging = ctx.staging((2 * self.len() * 4) as u64);
         let encoder = ctx
             .device()
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("read state") });
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("read state"),
+            });
         let mut parts = ctx.submit_and_read(encoder, &staging, &self.ranges())?;
         let c = parts.pop().unwrap_or_default();
         let h = parts.pop().unwrap_or_default();

@@ -1,1 +1,16 @@
+//! The one integration-test binary (wgpu links once). Modules:
+//! fixtures (Keras oracle), keras_vectors (Keras's own unit-test numbers), props (proptest
+//! invariants), errors (typed errors), gpu_vs_cpu (random configs on both paths), stateful
+//! (GPU state across calls), shaders (naga validation), cli (the binary).
 
+mod common;
+
+mod activations;
+mod cli;
+mod errors;
+mod fixtures;
+mod gpu_vs_cpu;
+mod keras_vectors;
+mod props;
+mod shaders;
+mod stateful;
