@@ -1,11 +1,15 @@
-// input_projection.wgsl — Z = X·W + bias for all timesteps at once (one tiled GEMM).
+// input_projection.wgsl — Z = act(X·W + bias) for all rows at once (one tiled GEMM);
+// needs activation.wgsl first.
 //
-// CPU twin: `cpu::input_projection` in src/cpu.rs.
+// CPU twin: `cpu::input_projection` in src/cpu.rs (and `cpu::dense` for a Dense layer).
+// An LSTM uses it with ACT = 7 (linear) on all B·T timesteps; a Dense layer with its own
+// activation on the last axis of its input.
 //
 // Bindings (group 0):
 //   0  x    : array<f32>  (M, K) row-major, M = B·T rows (row = b·T + t), K = D features
-//   1  w    : array<f32>  (K, N) the layer's kernel with columns gate-interleaved at upload:
-//                         column 4·j + g holds Keras column g·U + j (g = i, f, c, o)
+//   1  w    : array<f32>  (K, N) an LSTM's kernel with columns gate-interleaved at upload:
+//                         column 4·j + g holds Keras column g·U + j (g = i, f, c, o);
+//                         a Dense layer's kernel as Keras stores it
 //   2  bias : array<f32>  (N) interleaved the same way (zeros when use_bias = false)
 //   3  z    : array<f32>  (M, N) output; z[row, 4j + g] is gate g of unit j
 //   4  dims : uniform {m, n, k}
@@ -14,6 +18,7 @@
 // workgroup memory.
 
 const TILE: u32 = 16u;
+override ACT: u32 = 7u;
 
 struct Dims {
     m: u32,
@@ -60,6 +65,6 @@ fn input_projection(
         workgroupBarrier();
     }
     if (row < dims.m && col < dims.n) {
-        z[row * dims.n + col] = acc + bias[col];
+        z[row * dims.n + col] = act(ACT, acc + bias[col]);
     }
 }

@@ -13,8 +13,12 @@
 //                                (ping-pong: other invocations still read the previous h)
 //   4  c     : array<f32>        (B, U), updated in place (each invocation owns its element)
 //   5  hold  : array<f32>        (B, U) output of the row's last valid step in this call
-//   6  out   : array<f32>        (B, T, U) with RETURN_SEQUENCES (index k, processing order),
-//                                else (B, U) (the last step's write wins)
+//   6  out   : array<f32>        with RETURN_SEQUENCES row (b·T + out_t), else row b (the last
+//                                step's write wins); a row is out_stride floats and the layer
+//                                writes floats [out_offset, out_offset + U) of it. out_t = k
+//                                (Keras: processing order) or t_in (Bidirectional's backward
+//                                half, flipped back to time order); out_stride = 2U and
+//                                out_offset = U write the backward half of a concat in place
 //   7  step  : uniform Step, bound with a dynamic offset: one record per timestep
 // Dispatch: (ceil(U / WG), B, 1); invocation (j, b) computes unit j of row b.
 //
@@ -40,6 +44,10 @@ struct Step {
     t_in: u32,
     h_read: u32,
     h_write: u32,
+    out_t: u32,
+    out_stride: u32,
+    out_offset: u32,
+    pad: u32,
 }
 
 @group(0) @binding(0) var<storage, read> z: array<vec4<f32>>;
@@ -86,9 +94,9 @@ fn lstm_step(@builtin(global_invocation_id) gid: vec3<u32>) {
         h[step.h_write + idx] = h[step.h_read + idx];
         y = select(hold[idx], 0.0, ZERO_OUTPUT_FOR_MASK);
     }
+    var out_row = b;
     if (RETURN_SEQUENCES) {
-        out[(b * step.steps + step.k) * u + j] = y;
-    } else {
-        out[idx] = y;
+        out_row = b * step.steps + step.out_t;
     }
+    out[out_row * step.out_stride + step.out_offset + j] = y;
 }

@@ -3,8 +3,11 @@
 //! | CPU (this file)        | GPU                             |
 //! |------------------------|---------------------------------|
 //! | [`input_projection`]   | `shaders/input_projection.wgsl` |
+//! | [`dense`]              | `shaders/input_projection.wgsl` with `ACT` |
 //! | [`lstm_step`]          | `shaders/lstm_step.wgsl`        |
 //! | [`run_sequence`]       | `gpu::scheduler` (the host loop) |
+//! | [`masking`]            | `shaders/masking.wgsl`          |
+//! | [`merge`]              | `shaders/merge.wgsl`            |
 //!
 //! Same names, same loop shape: one (row, unit) pair per shader invocation is one iteration
 //! of the `for b` / `for j` loops here. The only difference in arithmetic order is that the
@@ -239,4 +242,149 @@ pub fn gate_preactivations(
         z += b;
     }
     z
+}
+
+/// A Dense layer on the last axis: `act(x·kernel + bias)` for every row.
+///
+/// Twin of `shaders/input_projection.wgsl` specialised with the layer's `ACT`.
+///
+/// ```
+/// use ndarray::{array, ArrayD};
+/// use wgpu_lstm::{cpu, Activation};
+/// let x = array![[1.0f32, -2.0]].into_dyn();
+/// let k = array![[1.0f32], [1.0]];
+/// let y = cpu::dense(x.view(), k.view(), None, Activation::Relu);
+/// assert_eq!(y[[0, 0]], 0.0);
+/// ```
+pub fn dense(
+    x: ndarray::ArrayViewD<'_, f32>,
+    kernel: ArrayView2<'_, f32>,
+    bias: Option<ArrayView1<'_, f32>>,
+    activation: crate::Activation,
+) -> ndarray::ArrayD<f32> {
+    let d = kernel.nrows();
+    let mut shape = x.shape().to_vec();
+    let rows: usize = shape[..shape.len() - 1].iter().product();
+    let flat = x
+        .as_standard_layout()
+        .into_owned()
+        .into_shape_with_order((rows, d))
+        .expect("last axis is D");
+    let mut y = flat.dot(&kernel);
+    if let Some(b) = bias {
+        y += &b;
+    }
+    y.mapv_inplace(|v| activation.apply(v));
+    *shape.last_mut().expect("rank >= 1") = kernel.ncols();
+    y.into_shape_with_order(ndarray::IxDyn(&shape))
+        .expect("rows · units")
+}
+
+/// Keras's `Masking(mask_value)`: a timestep is valid when any feature differs from
+/// `mask_value`; masked timesteps of the returned input are zeros (Keras returns
+/// `inputs · mask`). Twin of `shaders/masking.wgsl`.
+///
+/// ```
+/// use ndarray::array;
+/// let x = array![[[0.0f32, 0.0], [1.0, 0.0]]];
+/// let (y, m) = wgpu_lstm::cpu::masking(x.view(), 0.0);
+/// assert_eq!(m, array![[false, true]]);
+/// assert_eq!(y, x);
+/// ```
+pub fn masking(x: ArrayView3<'_, f32>, mask_value: f32) -> (Array3<f32>, Array2<bool>) {
+    let (b, t, _) = x.dim();
+    let mut y = x.to_owned();
+    let mut mask = Array2::from_elem((b, t), false);
+    for bi in 0..b {
+        for ti in 0..t {
+            let valid = x.slice(s![bi, ti, ..]).iter().any(|&v| v != mask_value);
+            mask[[bi, ti]] = valid;
+            if !valid {
+                y.slice_mut(s![bi, ti, ..]).fill(0.0);
+            }
+        }
+    }
+    (y, mask)
+}
+
+/// How Bidirectional combines its two halves (Keras's `merge_mode`).
+///
+/// ```
+/// assert_eq!(wgpu_lstm::cpu::MergeMode::from_keras(Some("ave")).unwrap(), wgpu_lstm::cpu::MergeMode::Ave);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MergeMode {
+    /// Concatenate on the last axis (Keras's default).
+    Concat,
+    /// Element-wise sum.
+    Sum,
+    /// Element-wise product.
+    Mul,
+    /// Element-wise mean.
+    Ave,
+    /// No merge: the two halves are returned separately.
+    None,
+}
+
+impl MergeMode {
+    /// From Keras's `merge_mode` (`None`/null = no merge).
+    ///
+    /// ```
+    /// assert!(wgpu_lstm::cpu::MergeMode::from_keras(Some("max")).is_err());
+    /// ```
+    pub fn from_keras(mode: Option<&str>) -> crate::Result<Self> {
+        Ok(match mode {
+            None => MergeMode::None,
+            Some("concat") => MergeMode::Concat,
+            Some("sum") => MergeMode::Sum,
+            Some("mul") => MergeMode::Mul,
+            Some("ave") => MergeMode::Ave,
+            Some(other) => {
+                return Err(crate::Error::config(
+                    "merge_mode",
+                    format!("`{other}` is not one of concat, sum, mul, ave, None"),
+                ));
+            }
+        })
+    }
+
+    /// The `MODE` code of merge.wgsl (sum 0, mul 1, ave 2).
+    ///
+    /// ```
+    /// assert_eq!(wgpu_lstm::cpu::MergeMode::Ave.code(), Some(2));
+    /// ```
+    pub fn code(self) -> Option<u32> {
+        match self {
+            MergeMode::Sum => Some(0),
+            MergeMode::Mul => Some(1),
+            MergeMode::Ave => Some(2),
+            _ => None,
+        }
+    }
+}
+
+/// Merges a forward and a (time-ordered) backward output element-wise.
+/// Twin of `shaders/merge.wgsl`; concat is handled by the caller.
+///
+/// ```
+/// use ndarray::array;
+/// use wgpu_lstm::cpu::{merge, MergeMode};
+/// let a = array![1.0f32, 2.0].into_dyn();
+/// let b = array![3.0f32, 4.0].into_dyn();
+/// assert_eq!(merge(&a, &b, MergeMode::Ave), array![2.0f32, 3.0].into_dyn());
+/// ```
+pub fn merge(
+    a: &ndarray::ArrayD<f32>,
+    b: &ndarray::ArrayD<f32>,
+    mode: MergeMode,
+) -> ndarray::ArrayD<f32> {
+    let mut out = a.clone();
+    ndarray::Zip::from(&mut out).and(b).for_each(|o, &bv| {
+        *o = match mode {
+            MergeMode::Mul => *o * bv,
+            MergeMode::Ave => (*o + bv) * 0.5,
+            _ => *o + bv,
+        }
+    });
+    out
 }

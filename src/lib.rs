@@ -35,6 +35,7 @@ pub mod describe;
 pub mod device;
 pub mod error;
 pub mod gpu;
+pub mod keras;
 pub mod layer;
 pub mod weights;
 

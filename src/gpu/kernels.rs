@@ -13,6 +13,19 @@ pub const ACTIVATION_WGSL: &str = include_str!("../../shaders/activation.wgsl");
 pub const INPUT_PROJECTION_WGSL: &str = include_str!("../../shaders/input_projection.wgsl");
 /// `shaders/lstm_step.wgsl`: the fused per-timestep kernel (needs [`ACTIVATION_WGSL`]).
 pub const LSTM_STEP_WGSL: &str = include_str!("../../shaders/lstm_step.wgsl");
+/// `shaders/masking.wgsl`: Keras's Masking layer.
+pub const MASKING_WGSL: &str = include_str!("../../shaders/masking.wgsl");
+/// `shaders/merge.wgsl`: Bidirectional's sum / mul / ave merge.
+pub const MERGE_WGSL: &str = include_str!("../../shaders/merge.wgsl");
+
+/// The full source of the input projection: activation functions, then the GEMM.
+///
+/// ```
+/// assert!(wgpu_lstm::gpu::kernels::input_projection_source().contains("fn input_projection("));
+/// ```
+pub fn input_projection_source() -> String {
+    format!("{ACTIVATION_WGSL}\n{INPUT_PROJECTION_WGSL}")
+}
 
 /// The full source of the step kernel: activation functions, then the kernel.
 ///
@@ -27,18 +40,23 @@ pub fn lstm_step_source() -> String {
 /// Every kernel source as (name, WGSL), as the device compiles them, for validation.
 ///
 /// ```
-/// assert_eq!(wgpu_lstm::gpu::kernels::all_sources().len(), 3);
+/// assert_eq!(wgpu_lstm::gpu::kernels::all_sources().len(), 5);
 /// ```
 pub fn all_sources() -> Vec<(&'static str, String)> {
     vec![
         ("activation.wgsl", ACTIVATION_WGSL.to_string()),
-        ("input_projection.wgsl", INPUT_PROJECTION_WGSL.to_string()),
+        (
+            "activation.wgsl + input_projection.wgsl",
+            input_projection_source(),
+        ),
         ("activation.wgsl + lstm_step.wgsl", lstm_step_source()),
+        ("masking.wgsl", MASKING_WGSL.to_string()),
+        ("merge.wgsl", MERGE_WGSL.to_string()),
     ]
 }
 
 /// Size of one per-step uniform record (`Step` in lstm_step.wgsl).
-pub(crate) const STEP_RECORD_BYTES: u64 = 32;
+pub(crate) const STEP_RECORD_BYTES: u64 = 48;
 /// Workgroup size of the step kernel (`WG`).
 pub(crate) const STEP_WG: u32 = 64;
 /// Tile of the input projection (`TILE`).
@@ -56,6 +74,20 @@ pub(crate) struct StepRecord {
     pub t_in: u32,
     pub h_read: u32,
     pub h_write: u32,
+    pub out_t: u32,
+    pub out_stride: u32,
+    pub out_offset: u32,
+    pub pad: u32,
+}
+
+/// The masking params uniform.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct MaskParams {
+    pub rows: u32,
+    pub dim: u32,
+    pub mask_value: f32,
+    pub pad: u32,
 }
 
 /// The input-projection dims uniform.
@@ -80,12 +112,40 @@ struct StepKey {
 pub(crate) struct Kernels {
     pub proj_layout: wgpu::BindGroupLayout,
     pub step_layout: wgpu::BindGroupLayout,
+    pub mask_layout: wgpu::BindGroupLayout,
+    pub merge_layout: wgpu::BindGroupLayout,
     proj_pipeline_layout: wgpu::PipelineLayout,
     step_pipeline_layout: wgpu::PipelineLayout,
+    mask_pipeline_layout: wgpu::PipelineLayout,
+    merge_pipeline_layout: wgpu::PipelineLayout,
     proj_module: wgpu::ShaderModule,
     step_module: wgpu::ShaderModule,
-    proj_pipeline: Mutex<Option<wgpu::ComputePipeline>>,
+    mask_module: wgpu::ShaderModule,
+    merge_module: wgpu::ShaderModule,
+    proj_pipelines: Mutex<HashMap<u32, wgpu::ComputePipeline>>,
     step_pipelines: Mutex<HashMap<StepKey, wgpu::ComputePipeline>>,
+    mask_pipeline: Mutex<Option<wgpu::ComputePipeline>>,
+    merge_pipelines: Mutex<HashMap<u32, wgpu::ComputePipeline>>,
+}
+
+fn pipeline(
+    device: &wgpu::Device,
+    label: &str,
+    layout: &wgpu::PipelineLayout,
+    module: &wgpu::ShaderModule,
+    constants: &[(&str, f64)],
+) -> wgpu::ComputePipeline {
+    device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some(label),
+        layout: Some(layout),
+        module,
+        entry_point: Some(label),
+        compilation_options: wgpu::PipelineCompilationOptions {
+            constants,
+            zero_initialize_workgroup_memory: false,
+        },
+        cache: None,
+    })
 }
 
 fn storage_entry(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
@@ -139,6 +199,23 @@ impl Kernels {
                 uniform_entry(7, true, STEP_RECORD_BYTES),
             ],
         });
+        let mask_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("masking"),
+            entries: &[
+                storage_entry(0, false),
+                storage_entry(1, false),
+                uniform_entry(2, false, 16),
+            ],
+        });
+        let merge_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("merge"),
+            entries: &[
+                storage_entry(0, true),
+                storage_entry(1, true),
+                storage_entry(2, false),
+                uniform_entry(3, false, 16),
+            ],
+        });
         let pipeline_layout = |label, layout| {
             device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
                 label: Some(label),
@@ -148,40 +225,88 @@ impl Kernels {
         };
         let proj_pipeline_layout = pipeline_layout("input_projection", &proj_layout);
         let step_pipeline_layout = pipeline_layout("lstm_step", &step_layout);
-        let proj_module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("input_projection.wgsl"),
-            source: wgpu::ShaderSource::Wgsl(INPUT_PROJECTION_WGSL.into()),
-        });
-        let step_module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("lstm_step.wgsl"),
-            source: wgpu::ShaderSource::Wgsl(lstm_step_source().into()),
-        });
+        let mask_pipeline_layout = pipeline_layout("masking", &mask_layout);
+        let merge_pipeline_layout = pipeline_layout("merge", &merge_layout);
+        let module = |label: &str, src: String| {
+            device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(label),
+                source: wgpu::ShaderSource::Wgsl(src.into()),
+            })
+        };
         Kernels {
+            proj_module: module("input_projection.wgsl", input_projection_source()),
+            step_module: module("lstm_step.wgsl", lstm_step_source()),
+            mask_module: module("masking.wgsl", MASKING_WGSL.to_string()),
+            merge_module: module("merge.wgsl", MERGE_WGSL.to_string()),
             proj_layout,
             step_layout,
+            mask_layout,
+            merge_layout,
             proj_pipeline_layout,
             step_pipeline_layout,
-            proj_module,
-            step_module,
-            proj_pipeline: Mutex::new(None),
+            mask_pipeline_layout,
+            merge_pipeline_layout,
+            proj_pipelines: Mutex::new(HashMap::new()),
             step_pipelines: Mutex::new(HashMap::new()),
+            mask_pipeline: Mutex::new(None),
+            merge_pipelines: Mutex::new(HashMap::new()),
         }
     }
 
-    /// The input-projection pipeline (built on first use, then shared).
-    pub fn proj_pipeline(&self, device: &wgpu::Device) -> wgpu::ComputePipeline {
-        let mut slot = self.proj_pipeline.lock().unwrap_or_else(|p| p.into_inner());
+    /// The masking pipeline (built on first use, then shared).
+    pub fn mask_pipeline(&self, device: &wgpu::Device) -> wgpu::ComputePipeline {
+        let mut slot = self.mask_pipeline.lock().unwrap_or_else(|p| p.into_inner());
         slot.get_or_insert_with(|| {
-            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some("input_projection"),
-                layout: Some(&self.proj_pipeline_layout),
-                module: &self.proj_module,
-                entry_point: Some("input_projection"),
-                compilation_options: Default::default(),
-                cache: None,
-            })
+            pipeline(
+                device,
+                "masking",
+                &self.mask_pipeline_layout,
+                &self.mask_module,
+                &[],
+            )
         })
         .clone()
+    }
+
+    /// The merge pipeline for a mode (0 sum, 1 mul, 2 ave).
+    pub fn merge_pipeline(&self, device: &wgpu::Device, mode: u32) -> wgpu::ComputePipeline {
+        let mut cache = self
+            .merge_pipelines
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        cache
+            .entry(mode)
+            .or_insert_with(|| {
+                pipeline(
+                    device,
+                    "merge",
+                    &self.merge_pipeline_layout,
+                    &self.merge_module,
+                    &[("MODE", mode as f64)],
+                )
+            })
+            .clone()
+    }
+
+    /// The input-projection GEMM with an activation code (linear = 7 for an LSTM), built on
+    /// first use, then shared.
+    pub fn proj_pipeline(&self, device: &wgpu::Device, act: u32) -> wgpu::ComputePipeline {
+        let mut cache = self
+            .proj_pipelines
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        cache
+            .entry(act)
+            .or_insert_with(|| {
+                pipeline(
+                    device,
+                    "input_projection",
+                    &self.proj_pipeline_layout,
+                    &self.proj_module,
+                    &[("ACT", act as f64)],
+                )
+            })
+            .clone()
     }
 
     /// The step pipeline specialised for a layer's activations and output flags.
@@ -216,17 +341,13 @@ impl Kernels {
                     ),
                     ("WG", STEP_WG as f64),
                 ];
-                device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                    label: Some("lstm_step"),
-                    layout: Some(&self.step_pipeline_layout),
-                    module: &self.step_module,
-                    entry_point: Some("lstm_step"),
-                    compilation_options: wgpu::PipelineCompilationOptions {
-                        constants: &constants,
-                        zero_initialize_workgroup_memory: false,
-                    },
-                    cache: None,
-                })
+                pipeline(
+                    device,
+                    "lstm_step",
+                    &self.step_pipeline_layout,
+                    &self.step_module,
+                    &constants,
+                )
             })
             .clone()
     }

@@ -36,6 +36,41 @@ pub(crate) fn interleave_gates(data: &[f32], rows: usize, units: usize) -> Vec<f
     out
 }
 
+/// Where a layer reads its input and writes its output on the GPU. A single layer called from
+/// the host uses its own buffers; a model chains layers through shared buffers, so activations
+/// never leave the GPU between layers.
+pub(crate) struct Io<'a> {
+    /// (B·T, D) input rows.
+    pub x: &'a wgpu::Buffer,
+    /// (B·T) u32 mask, or none.
+    pub mask: Option<&'a wgpu::Buffer>,
+    /// The output buffer (see [`OutLayout`]).
+    pub out: &'a wgpu::Buffer,
+    /// How the output is laid out in `out`.
+    pub layout: OutLayout,
+}
+
+/// Output placement: each output row is `stride` floats, this layer writes
+/// `[offset, offset + U)`; `time_order` writes step k at input time `t_in` (Bidirectional's
+/// backward half) instead of at k (Keras's processing order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct OutLayout {
+    pub stride: usize,
+    pub offset: usize,
+    pub time_order: bool,
+}
+
+impl OutLayout {
+    /// Rows of exactly U floats in processing order.
+    pub fn dense(units: usize) -> Self {
+        OutLayout {
+            stride: units,
+            offset: 0,
+            time_order: false,
+        }
+    }
+}
+
 /// Buffers that depend on the call's size, grown on demand and reused.
 struct CallBuffers {
     x: wgpu::Buffer,
@@ -53,6 +88,17 @@ struct CallBuffers {
     staging_cap: u64,
 }
 
+/// The buffers a cached pair of bind groups was made for.
+#[derive(PartialEq, Eq)]
+struct BindKey {
+    x: wgpu::Buffer,
+    mask: wgpu::Buffer,
+    out: wgpu::Buffer,
+    z: wgpu::Buffer,
+    steps: wgpu::Buffer,
+    h: wgpu::Buffer,
+}
+
 /// One LSTM layer on the GPU.
 pub(crate) struct GpuLstm {
     ctx: Arc<GpuContext>,
@@ -66,7 +112,7 @@ pub(crate) struct GpuLstm {
     stride: u64,
     bufs: CallBuffers,
     state: Option<GpuState>,
-    bind_groups: Option<(wgpu::BindGroup, wgpu::BindGroup)>,
+    bind_groups: Option<(BindKey, wgpu::BindGroup, wgpu::BindGroup)>,
 }
 
 impl GpuLstm {
@@ -114,6 +160,7 @@ impl GpuLstm {
             staging: ctx.staging(16),
             staging_cap: 16,
         };
+        let linear = crate::Activation::Linear.code();
         let me = GpuLstm {
             ctx: ctx.clone(),
             input_dim: d,
@@ -121,7 +168,7 @@ impl GpuLstm {
             kernel,
             recurrent,
             bias,
-            proj_pipeline: ctx.kernels.proj_pipeline(device),
+            proj_pipeline: ctx.kernels.proj_pipeline(device, linear),
             step_pipeline: ctx.kernels.step_pipeline(device, config),
             stride,
             bufs,
@@ -136,38 +183,53 @@ impl GpuLstm {
         self.ctx.adapter_name().to_string()
     }
 
-    /// Grows the call buffers for a (B, T) call; drops cached bind groups if any moved.
-    fn ensure_capacity(&mut self, batch: usize, steps: usize, out_len: usize) -> Result<()> {
+    /// Grows the host-call buffers (x, mask, out, staging) for a (B, T) call.
+    fn ensure_host_buffers(&mut self, batch: usize, steps: usize, out_len: usize) -> Result<()> {
         let (d, u) = (self.input_dim as u64, self.units as u64);
         let (b, t) = (batch as u64, steps as u64);
         let ctx = self.ctx.clone();
         let need = [
             ("inputs", b * t * d * 4),
-            ("input projection scratch", b * t * 4 * u * 4),
             ("mask", b * t * 4),
             ("output", out_len as u64 * 4),
         ];
         for (what, bytes) in need {
             ctx.check_binding(what, bytes)?;
         }
-        let mut moved = false;
         let empty = wgpu::BufferUsages::empty();
-        let mut grow = |buf: &mut wgpu::Buffer, cap: &mut u64, bytes: u64, label: &str| {
+        let grow = |buf: &mut wgpu::Buffer, cap: &mut u64, bytes: u64, label: &str| {
             if bytes > *cap {
                 *buf = ctx.storage(label, bytes, empty);
                 *cap = bytes;
-                moved = true;
             }
         };
         grow(&mut self.bufs.x, &mut self.bufs.x_cap, need[0].1, "x");
-        grow(&mut self.bufs.z, &mut self.bufs.z_cap, need[1].1, "z");
         grow(
             &mut self.bufs.mask,
             &mut self.bufs.mask_cap,
-            need[2].1,
+            need[1].1,
             "mask",
         );
-        grow(&mut self.bufs.out, &mut self.bufs.out_cap, need[3].1, "out");
+        grow(&mut self.bufs.out, &mut self.bufs.out_cap, need[2].1, "out");
+        let staging_bytes = (out_len as u64 + 2 * b * u) * 4;
+        if staging_bytes > self.bufs.staging_cap {
+            self.bufs.staging = ctx.staging(staging_bytes);
+            self.bufs.staging_cap = staging_bytes;
+        }
+        Ok(())
+    }
+
+    /// Grows the scratch (projection, step records) and makes the state for `batch` rows.
+    fn ensure_scratch(&mut self, batch: usize, steps: usize) -> Result<()> {
+        let u = self.units as u64;
+        let (b, t) = (batch as u64, steps as u64);
+        let ctx = self.ctx.clone();
+        let z_bytes = b * t * 4 * u * 4;
+        ctx.check_binding("input projection scratch", z_bytes)?;
+        if z_bytes > self.bufs.z_cap {
+            self.bufs.z = ctx.storage("z", z_bytes, wgpu::BufferUsages::empty());
+            self.bufs.z_cap = z_bytes;
+        }
         let steps_bytes = t * self.stride;
         if steps_bytes > self.bufs.steps_cap {
             let limit = ctx.device().limits().max_buffer_size;
@@ -180,67 +242,169 @@ impl GpuLstm {
             }
             self.bufs.steps = uniform(&ctx, steps_bytes);
             self.bufs.steps_cap = steps_bytes;
-            moved = true;
-        }
-        let staging_bytes = (out_len as u64 + 2 * b * u) * 4;
-        if staging_bytes > self.bufs.staging_cap {
-            self.bufs.staging = ctx.staging(staging_bytes);
-            self.bufs.staging_cap = staging_bytes;
         }
         if self.state.as_ref().is_none_or(|s| s.batch != batch) {
             self.state = Some(GpuState::new(&ctx, batch, self.units));
-            moved = true;
-        }
-        if moved {
-            self.bind_groups = None;
         }
         Ok(())
     }
 
-    fn bind_groups(&mut self) -> &(wgpu::BindGroup, wgpu::BindGroup) {
+    /// The bind groups for this Io, rebuilt only when a buffer behind them changed.
+    fn bind_groups(&mut self, io: &Io<'_>) -> (wgpu::BindGroup, wgpu::BindGroup) {
+        let state = self.state.as_ref().expect("ensure_scratch made the state");
+        let key = BindKey {
+            x: io.x.clone(),
+            mask: io.mask.unwrap_or(&self.bufs.mask).clone(),
+            out: io.out.clone(),
+            z: self.bufs.z.clone(),
+            steps: self.bufs.steps.clone(),
+            h: state.h.clone(),
+        };
+        if let Some((k, p, s)) = &self.bind_groups
+            && *k == key
+        {
+            return (p.clone(), s.clone());
+        }
         let device = self.ctx.device();
         let k = &self.ctx.kernels;
-        let state = self.state.as_ref().expect("ensure_capacity made the state");
-        let bufs = &self.bufs;
-        self.bind_groups.get_or_insert_with(|| {
-            let proj = device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("input_projection"),
-                layout: &k.proj_layout,
-                entries: &[
-                    entry(0, &bufs.x),
-                    entry(1, &self.kernel),
-                    entry(2, &self.bias),
-                    entry(3, &bufs.z),
-                    entry(4, &bufs.dims),
-                ],
-            });
-            let step = device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("lstm_step"),
-                layout: &k.step_layout,
-                entries: &[
-                    entry(0, &bufs.z),
-                    entry(1, &self.recurrent),
-                    entry(2, &bufs.mask),
-                    entry(3, &state.h),
-                    entry(4, &state.c),
-                    entry(5, &state.hold),
-                    entry(6, &bufs.out),
-                    wgpu::BindGroupEntry {
-                        binding: 7,
-                        resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                            buffer: &bufs.steps,
-                            offset: 0,
-                            size: wgpu::BufferSize::new(STEP_RECORD_BYTES),
-                        }),
-                    },
-                ],
-            });
-            (proj, step)
-        })
+        let proj = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("input_projection"),
+            layout: &k.proj_layout,
+            entries: &[
+                entry(0, &key.x),
+                entry(1, &self.kernel),
+                entry(2, &self.bias),
+                entry(3, &key.z),
+                entry(4, &self.bufs.dims),
+            ],
+        });
+        let step = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("lstm_step"),
+            layout: &k.step_layout,
+            entries: &[
+                entry(0, &key.z),
+                entry(1, &self.recurrent),
+                entry(2, &key.mask),
+                entry(3, &state.h),
+                entry(4, &state.c),
+                entry(5, &state.hold),
+                entry(6, &key.out),
+                wgpu::BindGroupEntry {
+                    binding: 7,
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: &key.steps,
+                        offset: 0,
+                        size: wgpu::BufferSize::new(STEP_RECORD_BYTES),
+                    }),
+                },
+            ],
+        });
+        self.bind_groups = Some((key, proj.clone(), step.clone()));
+        (proj, step)
     }
 
-    /// Runs one call. Returns the output as (B, T, U) or (B, 1, U), and the final state when
-    /// `want_state`.
+    /// Records one call into `encoder`: state initialisation, the input projection and T step
+    /// dispatches in one compute pass. Nothing is submitted.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record(
+        &mut self,
+        encoder: &mut wgpu::CommandEncoder,
+        config: &LstmConfig,
+        batch: usize,
+        steps: usize,
+        init: InitialState,
+        initial: Option<&LstmState>,
+        io: &Io<'_>,
+    ) -> Result<()> {
+        let u = self.units;
+        let d = self.input_dim;
+        self.ensure_scratch(batch, steps)?;
+        let ctx = self.ctx.clone();
+        if ctx.debug_poison() {
+            ctx.poison(&self.bufs.z, batch * steps * 4 * u);
+        }
+        let dims = ProjDims {
+            m: (batch * steps) as u32,
+            n: (4 * u) as u32,
+            k: d as u32,
+            pad: 0,
+        };
+        ctx.upload(&self.bufs.dims, 0, bytemuck::bytes_of(&dims));
+        let state = self.state.as_mut().expect("ensured");
+        match init {
+            InitialState::Zeros => state.clear(encoder),
+            InitialState::Given => state.upload(&ctx, initial.expect("given state")),
+            InitialState::Carried => {}
+        }
+        encoder.clear_buffer(&state.hold, 0, None);
+
+        // One record per step: which input step, which h slot to read and write, where to
+        // write the output.
+        let start = state.slot;
+        let mut records = vec![0u8; steps * self.stride as usize];
+        for k in 0..steps {
+            let read = (start + k) % 2;
+            let t_in = if config.go_backwards {
+                steps - 1 - k
+            } else {
+                k
+            };
+            let rec = StepRecord {
+                batch: batch as u32,
+                steps: steps as u32,
+                units: u as u32,
+                has_mask: io.mask.is_some() as u32,
+                k: k as u32,
+                t_in: t_in as u32,
+                h_read: state.slot_offset(read) as u32,
+                h_write: state.slot_offset(1 - read) as u32,
+                out_t: if io.layout.time_order { t_in } else { k } as u32,
+                out_stride: io.layout.stride as u32,
+                out_offset: io.layout.offset as u32,
+                pad: 0,
+            };
+            let at = k * self.stride as usize;
+            records[at..at + STEP_RECORD_BYTES as usize].copy_from_slice(bytemuck::bytes_of(&rec));
+        }
+        state.slot = (start + steps) % 2;
+        ctx.upload(&self.bufs.steps, 0, &records);
+
+        let proj_groups = (
+            (4 * u as u32).div_ceil(PROJ_TILE),
+            ((batch * steps) as u32).div_ceil(PROJ_TILE),
+        );
+        let step_groups = ((u as u32).div_ceil(STEP_WG), batch as u32);
+        let (proj_bg, step_bg) = self.bind_groups(io);
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("lstm sequence"),
+            timestamp_writes: None,
+        });
+        pass.set_pipeline(&self.proj_pipeline);
+        pass.set_bind_group(0, &proj_bg, &[]);
+        pass.dispatch_workgroups(proj_groups.0, proj_groups.1, 1);
+        pass.set_pipeline(&self.step_pipeline);
+        for k in 0..steps {
+            pass.set_bind_group(0, &step_bg, &[(k as u64 * self.stride) as u32]);
+            pass.dispatch_workgroups(step_groups.0, step_groups.1, 1);
+        }
+        drop(pass);
+        ctx.count_dispatches(1 + steps as u64);
+        Ok(())
+    }
+
+    /// The (buffer, element offset, length) ranges holding h and c now.
+    pub fn state_ranges(&self) -> Option<[(&wgpu::Buffer, u64, usize); 2]> {
+        self.state.as_ref().map(|s| s.ranges())
+    }
+
+    /// Wraps flat h and c read back from [`GpuLstm::state_ranges`].
+    pub fn wrap_state(&self, h: Vec<f32>, c: Vec<f32>) -> LstmState {
+        self.state.as_ref().expect("state exists").to_state(h, c)
+    }
+
+    /// Runs one call from the host: uploads x (and the mask), records, submits once and reads
+    /// back the output and, when `want_state`, h and c. Returns the output as (B, T, U) or
+    /// (B, 1, U).
     pub fn run(
         &mut self,
         config: &LstmConfig,
@@ -248,18 +412,15 @@ impl GpuLstm {
         init: InitialState,
         want_state: bool,
     ) -> Result<(Array3<f32>, Option<LstmState>)> {
-        let (batch, steps, d) = input.x.dim();
+        let (batch, steps, _) = input.x.dim();
         let u = self.units;
         let out_steps = if config.return_sequences { steps } else { 1 };
         let out_len = batch * out_steps * u;
-        self.ensure_capacity(batch, steps, out_len)?;
+        self.ensure_host_buffers(batch, steps, out_len)?;
         let ctx = self.ctx.clone();
-
         if ctx.debug_poison() {
             ctx.poison(&self.bufs.out, out_len);
-            ctx.poison(&self.bufs.z, batch * steps * 4 * u);
         }
-        // Uploads (staged by the queue, ordered before the submit below).
         let x = input.x.as_standard_layout();
         ctx.upload(
             &self.bufs.x,
@@ -270,87 +431,40 @@ impl GpuLstm {
             let words: Vec<u32> = m.iter().map(|&v| v as u32).collect();
             ctx.upload(&self.bufs.mask, 0, bytemuck::cast_slice(&words));
         }
-        let dims = ProjDims {
-            m: (batch * steps) as u32,
-            n: (4 * u) as u32,
-            k: d as u32,
-            pad: 0,
-        };
-        ctx.upload(&self.bufs.dims, 0, bytemuck::bytes_of(&dims));
-
         let mut encoder = ctx
             .device()
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("lstm call"),
             });
-        let state = self.state.as_mut().expect("ensured");
-        match init {
-            InitialState::Zeros => state.clear(&mut encoder),
-            InitialState::Given => state.upload(&ctx, input.initial.as_ref().expect("given state")),
-            InitialState::Carried => {}
-        }
-        encoder.clear_buffer(&state.hold, 0, None);
-
-        // One record per step: which input step, which h slot to read and write.
-        let start = state.slot;
-        let mut records = vec![0u8; steps * self.stride as usize];
-        for k in 0..steps {
-            let read = (start + k) % 2;
-            let rec = StepRecord {
-                batch: batch as u32,
-                steps: steps as u32,
-                units: u as u32,
-                has_mask: input.mask.is_some() as u32,
-                k: k as u32,
-                t_in: if config.go_backwards {
-                    steps - 1 - k
-                } else {
-                    k
-                } as u32,
-                h_read: state.slot_offset(read) as u32,
-                h_write: state.slot_offset(1 - read) as u32,
-            };
-            let at = k * self.stride as usize;
-            records[at..at + STEP_RECORD_BYTES as usize].copy_from_slice(bytemuck::bytes_of(&rec));
-        }
-        state.slot = (start + steps) % 2;
-        ctx.upload(&self.bufs.steps, 0, &records);
-
-        let stride = self.stride;
-        let proj_groups = (
-            (4 * u as u32).div_ceil(PROJ_TILE),
-            ((batch * steps) as u32).div_ceil(PROJ_TILE),
+        let (x_buf, mask_buf, out_buf) = (
+            self.bufs.x.clone(),
+            self.bufs.mask.clone(),
+            self.bufs.out.clone(),
         );
-        let step_groups = ((u as u32).div_ceil(STEP_WG), batch as u32);
-        let (proj_pipeline, step_pipeline) =
-            (self.proj_pipeline.clone(), self.step_pipeline.clone());
-        let (proj_bg, step_bg) = self.bind_groups().clone();
-        {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("lstm sequence"),
-                timestamp_writes: None,
-            });
-            pass.set_pipeline(&proj_pipeline);
-            pass.set_bind_group(0, &proj_bg, &[]);
-            pass.dispatch_workgroups(proj_groups.0, proj_groups.1, 1);
-            pass.set_pipeline(&step_pipeline);
-            for k in 0..steps {
-                pass.set_bind_group(0, &step_bg, &[(k as u64 * stride) as u32]);
-                pass.dispatch_workgroups(step_groups.0, step_groups.1, 1);
-            }
-        }
-        ctx.count_dispatches(1 + steps as u64);
-
-        let state = self.state.as_ref().expect("ensured");
-        let mut ranges = vec![(&self.bufs.out, 0u64, out_len)];
+        let io = Io {
+            x: &x_buf,
+            mask: input.mask.is_some().then_some(&mask_buf),
+            out: &out_buf,
+            layout: OutLayout::dense(u),
+        };
+        self.record(
+            &mut encoder,
+            config,
+            batch,
+            steps,
+            init,
+            input.initial.as_ref(),
+            &io,
+        )?;
+        let mut ranges = vec![(&out_buf, 0u64, out_len)];
         if want_state {
-            ranges.extend(state.ranges());
+            ranges.extend(self.state_ranges().expect("recorded"));
         }
         let mut parts = ctx.submit_and_read(encoder, &self.bufs.staging, &ranges)?;
         let fin = if want_state {
             let c = parts.pop().unwrap_or_default();
             let h = parts.pop().unwrap_or_default();
-            Some(state.to_state(h, c))
+            Some(self.wrap_state(h, c))
         } else {
             None
         };
@@ -364,7 +478,6 @@ impl GpuLstm {
         let ctx = self.ctx.clone();
         if self.state.as_ref().is_none_or(|s| s.batch != batch) {
             self.state = Some(GpuState::new(&ctx, batch, self.units));
-            self.bind_groups = None;
             return ctx.check_errors();
         }
         let mut encoder = ctx
@@ -391,24 +504,23 @@ impl GpuLstm {
         let batch = state.batch();
         if self.state.as_ref().is_none_or(|s| s.batch != batch) {
             self.state = Some(GpuState::new(&ctx, batch, self.units));
-            self.bind_groups = None;
         }
         self.state.as_mut().expect("made").upload(&ctx, state);
         ctx.check_errors()
     }
 }
 
-fn entry(binding: u32, buffer: &wgpu::Buffer) -> wgpu::BindGroupEntry<'_> {
+pub(crate) fn entry(binding: u32, buffer: &wgpu::Buffer) -> wgpu::BindGroupEntry<'_> {
     wgpu::BindGroupEntry {
         binding,
         resource: buffer.as_entire_binding(),
     }
 }
 
-fn uniform(ctx: &GpuContext, bytes: u64) -> wgpu::Buffer {
+pub(crate) fn uniform(ctx: &GpuContext, bytes: u64) -> wgpu::Buffer {
     ctx.device().create_buffer(&wgpu::BufferDescriptor {
-        label: Some("step records"),
-        size: bytes,
+        label: Some("uniform"),
+        size: bytes.max(16),
         usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
         mapped_at_creation: false,
     })

@@ -1,0 +1,431 @@
+//! The one place that talks to the HDF5 reader (`hdf5-pure`, pinned to `=0.47.0`).
+//!
+//! Everything the Keras readers need from an HDF5 file goes through [`H5`]: list groups and
+//! datasets, read string attributes, read a float32 dataset. Each call
+//!
+//! * turns the reader's errors into [`Error::ModelFile`] naming the file and the HDF5 path,
+//! * runs under [`std::panic::catch_unwind`], so a panic inside the reader on a damaged file
+//!   becomes an error instead of taking the caller down,
+//! * checks what the reader would otherwise gloss over: `read_f32` of `hdf5-pure` converts
+//!   any numeric type silently, so the datatype is checked to be IEEE little-endian float32
+//!   before the raw bytes are decoded here; a dataset's declared size is checked against the
+//!   file's length before anything is allocated.
+//!
+//! Keeping the dependency behind this narrow API means an upgrade (its API has moved fast)
+//! touches one file.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use hdf5_pure::{AttrValue, Datatype, DatatypeByteOrder, FloatingPointLayout, FormatError};
+
+use crate::error::{Error, Result};
+
+/// Most dimensions a weight dataset may have.
+const MAX_RANK: usize = 8;
+
+/// Deepest group nesting [`H5::has_any_dataset`] descends into (a damaged file may link a
+/// group into itself).
+const MAX_DEPTH: usize = 12;
+
+/// Most objects [`H5::has_any_dataset`] visits in total.
+const MAX_VISITS: usize = 4096;
+
+/// An HDF5 file held in memory, opened for reading.
+pub(crate) struct H5 {
+    file: hdf5_pure::File,
+    name: String,
+    len: u64,
+}
+
+/// Whether `bytes` carries the HDF5 signature at one of the offsets the format allows.
+pub(crate) fn is_hdf5(bytes: &[u8]) -> bool {
+    catch_unwind(|| hdf5_pure::is_hdf5_bytes(bytes)).unwrap_or(false)
+}
+
+/// Runs `f`, turning a panic inside the HDF5 reader into an [`Error::ModelFile`].
+fn guard<T>(name: &str, what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(_) => Err(Error::model_file(
+            name,
+            format!("the HDF5 reader failed (panicked) while {what}; the file is damaged"),
+        )),
+    }
+}
+
+fn is_not_found(e: &hdf5_pure::Error) -> bool {
+    matches!(e, hdf5_pure::Error::Format(FormatError::PathNotFound(_)))
+}
+
+/// Describes a datatype the way numpy would (`<f8`, `<i4`, `>f4`, ...) where it can.
+fn describe_datatype(dt: &Datatype) -> String {
+    let order = |o: &DatatypeByteOrder| match o {
+        DatatypeByteOrder::LittleEndian => "<",
+        DatatypeByteOrder::BigEndian => ">",
+        DatatypeByteOrder::Vax => "vax ",
+    };
+    match dt {
+        Datatype::FloatingPoint {
+            size, byte_order, ..
+        } => format!("{}f{size}", order(byte_order)),
+        Datatype::FixedPoint {
+            size,
+            byte_order,
+            layout,
+        } => format!(
+            "{}{}{size}",
+            order(byte_order),
+            if layout.signed { "i" } else { "u" }
+        ),
+        Datatype::String { size, .. } => format!("fixed-length string of {size} bytes"),
+        Datatype::VariableLength {
+            is_string: true, ..
+        } => "variable-length string".into(),
+        Datatype::Compound { .. } => "compound".into(),
+        Datatype::Enumeration { .. } => "enum (e.g. bool)".into(),
+        other => format!("{other:?}").chars().take(60).collect(),
+    }
+}
+
+impl H5 {
+    /// Opens an in-memory HDF5 file. `name` is what errors call it.
+    pub(crate) fn from_bytes(bytes: Vec<u8>, name: &str) -> Result<Self> {
+        let len = bytes.len() as u64;
+        if !is_hdf5(&bytes) {
+            return Err(Error::model_file(
+                name,
+                "not an HDF5 file (no HDF5 signature \\x89HDF\\r\\n\\x1a\\n)",
+            ));
+        }
+        guard(name, "opening the file", || {
+            let file = hdf5_pure::File::from_bytes(bytes)
+                .map_err(|e| Error::model_file(name, format!("cannot open as HDF5: {e}")))?;
+            // Like the HDF5 C library, refuse a file shorter than the end-of-file address
+            // its superblock records: it was cut off (the reader alone may not notice
+            // when the missing tail is not touched).
+            let sb = file.superblock();
+            let eof = sb.base_address.get().saturating_add(sb.eof_address);
+            if eof > len {
+                return Err(Error::model_file(
+                    name,
+                    format!("truncated HDF5 file: {len} bytes, but its superblock says {eof}"),
+                ));
+            }
+            Ok(H5 {
+                file,
+                name: name.to_string(),
+                len,
+            })
+        })
+    }
+
+    /// The name errors use for this file.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn err(&self, path: &str, what: impl std::fmt::Display) -> Error {
+        Error::model_file(&self.name, format!("{path}: {what}"))
+    }
+
+    fn group(&self, path: &str) -> std::result::Result<hdf5_pure::Group, hdf5_pure::Error> {
+        let p = path.trim_matches('/');
+        if p.is_empty() {
+            Ok(self.file.root())
+        } else {
+            self.file.group(p)
+        }
+    }
+
+    /// Whether a group exists at `path` (`false` when nothing is there or it is a dataset).
+    pub(crate) fn has_group(&self, path: &str) -> Result<bool> {
+        guard(&self.name, &format!("looking up {path}"), || {
+            match self.group(path) {
+                Ok(_) => Ok(true),
+                Err(e) if is_not_found(&e) => Ok(false),
+                Err(hdf5_pure::Error::NotAGroup(_)) => Ok(false),
+                Err(e) => Err(self.err(path, e)),
+            }
+        })
+    }
+
+    /// Names of the child groups of the group at `path` (in no particular order).
+    pub(crate) fn group_names(&self, path: &str) -> Result<Vec<String>> {
+        guard(&self.name, &format!("listing {path}"), || {
+            self.group(path)
+                .and_then(|g| g.groups())
+                .map_err(|e| self.err(path, e))
+        })
+    }
+
+    /// Names of the child datasets of the group at `path` (in no particular order).
+    pub(crate) fn dataset_names(&self, path: &str) -> Result<Vec<String>> {
+        guard(&self.name, &format!("listing {path}"), || {
+            self.group(path)
+                .and_then(|g| g.datasets())
+                .map_err(|e| self.err(path, e))
+        })
+    }
+
+    /// Whether anything under the group at `path` (at any depth) is a dataset.
+    pub(crate) fn has_any_dataset(&self, path: &str) -> Result<bool> {
+        let mut visits = 0usize;
+        self.has_any_dataset_rec(path, 0, &mut visits)
+    }
+
+    fn has_any_dataset_rec(&self, path: &str, depth: usize, visits: &mut usize) -> Result<bool> {
+        *visits += 1;
+        if depth > MAX_DEPTH || *visits > MAX_VISITS {
+            return Err(self.err(path, "groups nest too deeply (a damaged or cyclic file?)"));
+        }
+        if !self.dataset_names(path)?.is_empty() {
+            return Ok(true);
+        }
+        for g in self.group_names(path)? {
+            if self.has_any_dataset_rec(&format!("{path}/{g}"), depth + 1, visits)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// A list-of-strings attribute of the group at `path`, or `None` if the group has no
+    /// such attribute.
+    ///
+    /// A string scalar reads as one element; an empty numeric array (what h5py stores for
+    /// an empty Python list, e.g. `weight_names = []`) reads as an empty list. Following
+    /// Keras's `load_attributes_from_hdf5_group`, an attribute too large for one object
+    /// header is looked up as the chunks `name0`, `name1`, ... when `name` is absent.
+    /// Trailing NUL padding is removed.
+    pub(crate) fn string_list_attr(&self, path: &str, attr: &str) -> Result<Option<Vec<String>>> {
+        guard(
+            &self.name,
+            &format!("reading attribute {attr} of {path}"),
+            || {
+                let group = match self.group(path) {
+                    Ok(g) => g,
+                    Err(e) if is_not_found(&e) => return Ok(None),
+                    Err(e) => return Err(self.err(path, e)),
+                };
+                let attrs = group.attrs().map_err(|e| self.err(path, e))?;
+                let decode = |v: &AttrValue| -> Result<Vec<String>> {
+                    if let Some(s) = v.as_strings() {
+                        return Ok(s
+                            .iter()
+                            .map(|s| s.trim_end_matches('\0').to_string())
+                            .collect());
+                    }
+                    let empty = matches!(v, AttrValue::F64Array(a) if a.is_empty())
+                        || matches!(v, AttrValue::F32Array(a) if a.is_empty())
+                        || matches!(v, AttrValue::I64Array(a) if a.is_empty())
+                        || matches!(v, AttrValue::I32Array(a) if a.is_empty())
+                        || matches!(v, AttrValue::U8Array(a) if a.is_empty());
+                    if empty {
+                        Ok(Vec::new())
+                    } else {
+                        Err(self.err(
+                            path,
+                            format!("attribute `{attr}` is not a string or list of strings"),
+                        ))
+                    }
+                };
+                if let Some(v) = attrs.get(attr) {
+                    return decode(v).map(Some);
+                }
+                let mut out = Vec::new();
+                let mut found = false;
+                for chunk in 0..attrs.len() {
+                    match attrs.get(&format!("{attr}{chunk}")) {
+                        Some(v) => {
+                            found = true;
+                            out.extend(decode(v)?);
+                        }
+                        None => break,
+                    }
+                }
+                Ok(found.then_some(out))
+            },
+        )
+    }
+
+    /// A single-string attribute of the group at `path` (`None` when absent).
+    pub(crate) fn string_attr(&self, path: &str, attr: &str) -> Result<Option<String>> {
+        match self.string_list_attr(path, attr)? {
+            None => Ok(None),
+            Some(mut v) if v.len() == 1 => Ok(v.pop()),
+            Some(v) => Err(self.err(
+                path,
+                format!("attribute `{attr}` holds {} strings, expected one", v.len()),
+            )),
+        }
+    }
+
+    /// Reads the dataset at `path` as row-major float32, with its shape.
+    ///
+    /// Refuses any datatype other than IEEE little-endian float32 (naming the one found,
+    /// numpy-style: `<f8`, `<i4`, `>f4`), ranks above 8, and shapes whose byte size exceeds
+    /// the file's length.
+    pub(crate) fn read_f32(&self, path: &str) -> Result<(Vec<usize>, Vec<f32>)> {
+        guard(&self.name, &format!("reading dataset {path}"), || {
+            let p = path.trim_start_matches('/');
+            let ds = self.file.dataset(p).map_err(|e| {
+                if is_not_found(&e) {
+                    self.err(path, "no such dataset")
+                } else {
+                    self.err(path, e)
+                }
+            })?;
+            let dt = ds.datatype().map_err(|e| self.err(path, e))?;
+            let ok = matches!(
+                &dt,
+                Datatype::FloatingPoint {
+                    size: 4,
+                    byte_order: DatatypeByteOrder::LittleEndian,
+                    layout,
+                } if *layout == FloatingPointLayout::IEEE754_BINARY32
+            );
+            if !ok {
+                return Err(self.err(
+                    path,
+                    format!(
+                        "dtype {} is not float32 (<f4); only little-endian float32 weights are supported",
+                        describe_datatype(&dt)
+                    ),
+                ));
+            }
+            let shape64 = ds.shape().map_err(|e| self.err(path, e))?;
+            if shape64.len() > MAX_RANK {
+                return Err(self.err(path, format!("rank {} is too large", shape64.len())));
+            }
+            let mut shape = Vec::with_capacity(shape64.len());
+            let mut count: u64 = 1;
+            for &d in &shape64 {
+                count = count.saturating_mul(d);
+                shape.push(usize::try_from(d).unwrap_or(usize::MAX));
+            }
+            let bytes_needed = count.saturating_mul(4);
+            if bytes_needed > self.len {
+                return Err(self.err(
+                    path,
+                    format!(
+                        "declares shape {shape64:?} ({bytes_needed} bytes), more than the whole file ({} bytes)",
+                        self.len
+                    ),
+                ));
+            }
+            let raw = ds.read_raw().map_err(|e| self.err(path, e))?;
+            if raw.len() as u64 != bytes_needed {
+                return Err(self.err(
+                    path,
+                    format!(
+                        "read {} bytes for shape {shape64:?}, expected {bytes_needed}",
+                        raw.len()
+                    ),
+                ));
+            }
+            let data = raw
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            Ok((shape, data))
+        })
+    }
+}
+
+/// Builds small HDF5 files for tests (Keras-like layouts the fixtures do not cover), so
+/// that the tests, too, reach the HDF5 crate only through this file.
+#[cfg(test)]
+pub(crate) mod testfile {
+    use std::collections::BTreeMap;
+
+    use hdf5_pure::{AttrValue, FileBuilder, GroupBuilder};
+
+    /// Element data of a test dataset.
+    pub(crate) enum Data {
+        F32(Vec<f32>),
+        F64(Vec<f64>),
+        I32(Vec<i32>),
+    }
+
+    /// What to put in the file: datasets by full path, and string attributes
+    /// `(group path, name, values)` (one value is written as a scalar string).
+    #[derive(Default)]
+    pub(crate) struct Spec {
+        pub datasets: Vec<(String, Vec<u64>, Data)>,
+        pub attrs: Vec<(String, String, Vec<String>)>,
+    }
+
+    #[derive(Default)]
+    struct Node<'a> {
+        attrs: Vec<(&'a str, &'a [String])>,
+        datasets: Vec<(&'a str, &'a [u64], &'a Data)>,
+        children: BTreeMap<&'a str, Node<'a>>,
+    }
+
+    fn node_at<'a, 'b>(root: &'b mut Node<'a>, path: &'a str) -> &'b mut Node<'a> {
+        let mut n = root;
+        for part in path.split('/').filter(|p| !p.is_empty()) {
+            n = n.children.entry(part).or_default();
+        }
+        n
+    }
+
+    fn attr_value(v: &[String]) -> AttrValue {
+        if v.len() == 1 {
+            AttrValue::VarLenString(v[0].clone())
+        } else {
+            AttrValue::VarLenStringArray(v.to_vec())
+        }
+    }
+
+    fn fill(g: &mut GroupBuilder, n: &Node<'_>) {
+        for (name, v) in &n.attrs {
+            g.set_attr(name, attr_value(v));
+        }
+        for (name, shape, data) in &n.datasets {
+            let d = g.create_dataset(name);
+            match data {
+                Data::F32(x) => d.with_f32_data(x),
+                Data::F64(x) => d.with_f64_data(x),
+                Data::I32(x) => d.with_i32_data(x),
+            }
+            .with_shape(shape);
+        }
+        for (name, child) in &n.children {
+            let mut c = g.create_group(name);
+            fill(&mut c, child);
+            g.add_group(c.finish());
+        }
+    }
+
+    /// The file's bytes.
+    pub(crate) fn build(spec: &Spec) -> Vec<u8> {
+        let mut root = Node::default();
+        for (path, shape, data) in &spec.datasets {
+            let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
+            node_at(&mut root, dir).datasets.push((name, shape, data));
+        }
+        for (path, name, v) in &spec.attrs {
+            node_at(&mut root, path).attrs.push((name, v));
+        }
+        let mut fb = FileBuilder::new();
+        for (name, v) in &root.attrs {
+            fb.set_attr(name, attr_value(v));
+        }
+        for (name, shape, data) in &root.datasets {
+            let d = fb.create_dataset(name);
+            match data {
+                Data::F32(x) => d.with_f32_data(x),
+                Data::F64(x) => d.with_f64_data(x),
+                Data::I32(x) => d.with_i32_data(x),
+            }
+            .with_shape(shape);
+        }
+        for (name, child) in &root.children {
+            let mut c = fb.create_group(name);
+            fill(&mut c, child);
+            fb.add_group(c.finish());
+        }
+        fb.finish().expect("test HDF5 file")
+    }
+}

@@ -1,0 +1,499 @@
+//! `.npy` arrays (numpy's `np.save` format), float32 only.
+//!
+//! Layout: the magic `\x93NUMPY`, a version byte pair (1.0: 2-byte header length;
+//! 2.0 / 3.0: 4-byte), then an ASCII (3.0: UTF-8) Python dict literal such as
+//! `{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }` padded with spaces and a
+//! newline, then the raw data. Read here: `descr` `'<f4'` (little-endian float32) in C
+//! order only; everything else gets an [`Error::ModelFile`] that names the file and says
+//! what was found (`'<f8'`, `'<i4'`, big-endian `'>f4'`, `fortran_order: True`, a
+//! truncated or over-long data section). The header is at most 1 MiB and the data size
+//! implied by the shape is checked against the bytes actually present before anything is
+//! allocated, so a small file cannot claim a huge array.
+
+use std::path::Path;
+
+use ndarray::{ArrayD, ArrayViewD, IxDyn};
+
+use crate::error::{Error, Result};
+
+/// The `.npy` magic string.
+pub(crate) const NPY_MAGIC: &[u8; 6] = b"\x93NUMPY";
+
+/// Longest header accepted.
+const MAX_HEADER: usize = 1 << 20;
+
+/// A Python literal as found in an `.npy` header.
+#[derive(Debug, PartialEq)]
+enum PyVal {
+    Str(String),
+    Bool(bool),
+    Tuple(Vec<u64>),
+    /// Anything else (a list for structured dtypes, numbers, ...), kept as text.
+    Other(String),
+}
+
+struct Parser<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl Parser<'_> {
+    fn ws(&mut self) {
+        while self.i < self.s.len() && self.s[self.i].is_ascii_whitespace() {
+            self.i += 1;
+        }
+    }
+    fn peek(&mut self) -> Option<u8> {
+        self.ws();
+        self.s.get(self.i).copied()
+    }
+    fn eat(&mut self, c: u8) -> std::result::Result<(), String> {
+        if self.peek() == Some(c) {
+            self.i += 1;
+            Ok(())
+        } else {
+            Err(format!(
+                "expected `{}` at byte {} of the header",
+                c as char, self.i
+            ))
+        }
+    }
+    fn string(&mut self) -> std::result::Result<String, String> {
+        let q = self.peek().ok_or("unexpected end of header")?;
+        if q != b'\'' && q != b'"' {
+            return Err(format!(
+                "expected a quoted string at byte {} of the header",
+                self.i
+            ));
+        }
+        self.i += 1;
+        let start = self.i;
+        while self.i < self.s.len() && self.s[self.i] != q {
+            if self.s[self.i] == b'\\' {
+                return Err("escape sequences in header strings are not supported".into());
+            }
+            self.i += 1;
+        }
+        if self.i >= self.s.len() {
+            return Err("unterminated string in header".into());
+        }
+        let out = String::from_utf8_lossy(&self.s[start..self.i]).into_owned();
+        self.i += 1;
+        Ok(out)
+    }
+    fn int(&mut self) -> std::result::Result<u64, String> {
+        self.ws();
+        let start = self.i;
+        while self.i < self.s.len() && self.s[self.i].is_ascii_digit() {
+            self.i += 1;
+        }
+        let text = std::str::from_utf8(&self.s[start..self.i]).unwrap_or("");
+        let n = text.parse::<u64>().map_err(|_| {
+            format!("expected a non-negative integer at byte {start} of the header")
+        })?;
+        // Python 2 long suffix, as in `(3L, 4L)`.
+        if matches!(self.s.get(self.i), Some(b'L' | b'l')) {
+            self.i += 1;
+        }
+        Ok(n)
+    }
+    fn value(&mut self, depth: usize) -> std::result::Result<PyVal, String> {
+        if depth > 8 {
+            return Err("header nests too deeply".into());
+        }
+        match self.peek().ok_or("unexpected end of header")? {
+            b'\'' | b'"' => self.string().map(PyVal::Str),
+            b'(' => {
+                self.i += 1;
+                let mut v = Vec::new();
+                loop {
+                    if self.peek() == Some(b')') {
+                        self.i += 1;
+                        return Ok(PyVal::Tuple(v));
+                    }
+                    v.push(self.int()?);
+                    match self.peek() {
+                        Some(b',') => self.i += 1,
+                        Some(b')') => {}
+                        _ => return Err("malformed shape tuple in header".into()),
+                    }
+                }
+            }
+            _ if self.s[self.i..].starts_with(b"True") => {
+                self.i += 4;
+                Ok(PyVal::Bool(true))
+            }
+            _ if self.s[self.i..].starts_with(b"False") => {
+                self.i += 5;
+                Ok(PyVal::Bool(false))
+            }
+            b'[' | b'{' => {
+                // Skip a nested list/dict (structured dtypes), keeping its text.
+                let start = self.i;
+                let mut level = 0usize;
+                while self.i < self.s.len() {
+                    match self.s[self.i] {
+                        b'[' | b'{' | b'(' => level += 1,
+                        b']' | b'}' | b')' => {
+                            level = level.saturating_sub(1);
+                            if level == 0 {
+                                self.i += 1;
+                                break;
+                            }
+                        }
+                        b'\'' | b'"' => {
+                            self.string()?;
+                            continue;
+                        }
+                        _ => {}
+                    }
+                    self.i += 1;
+                }
+                Ok(PyVal::Other(
+                    String::from_utf8_lossy(&self.s[start..self.i]).into_owned(),
+                ))
+            }
+            _ => Err(format!("unexpected value at byte {} of the header", self.i)),
+        }
+    }
+    fn dict(&mut self) -> std::result::Result<Vec<(String, PyVal)>, String> {
+        self.eat(b'{')?;
+        let mut out = Vec::new();
+        loop {
+            if self.peek() == Some(b'}') {
+                self.i += 1;
+                return Ok(out);
+            }
+            let k = self.string()?;
+            self.eat(b':')?;
+            let v = self.value(0)?;
+            out.push((k, v));
+            match self.peek() {
+                Some(b',') => self.i += 1,
+                Some(b'}') => {}
+                _ => return Err("malformed header dict".into()),
+            }
+        }
+    }
+}
+
+/// What a numpy `descr` is, in words, for error messages.
+fn describe_descr(d: &str) -> String {
+    let (order, code) = match d.as_bytes().first() {
+        Some(b'<' | b'>' | b'|' | b'=') => (&d[..1], &d[1..]),
+        _ => ("", d),
+    };
+    let kind = match code {
+        "f2" => "float16",
+        "f4" => "float32",
+        "f8" => "float64",
+        "f16" => "float128",
+        "i1" => "int8",
+        "i2" => "int16",
+        "i4" => "int32",
+        "i8" => "int64",
+        "u1" => "uint8",
+        "u2" => "uint16",
+        "u4" => "uint32",
+        "u8" => "uint64",
+        "b1" => "bool",
+        "c8" => "complex64",
+        "c16" => "complex128",
+        c if c.starts_with('U') => "unicode string",
+        c if c.starts_with('S') => "byte string",
+        c if c.starts_with('O') => "Python object",
+        _ => "unknown type",
+    };
+    if order == ">" {
+        format!("big-endian {kind}")
+    } else {
+        kind.to_string()
+    }
+}
+
+/// Parses `.npy` bytes as a float32 array; `name` is what errors call the data.
+pub(crate) fn read_bytes(bytes: &[u8], name: &str) -> Result<ArrayD<f32>> {
+    let bad = |reason: String| Error::model_file(name, reason);
+    if bytes.len() < 10 || &bytes[..6] != NPY_MAGIC {
+        return Err(bad(format!(
+            "not a .npy file (no \\x93NUMPY magic; {} bytes)",
+            bytes.len()
+        )));
+    }
+    let (major, minor) = (bytes[6], bytes[7]);
+    let (header_len, start) = match major {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10usize),
+        2 | 3 => {
+            if bytes.len() < 12 {
+                return Err(bad("truncated .npy header".into()));
+            }
+            let n = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+            (usize::try_from(n).unwrap_or(usize::MAX), 12usize)
+        }
+        _ => {
+            return Err(bad(format!(
+                "unsupported .npy format version {major}.{minor} (1.0, 2.0 and 3.0 are read)"
+            )));
+        }
+    };
+    if header_len > MAX_HEADER {
+        return Err(bad(format!(
+            "header claims {header_len} bytes, over the limit of {MAX_HEADER}"
+        )));
+    }
+    let data_start = start + header_len;
+    if data_start > bytes.len() {
+        return Err(bad(format!(
+            "truncated: the header claims {header_len} bytes but the file has {}",
+            bytes.len()
+        )));
+    }
+    let header = &bytes[start..data_start];
+    let entries = Parser { s: header, i: 0 }
+        .dict()
+        .map_err(|e| bad(format!("malformed header: {e}")))?;
+    let get = |k: &str| entries.iter().find(|(key, _)| key == k).map(|(_, v)| v);
+
+    match get("descr") {
+        Some(PyVal::Str(d)) if d == "<f4" => {}
+        Some(PyVal::Str(d)) => {
+            return Err(bad(format!(
+                "dtype '{d}' ({}) is not little-endian float32 ('<f4'); save it with a.astype('<f4')",
+                describe_descr(d)
+            )));
+        }
+        Some(PyVal::Other(t)) => {
+            return Err(bad(format!(
+                "structured dtype {t} is not little-endian float32 ('<f4')"
+            )));
+        }
+        _ => return Err(bad("header has no string `descr`".into())),
+    }
+    match get("fortran_order") {
+        Some(PyVal::Bool(false)) => {}
+        Some(PyVal::Bool(true)) => {
+            return Err(bad(
+                "fortran_order is True; only C-order arrays are read (save np.ascontiguousarray(a))"
+                    .into(),
+            ));
+        }
+        _ => return Err(bad("header has no boolean `fortran_order`".into())),
+    }
+    let shape64 = match get("shape") {
+        Some(PyVal::Tuple(s)) => s.clone(),
+        _ => return Err(bad("header has no tuple `shape`".into())),
+    };
+    let mut count: u64 = 1;
+    for &d in &shape64 {
+        count = count
+            .checked_mul(d)
+            .ok_or_else(|| bad(format!("shape {shape64:?} overflows")))?;
+    }
+    let have = (bytes.len() - data_start) as u64;
+    let need = count
+        .checked_mul(4)
+        .ok_or_else(|| bad(format!("shape {shape64:?} overflows")))?;
+    if have < need {
+        return Err(bad(format!(
+            "truncated: shape {shape64:?} needs {need} bytes of float32 data, the file holds {have}"
+        )));
+    }
+    if have > need {
+        return Err(bad(format!(
+            "{} unexpected bytes after the {need} bytes of data for shape {shape64:?}",
+            have - need
+        )));
+    }
+    // `need` bytes exist in memory, so these conversions and the allocation are bounded.
+    let shape = shape64
+        .iter()
+        .map(|&d| usize::try_from(d))
+        .collect::<std::result::Result<Vec<usize>, _>>()
+        .map_err(|_| bad(format!("shape {shape64:?} does not fit this platform")))?;
+    let data: Vec<f32> = bytes[data_start..]
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    ArrayD::from_shape_vec(IxDyn(&shape), data).map_err(|e| bad(format!("shape {shape64:?}: {e}")))
+}
+
+/// Encodes an array as `.npy` version 1.0 bytes (`'<f4'`, C order).
+pub(crate) fn to_bytes(a: &ArrayViewD<f32>) -> Vec<u8> {
+    let dims: Vec<String> = a.shape().iter().map(usize::to_string).collect();
+    let shape = match dims.len() {
+        0 => "()".to_string(),
+        1 => format!("({},)", dims[0]),
+        _ => format!("({})", dims.join(", ")),
+    };
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
+    // Pad so that magic (6) + version (2) + length (2) + header, newline included, is a
+    // multiple of 64, as numpy does.
+    let unpadded = 10 + header.len() + 1;
+    header.push_str(&" ".repeat((64 - unpadded % 64) % 64));
+    header.push('\n');
+    let mut out = Vec::with_capacity(10 + header.len() + 4 * a.len());
+    out.extend_from_slice(NPY_MAGIC);
+    if let Ok(n) = u16::try_from(header.len()) {
+        out.extend_from_slice(&[1, 0]);
+        out.extend_from_slice(&n.to_le_bytes());
+    } else {
+        // A rank so large the header passes 64 KiB: version 2.0 with a 4-byte length
+        // (the padding then aims at 12 + len; numpy accepts either alignment).
+        out.extend_from_slice(&[2, 0]);
+        out.extend_from_slice(&(header.len() as u32).to_le_bytes());
+    }
+    out.extend_from_slice(header.as_bytes());
+    for &x in a.iter() {
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out
+}
+
+/// Reads a `.npy` file as float32.
+pub(crate) fn read_path(path: &Path) -> Result<ArrayD<f32>> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    read_bytes(&bytes, &path.display().to_string())
+}
+
+/// Writes a float32 array as a `.npy` file.
+pub(crate) fn write_path(path: &Path, a: &ArrayViewD<f32>) -> Result<()> {
+    std::fs::write(path, to_bytes(a)).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array;
+
+    fn npy(descr: &str, fortran: &str, shape: &str, data: &[u8]) -> Vec<u8> {
+        let h = format!("{{'descr': '{descr}', 'fortran_order': {fortran}, 'shape': {shape}, }}\n");
+        let mut v = NPY_MAGIC.to_vec();
+        v.extend_from_slice(&[1, 0]);
+        v.extend_from_slice(&(h.len() as u16).to_le_bytes());
+        v.extend_from_slice(h.as_bytes());
+        v.extend_from_slice(data);
+        v
+    }
+
+    fn expect_err(bytes: &[u8], needle: &str) {
+        let e = read_bytes(bytes, "x.npy").unwrap_err();
+        assert!(matches!(e, Error::ModelFile { .. }), "{e:?}");
+        let msg = e.to_string();
+        assert!(msg.contains("x.npy"), "{msg}");
+        assert!(msg.contains(needle), "`{needle}` not in: {msg}");
+    }
+
+    #[test]
+    fn round_trip_through_file() {
+        let a = Array::from_shape_fn((2, 3, 4), |(i, j, k)| {
+            (i * 12 + j * 4 + k) as f32 * 0.5 - 3.0
+        })
+        .into_dyn();
+        let dir = std::env::temp_dir().join(format!("wgpu_lstm_npy_{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("a.npy");
+        write_path(&p, &a.view()).unwrap();
+        let bytes = std::fs::read(&p).unwrap();
+        let header_end = 10 + u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+        assert_eq!(header_end % 64, 0);
+        assert_eq!(bytes[header_end - 1], b'\n');
+        let b = read_path(&p).unwrap();
+        assert_eq!(a, b);
+        // Non-contiguous views are written in logical order.
+        let t = a.view().reversed_axes();
+        write_path(&p, &t).unwrap();
+        assert_eq!(read_path(&p).unwrap(), t.to_owned());
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn scalars_and_empty_arrays() {
+        let s = ArrayD::from_elem(IxDyn(&[]), 7.5f32);
+        assert_eq!(read_bytes(&to_bytes(&s.view()), "s").unwrap(), s);
+        let e = ArrayD::<f32>::zeros(IxDyn(&[0, 3]));
+        assert_eq!(read_bytes(&to_bytes(&e.view()), "e").unwrap(), e);
+    }
+
+    #[test]
+    fn reads_numpy_style_headers() {
+        let data: Vec<u8> = [1.0f32, -2.0, 3.5]
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect();
+        let a = read_bytes(&npy("<f4", "False", "(3,)", &data), "x").unwrap();
+        assert_eq!(a.as_slice().unwrap(), &[1.0, -2.0, 3.5]);
+        let a = read_bytes(&npy("<f4", "False", "(1L, 3L)", &data), "x").unwrap();
+        assert_eq!(a.shape(), &[1, 3]);
+    }
+
+    #[test]
+    fn wrong_dtypes_are_named() {
+        let d8 = vec![0u8; 24];
+        expect_err(&npy("<f8", "False", "(3,)", &d8), "'<f8' (float64)");
+        expect_err(&npy("<i4", "False", "(3,)", &d8[..12]), "'<i4' (int32)");
+        expect_err(
+            &npy(">f4", "False", "(3,)", &d8[..12]),
+            "'>f4' (big-endian float32)",
+        );
+        expect_err(&npy("|b1", "False", "(3,)", &d8[..3]), "bool");
+    }
+
+    #[test]
+    fn fortran_order_truncation_and_garbage() {
+        let d = vec![0u8; 24];
+        expect_err(&npy("<f4", "True", "(2, 3)", &d), "fortran_order");
+        expect_err(&npy("<f4", "False", "(2, 3)", &d[..23]), "truncated");
+        expect_err(
+            &npy("<f4", "False", "(2, 3)", &[d.as_slice(), &[0]].concat()),
+            "unexpected bytes",
+        );
+        // A small file claiming a huge shape is refused before allocating.
+        expect_err(&npy("<f4", "False", "(100000, 100000)", &d), "truncated");
+        expect_err(
+            &npy("<f4", "False", "(100000000000, 100000000000)", &d),
+            "overflows",
+        );
+        expect_err(
+            &npy("<f4", "False", "(18446744073709551615, 2)", &d),
+            "overflows",
+        );
+        expect_err(b"\x93NUMPY", "not a .npy");
+        expect_err(b"hello world, not numpy", "not a .npy");
+        expect_err(&npy("<f4", "False", "(2, 3", &d), "malformed");
+        let mut big = npy("<f4", "False", "(2, 3)", &d);
+        big[8] = 0xff;
+        big[9] = 0xff;
+        expect_err(&big, "truncated");
+        let mut v9 = npy("<f4", "False", "(2, 3)", &d);
+        v9[6] = 9;
+        expect_err(&v9, "version 9.0");
+    }
+
+    #[test]
+    fn every_cut_and_flip_is_an_error_not_a_panic() {
+        let a = Array::from_shape_fn((3, 5), |(i, j)| (i + j) as f32).into_dyn();
+        let bytes = to_bytes(&a.view());
+        for cut in 0..bytes.len() {
+            assert!(read_bytes(&bytes[..cut], "cut").is_err(), "cut at {cut}");
+        }
+        for pos in 0..bytes.len() {
+            for bit in [0x01u8, 0x80, 0xff] {
+                let mut b = bytes.clone();
+                b[pos] ^= bit;
+                let _ = read_bytes(&b, "flip");
+            }
+        }
+    }
+
+    #[test]
+    fn missing_file_is_io_error() {
+        let e = read_path(Path::new("/nonexistent/dir/x.npy")).unwrap_err();
+        assert!(matches!(e, Error::Io { .. }));
+    }
+}
