@@ -12,7 +12,9 @@ use crate::activation::KerasFlavour;
 use crate::config::LstmConfig;
 use crate::device::Device;
 use crate::error::{Error, Result};
+use crate::cpu::MergeMode;
 use crate::layer::{Lstm, LstmInput};
+use crate::model::{LayerDef, Model, ModelDef};
 use crate::weights::LstmWeights;
 
 /// Max abs error allowed on the CPU path (SCHEMA.md §8: ≥ 12× the worst f32 rounding seen).
@@ -247,6 +249,49 @@ impl Fixture {
     }
 }
 
+impl Fixture {
+    /// The model of a `stacked` or `bidirectional` fixture (SCHEMA.md §6.5, §6.6).
+    ///
+    /// ```no_run
+    /// let f = wgpu_lstm::conformance::Fixture::load("tests/fixtures/keras/k3_stacked.json".as_ref()).unwrap();
+    /// assert_eq!(f.model_def().unwrap().layers.len(), 2);
+    /// ```
+    pub fn model_def(&self) -> Result<ModelDef> {
+        let mut defs = Vec::new();
+        for (i, l) in self.layers.iter().enumerate() {
+            let cfg = l.get("config").unwrap_or(&Value::Null);
+            let w = l.get("weights").unwrap_or(&Value::Null);
+            defs.push(layer_from_json(cfg, w, self.flavour, &self.path).map_err(|e| {
+                json_err(&self.path, format!("layers[{i}]: {e}"))
+            })?);
+        }
+        let layers = match self.kind.as_str() {
+            "stacked" => defs
+                .into_iter()
+                .enumerate()
+                .map(|(i, (config, weights))| (format!("lstm_{i}"), LayerDef::Lstm { config, weights }))
+                .collect(),
+            "bidirectional" => {
+                let [forward, backward]: [(LstmConfig, LstmWeights); 2] = defs
+                    .try_into()
+                    .map_err(|_| json_err(&self.path, "a bidirectional fixture has exactly 2 layers"))?;
+                let merge = MergeMode::from_keras(
+                    self.config.get("merge_mode").and_then(Value::as_str).or(Some("concat")),
+                )?;
+                vec![("bidirectional".to_string(), LayerDef::Bidirectional { forward, backward, merge })]
+            }
+            other => {
+                return Err(Error::Unsupported(format!("fixture kind `{other}` has no model")));
+            }
+        };
+        Ok(ModelDef {
+            name: self.name.clone(),
+            flavour: self.flavour,
+            layers,
+        })
+    }
+}
+
 /// Builds a config and weights from a fixture's `config` and `weights` objects.
 pub(crate) fn layer_from_json(
     config: &Value,
@@ -420,8 +465,27 @@ pub fn run_calls(fixture: &Fixture, device: &Device) -> Result<Vec<NamedArrays>>
             }
             Ok(all)
         }
+        "stacked" | "bidirectional" => {
+            let mut model = Model::new(fixture.model_def()?, device)?;
+            let mut all = Vec::new();
+            for call in &fixture.calls {
+                if call.reset_states_before {
+                    model.reset_states()?;
+                }
+                let out = model.call(call.inputs.view(), call.mask.as_ref().map(|m| m.view().into_dyn()))?;
+                let mut named: NamedArrays = out
+                    .outputs
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, o)| (if i == 0 { "output".to_string() } else { format!("output_{i}") }, o))
+                    .collect();
+                named.extend(out.states.into_iter().map(|(n, a)| (n, a.into_dyn())));
+                all.push(named);
+            }
+            Ok(all)
+        }
         other => Err(Error::Unsupported(format!(
-            "fixture kind `{other}` (multi-layer models are not supported yet)"
+            "fixture kind `{other}` (known: lstm, stacked, bidirectional)"
         ))),
     }
 }

@@ -337,16 +337,7 @@ impl Lstm {
         let checked = self.check_input(&input)?;
         let (batch, steps, _) = checked.x.dim();
         let u = self.config.units;
-        let init = if checked.initial.is_some() {
-            InitialState::Given
-        } else if self.config.stateful && self.stateful_batch.is_some() {
-            InitialState::Carried
-        } else {
-            InitialState::Zeros
-        };
-        if self.config.stateful {
-            self.stateful_batch = Some(batch);
-        }
+        let init = self.begin_call(batch, checked.initial.is_some())?;
         let want_state = self.config.return_state;
         let (out3, final_state) = match &mut self.backend {
             Backend::Cpu { state } => {
@@ -392,6 +383,40 @@ impl Lstm {
         Ok(LstmOutput { output, h, c })
     }
 
+    /// Starts a call of `batch` rows: enforces the stateful batch size and decides where the
+    /// initial state comes from (Keras 3: a given `initial_state` overrides a stored one).
+    pub(crate) fn begin_call(&mut self, batch: usize, given: bool) -> Result<InitialState> {
+        if let Some(sb) = self.stateful_batch
+            && self.config.stateful
+            && sb != batch
+        {
+            return Err(Error::StatefulBatch {
+                expected: sb,
+                got: batch,
+            });
+        }
+        let init = if given {
+            InitialState::Given
+        } else if self.config.stateful && self.stateful_batch.is_some() {
+            InitialState::Carried
+        } else {
+            InitialState::Zeros
+        };
+        if self.config.stateful {
+            self.stateful_batch = Some(batch);
+        }
+        Ok(init)
+    }
+
+    /// The GPU half of this layer, when it runs on a GPU (for models that chain layers on the
+    /// GPU).
+    pub(crate) fn gpu_mut(&mut self) -> Option<&mut GpuLstm> {
+        match &mut self.backend {
+            Backend::Gpu(g) => Some(g),
+            Backend::Cpu { .. } => None,
+        }
+    }
+
     /// The single place where a call's arguments are checked (rank, sizes, mask, state).
     pub(crate) fn check_input<'a>(&self, input: &LstmInput<'a>) -> Result<CheckedInput<'a>> {
         let d = self.input_dim();
@@ -408,15 +433,6 @@ impl Lstm {
                 format!("(B, T, {d}) with B >= 1 and T >= 1"),
                 x.shape(),
             ));
-        }
-        if let Some(sb) = self.stateful_batch
-            && self.config.stateful
-            && sb != b
-        {
-            return Err(Error::StatefulBatch {
-                expected: sb,
-                got: b,
-            });
         }
         let mask = match &input.mask {
             None => None,

@@ -37,6 +37,7 @@ pub mod error;
 pub mod gpu;
 pub mod keras;
 pub mod layer;
+pub mod model;
 pub mod weights;
 
 pub use activation::{Activation, KerasFlavour};
