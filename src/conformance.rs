@@ -10,9 +10,9 @@ use serde_json::Value;
 
 use crate::activation::KerasFlavour;
 use crate::config::LstmConfig;
+use crate::cpu::MergeMode;
 use crate::device::Device;
 use crate::error::{Error, Result};
-use crate::cpu::MergeMode;
 use crate::layer::{Lstm, LstmInput};
 use crate::model::{LayerDef, Model, ModelDef};
 use crate::weights::LstmWeights;
@@ -261,27 +261,43 @@ impl Fixture {
         for (i, l) in self.layers.iter().enumerate() {
             let cfg = l.get("config").unwrap_or(&Value::Null);
             let w = l.get("weights").unwrap_or(&Value::Null);
-            defs.push(layer_from_json(cfg, w, self.flavour, &self.path).map_err(|e| {
-                json_err(&self.path, format!("layers[{i}]: {e}"))
-            })?);
+            defs.push(
+                layer_from_json(cfg, w, self.flavour, &self.path)
+                    .map_err(|e| json_err(&self.path, format!("layers[{i}]: {e}")))?,
+            );
         }
         let layers = match self.kind.as_str() {
             "stacked" => defs
                 .into_iter()
                 .enumerate()
-                .map(|(i, (config, weights))| (format!("lstm_{i}"), LayerDef::Lstm { config, weights }))
+                .map(|(i, (config, weights))| {
+                    (format!("lstm_{i}"), LayerDef::Lstm { config, weights })
+                })
                 .collect(),
             "bidirectional" => {
-                let [forward, backward]: [(LstmConfig, LstmWeights); 2] = defs
-                    .try_into()
-                    .map_err(|_| json_err(&self.path, "a bidirectional fixture has exactly 2 layers"))?;
+                let [forward, backward]: [(LstmConfig, LstmWeights); 2] =
+                    defs.try_into().map_err(|_| {
+                        json_err(&self.path, "a bidirectional fixture has exactly 2 layers")
+                    })?;
                 let merge = MergeMode::from_keras(
-                    self.config.get("merge_mode").and_then(Value::as_str).or(Some("concat")),
+                    self.config
+                        .get("merge_mode")
+                        .and_then(Value::as_str)
+                        .or(Some("concat")),
                 )?;
-                vec![("bidirectional".to_string(), LayerDef::Bidirectional { forward, backward, merge })]
+                vec![(
+                    "bidirectional".to_string(),
+                    LayerDef::Bidirectional {
+                        forward,
+                        backward,
+                        merge,
+                    },
+                )]
             }
             other => {
-                return Err(Error::Unsupported(format!("fixture kind `{other}` has no model")));
+                return Err(Error::Unsupported(format!(
+                    "fixture kind `{other}` has no model"
+                )));
             }
         };
         Ok(ModelDef {
@@ -472,12 +488,24 @@ pub fn run_calls(fixture: &Fixture, device: &Device) -> Result<Vec<NamedArrays>>
                 if call.reset_states_before {
                     model.reset_states()?;
                 }
-                let out = model.call(call.inputs.view(), call.mask.as_ref().map(|m| m.view().into_dyn()))?;
+                let out = model.call(
+                    call.inputs.view(),
+                    call.mask.as_ref().map(|m| m.view().into_dyn()),
+                )?;
                 let mut named: NamedArrays = out
                     .outputs
                     .into_iter()
                     .enumerate()
-                    .map(|(i, o)| (if i == 0 { "output".to_string() } else { format!("output_{i}") }, o))
+                    .map(|(i, o)| {
+                        (
+                            if i == 0 {
+                                "output".to_string()
+                            } else {
+                                format!("output_{i}")
+                            },
+                            o,
+                        )
+                    })
                     .collect();
                 named.extend(out.states.into_iter().map(|(n, a)| (n, a.into_dyn())));
                 all.push(named);

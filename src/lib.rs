@@ -28,6 +28,7 @@
 //! ```
 
 pub mod activation;
+pub mod bench;
 pub mod config;
 pub mod conformance;
 pub mod cpu;

@@ -97,8 +97,13 @@ impl LayerDef {
             LayerDef::Lstm { config, weights } => config.param_count(weights.input_dim()),
             LayerDef::Bidirectional {
                 forward, backward, ..
-            } => forward.0.param_count(forward.1.input_dim()) + backward.0.param_count(backward.1.input_dim()),
-            LayerDef::Dense { kernel, bias, .. } => kernel.len() + bias.as_ref().map_or(0, |b| b.len()),
+            } => {
+                forward.0.param_count(forward.1.input_dim())
+                    + backward.0.param_count(backward.1.input_dim())
+            }
+            LayerDef::Dense { kernel, bias, .. } => {
+                kernel.len() + bias.as_ref().map_or(0, |b| b.len())
+            }
         }
     }
 
@@ -163,7 +168,10 @@ fn lstm_from(
     let cfg = LstmConfig::from_keras_json(config, flavour)?;
     let w = |n: &str| weight_of(spec, &format!("{prefix}{n}"));
     let k = as2(w("kernel")?, &format!("{} {prefix}kernel", spec.name))?;
-    let r = as2(w("recurrent_kernel")?, &format!("{} {prefix}recurrent_kernel", spec.name))?;
+    let r = as2(
+        w("recurrent_kernel")?,
+        &format!("{} {prefix}recurrent_kernel", spec.name),
+    )?;
     let b = if cfg.use_bias {
         Some(as1(w("bias")?, &format!("{} {prefix}bias", spec.name))?)
     } else {
@@ -194,8 +202,13 @@ impl ModelDef {
         for (pos, spec) in file.layers.iter().enumerate() {
             let cfg = &spec.config;
             let def = match spec.class_name.as_str() {
-                "InputLayer" | "Dropout" | "SpatialDropout1D" | "GaussianNoise"
-                | "GaussianDropout" | "AlphaDropout" | "ActivityRegularization" => continue,
+                "InputLayer"
+                | "Dropout"
+                | "SpatialDropout1D"
+                | "GaussianNoise"
+                | "GaussianDropout"
+                | "AlphaDropout"
+                | "ActivityRegularization" => continue,
                 "Masking" => LayerDef::Masking {
                     mask_value: cfg.get("mask_value").and_then(Value::as_f64).unwrap_or(0.0) as f32,
                 },
@@ -204,15 +217,22 @@ impl ModelDef {
                     LayerDef::Lstm { config, weights }
                 }
                 "Bidirectional" => {
-                    let merge = MergeMode::from_keras(cfg.get("merge_mode").and_then(Value::as_str))?;
+                    let merge =
+                        MergeMode::from_keras(cfg.get("merge_mode").and_then(Value::as_str))?;
                     let fwd_cfg = inner_config(cfg.get("layer")).ok_or_else(|| {
-                        Error::model_file(format!("layer `{}`", spec.name), "Bidirectional without an inner `layer` config")
+                        Error::model_file(
+                            format!("layer `{}`", spec.name),
+                            "Bidirectional without an inner `layer` config",
+                        )
                     })?;
                     let bwd_cfg = match inner_config(cfg.get("backward_layer")) {
                         Some(b) => b.clone(),
                         None => {
                             let mut b = fwd_cfg.clone();
-                            let gb = fwd_cfg.get("go_backwards").and_then(Value::as_bool).unwrap_or(false);
+                            let gb = fwd_cfg
+                                .get("go_backwards")
+                                .and_then(Value::as_bool)
+                                .unwrap_or(false);
                             b["go_backwards"] = Value::Bool(!gb);
                             b
                         }
@@ -228,12 +248,18 @@ impl ModelDef {
                         None | Some(Value::Null) => Activation::Linear,
                         Some(Value::String(s)) => Activation::from_keras_name(s, flavour)?,
                         Some(other) => {
-                            return Err(Error::config("activation", format!("expected a name, got {other}")));
+                            return Err(Error::config(
+                                "activation",
+                                format!("expected a name, got {other}"),
+                            ));
                         }
                     };
                     let kernel = as2(weight_of(spec, "kernel")?, &format!("{} kernel", spec.name))?;
                     let bias = match spec.weight("bias") {
-                        Some(_) => Some(as1(weight_of(spec, "bias")?, &format!("{} bias", spec.name))?),
+                        Some(_) => Some(as1(
+                            weight_of(spec, "bias")?,
+                            &format!("{} bias", spec.name),
+                        )?),
                         None => None,
                     };
                     LayerDef::Dense {
@@ -290,10 +316,20 @@ impl ModelOutput {
 
 /// A layer of a built model.
 pub(crate) enum Layer {
-    Masking { mask_value: f32 },
+    Masking {
+        mask_value: f32,
+    },
     Lstm(Box<Lstm>),
-    Bidirectional { forward: Box<Lstm>, backward: Box<Lstm>, merge: MergeMode },
-    Dense { kernel: Array2<f32>, bias: Option<Array1<f32>>, activation: Activation },
+    Bidirectional {
+        forward: Box<Lstm>,
+        backward: Box<Lstm>,
+        merge: MergeMode,
+    },
+    Dense {
+        kernel: Array2<f32>,
+        bias: Option<Array1<f32>>,
+        activation: Activation,
+    },
 }
 
 /// The shape of the activations between layers.
@@ -325,7 +361,15 @@ impl std::fmt::Debug for Model {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Model")
             .field("name", &self.def.name)
-            .field("layers", &self.def.layers.iter().map(|(n, l)| (n, l.class_name())).collect::<Vec<_>>())
+            .field(
+                "layers",
+                &self
+                    .def
+                    .layers
+                    .iter()
+                    .map(|(n, l)| (n, l.class_name()))
+                    .collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -386,7 +430,9 @@ impl Model {
             .layers
             .iter()
             .find_map(|(_, l)| l.input_dim())
-            .ok_or_else(|| Error::Unsupported(format!("model `{}` has no layer with weights", def.name)))?;
+            .ok_or_else(|| {
+                Error::Unsupported(format!("model `{}` has no layer with weights", def.name))
+            })?;
         let mut flow = Flow {
             width: input_dim,
             seq: true,
@@ -399,12 +445,17 @@ impl Model {
             {
                 return Err(Error::shape(
                     format!("{} kernel", at()),
-                    format!("({}, ...) to take the previous layer's {} features", flow.width, flow.width),
+                    format!(
+                        "({}, ...) to take the previous layer's {} features",
+                        flow.width, flow.width
+                    ),
                     &[d],
                 ));
             }
-            if matches!(l, LayerDef::Lstm { .. } | LayerDef::Bidirectional { .. } | LayerDef::Masking { .. })
-                && !flow.seq
+            if matches!(
+                l,
+                LayerDef::Lstm { .. } | LayerDef::Bidirectional { .. } | LayerDef::Masking { .. }
+            ) && !flow.seq
             {
                 return Err(Error::Unsupported(format!(
                     "{} needs a sequence (B, T, D), but the previous LSTM has return_sequences=False",
@@ -412,13 +463,19 @@ impl Model {
                 )));
             }
             let layer = match l {
-                LayerDef::Masking { mask_value } => Layer::Masking { mask_value: *mask_value },
+                LayerDef::Masking { mask_value } => Layer::Masking {
+                    mask_value: *mask_value,
+                },
                 LayerDef::Lstm { config, weights } => {
                     flow = Flow {
                         width: config.units,
                         seq: config.return_sequences,
                     };
-                    Layer::Lstm(Box::new(Lstm::on_device(config.clone(), weights.clone(), device)?))
+                    Layer::Lstm(Box::new(Lstm::on_device(
+                        config.clone(),
+                        weights.clone(),
+                        device,
+                    )?))
                 }
                 LayerDef::Bidirectional {
                     forward,
@@ -428,13 +485,22 @@ impl Model {
                     if forward.0.units != backward.0.units && *merge != MergeMode::Concat {
                         return Err(Error::config(
                             "merge_mode",
-                            format!("{}: halves of {} and {} units cannot be merged element-wise", at(), forward.0.units, backward.0.units),
+                            format!(
+                                "{}: halves of {} and {} units cannot be merged element-wise",
+                                at(),
+                                forward.0.units,
+                                backward.0.units
+                            ),
                         ));
                     }
                     let f = force_bidir(forward.0.clone(), false);
                     let b = force_bidir(backward.0.clone(), true);
                     flow = Flow {
-                        width: if *merge == MergeMode::Concat { f.units + b.units } else { f.units },
+                        width: if *merge == MergeMode::Concat {
+                            f.units + b.units
+                        } else {
+                            f.units
+                        },
                         seq: f.return_sequences,
                     };
                     Layer::Bidirectional {
@@ -451,7 +517,11 @@ impl Model {
                     if let Some(b) = bias
                         && b.len() != kernel.ncols()
                     {
-                        return Err(Error::shape(format!("{} bias", at()), format!("({})", kernel.ncols()), b.shape()));
+                        return Err(Error::shape(
+                            format!("{} bias", at()),
+                            format!("({})", kernel.ncols()),
+                            b.shape(),
+                        ));
                     }
                     flow.width = kernel.ncols();
                     Layer::Dense {
@@ -461,7 +531,14 @@ impl Model {
                     }
                 }
             };
-            if matches!(layer, Layer::Bidirectional { merge: MergeMode::None, .. }) && pos + 1 != def.layers.len() {
+            if matches!(
+                layer,
+                Layer::Bidirectional {
+                    merge: MergeMode::None,
+                    ..
+                }
+            ) && pos + 1 != def.layers.len()
+            {
                 return Err(Error::Unsupported(format!(
                     "{}: merge_mode=None returns two tensors and must be the last layer",
                     at()
@@ -536,7 +613,11 @@ impl Model {
     /// let out = m.call(x.view().into_dyn(), Some(mask.view().into_dyn())).unwrap();
     /// assert_eq!(out.output().shape(), &[2, 4, 1]);
     /// ```
-    pub fn call(&mut self, inputs: ArrayViewD<'_, f32>, mask: Option<ArrayViewD<'_, bool>>) -> Result<ModelOutput> {
+    pub fn call(
+        &mut self,
+        inputs: ArrayViewD<'_, f32>,
+        mask: Option<ArrayViewD<'_, bool>>,
+    ) -> Result<ModelOutput> {
         let d = self.input_dim;
         let shape = inputs.shape().to_vec();
         let x = inputs
@@ -546,7 +627,13 @@ impl Model {
                 let (b, t, xd) = x.dim();
                 xd == d && b > 0 && t > 0
             })
-            .ok_or_else(|| Error::shape("inputs", format!("(B, T, {d}) with B >= 1 and T >= 1"), &shape))?;
+            .ok_or_else(|| {
+                Error::shape(
+                    "inputs",
+                    format!("(B, T, {d}) with B >= 1 and T >= 1"),
+                    &shape,
+                )
+            })?;
         let (b, t, _) = x.dim();
         let mask = match mask {
             None => None,
@@ -576,7 +663,9 @@ impl Model {
         for l in &mut self.layers {
             match l {
                 Layer::Lstm(x) => x.reset_states()?,
-                Layer::Bidirectional { forward, backward, .. } => {
+                Layer::Bidirectional {
+                    forward, backward, ..
+                } => {
                     forward.reset_states()?;
                     backward.reset_states()?;
                 }
@@ -599,7 +688,9 @@ impl Model {
         for (_, l) in &mut def.layers {
             match l {
                 LayerDef::Lstm { config, .. } => config.stateful = true,
-                LayerDef::Bidirectional { forward, backward, .. } => {
+                LayerDef::Bidirectional {
+                    forward, backward, ..
+                } => {
                     forward.0.stateful = true;
                     backward.0.stateful = true;
                 }
@@ -621,7 +712,9 @@ impl Model {
         for l in &self.layers {
             match l {
                 Layer::Lstm(x) => v.push(x.states()?),
-                Layer::Bidirectional { forward, backward, .. } => {
+                Layer::Bidirectional {
+                    forward, backward, ..
+                } => {
                     v.push(forward.states()?);
                     v.push(backward.states()?);
                 }
@@ -645,7 +738,10 @@ impl Model {
             self.def.flavour.name(),
             self.input_dim
         );
-        s.push_str(&format!("{:<28} {:<22} {:>10}\n", "Layer (type)", "Output shape", "Param #"));
+        s.push_str(&format!(
+            "{:<28} {:<22} {:>10}\n",
+            "Layer (type)", "Output shape", "Param #"
+        ));
         let mut flow = Flow {
             width: self.input_dim,
             seq: true,
@@ -663,12 +759,24 @@ impl Model {
                         config.units,
                         config.activation,
                         config.recurrent_activation,
-                        if config.return_sequences { " return_sequences" } else { "" },
-                        if config.go_backwards { " go_backwards" } else { "" },
+                        if config.return_sequences {
+                            " return_sequences"
+                        } else {
+                            ""
+                        },
+                        if config.go_backwards {
+                            " go_backwards"
+                        } else {
+                            ""
+                        },
                         if config.stateful { " stateful" } else { "" }
                     )
                 }
-                LayerDef::Bidirectional { forward, backward, merge } => {
+                LayerDef::Bidirectional {
+                    forward,
+                    backward,
+                    merge,
+                } => {
                     flow = Flow {
                         width: if *merge == MergeMode::Concat {
                             forward.0.units + backward.0.units
@@ -679,7 +787,9 @@ impl Model {
                     };
                     format!("LSTM({}) both ways, merge={merge:?}", forward.0.units)
                 }
-                LayerDef::Dense { kernel, activation, .. } => {
+                LayerDef::Dense {
+                    kernel, activation, ..
+                } => {
                     flow.width = kernel.ncols();
                     format!("units={} activation={activation}", kernel.ncols())
                 }
@@ -702,7 +812,11 @@ impl Model {
 }
 
 /// Runs the layers on the CPU, the twin of `GpuModel::call`.
-fn call_cpu(layers: &mut [Layer], mut x: ArrayD<f32>, mut mask: Option<Array2<bool>>) -> Result<ModelOutput> {
+fn call_cpu(
+    layers: &mut [Layer],
+    mut x: ArrayD<f32>,
+    mut mask: Option<Array2<bool>>,
+) -> Result<ModelOutput> {
     let n = layers.len();
     let mut states = Vec::new();
     let mut outputs = None;
@@ -710,7 +824,10 @@ fn call_cpu(layers: &mut [Layer], mut x: ArrayD<f32>, mut mask: Option<Array2<bo
         let last = i + 1 == n;
         match layer {
             Layer::Masking { mask_value } => {
-                let x3 = x.view().into_dimensionality::<Ix3>().expect("checked at build");
+                let x3 = x
+                    .view()
+                    .into_dimensionality::<Ix3>()
+                    .expect("checked at build");
                 let (y, m) = cpu::masking(x3, *mask_value);
                 x = y.into_dyn();
                 mask = Some(m);
@@ -730,7 +847,11 @@ fn call_cpu(layers: &mut [Layer], mut x: ArrayD<f32>, mut mask: Option<Array2<bo
                 }
                 x = out.output;
             }
-            Layer::Bidirectional { forward, backward, merge } => {
+            Layer::Bidirectional {
+                forward,
+                backward,
+                merge,
+            } => {
                 let mut input = LstmInput::new(x.view());
                 if let Some(m) = &mask {
                     input = input.mask(m.view());
@@ -739,7 +860,9 @@ fn call_cpu(layers: &mut [Layer], mut x: ArrayD<f32>, mut mask: Option<Array2<bo
                 let b = backward.call(input)?;
                 let seq = forward.config().return_sequences;
                 let b_out = if seq {
-                    b.output.slice_axis(Axis(1), ndarray::Slice::new(0, None, -1)).to_owned()
+                    b.output
+                        .slice_axis(Axis(1), ndarray::Slice::new(0, None, -1))
+                        .to_owned()
                 } else {
                     b.output.clone()
                 };
@@ -767,8 +890,17 @@ fn call_cpu(layers: &mut [Layer], mut x: ArrayD<f32>, mut mask: Option<Array2<bo
                     m => cpu::merge(&f.output, &b_out, *m),
                 };
             }
-            Layer::Dense { kernel, bias, activation } => {
-                x = cpu::dense(x.view(), kernel.view(), bias.as_ref().map(|b| b.view()), *activation);
+            Layer::Dense {
+                kernel,
+                bias,
+                activation,
+            } => {
+                x = cpu::dense(
+                    x.view(),
+                    kernel.view(),
+                    bias.as_ref().map(|b| b.view()),
+                    *activation,
+                );
             }
         }
     }

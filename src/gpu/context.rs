@@ -122,7 +122,18 @@ pub struct GpuContext {
     errors: Arc<Mutex<Vec<String>>>,
     poison: AtomicBool,
     stats: [AtomicU64; 4],
+    timing: Option<Timing>,
     pub(crate) kernels: Kernels,
+}
+
+/// Timestamp queries around the compute passes of one call (where the adapter has them).
+struct Timing {
+    on: AtomicBool,
+    /// Whether the current call's first pass has written its begin timestamp.
+    begun: AtomicBool,
+    queries: wgpu::QuerySet,
+    resolve: wgpu::Buffer,
+    last_ns: AtomicU64,
 }
 
 /// Work counters of a [`GpuContext`] since its creation: what lavapipe can show about the
@@ -288,6 +299,25 @@ impl GpuContext {
             }
         });
         let kernels = Kernels::new(&device);
+        let timing = device
+            .features()
+            .contains(wgpu::Features::TIMESTAMP_QUERY)
+            .then(|| Timing {
+                on: AtomicBool::new(false),
+                begun: AtomicBool::new(false),
+                queries: device.create_query_set(&wgpu::QuerySetDescriptor {
+                    label: Some("pass timestamps"),
+                    ty: wgpu::QueryType::Timestamp,
+                    count: 2,
+                }),
+                resolve: device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("timestamp resolve"),
+                    size: 16,
+                    usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                    mapped_at_creation: false,
+                }),
+                last_ns: AtomicU64::new(u64::MAX),
+            });
         Arc::new(GpuContext {
             device,
             queue,
@@ -295,6 +325,7 @@ impl GpuContext {
             errors,
             poison: AtomicBool::new(false),
             stats: Default::default(),
+            timing,
             kernels,
         })
     }
@@ -379,6 +410,58 @@ impl GpuContext {
     /// ```
     pub fn debug_poison(&self) -> bool {
         self.poison.load(Ordering::Relaxed)
+    }
+
+    /// Turns GPU timing on or off: with it on, every call's compute passes are bracketed by
+    /// timestamp queries and [`GpuContext::last_gpu_time_ns`] gives the GPU time of the last
+    /// call. Returns whether the adapter supports it (`TIMESTAMP_QUERY`).
+    ///
+    /// ```no_run
+    /// let ctx = wgpu_lstm::gpu::GpuContext::new().unwrap();
+    /// if ctx.set_gpu_timing(true) {
+    ///     // ... run a layer ...
+    ///     println!("{:?} ns", ctx.last_gpu_time_ns());
+    /// }
+    /// ```
+    pub fn set_gpu_timing(&self, on: bool) -> bool {
+        match &self.timing {
+            Some(t) => {
+                t.on.store(on, Ordering::Relaxed);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// GPU time of the last timed call in nanoseconds (first pass begin to last pass end),
+    /// if timing is on and supported.
+    ///
+    /// ```no_run
+    /// let ctx = wgpu_lstm::gpu::GpuContext::new().unwrap();
+    /// assert_eq!(ctx.last_gpu_time_ns(), None);
+    /// ```
+    pub fn last_gpu_time_ns(&self) -> Option<u64> {
+        let t = self.timing.as_ref()?;
+        let v = t.last_ns.load(Ordering::Relaxed);
+        (v != u64::MAX).then_some(v)
+    }
+
+    fn timing_on(&self) -> Option<&Timing> {
+        self.timing
+            .as_ref()
+            .filter(|t| t.on.load(Ordering::Relaxed))
+    }
+
+    /// The timestamp writes for the next compute pass of the call being recorded: the first
+    /// pass writes the begin stamp, every pass the end stamp (the last one wins).
+    pub(crate) fn pass_timestamps(&self) -> Option<wgpu::ComputePassTimestampWrites<'_>> {
+        let t = self.timing_on()?;
+        let first = !t.begun.swap(true, Ordering::Relaxed);
+        Some(wgpu::ComputePassTimestampWrites {
+            query_set: &t.queries,
+            beginning_of_pass_write_index: first.then_some(0),
+            end_of_pass_write_index: Some(1),
+        })
     }
 
     /// The work counters so far.
@@ -469,9 +552,17 @@ impl GpuContext {
         staging: &wgpu::Buffer,
         ranges: &[(&wgpu::Buffer, u64, usize)],
     ) -> Result<Vec<Vec<f32>>> {
+        let timing = self
+            .timing_on()
+            .filter(|t| t.begun.swap(false, Ordering::Relaxed));
+        let mut ranges = ranges.to_vec();
+        if let Some(t) = timing {
+            encoder.resolve_query_set(&t.queries, 0..2, &t.resolve, 0);
+            ranges.push((&t.resolve, 0, 4));
+        }
         let mut at = 0u64;
         let mut spans = Vec::with_capacity(ranges.len());
-        for (buf, offset_elems, len) in ranges {
+        for (buf, offset_elems, len) in &ranges {
             let bytes = (*len as u64) * 4;
             encoder.copy_buffer_to_buffer(buf, offset_elems * 4, staging, at, bytes);
             spans.push((at, bytes));
@@ -493,7 +584,7 @@ impl GpuContext {
         rx.recv()
             .map_err(|_| Error::Gpu("buffer map callback never ran".into()))?
             .map_err(|e| Error::Gpu(format!("buffer map failed: {e}")))?;
-        let out = {
+        let mut out: Vec<Vec<f32>> = {
             let view = slice
                 .get_mapped_range()
                 .map_err(|e| Error::Gpu(format!("get_mapped_range failed: {e}")))?;
@@ -503,6 +594,13 @@ impl GpuContext {
                 .collect()
         };
         staging.unmap();
+        if let Some(t) = timing {
+            let words = out.pop().unwrap_or_default();
+            let stamps: &[u64] = bytemuck::cast_slice(&words);
+            let period = self.queue.get_timestamp_period() as f64;
+            let ns = (stamps[1].saturating_sub(stamps[0]) as f64 * period) as u64;
+            t.last_ns.store(ns, Ordering::Relaxed);
+        }
         self.check_errors()?;
         Ok(out)
     }

@@ -6,8 +6,8 @@
 //! * `state.rs`: h/c buffers that stay on the GPU between calls.
 
 pub(crate) mod context;
-pub(crate) mod model;
 pub mod kernels;
+pub(crate) mod model;
 pub(crate) mod scheduler;
 pub(crate) mod state;
 

@@ -125,11 +125,17 @@ impl GpuModel {
         let device = ctx.device();
         let (batch, steps, d) = x.dim();
         let x = x.as_standard_layout();
-        let input = self.input.ensure(&ctx, (batch * steps * d * 4) as u64)?.clone();
+        let input = self
+            .input
+            .ensure(&ctx, (batch * steps * d * 4) as u64)?
+            .clone();
         ctx.upload(&input, 0, bytemuck::cast_slice(x.as_slice().expect("std")));
         let mut cur_mask = match mask {
             Some(m) => {
-                let buf = self.user_mask.ensure(&ctx, (batch * steps * 4) as u64)?.clone();
+                let buf = self
+                    .user_mask
+                    .ensure(&ctx, (batch * steps * 4) as u64)?
+                    .clone();
                 let words: Vec<u32> = m.iter().map(|&v| v as u32).collect();
                 ctx.upload(&buf, 0, bytemuck::cast_slice(&words));
                 Some(buf)
@@ -166,7 +172,10 @@ impl GpuModel {
                         layout: &ctx.kernels.mask_layout,
                         entries: &[entry(0, &cur), entry(1, &mbuf), entry(2, &slot.params)],
                     });
-                    let mut pass = encoder.begin_compute_pass(&Default::default());
+                    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                        label: None,
+                        timestamp_writes: ctx.pass_timestamps(),
+                    });
                     pass.set_pipeline(&ctx.kernels.mask_pipeline(device));
                     pass.set_bind_group(0, &bg, &[]);
                     pass.dispatch_workgroups((rows as u32).div_ceil(64), 1, 1);
@@ -177,7 +186,10 @@ impl GpuModel {
                     let cfg = l.config().clone();
                     let u = cfg.units;
                     let out_steps = if cfg.return_sequences { steps } else { 1 };
-                    let out = slot.out.ensure(&ctx, (batch * out_steps * u * 4) as u64)?.clone();
+                    let out = slot
+                        .out
+                        .ensure(&ctx, (batch * out_steps * u * 4) as u64)?
+                        .clone();
                     if ctx.debug_poison() {
                         ctx.poison(&out, batch * out_steps * u);
                     }
@@ -191,7 +203,9 @@ impl GpuModel {
                     };
                     g.record(&mut encoder, &cfg, batch, steps, init, None, &io)?;
                     if last && cfg.return_state {
-                        for (name, (b, o, len)) in ["h", "c"].iter().zip(g.state_ranges().expect("recorded")) {
+                        for (name, (b, o, len)) in
+                            ["h", "c"].iter().zip(g.state_ranges().expect("recorded"))
+                        {
                             state_names.push(name.to_string());
                             state_ranges.push((b.clone(), o, len));
                         }
@@ -212,7 +226,11 @@ impl GpuModel {
                     let (uf, ub) = (fc.units, bc.units);
                     let out_steps = if fc.return_sequences { steps } else { 1 };
                     let rows = batch * out_steps;
-                    let merged = if *merge == MergeMode::Concat { uf + ub } else { uf };
+                    let merged = if *merge == MergeMode::Concat {
+                        uf + ub
+                    } else {
+                        uf
+                    };
                     let out = slot.out.ensure(&ctx, (rows * merged * 4) as u64)?.clone();
                     if ctx.debug_poison() {
                         ctx.poison(&out, rows * merged);
@@ -222,8 +240,16 @@ impl GpuModel {
                             out.clone(),
                             out.clone(),
                             [
-                                OutLayout { stride: uf + ub, offset: 0, time_order: false },
-                                OutLayout { stride: uf + ub, offset: uf, time_order: true },
+                                OutLayout {
+                                    stride: uf + ub,
+                                    offset: 0,
+                                    time_order: false,
+                                },
+                                OutLayout {
+                                    stride: uf + ub,
+                                    offset: uf,
+                                    time_order: true,
+                                },
                             ],
                         ),
                         MergeMode::None => (
@@ -231,7 +257,10 @@ impl GpuModel {
                             slot.half_b.ensure(&ctx, (rows * ub * 4) as u64)?.clone(),
                             [
                                 OutLayout::dense(uf),
-                                OutLayout { time_order: true, ..OutLayout::dense(ub) },
+                                OutLayout {
+                                    time_order: true,
+                                    ..OutLayout::dense(ub)
+                                },
                             ],
                         ),
                         _ => (
@@ -239,7 +268,10 @@ impl GpuModel {
                             slot.half_b.ensure(&ctx, (rows * ub * 4) as u64)?.clone(),
                             [
                                 OutLayout::dense(uf),
-                                OutLayout { time_order: true, ..OutLayout::dense(ub) },
+                                OutLayout {
+                                    time_order: true,
+                                    ..OutLayout::dense(ub)
+                                },
                             ],
                         ),
                     };
@@ -260,7 +292,9 @@ impl GpuModel {
                         g.record(&mut encoder, cfg, batch, steps, init, None, &io)?;
                         if last && cfg.return_state {
                             let prefix = if half == 0 { "forward" } else { "backward" };
-                            for (name, (b, o, len)) in ["h", "c"].iter().zip(g.state_ranges().expect("recorded")) {
+                            for (name, (b, o, len)) in
+                                ["h", "c"].iter().zip(g.state_ranges().expect("recorded"))
+                            {
                                 state_names.push(format!("{prefix}_{name}"));
                                 state_ranges.push((b.clone(), o, len));
                             }
@@ -268,19 +302,37 @@ impl GpuModel {
                     }
                     if let Some(mode) = merge.code() {
                         let nel = rows * uf;
-                        ctx.upload(&slot.params, 0, bytemuck::cast_slice(&[nel as u32, 0, 0, 0]));
+                        ctx.upload(
+                            &slot.params,
+                            0,
+                            bytemuck::cast_slice(&[nel as u32, 0, 0, 0]),
+                        );
                         let bg = device.create_bind_group(&wgpu::BindGroupDescriptor {
                             label: Some("merge"),
                             layout: &ctx.kernels.merge_layout,
-                            entries: &[entry(0, &fa), entry(1, &fb), entry(2, &out), entry(3, &slot.params)],
+                            entries: &[
+                                entry(0, &fa),
+                                entry(1, &fb),
+                                entry(2, &out),
+                                entry(3, &slot.params),
+                            ],
                         });
-                        let mut pass = encoder.begin_compute_pass(&Default::default());
+                        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                            label: None,
+                            timestamp_writes: ctx.pass_timestamps(),
+                        });
                         pass.set_pipeline(&ctx.kernels.merge_pipeline(device, mode));
                         pass.set_bind_group(0, &bg, &[]);
                         pass.dispatch_workgroups((nel as u32).div_ceil(64), 1, 1);
                         dispatches += 1;
                     }
-                    let shape = |w: usize| if fc.return_sequences { vec![batch, steps, w] } else { vec![batch, w] };
+                    let shape = |w: usize| {
+                        if fc.return_sequences {
+                            vec![batch, steps, w]
+                        } else {
+                            vec![batch, w]
+                        }
+                    };
                     if *merge == MergeMode::None {
                         outs.push((fa, shape(uf)));
                         outs.push((fb, shape(ub)));
@@ -318,10 +370,17 @@ impl GpuModel {
                             entry(4, &dn.dims),
                         ],
                     });
-                    let mut pass = encoder.begin_compute_pass(&Default::default());
+                    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                        label: None,
+                        timestamp_writes: ctx.pass_timestamps(),
+                    });
                     pass.set_pipeline(&dn.pipeline);
                     pass.set_bind_group(0, &bg, &[]);
-                    pass.dispatch_workgroups((dn.units as u32).div_ceil(PROJ_TILE), (rows as u32).div_ceil(PROJ_TILE), 1);
+                    pass.dispatch_workgroups(
+                        (dn.units as u32).div_ceil(PROJ_TILE),
+                        (rows as u32).div_ceil(PROJ_TILE),
+                        1,
+                    );
                     dispatches += 1;
                     cur = out;
                     width = dn.units;
@@ -330,7 +389,11 @@ impl GpuModel {
         }
         ctx.count_dispatches(dispatches);
         if outs.is_empty() {
-            let shape = if seq { vec![batch, steps, width] } else { vec![batch, width] };
+            let shape = if seq {
+                vec![batch, steps, width]
+            } else {
+                vec![batch, width]
+            };
             outs.push((cur, shape));
         }
         let mut ranges: Vec<(&wgpu::Buffer, u64, usize)> = outs
@@ -343,10 +406,15 @@ impl GpuModel {
             self.staging = ctx.staging(total);
             self.staging_cap = total;
         }
-        let mut parts = ctx.submit_and_read(encoder, &self.staging, &ranges)?.into_iter();
+        let mut parts = ctx
+            .submit_and_read(encoder, &self.staging, &ranges)?
+            .into_iter();
         let outputs = outs
             .iter()
-            .map(|(_, shape)| ArrayD::from_shape_vec(IxDyn(shape), parts.next().unwrap_or_default()).expect("sized"))
+            .map(|(_, shape)| {
+                ArrayD::from_shape_vec(IxDyn(shape), parts.next().unwrap_or_default())
+                    .expect("sized")
+            })
             .collect();
         let states = state_names
             .into_iter()

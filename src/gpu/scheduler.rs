@@ -377,7 +377,7 @@ impl GpuLstm {
         let (proj_bg, step_bg) = self.bind_groups(io);
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("lstm sequence"),
-            timestamp_writes: None,
+            timestamp_writes: ctx.pass_timestamps(),
         });
         pass.set_pipeline(&self.proj_pipeline);
         pass.set_bind_group(0, &proj_bg, &[]);

@@ -80,6 +80,36 @@ fn vendored_fixtures_are_byte_identical_to_the_oracle() {
     assert!(n > 100);
 }
 
+/// Every fixture of kind `stacked` and `bidirectional`, on the CPU and the GPU.
+#[test]
+fn every_stacked_and_bidirectional_fixture_passes_on_cpu_and_gpu() {
+    let files = conformance::fixture_files(&fixtures_dir()).unwrap();
+    let multi: Vec<Fixture> = files
+        .iter()
+        .map(|p| Fixture::load(p).unwrap())
+        .filter(|f| f.kind != "lstm")
+        .collect();
+    assert!(
+        multi.len() >= 9,
+        "expected 9 public multi-layer fixtures, found {}",
+        multi.len()
+    );
+    let mut devices = vec![Device::Cpu];
+    if let Some(ctx) = gpu() {
+        devices.push(Device::Gpu(ctx));
+    }
+    let mut failures = Vec::new();
+    for f in &multi {
+        for d in &devices {
+            let r = conformance::run_fixture(f, d);
+            if !r.passed {
+                failures.push(r.to_string());
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 /// A fixture that is not JSON, or lacks fields, is a typed error naming the file.
 #[test]
 fn malformed_fixture_json_is_a_typed_error() {

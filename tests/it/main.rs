@@ -11,6 +11,7 @@ mod errors;
 mod fixtures;
 mod gpu_vs_cpu;
 mod keras_vectors;
+mod models;
 mod props;
 mod shaders;
 mod stateful;
