@@ -33,6 +33,9 @@ use crate::weights::LstmWeights;
 /// assert_eq!(dense.class_name(), "Dense");
 /// ```
 #[derive(Debug, Clone)]
+// Definitions are built once per model; boxing the Bidirectional halves would only make the
+// public API clumsier.
+#[allow(clippy::large_enum_variant)]
 pub enum LayerDef {
     /// Keras `Masking(mask_value)`: steps whose features all equal `mask_value` are masked.
     Masking {

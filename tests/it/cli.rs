@@ -75,7 +75,7 @@ fn errors_exit_2_with_a_message_and_no_panic() {
 }
 
 #[test]
-fn conformance_reports_every_fixture_and_fails_on_unsupported_kinds() {
+fn conformance_reports_every_fixture_and_fails_on_broken_files() {
     let dir = tempdir();
     let src = crate::common::fixtures_dir();
     for f in [
@@ -92,16 +92,24 @@ fn conformance_reports_every_fixture_and_fails_on_unsupported_kinds() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert_eq!(
         text.lines().filter(|l| l.starts_with("ok ")).count(),
-        2,
+        3,
         "{text}"
     );
-    // 'stacked' is reported as failed with a reason until multi-layer models exist, never skipped
-    let last = text.lines().last().unwrap();
+    assert_eq!(text.lines().last().unwrap(), "3 passed, 0 failed", "{text}");
+    assert!(out.status.success());
+    // a fixture that does not parse is reported as failed, never skipped, and fails the run
+    std::fs::write(dir.join("zz_broken.json"), "{ not json").unwrap();
+    let out = bin()
+        .args(["conformance", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
     assert!(
-        last == "2 passed, 1 failed" || last == "3 passed, 0 failed",
+        text.lines().any(|l| l.starts_with("FAIL zz_broken")),
         "{text}"
     );
-    assert_eq!(out.status.success(), last.ends_with(" 0 failed"));
+    assert_eq!(text.lines().last().unwrap(), "3 passed, 1 failed");
+    assert_eq!(out.status.code(), Some(1));
 }
 
 fn tempdir() -> std::path::PathBuf {
@@ -113,4 +121,179 @@ fn tempdir() -> std::path::PathBuf {
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
+}
+
+fn demo_model() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/sine_forecaster.keras")
+}
+
+#[test]
+fn describe_a_model_file_lists_layers_shapes_and_params() {
+    let out = bin()
+        .args(["describe", demo_model().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("lstm (LSTM)") && text.contains("dense (Dense)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("(B, T, 32)") && text.contains("4352") && text.contains("Total params: 4385"),
+        "{text}"
+    );
+}
+
+#[test]
+fn run_reads_npy_writes_npy_and_matches_keras() {
+    let dir = tempdir();
+    let expected: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("demo/sine_forecaster.expected.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let x = wgpu_lstm::conformance::json_array(&expected["input"], "input").unwrap();
+    let want =
+        wgpu_lstm::conformance::json_array(&expected["predict_output"], "predict_output").unwrap();
+    let (xin, yout) = (dir.join("x.npy"), dir.join("y.npy"));
+    wgpu_lstm::keras::write_npy_f32(&xin, &x.view()).unwrap();
+    let mut devices = vec!["cpu"];
+    if crate::common::gpu().is_some() {
+        devices.push("gpu");
+    }
+    for dev in devices {
+        let out = bin()
+            .args([
+                "run",
+                demo_model().to_str().unwrap(),
+                "--input",
+                xin.to_str().unwrap(),
+                "--output",
+                yout.to_str().unwrap(),
+                "--device",
+                dev,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let y = wgpu_lstm::keras::read_npy_f32(&yout).unwrap();
+        let tol = if dev == "cpu" { 1e-5 } else { 1e-4 };
+        assert!(crate::common::max_abs(&y, &want) <= tol, "{dev}");
+    }
+    // without --output: shape and a preview
+    let out = bin()
+        .args([
+            "run",
+            demo_model().to_str().unwrap(),
+            "--input",
+            xin.to_str().unwrap(),
+            "--device",
+            "cpu",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("output shape [1, 200, 1]"), "{text}");
+}
+
+#[test]
+fn run_gives_typed_errors_for_bad_npy_and_shapes() {
+    let dir = tempdir();
+    // float64 .npy: refused by name, exit 2, no panic
+    let f64_npy = dir.join("x64.npy");
+    let header = "{'descr': '<f8', 'fortran_order': False, 'shape': (1, 2, 1), }";
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    let pad = 64 - (10 + header.len() + 1) % 64;
+    let full = format!("{header}{}\n", " ".repeat(pad));
+    bytes.extend_from_slice(&(full.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(full.as_bytes());
+    bytes.extend_from_slice(&[0u8; 16]);
+    std::fs::write(&f64_npy, bytes).unwrap();
+    let out = bin()
+        .args([
+            "run",
+            demo_model().to_str().unwrap(),
+            "--input",
+            f64_npy.to_str().unwrap(),
+            "--device",
+            "cpu",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("<f8") && err.contains("x64.npy") && !err.contains("panicked"),
+        "{err}"
+    );
+    // wrong rank: (2, 3) instead of (B, T, 1)
+    let rank2 = dir.join("r2.npy");
+    wgpu_lstm::keras::write_npy_f32(
+        &rank2,
+        &ndarray::Array2::<f32>::zeros((2, 3)).into_dyn().view(),
+    )
+    .unwrap();
+    let out = bin()
+        .args([
+            "run",
+            demo_model().to_str().unwrap(),
+            "--input",
+            rank2.to_str().unwrap(),
+            "--device",
+            "cpu",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("inputs") && err.contains("(B, T, 1)"), "{err}");
+    // a missing model file names the file
+    let out = bin()
+        .args([
+            "run",
+            "/nonexistent/m.keras",
+            "--input",
+            rank2.to_str().unwrap(),
+            "--device",
+            "cpu",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8(out.stderr)
+            .unwrap()
+            .contains("/nonexistent/m.keras")
+    );
+}
+
+#[test]
+fn the_demo_runs() {
+    let dev = if crate::common::gpu().is_some() {
+        "gpu"
+    } else {
+        "cpu"
+    };
+    let out = bin()
+        .args(["demo", "--steps", "12", "--device", dev])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("Total params: 4385") && text.contains("model MSE"),
+        "{text}"
+    );
 }
