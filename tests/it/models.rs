@@ -210,3 +210,276 @@ fn model_inputs_of_the_wrong_rank_or_size_are_typed_errors() {
         "{e}"
     );
 }
+
+use rand::Rng;
+use wgpu_lstm::cpu::MergeMode;
+use wgpu_lstm::model::LayerDef;
+use wgpu_lstm::{Activation, KerasFlavour, Lstm, LstmConfig, LstmInput, LstmWeights};
+
+fn lstm_def(
+    r: &mut rand::rngs::StdRng,
+    d: usize,
+    u: usize,
+    rseq: bool,
+) -> (LstmConfig, LstmWeights) {
+    let cfg = LstmConfig {
+        return_sequences: rseq,
+        ..LstmConfig::new(u)
+    };
+    let w = LstmWeights::keras_default(d, &cfg, r.random());
+    (cfg, w)
+}
+
+/// Bidirectional with every merge mode equals its definition built from two plain layers
+/// (forward, and backward with go_backwards flipped back to time order), on the CPU.
+#[test]
+fn bidirectional_merge_modes_follow_keras_definition() {
+    let mut r = crate::common::rng(42);
+    let (b, t, d, u) = (3, 6, 4, 5);
+    let x = crate::common::random3(&mut r, b, t, d, 1.0);
+    let mask = crate::common::random_mask(&mut r, b, t);
+    for rseq in [true, false] {
+        let fwd = lstm_def(&mut r, d, u, rseq);
+        let bwd = lstm_def(&mut r, d, u, rseq);
+        // the definition, from single layers
+        let zero = rseq; // Keras forces zero_output_for_mask = return_sequences
+        let mut f = Lstm::new(
+            LstmConfig {
+                zero_output_for_mask: zero,
+                ..fwd.0.clone()
+            },
+            fwd.1.clone(),
+        )
+        .unwrap();
+        let mut g = Lstm::new(
+            LstmConfig {
+                zero_output_for_mask: zero,
+                go_backwards: true,
+                ..bwd.0.clone()
+            },
+            bwd.1.clone(),
+        )
+        .unwrap();
+        let yf = f
+            .call(LstmInput::new(x.view()).mask(mask.view()))
+            .unwrap()
+            .output;
+        let mut yb = g
+            .call(LstmInput::new(x.view()).mask(mask.view()))
+            .unwrap()
+            .output;
+        if rseq {
+            yb = yb.slice(s![.., ..;-1, ..]).to_owned().into_dyn();
+        }
+        for merge in [
+            MergeMode::Concat,
+            MergeMode::Sum,
+            MergeMode::Mul,
+            MergeMode::Ave,
+            MergeMode::None,
+        ] {
+            let def = ModelDef {
+                name: "bidir".into(),
+                flavour: KerasFlavour::Keras3,
+                layers: vec![(
+                    "bidirectional".into(),
+                    LayerDef::Bidirectional {
+                        forward: fwd.clone(),
+                        backward: bwd.clone(),
+                        merge,
+                    },
+                )],
+            };
+            let mut m = Model::new(def, &Device::Cpu).unwrap();
+            let out = m
+                .call(x.view().into_dyn(), Some(mask.view().into_dyn()))
+                .unwrap();
+            let want: Vec<ArrayD<f32>> = match merge {
+                MergeMode::Concat => vec![
+                    ndarray::concatenate(ndarray::Axis(yf.ndim() - 1), &[yf.view(), yb.view()])
+                        .unwrap(),
+                ],
+                MergeMode::Sum => vec![&yf + &yb],
+                MergeMode::Mul => vec![&yf * &yb],
+                MergeMode::Ave => vec![(&yf + &yb) / 2.0],
+                MergeMode::None => vec![yf.clone(), yb.clone()],
+            };
+            assert_eq!(out.outputs.len(), want.len());
+            for (o, w) in out.outputs.iter().zip(&want) {
+                assert!(max_abs(o, w) <= 1e-6, "{merge:?} rseq={rseq}");
+            }
+        }
+    }
+}
+
+/// A Masking layer gives the same result as passing the mask it derives.
+#[test]
+fn masking_layer_equals_the_explicit_mask() {
+    let mut r = crate::common::rng(7);
+    let (b, t, d, u) = (4, 7, 3, 6);
+    let mut x = crate::common::random3(&mut r, b, t, d, 1.0);
+    let mask = crate::common::random_mask(&mut r, b, t);
+    for ((bi, ti), &m) in mask.indexed_iter() {
+        if !m {
+            x.slice_mut(s![bi, ti, ..]).fill(0.0);
+        }
+    }
+    let l = lstm_def(&mut r, d, u, true);
+    let with_masking = ModelDef {
+        name: "m".into(),
+        flavour: KerasFlavour::Keras3,
+        layers: vec![
+            ("masking".into(), LayerDef::Masking { mask_value: 0.0 }),
+            (
+                "lstm".into(),
+                LayerDef::Lstm {
+                    config: l.0.clone(),
+                    weights: l.1.clone(),
+                },
+            ),
+        ],
+    };
+    let plain = ModelDef {
+        layers: vec![(
+            "lstm".into(),
+            LayerDef::Lstm {
+                config: l.0,
+                weights: l.1,
+            },
+        )],
+        ..with_masking.clone()
+    };
+    let want = Model::new(plain, &Device::Cpu)
+        .unwrap()
+        .call(x.view().into_dyn(), Some(mask.view().into_dyn()))
+        .unwrap();
+    for (dev, tol) in devices() {
+        let got = Model::new(with_masking.clone(), &dev)
+            .unwrap()
+            .predict(x.view())
+            .unwrap();
+        assert!(max_abs(&got, want.output()) <= tol, "{}", dev.name());
+    }
+}
+
+/// Random models (Masking, stacked LSTMs, Bidirectional with every merge mode, Dense heads
+/// with random activations): the GPU, chaining layers on the GPU, equals the CPU.
+#[test]
+fn random_models_match_on_gpu_and_cpu() {
+    let Some(ctx) = gpu() else { return };
+    let mut r = crate::common::rng(2024);
+    for case in 0..12 {
+        let (b, t, d) = (
+            r.random_range(1..5),
+            r.random_range(1..9),
+            r.random_range(1..6),
+        );
+        let mut layers = Vec::new();
+        if r.random_bool(0.5) {
+            layers.push(("masking".to_string(), LayerDef::Masking { mask_value: 0.0 }));
+        }
+        let mut width = d;
+        let n_rec = r.random_range(1..4);
+        for i in 0..n_rec {
+            let rseq = i + 1 < n_rec || r.random_bool(0.5);
+            let u = r.random_range(1..9);
+            if r.random_bool(0.5) {
+                let merge = [
+                    MergeMode::Concat,
+                    MergeMode::Sum,
+                    MergeMode::Mul,
+                    MergeMode::Ave,
+                ][r.random_range(0..4)];
+                let f = lstm_def(&mut r, width, u, rseq);
+                let g = lstm_def(&mut r, width, u, rseq);
+                layers.push((
+                    format!("bidirectional_{i}"),
+                    LayerDef::Bidirectional {
+                        forward: f,
+                        backward: g,
+                        merge,
+                    },
+                ));
+                width = if merge == MergeMode::Concat { 2 * u } else { u };
+            } else {
+                let l = lstm_def(&mut r, width, u, rseq);
+                layers.push((
+                    format!("lstm_{i}"),
+                    LayerDef::Lstm {
+                        config: l.0,
+                        weights: l.1,
+                    },
+                ));
+                width = u;
+            }
+            if !rseq {
+                break;
+            }
+        }
+        if r.random_bool(0.7) {
+            let units = r.random_range(1..5);
+            let activation = Activation::ALL[r.random_range(0..Activation::ALL.len())];
+            let activation = if activation == Activation::Exponential {
+                Activation::Elu
+            } else {
+                activation
+            };
+            layers.push((
+                "dense".into(),
+                LayerDef::Dense {
+                    kernel: crate::common::random(&mut r, ndarray::Ix2(width, units), 0.5),
+                    bias: r
+                        .random_bool(0.8)
+                        .then(|| crate::common::random(&mut r, ndarray::Ix1(units), 0.5)),
+                    activation,
+                },
+            ));
+        }
+        let def = ModelDef {
+            name: format!("case{case}"),
+            flavour: KerasFlavour::Keras3,
+            layers,
+        };
+        let mut x = crate::common::random3(&mut r, b, t, d, 1.0);
+        let mask = crate::common::random_mask(&mut r, b, t);
+        for ((bi, ti), &m) in mask.indexed_iter() {
+            if !m {
+                x.slice_mut(s![bi, ti, ..]).fill(0.0);
+            }
+        }
+        let pass_mask = r.random_bool(0.5);
+        let m = pass_mask.then(|| mask.view().into_dyn());
+        let want = Model::new(def.clone(), &Device::Cpu)
+            .unwrap()
+            .call(x.view().into_dyn(), m.clone())
+            .unwrap();
+        let got = Model::new(def.clone(), &Device::Gpu(ctx.clone()))
+            .unwrap()
+            .call(x.view().into_dyn(), m)
+            .unwrap();
+        for (a, w) in got.outputs.iter().zip(&want.outputs) {
+            assert!(max_abs(a, w) <= 1e-4, "case {case}: {def:?}");
+        }
+        assert_no_gpu_errors(&ctx);
+    }
+}
+
+/// A stateful model on the GPU: one submit per call for the whole model.
+#[test]
+fn a_model_call_is_one_submit() {
+    if gpu().is_none() {
+        return;
+    }
+    let ctx = wgpu_lstm::gpu::GpuContext::new().unwrap();
+    let (_, bytes) = demo();
+    let mut m = Model::from_keras_bytes(&bytes, "demo", &Device::Gpu(ctx.clone())).unwrap();
+    let x = ndarray::Array3::<f32>::zeros((2, 9, 1));
+    m.predict(x.view()).unwrap();
+    let before = ctx.stats();
+    m.predict(x.view()).unwrap();
+    let after = ctx.stats();
+    assert_eq!(after.submits - before.submits, 1);
+    // LSTM: projection + 9 steps; Dense: 1
+    assert_eq!(after.dispatches - before.dispatches, 11);
+    assert_eq!(after.bytes_read - before.bytes_read, 4 * 2 * 9);
+}
