@@ -69,6 +69,17 @@ pub enum Error {
         /// The batch size of the call.
         got: usize,
     },
+    /// A per-row state operation named a row outside the layer's batch.
+    #[error("batch row {row} does not exist: the stateful state has {batch} rows (0..{batch})")]
+    RowOutOfRange {
+        /// The row asked for.
+        row: usize,
+        /// The batch size of the state.
+        batch: usize,
+    },
+    /// A per-row state operation on a layer that holds no state yet.
+    #[error("{0}")]
+    NoState(String),
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {

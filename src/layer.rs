@@ -507,7 +507,135 @@ impl Lstm {
                     .clone()
                     .unwrap_or_else(|| LstmState::zeros(b, self.config.units)),
             )),
-            Backend::Gpu(g) => g.read_state().map(Some),
+            Backend::Gpu(g) => g.read_state(None).map(Some),
+        }
+    }
+
+    /// Gives a stateful layer a zero state for `batch` rows (Keras: a layer built with a fixed
+    /// `batch_shape`), e.g. the stream slots of a server.
+    ///
+    /// ```
+    /// let cfg = wgpu_lstm::LstmConfig { stateful: true, ..wgpu_lstm::LstmConfig::new(2) };
+    /// let mut l = wgpu_lstm::Lstm::with_default_weights(cfg, 1, 1).unwrap();
+    /// l.init_states(8).unwrap();
+    /// assert_eq!(l.states().unwrap().unwrap().batch(), 8);
+    /// ```
+    pub fn init_states(&mut self, batch: usize) -> Result<()> {
+        self.set_states(&LstmState::zeros(batch, self.config.units))
+    }
+
+    fn check_rows(&self, rows: &[usize]) -> Result<usize> {
+        let batch = match (self.config.stateful, self.stateful_batch) {
+            (true, Some(b)) => b,
+            (false, _) => {
+                return Err(Error::NoState(
+                    "per-row state needs a stateful layer (stateful=True)".into(),
+                ));
+            }
+            (true, None) => {
+                return Err(Error::NoState(
+                    "the stateful layer holds no state yet: call it once or use init_states(batch)"
+                        .into(),
+                ));
+            }
+        };
+        match rows.iter().find(|&&r| r >= batch) {
+            Some(&row) => Err(Error::RowOutOfRange { row, batch }),
+            None => Ok(batch),
+        }
+    }
+
+    /// Zeroes h and c of the given batch rows only (a stream in those slots starts over);
+    /// every other row keeps its state exactly.
+    ///
+    /// ```
+    /// use wgpu_lstm::{Lstm, LstmConfig};
+    /// let cfg = LstmConfig { stateful: true, ..LstmConfig::new(2) };
+    /// let mut l = Lstm::with_default_weights(cfg, 1, 1).unwrap();
+    /// l.forward(ndarray::Array3::<f32>::ones((3, 2, 1)).view()).unwrap();
+    /// let before = l.states().unwrap().unwrap();
+    /// l.reset_rows(&[1]).unwrap();
+    /// let after = l.states().unwrap().unwrap();
+    /// assert_eq!(after.h.row(1).sum(), 0.0);
+    /// assert_eq!(after.h.row(0), before.h.row(0));
+    /// assert!(l.reset_rows(&[3]).is_err());
+    /// ```
+    pub fn reset_rows(&mut self, rows: &[usize]) -> Result<()> {
+        self.check_rows(rows)?;
+        match &mut self.backend {
+            Backend::Cpu { state } => {
+                if let Some(s) = state {
+                    for &r in rows {
+                        s.h.row_mut(r).fill(0.0);
+                        s.c.row_mut(r).fill(0.0);
+                    }
+                }
+                Ok(())
+            }
+            Backend::Gpu(g) => g.reset_rows(rows),
+        }
+    }
+
+    /// One row's state, (1, U) each — a checkpoint of the stream in that slot.
+    ///
+    /// ```
+    /// use wgpu_lstm::{Lstm, LstmConfig};
+    /// let cfg = LstmConfig { stateful: true, ..LstmConfig::new(2) };
+    /// let mut l = Lstm::with_default_weights(cfg, 1, 1).unwrap();
+    /// l.forward(ndarray::Array3::<f32>::ones((3, 2, 1)).view()).unwrap();
+    /// let s = l.row_state(2).unwrap();
+    /// assert_eq!(s.h.dim(), (1, 2));
+    /// ```
+    pub fn row_state(&self, row: usize) -> Result<LstmState> {
+        self.check_rows(&[row])?;
+        match &self.backend {
+            Backend::Cpu { state } => {
+                let s = state
+                    .as_ref()
+                    .ok_or_else(|| Error::NoState("no state yet".into()))?;
+                Ok(LstmState {
+                    h: s.h.slice(ndarray::s![row..row + 1, ..]).to_owned(),
+                    c: s.c.slice(ndarray::s![row..row + 1, ..]).to_owned(),
+                })
+            }
+            Backend::Gpu(g) => g.read_state(Some(row)),
+        }
+    }
+
+    /// Writes one row's state ((1, U) each) — restore or migrate a stream into a slot;
+    /// every other row keeps its state exactly.
+    ///
+    /// ```
+    /// use wgpu_lstm::{Lstm, LstmConfig};
+    /// let cfg = LstmConfig { stateful: true, ..LstmConfig::new(2) };
+    /// let mut l = Lstm::with_default_weights(cfg, 1, 1).unwrap();
+    /// l.forward(ndarray::Array3::<f32>::ones((3, 2, 1)).view()).unwrap();
+    /// let s = l.row_state(2).unwrap();
+    /// l.set_row_state(0, &s).unwrap();
+    /// assert_eq!(l.row_state(0).unwrap(), s);
+    /// ```
+    pub fn set_row_state(&mut self, row: usize, state: &LstmState) -> Result<()> {
+        self.check_rows(&[row])?;
+        let u = self.config.units;
+        for (name, a) in [("row state h", &state.h), ("row state c", &state.c)] {
+            if a.dim() != (1, u) {
+                return Err(Error::shape(name, format!("(1, {u})"), a.shape()));
+            }
+        }
+        match &mut self.backend {
+            Backend::Cpu { state: s } => {
+                let s = s
+                    .as_mut()
+                    .ok_or_else(|| Error::NoState("no state yet".into()))?;
+                s.h.row_mut(row).assign(&state.h.row(0));
+                s.c.row_mut(row).assign(&state.c.row(0));
+                Ok(())
+            }
+            Backend::Gpu(g) => {
+                let h = state.h.as_standard_layout();
+                let c = state.c.as_standard_layout();
+                g.write_row(row, h.as_slice().expect("std"), c.as_slice().expect("std"))
+            }
         }
     }
 

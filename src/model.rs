@@ -703,6 +703,97 @@ impl Model {
         Model::new(def, device)
     }
 
+    /// Every LSTM of the model (both halves of a Bidirectional), in layer order.
+    fn recurrent_mut(&mut self) -> impl Iterator<Item = &mut Lstm> {
+        self.layers.iter_mut().flat_map(|l| -> Vec<&mut Lstm> {
+            match l {
+                Layer::Lstm(x) => vec![x.as_mut()],
+                Layer::Bidirectional {
+                    forward, backward, ..
+                } => vec![forward.as_mut(), backward.as_mut()],
+                _ => vec![],
+            }
+        })
+    }
+
+    fn recurrent(&self) -> impl Iterator<Item = &Lstm> {
+        self.layers.iter().flat_map(|l| -> Vec<&Lstm> {
+            match l {
+                Layer::Lstm(x) => vec![x.as_ref()],
+                Layer::Bidirectional {
+                    forward, backward, ..
+                } => vec![forward.as_ref(), backward.as_ref()],
+                _ => vec![],
+            }
+        })
+    }
+
+    /// Gives every stateful LSTM a zero state for `batch` rows: the stream slots of a server.
+    ///
+    /// ```
+    /// let bytes = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/demo/sine_forecaster.keras"));
+    /// let dev = wgpu_lstm::Device::Cpu;
+    /// let mut m = wgpu_lstm::model::Model::from_keras_bytes(bytes, "demo", &dev).unwrap().into_stateful(&dev).unwrap();
+    /// m.init_states(16).unwrap();
+    /// ```
+    pub fn init_states(&mut self, batch: usize) -> Result<()> {
+        self.recurrent_mut().try_for_each(|l| l.init_states(batch))
+    }
+
+    /// Zeroes the given batch rows in every stateful LSTM (those streams start over); every
+    /// other row keeps its state exactly.
+    ///
+    /// ```
+    /// let bytes = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/demo/sine_forecaster.keras"));
+    /// let dev = wgpu_lstm::Device::Cpu;
+    /// let mut m = wgpu_lstm::model::Model::from_keras_bytes(bytes, "demo", &dev).unwrap().into_stateful(&dev).unwrap();
+    /// m.init_states(4).unwrap();
+    /// m.reset_rows(&[0, 3]).unwrap();
+    /// assert!(m.reset_rows(&[4]).is_err());
+    /// ```
+    pub fn reset_rows(&mut self, rows: &[usize]) -> Result<()> {
+        self.recurrent_mut().try_for_each(|l| l.reset_rows(rows))
+    }
+
+    /// The state of one batch row in every stateful LSTM, in layer order (a checkpoint of the
+    /// stream in that slot).
+    ///
+    /// ```
+    /// let bytes = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/demo/sine_forecaster.keras"));
+    /// let dev = wgpu_lstm::Device::Cpu;
+    /// let mut m = wgpu_lstm::model::Model::from_keras_bytes(bytes, "demo", &dev).unwrap().into_stateful(&dev).unwrap();
+    /// m.init_states(2).unwrap();
+    /// assert_eq!(m.row_states(1).unwrap().len(), 1);
+    /// ```
+    pub fn row_states(&self, row: usize) -> Result<Vec<LstmState>> {
+        self.recurrent().map(|l| l.row_state(row)).collect()
+    }
+
+    /// Writes one batch row's state in every stateful LSTM (restore or migrate a stream),
+    /// `states` as returned by [`Model::row_states`].
+    ///
+    /// ```
+    /// let bytes = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/demo/sine_forecaster.keras"));
+    /// let dev = wgpu_lstm::Device::Cpu;
+    /// let mut m = wgpu_lstm::model::Model::from_keras_bytes(bytes, "demo", &dev).unwrap().into_stateful(&dev).unwrap();
+    /// m.init_states(2).unwrap();
+    /// let s = m.row_states(0).unwrap();
+    /// m.set_row_states(1, &s).unwrap();
+    /// ```
+    pub fn set_row_states(&mut self, row: usize, states: &[LstmState]) -> Result<()> {
+        let n = self.recurrent().count();
+        if states.len() != n {
+            return Err(Error::shape(
+                "row states",
+                format!("{n} states (one per LSTM)"),
+                &[states.len()],
+            ));
+        }
+        self.recurrent_mut()
+            .zip(states)
+            .try_for_each(|(l, s)| l.set_row_state(row, s))
+    }
+
     /// The states of the model's LSTM layers (for inspection), in layer order.
     ///
     /// ```

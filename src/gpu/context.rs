@@ -121,7 +121,7 @@ pub struct GpuContext {
     info: wgpu::AdapterInfo,
     errors: Arc<Mutex<Vec<String>>>,
     poison: AtomicBool,
-    stats: [AtomicU64; 4],
+    stats: [AtomicU64; 5],
     timing: Option<Timing>,
     pub(crate) kernels: Kernels,
 }
@@ -154,12 +154,15 @@ pub struct GpuStats {
     pub bytes_uploaded: u64,
     /// Bytes read back to the host.
     pub bytes_read: u64,
+    /// GPU buffers created (a streaming loop that creates none allocates no GPU memory).
+    pub buffers_created: u64,
 }
 
 const SUBMITS: usize = 0;
 const DISPATCHES: usize = 1;
 const UPLOADED: usize = 2;
 const READ: usize = 3;
+const BUFFERS: usize = 4;
 
 impl std::fmt::Debug for GpuContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -477,6 +480,7 @@ impl GpuContext {
             dispatches: get(DISPATCHES),
             bytes_uploaded: get(UPLOADED),
             bytes_read: get(READ),
+            buffers_created: get(BUFFERS),
         }
     }
 
@@ -519,6 +523,22 @@ impl GpuContext {
         Ok(())
     }
 
+    /// Creates a buffer (counted in [`GpuStats::buffers_created`]).
+    pub(crate) fn buffer(&self, desc: &wgpu::BufferDescriptor<'_>) -> wgpu::Buffer {
+        self.stats[BUFFERS].fetch_add(1, Ordering::Relaxed);
+        self.device.create_buffer(desc)
+    }
+
+    /// A uniform buffer of `bytes` (at least 16).
+    pub(crate) fn uniform(&self, label: &str, bytes: u64) -> wgpu::Buffer {
+        self.buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes.max(16),
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    }
+
     /// A storage buffer of at least `bytes` (rounded up to 16 bytes, never empty).
     pub(crate) fn storage(
         &self,
@@ -526,7 +546,7 @@ impl GpuContext {
         bytes: u64,
         extra: wgpu::BufferUsages,
     ) -> wgpu::Buffer {
-        self.device.create_buffer(&wgpu::BufferDescriptor {
+        self.buffer(&wgpu::BufferDescriptor {
             label: Some(label),
             size: bytes.max(16).next_multiple_of(16),
             usage: wgpu::BufferUsages::STORAGE
@@ -615,7 +635,7 @@ impl GpuContext {
 
     /// A MAP_READ staging buffer of `bytes`.
     pub(crate) fn staging(&self, bytes: u64) -> wgpu::Buffer {
-        self.device.create_buffer(&wgpu::BufferDescriptor {
+        self.buffer(&wgpu::BufferDescriptor {
             label: Some("wgpu-lstm staging"),
             size: bytes.max(16).next_multiple_of(16),
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,

@@ -151,12 +151,7 @@ impl GpuLstm {
             out_cap: 16,
             steps: uniform(ctx, stride),
             steps_cap: stride,
-            dims: device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("projection dims"),
-                size: 16,
-                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            }),
+            dims: ctx.uniform("projection dims", 16),
             staging: ctx.staging(16),
             staging_cap: 16,
         };
@@ -490,12 +485,39 @@ impl GpuLstm {
         ctx.check_errors()
     }
 
-    /// Reads h and c back.
-    pub fn read_state(&self) -> Result<LstmState> {
+    /// Reads h and c back: all rows, or one row as (1, U).
+    pub fn read_state(&self, row: Option<usize>) -> Result<LstmState> {
         match &self.state {
-            Some(s) => s.read(&self.ctx),
+            Some(s) => s.read(&self.ctx, row),
             None => Err(crate::Error::Gpu("no state allocated yet".into())),
         }
+    }
+
+    /// Zeroes h and c of the given rows on the GPU; other rows are untouched.
+    pub fn reset_rows(&mut self, rows: &[usize]) -> Result<()> {
+        let ctx = self.ctx.clone();
+        let state = self
+            .state
+            .as_ref()
+            .ok_or_else(|| crate::Error::Gpu("no state allocated yet".into()))?;
+        let mut encoder = ctx
+            .device()
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("reset rows"),
+            });
+        state.clear_rows(&mut encoder, rows);
+        ctx.submit(encoder);
+        ctx.check_errors()
+    }
+
+    /// Writes one row's h and c (each U floats).
+    pub fn write_row(&mut self, row: usize, h: &[f32], c: &[f32]) -> Result<()> {
+        let state = self
+            .state
+            .as_ref()
+            .ok_or_else(|| crate::Error::Gpu("no state allocated yet".into()))?;
+        state.upload_row(&self.ctx, row, h, c);
+        self.ctx.check_errors()
     }
 
     /// Uploads h and c (shapes checked by the caller).
@@ -518,10 +540,5 @@ pub(crate) fn entry(binding: u32, buffer: &wgpu::Buffer) -> wgpu::BindGroupEntry
 }
 
 pub(crate) fn uniform(ctx: &GpuContext, bytes: u64) -> wgpu::Buffer {
-    ctx.device().create_buffer(&wgpu::BufferDescriptor {
-        label: Some("uniform"),
-        size: bytes.max(16),
-        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    })
+    ctx.uniform("step records", bytes)
 }

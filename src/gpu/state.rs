@@ -70,6 +70,38 @@ impl GpuState {
         self.slot = 0;
     }
 
+    /// Records zeroing h and c of the given rows (current slot) into `encoder`.
+    pub fn clear_rows(&self, encoder: &mut wgpu::CommandEncoder, rows: &[usize]) {
+        let u = self.units as u64;
+        let base = self.slot_offset(self.slot) as u64;
+        for &r in rows {
+            let r = r as u64;
+            encoder.clear_buffer(&self.h, (base + r * u) * 4, Some(u * 4));
+            encoder.clear_buffer(&self.c, r * u * 4, Some(u * 4));
+        }
+    }
+
+    /// Uploads one row's h and c (each U floats) into the current slot.
+    pub fn upload_row(&self, ctx: &GpuContext, row: usize, h: &[f32], c: &[f32]) {
+        let u = self.units as u64;
+        let base = self.slot_offset(self.slot) as u64;
+        ctx.upload(
+            &self.h,
+            (base + row as u64 * u) * 4,
+            bytemuck::cast_slice(h),
+        );
+        ctx.upload(&self.c, row as u64 * u * 4, bytemuck::cast_slice(c));
+    }
+
+    /// The ranges holding one row's h and c now.
+    pub fn row_ranges(&self, row: usize) -> [(&wgpu::Buffer, u64, usize); 2] {
+        let u = self.units;
+        [
+            (&self.h, (self.slot_offset(self.slot) + row * u) as u64, u),
+            (&self.c, (row * u) as u64, u),
+        ]
+    }
+
     /// The ranges (buffer, element offset, length) that hold h and c now.
     pub fn ranges(&self) -> [(&wgpu::Buffer, u64, usize); 2] {
         [
@@ -78,18 +110,26 @@ impl GpuState {
         ]
     }
 
-    /// Reads h and c back (one submit, one map).
-    pub fn read(&self, ctx: &Arc<GpuContext>) -> Result<LstmState> {
-        let staging = ctx.staging((2 * self.len() * 4) as u64);
+    /// Reads h and c back (one submit, one map): all rows, or one as (1, U).
+    pub fn read(&self, ctx: &Arc<GpuContext>, row: Option<usize>) -> Result<LstmState> {
+        let ranges = match row {
+            None => self.ranges(),
+            Some(r) => self.row_ranges(r),
+        };
+        let staging = ctx.staging((2 * ranges[0].2 * 4) as u64);
         let encoder = ctx
             .device()
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("read state"),
             });
-        let mut parts = ctx.submit_and_read(encoder, &staging, &self.ranges())?;
+        let mut parts = ctx.submit_and_read(encoder, &staging, &ranges)?;
         let c = parts.pop().unwrap_or_default();
         let h = parts.pop().unwrap_or_default();
-        Ok(self.to_state(h, c))
+        let rows = if row.is_some() { 1 } else { self.batch };
+        Ok(LstmState {
+            h: Array2::from_shape_vec((rows, self.units), h).expect("rows·U"),
+            c: Array2::from_shape_vec((rows, self.units), c).expect("rows·U"),
+        })
     }
 
     /// Wraps two flat (B·U) vectors as an [`LstmState`].

@@ -13,5 +13,6 @@ mod gpu_vs_cpu;
 mod keras_vectors;
 mod models;
 mod props;
+mod serving;
 mod shaders;
 mod stateful;

@@ -1,0 +1,274 @@
+//! Serving: many independent streams multiplexed in the batch slots of one stateful layer or
+//! model, per-row reset / checkpoint / restore, long streaming runs with flat memory, several
+//! threads on one device, the async call.
+
+use ndarray::{Array3, s};
+use rand::Rng;
+use wgpu_lstm::{Device, Error, Lstm, LstmConfig, LstmState, LstmWeights};
+
+use crate::common::{assert_no_gpu_errors, gpu, max_abs, random3, rng};
+
+fn devices() -> Vec<Device> {
+    let mut v = vec![Device::Cpu];
+    if let Some(ctx) = gpu() {
+        v.push(Device::Gpu(ctx));
+    }
+    v
+}
+
+/// B slots hold independent streams. Each step feeds one timestep to every slot; at random
+/// moments a slot is reset (its stream starts over), checkpointed, or a checkpoint is
+/// restored into some slot (a stream migrates). Every slot's output must equal its stream
+/// run alone (batch 1) on the CPU, and untouched slots keep their state exactly.
+#[test]
+fn many_independent_streams_in_one_batch_equal_each_stream_alone() {
+    for dev in devices() {
+        let mut r = rng(99);
+        let (slots, d, u) = (5, 3, 7);
+        let cfg = LstmConfig {
+            stateful: true,
+            return_sequences: true,
+            ..LstmConfig::new(u)
+        };
+        let w = LstmWeights::keras_default(d, &cfg, 5);
+        let mut served = Lstm::on_device(cfg.clone(), w.clone(), &dev).unwrap();
+        served.init_states(slots).unwrap();
+        // one batch-1 CPU reference per slot, mirroring the stream that slot holds
+        let mut alone: Vec<Lstm> = (0..slots)
+            .map(|_| {
+                let mut l = Lstm::new(cfg.clone(), w.clone()).unwrap();
+                l.init_states(1).unwrap();
+                l
+            })
+            .collect();
+        let mut checkpoints: Vec<(LstmState, LstmState)> = Vec::new();
+        for step in 0..40 {
+            let event = r.random_range(0..10);
+            let slot = r.random_range(0..slots);
+            let before = served.states().unwrap().unwrap();
+            match event {
+                0 => {
+                    served.reset_rows(&[slot]).unwrap();
+                    alone[slot].reset_states().unwrap();
+                }
+                1 => checkpoints.push((
+                    served.row_state(slot).unwrap(),
+                    alone[slot].states().unwrap().unwrap(),
+                )),
+                2 if !checkpoints.is_empty() => {
+                    let (gpu_ck, cpu_ck) =
+                        checkpoints[r.random_range(0..checkpoints.len())].clone();
+                    assert!(
+                        max_abs(&gpu_ck.h.clone().into_dyn(), &cpu_ck.h.clone().into_dyn()) <= 1e-4
+                    );
+                    served.set_row_state(slot, &gpu_ck).unwrap();
+                    alone[slot].set_states(&cpu_ck).unwrap();
+                }
+                _ => {}
+            }
+            if event <= 2 {
+                // rows other than `slot` are untouched by the row operation
+                let after = served.states().unwrap().unwrap();
+                for row in (0..slots).filter(|&x| x != slot) {
+                    assert_eq!(
+                        after.h.row(row),
+                        before.h.row(row),
+                        "step {step}: row {row} changed"
+                    );
+                    assert_eq!(
+                        after.c.row(row),
+                        before.c.row(row),
+                        "step {step}: row {row} changed"
+                    );
+                }
+            }
+            let x = random3(&mut r, slots, 1, d, 1.0);
+            let y = served.forward(x.view()).unwrap().output;
+            for (k, reference) in alone.iter_mut().enumerate() {
+                let yk = reference
+                    .forward(x.slice(s![k..k + 1, .., ..]))
+                    .unwrap()
+                    .output;
+                let got = y.slice(s![k..k + 1, .., ..]).to_owned().into_dyn();
+                assert!(
+                    max_abs(&got, &yk) <= 1e-4,
+                    "{}: step {step} slot {k}",
+                    dev.name()
+                );
+            }
+        }
+        if let Device::Gpu(ctx) = &dev {
+            assert_no_gpu_errors(ctx);
+        }
+    }
+}
+
+/// The same multiplexing through a whole model (the demo: LSTM → Dense), on the GPU.
+#[test]
+fn a_stateful_model_serves_streams_per_row() {
+    let bytes = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/sine_forecaster.keras"),
+    )
+    .unwrap();
+    for dev in devices() {
+        let load = |d: &Device| {
+            wgpu_lstm::model::Model::from_keras_bytes(&bytes, "demo", d)
+                .unwrap()
+                .into_stateful(d)
+                .unwrap()
+        };
+        let mut served = load(&dev);
+        served.init_states(3).unwrap();
+        let mut alone: Vec<_> = (0..3).map(|_| load(&Device::Cpu)).collect();
+        let mut r = rng(3);
+        let mut ck = None;
+        for step in 0..24 {
+            if step == 8 {
+                ck = Some((served.row_states(1).unwrap(), alone[1].states().unwrap()));
+            }
+            if step == 12 {
+                served.reset_rows(&[0]).unwrap();
+                alone[0].reset_states().unwrap();
+            }
+            if step == 16 {
+                // migrate stream 1 as it was at step 8 into slot 2
+                let (g, c) = ck.clone().unwrap();
+                served.set_row_states(2, &g).unwrap();
+                let c: Vec<LstmState> = c.into_iter().map(|s| s.unwrap()).collect();
+                alone[2].set_row_states(0, &c).unwrap();
+            }
+            let x = random3(&mut r, 3, 1, 1, 1.0);
+            let y = served.predict(x.view()).unwrap();
+            for (k, a) in alone.iter_mut().enumerate() {
+                let yk = a.predict(x.slice(s![k..k + 1, .., ..])).unwrap();
+                assert!(
+                    max_abs(&y.slice(s![k..k + 1, .., ..]).to_owned().into_dyn(), &yk) <= 1e-4,
+                    "step {step} slot {k}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn per_row_operations_give_typed_errors() {
+    for dev in devices() {
+        let cfg = LstmConfig {
+            stateful: true,
+            ..LstmConfig::new(3)
+        };
+        let mut l =
+            Lstm::on_device(cfg.clone(), LstmWeights::keras_default(2, &cfg, 0), &dev).unwrap();
+        assert!(matches!(l.row_state(0), Err(Error::NoState(_))));
+        l.init_states(2).unwrap();
+        assert!(matches!(
+            l.reset_rows(&[0, 2]),
+            Err(Error::RowOutOfRange { row: 2, batch: 2 })
+        ));
+        assert!(matches!(
+            l.row_state(5),
+            Err(Error::RowOutOfRange { row: 5, batch: 2 })
+        ));
+        let bad = LstmState::zeros(2, 3);
+        assert!(matches!(l.set_row_state(0, &bad), Err(Error::Shape { .. })));
+        let stateless = LstmConfig::new(3);
+        let mut s = Lstm::on_device(
+            stateless.clone(),
+            LstmWeights::keras_default(2, &stateless, 0),
+            &dev,
+        )
+        .unwrap();
+        assert!(matches!(s.reset_rows(&[0]), Err(Error::NoState(_))));
+    }
+}
+
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+/// 100 000 one-step calls with row resets and full resets: no GPU buffer is created after
+/// the warm-up and host memory stays flat.
+#[test]
+fn one_hundred_thousand_streaming_steps_keep_memory_flat() {
+    let Some(_) = gpu() else { return };
+    let ctx = wgpu_lstm::gpu::GpuContext::new().unwrap();
+    let cfg = LstmConfig {
+        stateful: true,
+        return_sequences: true,
+        ..LstmConfig::new(4)
+    };
+    let mut l = Lstm::on_device(
+        cfg.clone(),
+        LstmWeights::keras_default(2, &cfg, 1),
+        &Device::Gpu(ctx.clone()),
+    )
+    .unwrap();
+    let x = Array3::<f32>::from_elem((2, 1, 2), 0.5);
+    for _ in 0..1000 {
+        l.forward(x.view()).unwrap();
+    }
+    let (buffers, rss) = (ctx.stats().buffers_created, rss_bytes());
+    let mut last = None;
+    for i in 0..100_000u32 {
+        if i % 1000 == 999 {
+            l.reset_rows(&[(i as usize / 1000) % 2]).unwrap();
+        }
+        if i % 10_000 == 9_999 {
+            l.reset_states().unwrap();
+        }
+        last = Some(l.forward(x.view()).unwrap().output);
+    }
+    assert!(last.unwrap().iter().all(|v| v.is_finite()));
+    assert_eq!(
+        ctx.stats().buffers_created,
+        buffers,
+        "GPU buffers were created while streaming"
+    );
+    let grown = rss_bytes().saturating_sub(rss);
+    assert!(
+        grown < 16 << 20,
+        "host memory grew by {} KiB over 100 000 steps",
+        grown >> 10
+    );
+    assert_no_gpu_errors(&ctx);
+}
+
+/// Layers are Send + Sync; several threads run their own layers on one shared device.
+#[test]
+fn layers_run_from_several_threads_on_one_device() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Lstm>();
+    send_sync::<wgpu_lstm::model::Model>();
+    send_sync::<wgpu_lstm::gpu::GpuContext>();
+    let Some(ctx) = gpu() else { return };
+    let handles: Vec<_> = (0..4u64)
+        .map(|k| {
+            let ctx = ctx.clone();
+            std::thread::spawn(move || {
+                let cfg = LstmConfig {
+                    return_sequences: true,
+                    ..LstmConfig::new(5 + k as usize)
+                };
+                let w = LstmWeights::keras_default(3, &cfg, k);
+                let mut g = Lstm::on_device(cfg.clone(), w.clone(), &Device::Gpu(ctx)).unwrap();
+                let mut c = Lstm::new(cfg, w).unwrap();
+                for i in 0..10 {
+                    let x = random3(&mut rng(k * 100 + i), 2, 4, 3, 1.0);
+                    let a = g.forward(x.view()).unwrap().output;
+                    let b = c.forward(x.view()).unwrap().output;
+                    assert!(max_abs(&a, &b) <= 1e-4);
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    assert_no_gpu_errors(&ctx);
+}
