@@ -10,6 +10,7 @@
 // This file is prepended to the kernels that use it (WGSL has no include); it is valid WGSL
 // on its own and validated with naga on its own and in each composition.
 //
+// NaN: every activation returns NaN for NaN (checked on the bits, before any clamp).
 // Clamps: tanh's argument is clamped to ±15 (tanh(15) rounds to 1 in f32) and exp's to
 // ±88 where a ratio of exponentials is formed, so no backend's tanh/exp yields inf/inf = NaN.
 // `exponential` itself is not clamped: Keras returns inf there too.
@@ -50,7 +51,17 @@ fn erf_approx(x: f32) -> f32 {
     return select(r, -r, x < 0.0);
 }
 
+// NaN test on the bits: WGSL lets compilers assume floats are never NaN, integers are exact.
+fn is_nan(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+
 fn act(code: u32, x: f32) -> f32 {
+    // NaN in, NaN out, for every activation (as TensorFlow's kernels do): the clamps below
+    // would otherwise turn a NaN into a finite number.
+    if (is_nan(x)) {
+        return x;
+    }
     switch code {
         case 0u: { return tanh_safe(x); }
         case 1u: { return sigmoid(x); }

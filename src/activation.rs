@@ -335,6 +335,11 @@ impl Activation {
     /// assert!((Activation::Gelu.apply(1.0) - 0.841_344_7).abs() < 1e-6);
     /// ```
     pub fn apply(self, x: f32) -> f32 {
+        // NaN in, NaN out, for every activation (TensorFlow's kernels propagate it; Rust's
+        // `max`/`clamp` would not all do so).
+        if x.is_nan() {
+            return x;
+        }
         match self {
             Activation::Tanh => x.tanh(),
             Activation::Sigmoid => sigmoid(x),

@@ -901,14 +901,20 @@ pub fn run_suite(configs: &[BenchConfig], devices: &[Device], opts: &BenchOption
             "gpu"
         };
         for cfg in configs {
-            let label = format!("{kind}/{} ({})", cfg.name, cfg.shape());
+            let label = if cfg.name == cfg.shape() {
+                format!("{kind}/{}", cfg.name)
+            } else {
+                format!("{kind}/{} ({})", cfg.name, cfg.shape())
+            };
             match run_bench(cfg, device, opts, stderr_progress(&label)) {
                 Ok(r) => {
                     eprintln!(
-                        "{label} on {dev}: median {} ms, min {} ms, GPU {} ms, {:.2} GFLOP/s",
+                        "{label} on {dev}: median {} ms, min {} ms, GPU {}, {:.2} GFLOP/s",
                         fmt_ms(r.median_ms),
                         fmt_ms(r.min_ms),
-                        r.gpu_ms.map(fmt_ms).unwrap_or_else(|| "-".into()),
+                        r.gpu_ms
+                            .map(|g| format!("{} ms", fmt_ms(g)))
+                            .unwrap_or_else(|| "not timed".into()),
                         r.gflops
                     );
                     report.results.push(r);

@@ -120,9 +120,16 @@ pub enum Error {
         /// Every adapter seen, described, comma separated (may be empty).
         found: String,
     },
-    /// The GPU rejected an operation (device request, validation error, device lost, OOM).
+    /// The GPU rejected an operation (device request, validation or internal error).
     #[error("GPU error: {0}")]
     Gpu(String),
+    /// The GPU ran out of memory. The context stays usable; free memory or use smaller inputs.
+    #[error("GPU out of memory: {0}")]
+    OutOfMemory(String),
+    /// The GPU device was lost (driver reset, device destroyed). The context is unusable:
+    /// build a new [`crate::gpu::GpuContext`] and new layers.
+    #[error("GPU device lost: {0}")]
+    DeviceLost(String),
     /// An input needs more memory than one storage binding of the device allows.
     #[error(
         "{what} needs {bytes} bytes, more than the device's max_storage_buffer_binding_size \

@@ -161,6 +161,12 @@ pub(crate) enum InitialState {
     Given,
 }
 
+/// A call that finished on the CPU or was submitted to the GPU.
+enum Started {
+    Done(LstmOutput),
+    Gpu(crate::gpu::scheduler::PendingCall),
+}
+
 enum Backend {
     Cpu { state: Option<LstmState> },
     Gpu(Box<GpuLstm>),
@@ -334,12 +340,56 @@ impl Lstm {
     /// assert!(matches!(err, Error::Shape { .. }));
     /// ```
     pub fn call(&mut self, input: LstmInput<'_>) -> Result<LstmOutput> {
+        match self.start_call(input)? {
+            Started::Done(out) => Ok(out),
+            Started::Gpu(pending) => {
+                let gpu = self.gpu_mut().expect("a GPU call");
+                let (out3, fin) = gpu.run_wait(pending)?;
+                Ok(self.shape_output(out3, fin))
+            }
+        }
+    }
+
+    /// The same call as a future: on a GPU the work is submitted at once and the future
+    /// completes when the results are mapped, polling the device without blocking (the
+    /// executor's thread keeps polling while the GPU works — any executor will do, e.g.
+    /// `pollster::block_on`). On the CPU it completes at once.
+    ///
+    /// ```
+    /// use wgpu_lstm::{Lstm, LstmConfig, LstmInput};
+    /// let mut l = Lstm::with_default_weights(LstmConfig::new(4), 3, 1).unwrap();
+    /// let x = ndarray::Array3::<f32>::zeros((2, 6, 3));
+    /// let y = pollster::block_on(l.call_async(LstmInput::new(x.view()))).unwrap();
+    /// assert_eq!(y.output.shape(), &[2, 4]);
+    /// ```
+    pub async fn call_async(&mut self, input: LstmInput<'_>) -> Result<LstmOutput> {
+        match self.start_call(input)? {
+            Started::Done(out) => Ok(out),
+            Started::Gpu(mut pending) => {
+                let gpu = self.gpu_mut().expect("a GPU call");
+                std::future::poll_fn(|cx| match gpu.poll(&mut pending) {
+                    Ok(true) => std::task::Poll::Ready(Ok(())),
+                    Ok(false) => {
+                        cx.waker().wake_by_ref();
+                        std::task::Poll::Pending
+                    }
+                    Err(e) => std::task::Poll::Ready(Err(e)),
+                })
+                .await?;
+                let (out3, fin) = gpu.finish(pending)?;
+                Ok(self.shape_output(out3, fin))
+            }
+        }
+    }
+
+    /// Checks the arguments and runs the call on the CPU, or submits it on the GPU.
+    fn start_call(&mut self, input: LstmInput<'_>) -> Result<Started> {
         let checked = self.check_input(&input)?;
-        let (batch, steps, _) = checked.x.dim();
+        let (batch, _, _) = checked.x.dim();
         let u = self.config.units;
         let init = self.begin_call(batch, checked.initial.is_some())?;
         let want_state = self.config.return_state;
-        let (out3, final_state) = match &mut self.backend {
+        match &mut self.backend {
             Backend::Cpu { state } => {
                 let start = match init {
                     InitialState::Given => checked.initial.clone().expect("given"),
@@ -364,10 +414,22 @@ impl Lstm {
                 if self.config.stateful {
                     *state = Some(fin.clone());
                 }
-                (y, want_state.then_some(fin))
+                Ok(Started::Done(
+                    self.shape_output(y, want_state.then_some(fin)),
+                ))
             }
-            Backend::Gpu(gpu) => gpu.run(&self.config, &checked, init, want_state)?,
-        };
+            Backend::Gpu(gpu) => Ok(Started::Gpu(gpu.start(
+                &self.config,
+                &checked,
+                init,
+                want_state,
+            )?)),
+        }
+    }
+
+    /// (B, T, U) or (B, 1, U) plus the final state → Keras's output shapes.
+    fn shape_output(&self, out3: ndarray::Array3<f32>, fin: Option<LstmState>) -> LstmOutput {
+        let (batch, _, u) = out3.dim();
         let output = if self.config.return_sequences {
             out3.into_dyn()
         } else {
@@ -375,12 +437,11 @@ impl Lstm {
                 .expect("(B, 1, U) reshapes to (B, U)")
                 .into_dyn()
         };
-        debug_assert!(!self.config.return_sequences || output.shape()[1] == steps);
-        let (h, c) = match final_state {
+        let (h, c) = match fin {
             Some(s) => (Some(s.h), Some(s.c)),
             None => (None, None),
         };
-        Ok(LstmOutput { output, h, c })
+        LstmOutput { output, h, c }
     }
 
     /// Starts a call of `batch` rows: enforces the stateful batch size and decides where the

@@ -84,6 +84,21 @@ fn summary(adapter: &wgpu::Adapter) -> AdapterSummary {
     }
 }
 
+/// Maps a wgpu error to the crate's typed error.
+pub(crate) fn classify(e: &wgpu::Error) -> Error {
+    match e {
+        wgpu::Error::OutOfMemory { .. } => Error::OutOfMemory(e.to_string()),
+        other => {
+            let msg = other.to_string();
+            if msg.contains("lost") {
+                Error::DeviceLost(msg)
+            } else {
+                Error::Gpu(msg)
+            }
+        }
+    }
+}
+
 fn instance(backends: Option<wgpu::Backends>) -> wgpu::Instance {
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
     if let Some(b) = backends {
@@ -119,11 +134,21 @@ pub struct GpuContext {
     device: wgpu::Device,
     queue: wgpu::Queue,
     info: wgpu::AdapterInfo,
-    errors: Arc<Mutex<Vec<String>>>,
+    errors: Arc<Mutex<Vec<Error>>>,
     poison: AtomicBool,
     stats: [AtomicU64; 5],
     timing: Option<Timing>,
     pub(crate) kernels: Kernels,
+}
+
+/// A submitted readback whose map may not have completed yet.
+pub(crate) struct PendingRead {
+    staging: wgpu::Buffer,
+    total: u64,
+    spans: Vec<(u64, u64)>,
+    timing: bool,
+    rx: std::sync::mpsc::Receiver<std::result::Result<(), wgpu::BufferAsyncError>>,
+    done: Option<Result<()>>,
 }
 
 /// Timestamp queries around the compute passes of one call (where the adapter has them).
@@ -288,17 +313,17 @@ impl GpuContext {
         device: wgpu::Device,
         queue: wgpu::Queue,
     ) -> Arc<Self> {
-        let errors: Arc<Mutex<Vec<String>>> = Arc::default();
+        let errors: Arc<Mutex<Vec<Error>>> = Arc::default();
         let sink = errors.clone();
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
             if let Ok(mut v) = sink.lock() {
-                v.push(e.to_string());
+                v.push(classify(&e));
             }
         }));
         let lost = errors.clone();
         device.set_device_lost_callback(move |reason, msg| {
             if let Ok(mut v) = lost.lock() {
-                v.push(format!("device lost ({reason:?}): {msg}"));
+                v.push(Error::DeviceLost(format!("{reason:?}: {msg}")));
             }
         });
         let kernels = Kernels::new(&device);
@@ -372,8 +397,9 @@ impl GpuContext {
         &self.queue
     }
 
-    /// Returns (and clears) the errors wgpu reported since the last check, as one
-    /// [`Error::Gpu`]; `Ok` if there were none.
+    /// Returns (and clears) the errors wgpu reported since the last check as one typed
+    /// error ([`Error::DeviceLost`], [`Error::OutOfMemory`] or [`Error::Gpu`]); `Ok` if there
+    /// were none.
     ///
     /// ```no_run
     /// let ctx = wgpu_lstm::gpu::GpuContext::new().unwrap();
@@ -385,12 +411,25 @@ impl GpuContext {
             .lock()
             .map_err(|_| Error::Gpu("error log poisoned".into()))?;
         if v.is_empty() {
-            Ok(())
-        } else {
-            let msg = v.join("; ");
-            v.clear();
-            Err(Error::Gpu(msg))
+            return Ok(());
         }
+        // A lost device outranks what it caused; else the first error, with the rest noted.
+        let first = v
+            .iter()
+            .position(|e| matches!(e, Error::DeviceLost(_)))
+            .unwrap_or(0);
+        let more = v.len() - 1;
+        let e = v.swap_remove(first);
+        let lost = matches!(e, Error::DeviceLost(_));
+        v.clear();
+        if lost {
+            // a lost device stays lost: every later check reports it too
+            v.push(Error::DeviceLost("the device was lost earlier".into()));
+        }
+        Err(match (e, more) {
+            (Error::Gpu(m), n) if n > 0 => Error::Gpu(format!("{m} (and {n} more errors)")),
+            (e, _) => e,
+        })
     }
 
     /// Debugging aid for tests: when on, every layer fills its output and scratch buffers with
@@ -568,15 +607,29 @@ impl GpuContext {
     /// waits, and returns the ranges. One submit, one map.
     pub(crate) fn submit_and_read(
         &self,
-        mut encoder: wgpu::CommandEncoder,
+        encoder: wgpu::CommandEncoder,
         staging: &wgpu::Buffer,
         ranges: &[(&wgpu::Buffer, u64, usize)],
     ) -> Result<Vec<Vec<f32>>> {
+        let pending = self.submit_for_read(encoder, staging, ranges);
+        self.wait()?;
+        self.finish_read(pending)
+    }
+
+    /// The first half of [`GpuContext::submit_and_read`]: records the copies into `staging`,
+    /// submits, and asks for the map. Nothing waits.
+    pub(crate) fn submit_for_read(
+        &self,
+        mut encoder: wgpu::CommandEncoder,
+        staging: &wgpu::Buffer,
+        ranges: &[(&wgpu::Buffer, u64, usize)],
+    ) -> PendingRead {
         let timing = self
             .timing_on()
-            .filter(|t| t.begun.swap(false, Ordering::Relaxed));
+            .filter(|t| t.begun.swap(false, Ordering::Relaxed))
+            .is_some();
         let mut ranges = ranges.to_vec();
-        if let Some(t) = timing {
+        if let (true, Some(t)) = (timing, &self.timing) {
             encoder.resolve_query_set(&t.queries, 0..2, &t.resolve, 0);
             ranges.push((&t.resolve, 0, 4));
         }
@@ -584,37 +637,85 @@ impl GpuContext {
         let mut spans = Vec::with_capacity(ranges.len());
         for (buf, offset_elems, len) in &ranges {
             let bytes = (*len as u64) * 4;
-            encoder.copy_buffer_to_buffer(buf, offset_elems * 4, staging, at, bytes);
+            if bytes > 0 {
+                encoder.copy_buffer_to_buffer(buf, offset_elems * 4, staging, at, bytes);
+            }
             spans.push((at, bytes));
             at += bytes.next_multiple_of(wgpu::COPY_BUFFER_ALIGNMENT.max(4));
         }
         self.submit(encoder);
-        let total = at;
-        self.stats[READ].fetch_add(total, Ordering::Relaxed);
-        if total == 0 {
-            self.wait()?;
-            return Ok(ranges.iter().map(|_| Vec::new()).collect());
-        }
-        let slice = staging.slice(0..total);
+        self.stats[READ].fetch_add(at, Ordering::Relaxed);
         let (tx, rx) = std::sync::mpsc::channel();
-        slice.map_async(wgpu::MapMode::Read, move |r| {
-            let _ = tx.send(r);
-        });
-        self.wait()?;
-        rx.recv()
-            .map_err(|_| Error::Gpu("buffer map callback never ran".into()))?
-            .map_err(|e| Error::Gpu(format!("buffer map failed: {e}")))?;
-        let mut out: Vec<Vec<f32>> = {
-            let view = slice
-                .get_mapped_range()
-                .map_err(|e| Error::Gpu(format!("get_mapped_range failed: {e}")))?;
-            spans
-                .iter()
-                .map(|(o, n)| bytemuck::cast_slice(&view[*o as usize..(*o + *n) as usize]).to_vec())
-                .collect()
+        if at > 0 {
+            staging
+                .slice(0..at)
+                .map_async(wgpu::MapMode::Read, move |r| {
+                    let _ = tx.send(r);
+                });
+        } else {
+            let _ = tx.send(Ok(()));
+        }
+        PendingRead {
+            staging: staging.clone(),
+            total: at,
+            spans,
+            timing,
+            rx,
+            done: None,
+        }
+    }
+
+    /// Whether a pending read's map has completed (polls the device without blocking).
+    pub(crate) fn poll_read(&self, pending: &mut PendingRead) -> Result<bool> {
+        if pending.done.is_some() {
+            return Ok(true);
+        }
+        self.device
+            .poll(wgpu::PollType::Poll)
+            .map_err(|e| Error::DeviceLost(format!("poll failed: {e}")))?;
+        match pending.rx.try_recv() {
+            Ok(r) => {
+                pending.done = Some(r.map_err(|e| Error::Gpu(format!("buffer map failed: {e}"))));
+                Ok(true)
+            }
+            Err(std::sync::mpsc::TryRecvError::Empty) => Ok(false),
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                Err(Error::Gpu("buffer map callback dropped".into()))
+            }
+        }
+    }
+
+    /// The second half: after the map completed (a blocking wait or [`GpuContext::poll_read`]),
+    /// copies the ranges out.
+    pub(crate) fn finish_read(&self, mut pending: PendingRead) -> Result<Vec<Vec<f32>>> {
+        match pending.done.take() {
+            Some(r) => r?,
+            None => pending
+                .rx
+                .recv()
+                .map_err(|_| Error::Gpu("buffer map callback never ran".into()))?
+                .map_err(|e| Error::Gpu(format!("buffer map failed: {e}")))?,
+        }
+        let mut out: Vec<Vec<f32>> = if pending.total == 0 {
+            pending.spans.iter().map(|_| Vec::new()).collect()
+        } else {
+            let slice = pending.staging.slice(0..pending.total);
+            let out = {
+                let view = slice
+                    .get_mapped_range()
+                    .map_err(|e| Error::Gpu(format!("get_mapped_range failed: {e}")))?;
+                pending
+                    .spans
+                    .iter()
+                    .map(|(o, n)| {
+                        bytemuck::cast_slice(&view[*o as usize..(*o + *n) as usize]).to_vec()
+                    })
+                    .collect()
+            };
+            pending.staging.unmap();
+            out
         };
-        staging.unmap();
-        if let Some(t) = timing {
+        if let (true, Some(t)) = (pending.timing, &self.timing) {
             let words = out.pop().unwrap_or_default();
             let stamps: &[u64] = bytemuck::cast_slice(&words);
             let period = self.queue.get_timestamp_period() as f64;
@@ -629,7 +730,10 @@ impl GpuContext {
     pub(crate) fn wait(&self) -> Result<()> {
         self.device
             .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Gpu(format!("poll failed: {e}")))?;
+            .map_err(|e| match e {
+                wgpu::PollError::Timeout => Error::Gpu("timed out waiting for the GPU".into()),
+                other => Error::DeviceLost(format!("poll failed: {other}")),
+            })?;
         self.check_errors()
     }
 
@@ -641,5 +745,28 @@ impl GpuContext {
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn out_of_memory_and_lost_devices_are_typed() {
+        let oom = wgpu::Error::OutOfMemory {
+            source: Box::new(std::io::Error::other("no room")),
+        };
+        assert!(matches!(classify(&oom), Error::OutOfMemory(_)));
+        let val = wgpu::Error::Validation {
+            source: Box::new(std::io::Error::other("bad")),
+            description: "Parent device is lost".into(),
+        };
+        assert!(matches!(classify(&val), Error::DeviceLost(_)));
+        let val = wgpu::Error::Validation {
+            source: Box::new(std::io::Error::other("bad")),
+            description: "Buffer is too small".into(),
+        };
+        assert!(matches!(classify(&val), Error::Gpu(_)));
     }
 }

@@ -71,6 +71,14 @@ impl OutLayout {
     }
 }
 
+/// A call submitted to the GPU whose results have not been read yet.
+pub(crate) struct PendingCall {
+    read: crate::gpu::context::PendingRead,
+    batch: usize,
+    out_steps: usize,
+    want_state: bool,
+}
+
 /// Buffers that depend on the call's size, grown on demand and reused.
 struct CallBuffers {
     x: wgpu::Buffer,
@@ -397,16 +405,16 @@ impl GpuLstm {
         self.state.as_ref().expect("state exists").to_state(h, c)
     }
 
-    /// Runs one call from the host: uploads x (and the mask), records, submits once and reads
-    /// back the output and, when `want_state`, h and c. Returns the output as (B, T, U) or
-    /// (B, 1, U).
-    pub fn run(
+    /// Runs one call from the host, first half: uploads x (and the mask), records, submits
+    /// once and asks for the readback of the output (and h, c when `want_state`); nothing
+    /// waits. [`GpuLstm::run_wait`] or [`GpuLstm::poll`] + [`GpuLstm::finish`] complete it.
+    pub fn start(
         &mut self,
         config: &LstmConfig,
         input: &CheckedInput<'_>,
         init: InitialState,
         want_state: bool,
-    ) -> Result<(Array3<f32>, Option<LstmState>)> {
+    ) -> Result<PendingCall> {
         let (batch, steps, _) = input.x.dim();
         let u = self.units;
         let out_steps = if config.return_sequences { steps } else { 1 };
@@ -455,7 +463,31 @@ impl GpuLstm {
         if want_state {
             ranges.extend(self.state_ranges().expect("recorded"));
         }
-        let mut parts = ctx.submit_and_read(encoder, &self.bufs.staging, &ranges)?;
+        let read = ctx.submit_for_read(encoder, &self.bufs.staging, &ranges);
+        Ok(PendingCall {
+            read,
+            batch,
+            out_steps,
+            want_state,
+        })
+    }
+
+    /// Waits for a started call and reads its results.
+    pub fn run_wait(&self, pending: PendingCall) -> Result<(Array3<f32>, Option<LstmState>)> {
+        self.ctx.wait()?;
+        self.finish(pending)
+    }
+
+    /// Whether a started call's results are ready (polls the device, never blocks).
+    pub fn poll(&self, pending: &mut PendingCall) -> Result<bool> {
+        self.ctx.poll_read(&mut pending.read)
+    }
+
+    /// Reads the results of a started call whose map has completed: the output as (B, T, U)
+    /// or (B, 1, U), and the final state when asked for.
+    pub fn finish(&self, pending: PendingCall) -> Result<(Array3<f32>, Option<LstmState>)> {
+        let (batch, out_steps, want_state) = (pending.batch, pending.out_steps, pending.want_state);
+        let mut parts = self.ctx.finish_read(pending.read)?;
         let fin = if want_state {
             let c = parts.pop().unwrap_or_default();
             let h = parts.pop().unwrap_or_default();
@@ -463,7 +495,7 @@ impl GpuLstm {
         } else {
             None
         };
-        let out = Array3::from_shape_vec((batch, out_steps, u), parts.swap_remove(0))
+        let out = Array3::from_shape_vec((batch, out_steps, self.units), parts.swap_remove(0))
             .expect("out_len elements");
         Ok((out, fin))
     }

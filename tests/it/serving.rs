@@ -272,3 +272,107 @@ fn layers_run_from_several_threads_on_one_device() {
     }
     assert_no_gpu_errors(&ctx);
 }
+
+/// The async call gives the same result as the blocking one, on every device, and a
+/// stateful layer's state advances the same way.
+#[test]
+fn the_async_call_equals_the_blocking_call() {
+    for dev in devices() {
+        let cfg = LstmConfig {
+            stateful: true,
+            return_sequences: true,
+            return_state: true,
+            ..LstmConfig::new(6)
+        };
+        let w = LstmWeights::keras_default(3, &cfg, 8);
+        let mut a = Lstm::on_device(cfg.clone(), w.clone(), &dev).unwrap();
+        let mut b = Lstm::on_device(cfg, w, &dev).unwrap();
+        for i in 0..3 {
+            let x = random3(&mut rng(i), 2, 5, 3, 1.0);
+            let ya = pollster::block_on(a.call_async(wgpu_lstm::LstmInput::new(x.view()))).unwrap();
+            let yb = b.forward(x.view()).unwrap();
+            assert_eq!(ya, yb, "{}", dev.name());
+        }
+        let x = ndarray::Array3::<f32>::zeros((3, 5, 3));
+        let e = pollster::block_on(a.call_async(wgpu_lstm::LstmInput::new(x.view()))).unwrap_err();
+        assert!(matches!(e, Error::StatefulBatch { .. }));
+    }
+}
+
+/// A lost device is a typed error, never a panic or a hang; afterwards a new context and
+/// layer work.
+#[test]
+fn a_lost_device_is_a_typed_error_and_a_new_context_works() {
+    if gpu().is_none() {
+        return;
+    }
+    let ctx = wgpu_lstm::gpu::GpuContext::new().unwrap();
+    let cfg = LstmConfig {
+        stateful: true,
+        ..LstmConfig::new(4)
+    };
+    let w = LstmWeights::keras_default(2, &cfg, 1);
+    let mut l = Lstm::on_device(cfg.clone(), w.clone(), &Device::Gpu(ctx.clone())).unwrap();
+    let x = Array3::<f32>::ones((2, 3, 2));
+    let want = l.forward(x.view()).unwrap();
+    ctx.device().destroy();
+    let e = l.forward(x.view()).unwrap_err();
+    assert!(matches!(&e, Error::DeviceLost(_)), "{e:?}");
+    assert!(l.states().is_err());
+    assert!(Lstm::on_device(cfg.clone(), w.clone(), &Device::Gpu(ctx.clone())).is_err());
+    // a fresh context and layer
+    let fresh = wgpu_lstm::gpu::GpuContext::new().unwrap();
+    let mut l2 = Lstm::on_device(cfg, w, &Device::Gpu(fresh)).unwrap();
+    assert_eq!(l2.forward(x.view()).unwrap(), want);
+}
+
+/// NaN and Inf in inputs, as in Keras: a NaN at a valid step makes that row's state and
+/// outputs NaN from that step on; a NaN at a masked step is ignored; ±Inf saturates the gates
+/// to finite values; other rows are untouched. Same on the CPU and the GPU, nothing crashes.
+#[test]
+fn nan_and_inf_inputs_propagate_as_in_keras() {
+    for dev in devices() {
+        let cfg = LstmConfig {
+            return_sequences: true,
+            return_state: true,
+            ..LstmConfig::new(5)
+        };
+        let w = LstmWeights::keras_default(1, &cfg, 4);
+        let mut l = Lstm::on_device(cfg.clone(), w.clone(), &dev).unwrap();
+        let mut x = random3(&mut rng(1), 4, 6, 1, 1.0);
+        x[[0, 2, 0]] = f32::NAN; // row 0: NaN at a valid step
+        x[[1, 2, 0]] = f32::NAN; // row 1: NaN at a masked step
+        x[[2, 3, 0]] = f32::INFINITY; // row 2: +inf
+        x[[3, 1, 0]] = f32::NEG_INFINITY; // row 3: -inf
+        let mut mask = ndarray::Array2::from_elem((4, 6), true);
+        mask[[1, 2]] = false;
+        let y = l
+            .call(wgpu_lstm::LstmInput::new(x.view()).mask(mask.view()))
+            .unwrap();
+        let out = &y.output;
+        assert!(
+            out.slice(s![0, ..2, ..]).iter().all(|v| v.is_finite()),
+            "{}",
+            dev.name()
+        );
+        assert!(
+            out.slice(s![0, 2.., ..]).iter().all(|v| v.is_nan()),
+            "{}: NaN must propagate",
+            dev.name()
+        );
+        assert!(y.h.as_ref().unwrap().row(0).iter().all(|v| v.is_nan()));
+        for row in 1..4 {
+            assert!(
+                out.slice(s![row, .., ..]).iter().all(|v| v.is_finite()),
+                "{} row {row}",
+                dev.name()
+            );
+        }
+        // the same numbers as the CPU reference, NaN in the same places
+        let mut cpu = Lstm::new(cfg, w).unwrap();
+        let want = cpu
+            .call(wgpu_lstm::LstmInput::new(x.view()).mask(mask.view()))
+            .unwrap();
+        assert!(max_abs(out, &want.output) <= 1e-4, "{}", dev.name());
+    }
+}
