@@ -19,7 +19,9 @@
 //                                (Keras: processing order) or t_in (Bidirectional's backward
 //                                half, flipped back to time order); out_stride = 2U and
 //                                out_offset = U write the backward half of a concat in place
-//   7  step  : uniform Step, bound with a dynamic offset: one record per timestep
+//   7  step  : uniform Step, bound with a dynamic offset: one record per timestep. A call split
+//              over batch rows processes rows [r0, r0 + batch) of the state: h_read and
+//              h_write include r0·U, and c_off = r0·U offsets c and hold
 // Dispatch: (ceil(U / WG), B, 1); invocation (j, b) computes unit j of row b.
 //
 // Math (per row b, unit j; t_in = T-1-k with go_backwards, else k):
@@ -47,7 +49,7 @@ struct Step {
     out_t: u32,
     out_stride: u32,
     out_offset: u32,
-    pad: u32,
+    c_off: u32,
 }
 
 @group(0) @binding(0) var<storage, read> z: array<vec4<f32>>;
@@ -73,6 +75,7 @@ fn lstm_step(@builtin(global_invocation_id) gid: vec3<u32>) {
         valid = mask[row] != 0u;
     }
     let idx = b * u + j;
+    let ci = step.c_off + idx;
     var y: f32;
     if (valid) {
         var z4 = z[row * u + j];
@@ -84,15 +87,15 @@ fn lstm_step(@builtin(global_invocation_id) gid: vec3<u32>) {
         let f = act(REC_ACT, z4.y);
         let g = act(ACT, z4.z);
         let o = act(REC_ACT, z4.w);
-        let c_new = f * c[idx] + i * g;
+        let c_new = f * c[ci] + i * g;
         let h_new = o * act(ACT, c_new);
-        c[idx] = c_new;
+        c[ci] = c_new;
         h[step.h_write + idx] = h_new;
-        hold[idx] = h_new;
+        hold[ci] = h_new;
         y = h_new;
     } else {
         h[step.h_write + idx] = h[step.h_read + idx];
-        y = select(hold[idx], 0.0, ZERO_OUTPUT_FOR_MASK);
+        y = select(hold[ci], 0.0, ZERO_OUTPUT_FOR_MASK);
     }
     var out_row = b;
     if (RETURN_SEQUENCES) {

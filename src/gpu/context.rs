@@ -136,6 +136,7 @@ pub struct GpuContext {
     info: wgpu::AdapterInfo,
     errors: Arc<Mutex<Vec<Error>>>,
     poison: AtomicBool,
+    scratch_budget: AtomicU64,
     stats: [AtomicU64; 5],
     timing: Option<Timing>,
     pub(crate) kernels: Kernels,
@@ -188,6 +189,9 @@ const DISPATCHES: usize = 1;
 const UPLOADED: usize = 2;
 const READ: usize = 3;
 const BUFFERS: usize = 4;
+
+/// Default budget for one layer call's input-projection scratch (B·T·4U floats): 256 MiB.
+pub const DEFAULT_SCRATCH_BUDGET: u64 = 256 << 20;
 
 impl std::fmt::Debug for GpuContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -352,6 +356,7 @@ impl GpuContext {
             info,
             errors,
             poison: AtomicBool::new(false),
+            scratch_budget: AtomicU64::new(DEFAULT_SCRATCH_BUDGET),
             stats: Default::default(),
             timing,
             kernels,
@@ -504,6 +509,29 @@ impl GpuContext {
             beginning_of_pass_write_index: first.then_some(0),
             end_of_pass_write_index: Some(1),
         })
+    }
+
+    /// Sets the memory budget for one call's scratch (the input projection, B·T·4U floats,
+    /// and the per-part input and output). A call that needs more — or more than one storage
+    /// binding — is split over time and batch transparently, with identical results.
+    ///
+    /// ```no_run
+    /// let ctx = wgpu_lstm::gpu::GpuContext::new().unwrap();
+    /// ctx.set_scratch_budget(64 << 20);
+    /// assert_eq!(ctx.scratch_budget(), 64 << 20);
+    /// ```
+    pub fn set_scratch_budget(&self, bytes: u64) {
+        self.scratch_budget.store(bytes, Ordering::Relaxed);
+    }
+
+    /// The scratch budget (default [`DEFAULT_SCRATCH_BUDGET`]).
+    ///
+    /// ```no_run
+    /// let ctx = wgpu_lstm::gpu::GpuContext::new().unwrap();
+    /// assert_eq!(ctx.scratch_budget(), wgpu_lstm::gpu::DEFAULT_SCRATCH_BUDGET);
+    /// ```
+    pub fn scratch_budget(&self) -> u64 {
+        self.scratch_budget.load(Ordering::Relaxed)
     }
 
     /// The work counters so far.

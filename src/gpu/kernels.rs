@@ -77,7 +77,7 @@ pub(crate) struct StepRecord {
     pub out_t: u32,
     pub out_stride: u32,
     pub out_offset: u32,
-    pub pad: u32,
+    pub c_off: u32,
 }
 
 /// The masking params uniform.

@@ -11,5 +11,7 @@ pub(crate) mod model;
 pub(crate) mod scheduler;
 pub(crate) mod state;
 
-pub use context::{AdapterSummary, GpuContext, GpuOptions, GpuStats, list_adapters};
+pub use context::{
+    AdapterSummary, DEFAULT_SCRATCH_BUDGET, GpuContext, GpuOptions, GpuStats, list_adapters,
+};
 pub(crate) use scheduler::GpuLstm;

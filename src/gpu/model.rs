@@ -10,7 +10,7 @@ use crate::cpu::MergeMode;
 use crate::error::Result;
 use crate::gpu::GpuContext;
 use crate::gpu::kernels::{MaskParams, PROJ_TILE, ProjDims};
-use crate::gpu::scheduler::{Io, OutLayout, entry, uniform};
+use crate::gpu::scheduler::{Io, OutLayout, Part, entry, uniform};
 use crate::model::{Layer, ModelOutput};
 
 /// A storage buffer that grows on demand.
@@ -201,7 +201,14 @@ impl GpuModel {
                         out: &out,
                         layout: OutLayout::dense(u),
                     };
-                    g.record(&mut encoder, &cfg, batch, steps, init, None, &io)?;
+                    g.record(
+                        &mut encoder,
+                        &cfg,
+                        Part::whole(batch, steps),
+                        init,
+                        None,
+                        &io,
+                    )?;
                     if last && cfg.return_state {
                         for (name, (b, o, len)) in
                             ["h", "c"].iter().zip(g.state_ranges().expect("recorded"))
@@ -289,7 +296,14 @@ impl GpuModel {
                             out: target,
                             layout,
                         };
-                        g.record(&mut encoder, cfg, batch, steps, init, None, &io)?;
+                        g.record(
+                            &mut encoder,
+                            cfg,
+                            Part::whole(batch, steps),
+                            init,
+                            None,
+                            &io,
+                        )?;
                         if last && cfg.return_state {
                             let prefix = if half == 0 { "forward" } else { "backward" };
                             for (name, (b, o, len)) in

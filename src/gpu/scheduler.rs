@@ -71,12 +71,41 @@ impl OutLayout {
     }
 }
 
-/// A call submitted to the GPU whose results have not been read yet.
-pub(crate) struct PendingCall {
-    read: crate::gpu::context::PendingRead,
-    batch: usize,
-    out_steps: usize,
-    want_state: bool,
+/// Which part of a call one recording covers: rows [row0, row0 + rows) of a state of
+/// `batch` rows, `steps` timesteps; `first` = the first time chunk of these rows in this call
+/// (their masked-output hold starts at zero).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Part {
+    pub batch: usize,
+    pub row0: usize,
+    pub rows: usize,
+    pub steps: usize,
+    pub first: bool,
+}
+
+impl Part {
+    /// All rows, all steps.
+    pub fn whole(batch: usize, steps: usize) -> Self {
+        Part {
+            batch,
+            row0: 0,
+            rows: batch,
+            steps,
+            first: true,
+        }
+    }
+}
+
+/// A call submitted to the GPU whose results have not been read yet (or, for a call split
+/// into parts, that already completed).
+pub(crate) enum PendingCall {
+    Submitted {
+        read: crate::gpu::context::PendingRead,
+        batch: usize,
+        out_steps: usize,
+        want_state: bool,
+    },
+    Ready(Array3<f32>, Option<LstmState>),
 }
 
 /// Buffers that depend on the call's size, grown on demand and reused.
@@ -222,8 +251,9 @@ impl GpuLstm {
         Ok(())
     }
 
-    /// Grows the scratch (projection, step records) and makes the state for `batch` rows.
-    fn ensure_scratch(&mut self, batch: usize, steps: usize) -> Result<()> {
+    /// Grows the scratch (projection, step records) for `batch` rows × `steps`, and makes
+    /// the state for `state_batch` rows.
+    fn ensure_scratch(&mut self, batch: usize, steps: usize, state_batch: usize) -> Result<()> {
         let u = self.units as u64;
         let (b, t) = (batch as u64, steps as u64);
         let ctx = self.ctx.clone();
@@ -246,8 +276,12 @@ impl GpuLstm {
             self.bufs.steps = uniform(&ctx, steps_bytes);
             self.bufs.steps_cap = steps_bytes;
         }
-        if self.state.as_ref().is_none_or(|s| s.batch != batch) {
-            self.state = Some(GpuState::new(&ctx, batch, self.units));
+        if self.state.as_ref().is_none_or(|s| s.batch != state_batch) {
+            ctx.check_binding(
+                "recurrent state h (two slots)",
+                2 * state_batch as u64 * u * 4,
+            )?;
+            self.state = Some(GpuState::new(&ctx, state_batch, self.units));
         }
         Ok(())
     }
@@ -313,15 +347,15 @@ impl GpuLstm {
         &mut self,
         encoder: &mut wgpu::CommandEncoder,
         config: &LstmConfig,
-        batch: usize,
-        steps: usize,
+        part: Part,
         init: InitialState,
         initial: Option<&LstmState>,
         io: &Io<'_>,
     ) -> Result<()> {
         let u = self.units;
         let d = self.input_dim;
-        self.ensure_scratch(batch, steps)?;
+        let (batch, steps) = (part.rows, part.steps);
+        self.ensure_scratch(batch, steps, part.batch)?;
         let ctx = self.ctx.clone();
         if ctx.debug_poison() {
             ctx.poison(&self.bufs.z, batch * steps * 4 * u);
@@ -339,7 +373,11 @@ impl GpuLstm {
             InitialState::Given => state.upload(&ctx, initial.expect("given state")),
             InitialState::Carried => {}
         }
-        encoder.clear_buffer(&state.hold, 0, None);
+        if part.first {
+            let (at, len) = ((part.row0 * u * 4) as u64, (part.rows * u * 4) as u64);
+            encoder.clear_buffer(&state.hold, at, Some(len));
+        }
+        let row_off = part.row0 * u;
 
         // One record per step: which input step, which h slot to read and write, where to
         // write the output.
@@ -359,12 +397,12 @@ impl GpuLstm {
                 has_mask: io.mask.is_some() as u32,
                 k: k as u32,
                 t_in: t_in as u32,
-                h_read: state.slot_offset(read) as u32,
-                h_write: state.slot_offset(1 - read) as u32,
+                h_read: (state.slot_offset(read) + row_off) as u32,
+                h_write: (state.slot_offset(1 - read) + row_off) as u32,
                 out_t: if io.layout.time_order { t_in } else { k } as u32,
                 out_stride: io.layout.stride as u32,
                 out_offset: io.layout.offset as u32,
-                pad: 0,
+                c_off: row_off as u32,
             };
             let at = k * self.stride as usize;
             records[at..at + STEP_RECORD_BYTES as usize].copy_from_slice(bytemuck::bytes_of(&rec));
@@ -416,6 +454,10 @@ impl GpuLstm {
         want_state: bool,
     ) -> Result<PendingCall> {
         let (batch, steps, _) = input.x.dim();
+        let plan = self.split_plan(batch, steps)?;
+        if plan != (batch, steps) {
+            return self.run_split(config, input, init, want_state, plan);
+        }
         let u = self.units;
         let out_steps = if config.return_sequences { steps } else { 1 };
         let out_len = batch * out_steps * u;
@@ -453,8 +495,7 @@ impl GpuLstm {
         self.record(
             &mut encoder,
             config,
-            batch,
-            steps,
+            Part::whole(batch, steps),
             init,
             input.initial.as_ref(),
             &io,
@@ -464,7 +505,7 @@ impl GpuLstm {
             ranges.extend(self.state_ranges().expect("recorded"));
         }
         let read = ctx.submit_for_read(encoder, &self.bufs.staging, &ranges);
-        Ok(PendingCall {
+        Ok(PendingCall::Submitted {
             read,
             batch,
             out_steps,
@@ -472,22 +513,162 @@ impl GpuLstm {
         })
     }
 
+    /// How a (batch, steps) call is cut so every buffer fits one storage binding and the
+    /// projection scratch fits the context's budget: (rows per part, steps per part).
+    fn split_plan(&self, batch: usize, steps: usize) -> Result<(usize, usize)> {
+        let limits = self.ctx.device().limits();
+        let limit = limits
+            .max_storage_buffer_binding_size
+            .min(limits.max_buffer_size);
+        let budget = self.ctx.scratch_budget().min(limit);
+        let (d, u) = (self.input_dim as u64, self.units as u64);
+        // bytes per (row, step): x D floats, projection 4U, output U, mask 1 word
+        let max_row_steps = (budget / (16 * u))
+            .min(limit / (4 * d))
+            .min(limit / (4 * u));
+        if max_row_steps == 0 {
+            return Err(crate::Error::TooLarge {
+                what: format!("one timestep of one row (D = {d}, U = {u})"),
+                bytes: 16 * u,
+                limit: budget,
+            });
+        }
+        let (b, t) = (batch as u64, steps as u64);
+        if b * t <= max_row_steps {
+            return Ok((batch, steps));
+        }
+        let rows = b.min(max_row_steps);
+        let chunk = t.min(max_row_steps / rows);
+        Ok((rows as usize, chunk as usize))
+    }
+
+    /// Runs a call too large for one binding or the scratch budget in parts: row groups, each
+    /// in time chunks carrying h, c and the masked-output hold on the GPU. Blocking; one
+    /// submit per part. Same results as the unsplit call.
+    fn run_split(
+        &mut self,
+        config: &LstmConfig,
+        input: &CheckedInput<'_>,
+        init: InitialState,
+        want_state: bool,
+        (rows, chunk): (usize, usize),
+    ) -> Result<PendingCall> {
+        let (batch, steps, _) = input.x.dim();
+        let u = self.units;
+        let rseq = config.return_sequences;
+        let ctx = self.ctx.clone();
+        self.ensure_scratch(rows, chunk, batch)?;
+        // The initial state, once, for all rows.
+        let state = self.state.as_mut().expect("ensured");
+        match init {
+            InitialState::Zeros => {
+                let mut enc = ctx.device().create_command_encoder(&Default::default());
+                state.clear(&mut enc);
+                ctx.submit(enc);
+            }
+            InitialState::Given => state.upload(&ctx, input.initial.as_ref().expect("given")),
+            InitialState::Carried => {}
+        }
+        let slot0 = state.slot;
+        let mut out = Array3::<f32>::zeros((batch, if rseq { steps } else { 1 }, u));
+        for r0 in (0..batch).step_by(rows) {
+            let nr = rows.min(batch - r0);
+            self.state.as_mut().expect("ensured").slot = slot0;
+            for k0 in (0..steps).step_by(chunk) {
+                let nk = chunk.min(steps - k0);
+                let (t0, t1) = if config.go_backwards {
+                    (steps - k0 - nk, steps - k0)
+                } else {
+                    (k0, k0 + nk)
+                };
+                let out_len = nr * if rseq { nk } else { 1 } * u;
+                self.ensure_host_buffers(nr, nk, out_len)?;
+                let x = input.x.slice(ndarray::s![r0..r0 + nr, t0..t1, ..]);
+                let x = x.as_standard_layout();
+                ctx.upload(
+                    &self.bufs.x,
+                    0,
+                    bytemuck::cast_slice(x.as_slice().expect("std")),
+                );
+                if let Some(m) = &input.mask {
+                    let words: Vec<u32> = m
+                        .slice(ndarray::s![r0..r0 + nr, t0..t1])
+                        .iter()
+                        .map(|&v| v as u32)
+                        .collect();
+                    ctx.upload(&self.bufs.mask, 0, bytemuck::cast_slice(&words));
+                }
+                let mut encoder = ctx.device().create_command_encoder(&Default::default());
+                let (x_buf, mask_buf, out_buf) = (
+                    self.bufs.x.clone(),
+                    self.bufs.mask.clone(),
+                    self.bufs.out.clone(),
+                );
+                let io = Io {
+                    x: &x_buf,
+                    mask: input.mask.is_some().then_some(&mask_buf),
+                    out: &out_buf,
+                    layout: OutLayout::dense(u),
+                };
+                let part = Part {
+                    batch,
+                    row0: r0,
+                    rows: nr,
+                    steps: nk,
+                    first: k0 == 0,
+                };
+                self.record(&mut encoder, config, part, InitialState::Carried, None, &io)?;
+                let part_out = ctx
+                    .submit_and_read(encoder, &self.bufs.staging, &[(&out_buf, 0, out_len)])?
+                    .swap_remove(0);
+                let part_out =
+                    Array3::from_shape_vec((nr, out_len / (nr * u), u), part_out).expect("sized");
+                if rseq {
+                    out.slice_mut(ndarray::s![r0..r0 + nr, k0..k0 + nk, ..])
+                        .assign(&part_out);
+                } else {
+                    out.slice_mut(ndarray::s![r0..r0 + nr, .., ..])
+                        .assign(&part_out);
+                }
+            }
+        }
+        let fin = if want_state {
+            Some(self.read_state(None)?)
+        } else {
+            None
+        };
+        Ok(PendingCall::Ready(out, fin))
+    }
+
     /// Waits for a started call and reads its results.
     pub fn run_wait(&self, pending: PendingCall) -> Result<(Array3<f32>, Option<LstmState>)> {
-        self.ctx.wait()?;
+        if matches!(pending, PendingCall::Submitted { .. }) {
+            self.ctx.wait()?;
+        }
         self.finish(pending)
     }
 
     /// Whether a started call's results are ready (polls the device, never blocks).
     pub fn poll(&self, pending: &mut PendingCall) -> Result<bool> {
-        self.ctx.poll_read(&mut pending.read)
+        match pending {
+            PendingCall::Submitted { read, .. } => self.ctx.poll_read(read),
+            PendingCall::Ready(..) => Ok(true),
+        }
     }
 
     /// Reads the results of a started call whose map has completed: the output as (B, T, U)
     /// or (B, 1, U), and the final state when asked for.
     pub fn finish(&self, pending: PendingCall) -> Result<(Array3<f32>, Option<LstmState>)> {
-        let (batch, out_steps, want_state) = (pending.batch, pending.out_steps, pending.want_state);
-        let mut parts = self.ctx.finish_read(pending.read)?;
+        let (read, batch, out_steps, want_state) = match pending {
+            PendingCall::Ready(out, fin) => return Ok((out, fin)),
+            PendingCall::Submitted {
+                read,
+                batch,
+                out_steps,
+                want_state,
+            } => (read, batch, out_steps, want_state),
+        };
+        let mut parts = self.ctx.finish_read(read)?;
         let fin = if want_state {
             let c = parts.pop().unwrap_or_default();
             let h = parts.pop().unwrap_or_default();

@@ -258,24 +258,94 @@ fn one_sequence_costs_one_submit() {
     assert_no_gpu_errors(&ctx);
 }
 
-/// An input larger than one storage binding is a typed error naming the limit.
+/// A call over the scratch budget is split over time and batch (forced here with tiny
+/// budgets) and gives the same results as the CPU, masks, go_backwards, initial states and
+/// stateful carry included.
 #[test]
-fn too_large_inputs_are_a_typed_error() {
-    let Some(ctx) = gpu() else { return };
-    let limit = ctx.device().limits().max_storage_buffer_binding_size;
-    let cfg = LstmConfig::new(1);
+fn split_calls_equal_unsplit_ones() {
+    if gpu().is_none() {
+        return;
+    }
+    let ctx = wgpu_lstm::gpu::GpuContext::new().unwrap();
+    ctx.set_debug_poison(true);
+    let (b, t, d, u) = (5, 9, 2, 3);
+    let mut r = rng(31);
+    // budget in row-steps of the projection (16·U bytes each): (rows, chunk) = (5, 2), (5, 1), (3, 1), (1, 1)
+    for row_steps in [12u64, 7, 3, 1] {
+        for (rseq, back, masked) in [
+            (true, false, true),
+            (true, true, true),
+            (false, false, true),
+            (false, true, false),
+        ] {
+            let cfg = LstmConfig {
+                return_sequences: rseq,
+                return_state: true,
+                go_backwards: back,
+                stateful: true,
+                ..LstmConfig::new(u)
+            };
+            let w = LstmWeights::keras_default(d, &cfg, row_steps);
+            let mut cpu = Lstm::new(cfg.clone(), w.clone()).unwrap();
+            let mut split = Lstm::on_device(cfg, w, &Device::Gpu(ctx.clone())).unwrap();
+            ctx.set_scratch_budget(row_steps * 16 * u as u64);
+            for call in 0..2 {
+                let x = random3(&mut r, b, t, d, 1.0);
+                let mask = random_mask(&mut r, b, t);
+                let h0 = random(&mut r, ndarray::Ix2(b, u), 0.5);
+                let mut input = LstmInput::new(x.view());
+                if masked {
+                    input = input.mask(mask.view());
+                }
+                if call == 0 {
+                    input = input.initial_state(h0.view(), h0.view());
+                }
+                let want = cpu.call(input.clone()).unwrap();
+                let got = split.call(input).unwrap();
+                let what = format!(
+                    "row_steps {row_steps} rseq {rseq} back {back} mask {masked} call {call}"
+                );
+                assert!(
+                    crate::common::max_abs(&got.output, &want.output) <= 1e-5,
+                    "{what}"
+                );
+                assert!(
+                    crate::common::max_abs(&got.h.unwrap().into_dyn(), &want.h.unwrap().into_dyn())
+                        <= 1e-5,
+                    "{what}"
+                );
+                assert!(
+                    crate::common::max_abs(&got.c.unwrap().into_dyn(), &want.c.unwrap().into_dyn())
+                        <= 1e-5,
+                    "{what}"
+                );
+            }
+            ctx.set_scratch_budget(wgpu_lstm::gpu::DEFAULT_SCRATCH_BUDGET);
+        }
+    }
+    assert_no_gpu_errors(&ctx);
+}
+
+/// What cannot be split — one timestep of one row over the budget — is a typed error
+/// naming the limit.
+#[test]
+fn unsplittable_inputs_are_a_typed_error() {
+    if gpu().is_none() {
+        return;
+    }
+    let ctx = wgpu_lstm::gpu::GpuContext::new().unwrap();
+    let cfg = LstmConfig::new(4);
     let mut l = Lstm::on_device(
         cfg.clone(),
         LstmWeights::keras_default(1, &cfg, 1),
         &Device::Gpu(ctx.clone()),
     )
     .unwrap();
-    // The projection scratch is 4U floats per (b, t): 16 bytes per step here.
-    let steps = (limit / 16 + 1) as usize;
-    let x = ndarray::Array3::<f32>::zeros((1, steps, 1));
+    ctx.set_scratch_budget(32);
+    let x = ndarray::Array3::<f32>::zeros((1, 3, 1));
     let e = l.forward(x.view()).unwrap_err();
     assert!(
-        matches!(e, wgpu_lstm::Error::TooLarge { limit: l, .. } if l == limit),
+        matches!(e, wgpu_lstm::Error::TooLarge { limit: 32, .. }),
         "{e}"
     );
     assert_no_gpu_errors(&ctx);
