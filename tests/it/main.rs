@@ -6,6 +6,7 @@
 mod common;
 
 mod activations;
+mod bad_inputs;
 mod cli;
 mod errors;
 mod fixtures;
