@@ -22,7 +22,12 @@
 //   7  step  : uniform Step, bound with a dynamic offset: one record per timestep. A call split
 //              over batch rows processes rows [r0, r0 + batch) of the state: h_read and
 //              h_write include r0·U, and c_off = r0·U offsets c and hold
-// Dispatch: (ceil(U / WG), B, 1); invocation (j, b) computes unit j of row b.
+// Dispatch: (ceil(U / UPW), B, 1) workgroups of 256 invocations, UPW = 256 / KS units each.
+// Invocation (jl, ks) of workgroup (x, b) works on unit j = x·UPW + jl of row b: it sums the
+// recurrent product over q = ks, ks + KS, ks + 2·KS, … (a k-split: KS invocations share one
+// unit's dot product, so small batches still fill the GPU), parks its partial vec4 in
+// workgroup memory, and after one barrier the ks = 0 invocation adds the KS partials in
+// order and does the element-wise part. KS = 1 is one invocation per unit.
 //
 // Math (per row b, unit j; t_in = T-1-k with go_backwards, else k):
 //   z4 = Z[b, t_in, j] + Σ_q h[b, q] · R4[q, j]
@@ -35,7 +40,8 @@ override ACT: u32 = 0u;
 override REC_ACT: u32 = 1u;
 override RETURN_SEQUENCES: bool = false;
 override ZERO_OUTPUT_FOR_MASK: bool = false;
-override WG: u32 = 64u;
+override KS: u32 = 1u;
+const WG: u32 = 256u;
 
 struct Step {
     batch: u32,
@@ -61,27 +67,44 @@ struct Step {
 @group(0) @binding(6) var<storage, read_write> out: array<f32>;
 @group(0) @binding(7) var<uniform> step: Step;
 
-@compute @workgroup_size(WG, 1, 1)
-fn lstm_step(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let j = gid.x;
-    let b = gid.y;
+var<workgroup> partial: array<vec4<f32>, 256>;
+
+@compute @workgroup_size(256, 1, 1)
+fn lstm_step(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let upw = WG / KS;
+    let jl = li % upw;
+    let ks = li / upw;
+    let j = wg.x * upw + jl;
+    let b = wg.y;
     let u = step.units;
-    if (j >= u || b >= step.batch) {
-        return;
-    }
     let row = b * step.steps + step.t_in;
     var valid = true;
     if (step.has_mask != 0u) {
         valid = mask[row] != 0u;
+    }
+    // k-split partial sums of h·R (every invocation reaches the barrier)
+    var acc = vec4<f32>(0.0);
+    if (valid && j < u) {
+        let hb = step.h_read + b * u;
+        for (var q = ks; q < u; q = q + KS) {
+            acc = acc + h[hb + q] * r[q * u + j];
+        }
+    }
+    partial[li] = acc;
+    workgroupBarrier();
+    if (ks != 0u || j >= u) {
+        return;
     }
     let idx = b * u + j;
     let ci = step.c_off + idx;
     var y: f32;
     if (valid) {
         var z4 = z[row * u + j];
-        let hb = step.h_read + b * u;
-        for (var q = 0u; q < u; q = q + 1u) {
-            z4 = z4 + h[hb + q] * r[q * u + j];
+        for (var s = 0u; s < KS; s = s + 1u) {
+            z4 = z4 + partial[s * upw + jl];
         }
         let i = act(REC_ACT, z4.x);
         let f = act(REC_ACT, z4.y);

@@ -58,7 +58,27 @@ pub fn all_sources() -> Vec<(&'static str, String)> {
 /// Size of one per-step uniform record (`Step` in lstm_step.wgsl).
 pub(crate) const STEP_RECORD_BYTES: u64 = 48;
 /// Workgroup size of the step kernel (`WG`).
-pub(crate) const STEP_WG: u32 = 64;
+pub(crate) const STEP_WG: u32 = 256;
+
+/// The k-split of the step kernel for a (rows, units) step: how many invocations share one
+/// unit's recurrent dot product. Enough workgroups to spread a small batch over the GPU
+/// (about 64 × 256 invocations), never more slices than units, at most 32.
+///
+/// ```
+/// use wgpu_lstm::gpu::kernels::step_ksplit;
+/// assert_eq!(step_ksplit(256, 1024), 1);   // large: one invocation per unit
+/// assert_eq!(step_ksplit(1, 128), 32);      // small_seq: 32 invocations per unit
+/// assert_eq!(step_ksplit(1, 5), 4);         // never more slices than units (power of two)
+/// ```
+pub fn step_ksplit(rows: usize, units: usize) -> u32 {
+    let target = 64 * 256;
+    let work = rows.max(1) * units.max(1);
+    let mut ks = 1usize;
+    while ks < 32 && work * ks < target && ks * 2 <= units {
+        ks *= 2;
+    }
+    ks as u32
+}
 /// Tile of the input projection (`TILE`).
 pub(crate) const PROJ_TILE: u32 = 16;
 
@@ -106,6 +126,7 @@ struct StepKey {
     rec_act: u32,
     return_sequences: bool,
     zero_output_for_mask: bool,
+    ks: u32,
 }
 
 /// Shader modules and bind-group layouts, made once per [`crate::gpu::GpuContext`].
@@ -309,17 +330,20 @@ impl Kernels {
             .clone()
     }
 
-    /// The step pipeline specialised for a layer's activations and output flags.
+    /// The step pipeline specialised for a layer's activations, output flags and k-split
+    /// (built on first use per combination, then shared).
     pub fn step_pipeline(
         &self,
         device: &wgpu::Device,
         config: &LstmConfig,
+        ks: u32,
     ) -> wgpu::ComputePipeline {
         let key = StepKey {
             act: config.activation.code(),
             rec_act: config.recurrent_activation.code(),
             return_sequences: config.return_sequences,
             zero_output_for_mask: config.zero_output_for_mask,
+            ks,
         };
         let mut cache = self
             .step_pipelines
@@ -339,7 +363,7 @@ impl Kernels {
                         "ZERO_OUTPUT_FOR_MASK",
                         if key.zero_output_for_mask { 1.0 } else { 0.0 },
                     ),
-                    ("WG", STEP_WG as f64),
+                    ("KS", key.ks as f64),
                 ];
                 pipeline(
                     device,

@@ -11,7 +11,9 @@ use ndarray::Array3;
 use crate::config::LstmConfig;
 use crate::error::Result;
 use crate::gpu::GpuContext;
-use crate::gpu::kernels::{PROJ_TILE, ProjDims, STEP_RECORD_BYTES, STEP_WG, StepRecord};
+use crate::gpu::kernels::{
+    PROJ_TILE, ProjDims, STEP_RECORD_BYTES, STEP_WG, StepRecord, step_ksplit,
+};
 use crate::gpu::state::GpuState;
 use crate::layer::{CheckedInput, InitialState, LstmState};
 use crate::weights::LstmWeights;
@@ -145,7 +147,6 @@ pub(crate) struct GpuLstm {
     recurrent: wgpu::Buffer,
     bias: wgpu::Buffer,
     proj_pipeline: wgpu::ComputePipeline,
-    step_pipeline: wgpu::ComputePipeline,
     stride: u64,
     bufs: CallBuffers,
     state: Option<GpuState>,
@@ -153,8 +154,13 @@ pub(crate) struct GpuLstm {
 }
 
 impl GpuLstm {
-    /// Uploads the weights (gate-interleaved) and builds (or fetches) the pipelines.
+    /// Uploads the weights (gate-interleaved) and builds (or fetches) the pipelines; the step
+    /// pipeline for the layer's most likely k-split (batch 1) is built here so the first call
+    /// does not compile it.
     pub fn new(ctx: &Arc<GpuContext>, config: &LstmConfig, weights: &LstmWeights) -> Result<Self> {
+        let _ = ctx
+            .kernels
+            .step_pipeline(ctx.device(), config, step_ksplit(1, weights.units()));
         let (d, u) = (weights.input_dim(), weights.units());
         let k = weights.kernel.as_standard_layout();
         let r = weights.recurrent_kernel.as_standard_layout();
@@ -201,7 +207,6 @@ impl GpuLstm {
             recurrent,
             bias,
             proj_pipeline: ctx.kernels.proj_pipeline(device, linear),
-            step_pipeline: ctx.kernels.step_pipeline(device, config),
             stride,
             bufs,
             state: None,
@@ -414,7 +419,9 @@ impl GpuLstm {
             (4 * u as u32).div_ceil(PROJ_TILE),
             ((batch * steps) as u32).div_ceil(PROJ_TILE),
         );
-        let step_groups = ((u as u32).div_ceil(STEP_WG), batch as u32);
+        let ks = step_ksplit(batch, u);
+        let step_pipeline = ctx.kernels.step_pipeline(ctx.device(), config, ks);
+        let step_groups = ((u as u32).div_ceil(STEP_WG / ks), batch as u32);
         let (proj_bg, step_bg) = self.bind_groups(io);
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("lstm sequence"),
@@ -423,7 +430,7 @@ impl GpuLstm {
         pass.set_pipeline(&self.proj_pipeline);
         pass.set_bind_group(0, &proj_bg, &[]);
         pass.dispatch_workgroups(proj_groups.0, proj_groups.1, 1);
-        pass.set_pipeline(&self.step_pipeline);
+        pass.set_pipeline(&step_pipeline);
         for k in 0..steps {
             pass.set_bind_group(0, &step_bg, &[(k as u64 * self.stride) as u32]);
             pass.dispatch_workgroups(step_groups.0, step_groups.1, 1);

@@ -174,7 +174,8 @@ fn random_configurations_match_the_cpu() {
     }
 }
 
-/// Every activation in each slot at least once, including the extremes of the size ranges.
+/// Every activation in each slot at least once, including the extremes of the size ranges
+/// and every k-split of the step kernel (1 … 32).
 #[test]
 fn every_activation_in_both_slots() {
     let Some(ctx) = gpu() else { return };
@@ -204,6 +205,9 @@ fn every_activation_in_both_slots() {
         (7, 150, 2, 5),
         (3, 2, 20, 60),
         (64, 33, 5, 9),
+        // k-split 1 (B·U ≥ 16384) and 2 of the step kernel; the cases above cover 4 … 32
+        (300, 1, 64, 2),
+        (130, 2, 90, 2),
     ] {
         let cfg = LstmConfig {
             return_sequences: true,
