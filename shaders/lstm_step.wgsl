@@ -1,4 +1,5 @@
-// lstm_step.wgsl — one fused LSTM timestep for all batch rows (needs activation.wgsl first).
+// lstm_step.wgsl — one fused LSTM timestep for all batch rows (needs activation.wgsl and
+// recurrent_f32.wgsl or recurrent_f16.wgsl first: binding 1 and `r_at`).
 //
 // CPU twin: `cpu::lstm_step` in src/cpu.rs (the `for b` / `for j` loops there are the
 // invocations here).
@@ -6,8 +7,9 @@
 // Bindings (group 0):
 //   0  z     : array<vec4<f32>>  (B·T, U) input projection, row b·T + t, gate-interleaved:
 //                                z[row·U + j] = (z_i, z_f, z_c, z_o) of unit j
-//   1  r     : array<vec4<f32>>  (U, U) recurrent kernel, gate-interleaved at upload:
-//                                r[q·U + j] = (R[q, j], R[q, U+j], R[q, 2U+j], R[q, 3U+j])
+//   1  r     : (U, U) vec4      recurrent kernel, gate-interleaved at upload, read with r_at:
+//                                r[q·U + j] = (R[q, j], R[q, U+j], R[q, 2U+j], R[q, 3U+j]);
+//                                declared by recurrent_f32.wgsl or recurrent_f16.wgsl
 //   2  mask  : array<u32>        (B, T), 1 = valid step; read only when step.has_mask != 0
 //   3  h     : array<f32>        two slots of (B, U): read slot h_read, write slot h_write
 //                                (ping-pong: other invocations still read the previous h)
@@ -59,7 +61,6 @@ struct Step {
 }
 
 @group(0) @binding(0) var<storage, read> z: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> r: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> mask: array<u32>;
 @group(0) @binding(3) var<storage, read_write> h: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
@@ -90,7 +91,7 @@ fn lstm_step(
     if (valid && j < u) {
         let hb = step.h_read + b * u;
         for (var q = ks; q < u; q = q + KS) {
-            acc = acc + h[hb + q] * r[q * u + j];
+            acc = acc + h[hb + q] * r_at(q * u + j);
         }
     }
     partial[li] = acc;

@@ -160,3 +160,23 @@ impl LstmConfig {
         g * input_dim + g * self.units + if self.use_bias { g } else { 0 }
     }
 }
+
+/// The precision a layer's weights are stored in on the GPU.
+///
+/// `F16Weights` (opt-in) stores the recurrent kernel as f16 — half the bytes read per
+/// timestep, the step's bottleneck — while every product and sum stays f32. It needs the
+/// adapter feature `SHADER_F16`. Its error against f32 grows with `units` (measured on the
+/// CPU twin, see README "Precision"); on the CPU the same rounding is applied, so both paths
+/// still agree with each other.
+///
+/// ```
+/// assert_eq!(wgpu_lstm::Precision::default(), wgpu_lstm::Precision::F32);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Precision {
+    /// Exact f32, as Keras computes (the default).
+    #[default]
+    F32,
+    /// Recurrent kernel stored as f16, arithmetic in f32.
+    F16Weights,
+}

@@ -3,7 +3,7 @@
 
 use ndarray::{Array2, ArrayD, ArrayView, ArrayView2, ArrayView3, ArrayViewD, Dimension, Ix2, Ix3};
 
-use crate::config::LstmConfig;
+use crate::config::{LstmConfig, Precision};
 use crate::cpu;
 use crate::device::Device;
 use crate::error::{Error, Result};
@@ -230,11 +230,38 @@ impl Lstm {
     /// assert_eq!(lstm.device_name(), "cpu");
     /// ```
     pub fn on_device(config: LstmConfig, weights: LstmWeights, device: &Device) -> Result<Self> {
+        Self::on_device_with_precision(config, weights, device, Precision::F32)
+    }
+
+    /// A layer on a device with a weight precision. [`Precision::F16Weights`] stores the
+    /// recurrent kernel as f16 on the GPU (needs `SHADER_F16`, else an
+    /// [`Error::Unsupported`]); on the CPU it rounds the recurrent kernel to f16 the same way,
+    /// so the CPU stays the GPU's reference.
+    ///
+    /// ```
+    /// use wgpu_lstm::{Device, Lstm, LstmConfig, LstmWeights, Precision};
+    /// let cfg = LstmConfig::new(4);
+    /// let w = LstmWeights::keras_default(3, &cfg, 0);
+    /// let l = Lstm::on_device_with_precision(cfg, w.clone(), &Device::Cpu, Precision::F16Weights).unwrap();
+    /// assert_eq!(l.weights(), &w.with_f16_recurrent_kernel());
+    /// ```
+    pub fn on_device_with_precision(
+        config: LstmConfig,
+        weights: LstmWeights,
+        device: &Device,
+        precision: Precision,
+    ) -> Result<Self> {
         config.validate()?;
         weights.check(&config)?;
+        let weights = match precision {
+            Precision::F32 => weights,
+            Precision::F16Weights => weights.with_f16_recurrent_kernel(),
+        };
         let backend = match device {
             Device::Cpu => Backend::Cpu { state: None },
-            Device::Gpu(ctx) => Backend::Gpu(Box::new(GpuLstm::new(ctx, &config, &weights)?)),
+            Device::Gpu(ctx) => {
+                Backend::Gpu(Box::new(GpuLstm::new(ctx, &config, &weights, precision)?))
+            }
         };
         Ok(Lstm {
             config,

@@ -42,7 +42,7 @@ pub mod model;
 pub mod weights;
 
 pub use activation::{Activation, KerasFlavour};
-pub use config::LstmConfig;
+pub use config::{LstmConfig, Precision};
 pub use device::Device;
 pub use error::{Error, Result};
 pub use layer::{Lstm, LstmInput, LstmOutput, LstmState};

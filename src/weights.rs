@@ -185,6 +185,24 @@ impl LstmWeights {
         )
     }
 
+    /// The same weights with the recurrent kernel rounded to f16 and back: the CPU twin of
+    /// [`crate::Precision::F16Weights`] on the GPU.
+    ///
+    /// ```
+    /// let w = wgpu_lstm::LstmWeights::keras_default(3, &wgpu_lstm::LstmConfig::new(4), 0);
+    /// let h = w.with_f16_recurrent_kernel();
+    /// let d = (&w.recurrent_kernel - &h.recurrent_kernel).mapv(f32::abs);
+    /// assert!(d.iter().all(|&e| e <= 1e-3));
+    /// ```
+    pub fn with_f16_recurrent_kernel(&self) -> Self {
+        LstmWeights {
+            recurrent_kernel: self
+                .recurrent_kernel
+                .mapv(|v| half::f16::from_f32(v).to_f32()),
+            ..self.clone()
+        }
+    }
+
     /// Keras's default initialisation, seeded: `kernel` glorot_uniform, `recurrent_kernel`
     /// orthogonal, `bias` zeros with the forget block set to 1 when `unit_forget_bias`.
     ///

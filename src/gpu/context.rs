@@ -291,7 +291,7 @@ impl GpuContext {
             max_buffer_size: have.max_buffer_size,
             ..wgpu::Limits::default()
         };
-        let wanted = wgpu::Features::TIMESTAMP_QUERY;
+        let wanted = wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SHADER_F16;
         let required_features = adapter.features() & wanted;
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("wgpu-lstm"),

@@ -13,6 +13,10 @@ pub const ACTIVATION_WGSL: &str = include_str!("../../shaders/activation.wgsl");
 pub const INPUT_PROJECTION_WGSL: &str = include_str!("../../shaders/input_projection.wgsl");
 /// `shaders/lstm_step.wgsl`: the fused per-timestep kernel (needs [`ACTIVATION_WGSL`]).
 pub const LSTM_STEP_WGSL: &str = include_str!("../../shaders/lstm_step.wgsl");
+/// `shaders/recurrent_f32.wgsl`: binding 1 of the step kernel, f32 weights.
+pub const RECURRENT_F32_WGSL: &str = include_str!("../../shaders/recurrent_f32.wgsl");
+/// `shaders/recurrent_f16.wgsl`: binding 1 of the step kernel, f16 weights (opt-in).
+pub const RECURRENT_F16_WGSL: &str = include_str!("../../shaders/recurrent_f16.wgsl");
 /// `shaders/masking.wgsl`: Keras's Masking layer.
 pub const MASKING_WGSL: &str = include_str!("../../shaders/masking.wgsl");
 /// `shaders/merge.wgsl`: Bidirectional's sum / mul / ave merge.
@@ -27,20 +31,26 @@ pub fn input_projection_source() -> String {
     format!("{ACTIVATION_WGSL}\n{INPUT_PROJECTION_WGSL}")
 }
 
-/// The full source of the step kernel: activation functions, then the kernel.
+/// The full source of the step kernel: (`enable f16;` for f16 weights,) the activation
+/// functions, the recurrent-kernel binding of the chosen precision, then the kernel.
 ///
 /// ```
-/// let src = wgpu_lstm::gpu::kernels::lstm_step_source();
-/// assert!(src.contains("fn act(") && src.contains("fn lstm_step("));
+/// let src = wgpu_lstm::gpu::kernels::lstm_step_source(false);
+/// assert!(src.contains("fn act(") && src.contains("fn lstm_step(") && !src.contains("f16"));
+/// assert!(wgpu_lstm::gpu::kernels::lstm_step_source(true).starts_with("enable f16;"));
 /// ```
-pub fn lstm_step_source() -> String {
-    format!("{ACTIVATION_WGSL}\n{LSTM_STEP_WGSL}")
+pub fn lstm_step_source(f16_weights: bool) -> String {
+    if f16_weights {
+        format!("enable f16;\n{ACTIVATION_WGSL}\n{RECURRENT_F16_WGSL}\n{LSTM_STEP_WGSL}")
+    } else {
+        format!("{ACTIVATION_WGSL}\n{RECURRENT_F32_WGSL}\n{LSTM_STEP_WGSL}")
+    }
 }
 
 /// Every kernel source as (name, WGSL), as the device compiles them, for validation.
 ///
 /// ```
-/// assert_eq!(wgpu_lstm::gpu::kernels::all_sources().len(), 5);
+/// assert_eq!(wgpu_lstm::gpu::kernels::all_sources().len(), 6);
 /// ```
 pub fn all_sources() -> Vec<(&'static str, String)> {
     vec![
@@ -49,7 +59,14 @@ pub fn all_sources() -> Vec<(&'static str, String)> {
             "activation.wgsl + input_projection.wgsl",
             input_projection_source(),
         ),
-        ("activation.wgsl + lstm_step.wgsl", lstm_step_source()),
+        (
+            "activation.wgsl + recurrent_f32.wgsl + lstm_step.wgsl",
+            lstm_step_source(false),
+        ),
+        (
+            "enable f16; activation.wgsl + recurrent_f16.wgsl + lstm_step.wgsl",
+            lstm_step_source(true),
+        ),
         ("masking.wgsl", MASKING_WGSL.to_string()),
         ("merge.wgsl", MERGE_WGSL.to_string()),
     ]
@@ -127,6 +144,7 @@ struct StepKey {
     return_sequences: bool,
     zero_output_for_mask: bool,
     ks: u32,
+    f16: bool,
 }
 
 /// Shader modules and bind-group layouts, made once per [`crate::gpu::GpuContext`].
@@ -141,6 +159,7 @@ pub(crate) struct Kernels {
     merge_pipeline_layout: wgpu::PipelineLayout,
     proj_module: wgpu::ShaderModule,
     step_module: wgpu::ShaderModule,
+    step_module_f16: Mutex<Option<wgpu::ShaderModule>>,
     mask_module: wgpu::ShaderModule,
     merge_module: wgpu::ShaderModule,
     proj_pipelines: Mutex<HashMap<u32, wgpu::ComputePipeline>>,
@@ -256,7 +275,8 @@ impl Kernels {
         };
         Kernels {
             proj_module: module("input_projection.wgsl", input_projection_source()),
-            step_module: module("lstm_step.wgsl", lstm_step_source()),
+            step_module: module("lstm_step.wgsl", lstm_step_source(false)),
+            step_module_f16: Mutex::new(None),
             mask_module: module("masking.wgsl", MASKING_WGSL.to_string()),
             merge_module: module("merge.wgsl", MERGE_WGSL.to_string()),
             proj_layout,
@@ -337,6 +357,7 @@ impl Kernels {
         device: &wgpu::Device,
         config: &LstmConfig,
         ks: u32,
+        f16: bool,
     ) -> wgpu::ComputePipeline {
         let key = StepKey {
             act: config.activation.code(),
@@ -344,7 +365,22 @@ impl Kernels {
             return_sequences: config.return_sequences,
             zero_output_for_mask: config.zero_output_for_mask,
             ks,
+            f16,
         };
+        // The f16 module exists only on devices with SHADER_F16 (callers check), made once.
+        let f16_module = f16.then(|| {
+            let mut slot = self
+                .step_module_f16
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            slot.get_or_insert_with(|| {
+                device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some("lstm_step.wgsl (f16 weights)"),
+                    source: wgpu::ShaderSource::Wgsl(lstm_step_source(true).into()),
+                })
+            })
+            .clone()
+        });
         let mut cache = self
             .step_pipelines
             .lock()
@@ -369,7 +405,7 @@ impl Kernels {
                     device,
                     "lstm_step",
                     &self.step_pipeline_layout,
-                    &self.step_module,
+                    f16_module.as_ref().unwrap_or(&self.step_module),
                     &constants,
                 )
             })

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use ndarray::Array3;
 
-use crate::config::LstmConfig;
+use crate::config::{LstmConfig, Precision};
 use crate::error::Result;
 use crate::gpu::GpuContext;
 use crate::gpu::kernels::{
@@ -147,6 +147,7 @@ pub(crate) struct GpuLstm {
     recurrent: wgpu::Buffer,
     bias: wgpu::Buffer,
     proj_pipeline: wgpu::ComputePipeline,
+    f16: bool,
     stride: u64,
     bufs: CallBuffers,
     state: Option<GpuState>,
@@ -157,10 +158,22 @@ impl GpuLstm {
     /// Uploads the weights (gate-interleaved) and builds (or fetches) the pipelines; the step
     /// pipeline for the layer's most likely k-split (batch 1) is built here so the first call
     /// does not compile it.
-    pub fn new(ctx: &Arc<GpuContext>, config: &LstmConfig, weights: &LstmWeights) -> Result<Self> {
-        let _ = ctx
-            .kernels
-            .step_pipeline(ctx.device(), config, step_ksplit(1, weights.units()));
+    pub fn new(
+        ctx: &Arc<GpuContext>,
+        config: &LstmConfig,
+        weights: &LstmWeights,
+        precision: Precision,
+    ) -> Result<Self> {
+        let f16 = precision == Precision::F16Weights;
+        if f16 && !ctx.device().features().contains(wgpu::Features::SHADER_F16) {
+            return Err(crate::Error::Unsupported(format!(
+                "f16 weights need the SHADER_F16 feature, which adapter `{}` does not have",
+                ctx.adapter_name()
+            )));
+        }
+        let _ =
+            ctx.kernels
+                .step_pipeline(ctx.device(), config, step_ksplit(1, weights.units()), f16);
         let (d, u) = (weights.input_dim(), weights.units());
         let k = weights.kernel.as_standard_layout();
         let r = weights.recurrent_kernel.as_standard_layout();
@@ -171,10 +184,19 @@ impl GpuLstm {
             "kernel (interleaved)",
             &interleave_gates(k.as_slice().expect("standard"), d, u),
         );
-        let recurrent = ctx.storage_with(
-            "recurrent_kernel (interleaved)",
-            &interleave_gates(r.as_slice().expect("standard"), u, u),
-        );
+        let r4 = interleave_gates(r.as_slice().expect("standard"), u, u);
+        let recurrent = if f16 {
+            let halves: Vec<half::f16> = r4.iter().map(|&v| half::f16::from_f32(v)).collect();
+            let buf = ctx.storage(
+                "recurrent_kernel (interleaved, f16)",
+                (halves.len() * 2) as u64,
+                wgpu::BufferUsages::empty(),
+            );
+            ctx.upload(&buf, 0, bytemuck::cast_slice(&halves));
+            buf
+        } else {
+            ctx.storage_with("recurrent_kernel (interleaved)", &r4)
+        };
         let bias = ctx.storage_with(
             "bias (interleaved)",
             &interleave_gates(b.as_slice().expect("contiguous"), 1, u),
@@ -207,6 +229,7 @@ impl GpuLstm {
             recurrent,
             bias,
             proj_pipeline: ctx.kernels.proj_pipeline(device, linear),
+            f16,
             stride,
             bufs,
             state: None,
@@ -420,7 +443,9 @@ impl GpuLstm {
             ((batch * steps) as u32).div_ceil(PROJ_TILE),
         );
         let ks = step_ksplit(batch, u);
-        let step_pipeline = ctx.kernels.step_pipeline(ctx.device(), config, ks);
+        let step_pipeline = ctx
+            .kernels
+            .step_pipeline(ctx.device(), config, ks, self.f16);
         let step_groups = ((u as u32).div_ceil(STEP_WG / ks), batch as u32);
         let (proj_bg, step_bg) = self.bind_groups(io);
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {

@@ -13,6 +13,7 @@ mod fixtures;
 mod gpu_vs_cpu;
 mod keras_vectors;
 mod models;
+mod precision;
 mod props;
 mod serving;
 mod shaders;
