@@ -150,6 +150,42 @@ pub(crate) struct CheckedInput<'a> {
     pub initial: Option<LstmState>,
 }
 
+/// Checks inputs (B, T, D) with B, T ≥ 1 and an optional mask (B, T): the one place where
+/// a sequence's shapes are checked, for layers and models.
+pub(crate) fn check_sequence<'a>(
+    inputs: &ArrayViewD<'a, f32>,
+    mask: Option<&ArrayViewD<'a, bool>>,
+    d: usize,
+) -> Result<(ArrayView3<'a, f32>, Option<ArrayView2<'a, bool>>)> {
+    let x = inputs
+        .clone()
+        .into_dimensionality::<Ix3>()
+        .ok()
+        .filter(|x| {
+            let (b, t, xd) = x.dim();
+            xd == d && b > 0 && t > 0
+        })
+        .ok_or_else(|| {
+            Error::shape(
+                "inputs",
+                format!("(B, T, {d}) with B >= 1 and T >= 1"),
+                inputs.shape(),
+            )
+        })?;
+    let (b, t, _) = x.dim();
+    let mask = match mask {
+        None => None,
+        Some(m) => Some(
+            m.clone()
+                .into_dimensionality::<Ix2>()
+                .ok()
+                .filter(|m| m.dim() == (b, t))
+                .ok_or_else(|| Error::shape("mask", format!("({b}, {t})"), m.shape()))?,
+        ),
+    };
+    Ok((x, mask))
+}
+
 /// Where a call's initial state comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum InitialState {
@@ -507,31 +543,9 @@ impl Lstm {
 
     /// The single place where a call's arguments are checked (rank, sizes, mask, state).
     pub(crate) fn check_input<'a>(&self, input: &LstmInput<'a>) -> Result<CheckedInput<'a>> {
-        let d = self.input_dim();
         let u = self.config.units;
-        let x = input
-            .inputs
-            .clone()
-            .into_dimensionality::<Ix3>()
-            .map_err(|_| Error::shape("inputs", format!("(B, T, {d})"), input.inputs.shape()))?;
-        let (b, t, xd) = x.dim();
-        if xd != d || b == 0 || t == 0 {
-            return Err(Error::shape(
-                "inputs",
-                format!("(B, T, {d}) with B >= 1 and T >= 1"),
-                x.shape(),
-            ));
-        }
-        let mask = match &input.mask {
-            None => None,
-            Some(m) => Some(
-                m.clone()
-                    .into_dimensionality::<Ix2>()
-                    .ok()
-                    .filter(|m| m.dim() == (b, t))
-                    .ok_or_else(|| Error::shape("mask", format!("({b}, {t})"), m.shape()))?,
-            ),
-        };
+        let (x, mask) = check_sequence(&input.inputs, input.mask.as_ref(), self.input_dim())?;
+        let (b, _, _) = x.dim();
         let initial = match &input.initial_state {
             None => None,
             Some((h, c)) => {

@@ -18,7 +18,7 @@ use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::gpu::model::GpuModel;
 use crate::keras::{self, LayerSpec, ModelFile};
-use crate::layer::{Lstm, LstmInput, LstmState};
+use crate::layer::{Lstm, LstmInput, LstmState, check_sequence};
 use crate::weights::LstmWeights;
 
 /// A layer's definition (configuration and weights), independent of the device.
@@ -621,34 +621,8 @@ impl Model {
         inputs: ArrayViewD<'_, f32>,
         mask: Option<ArrayViewD<'_, bool>>,
     ) -> Result<ModelOutput> {
-        let d = self.input_dim;
-        let shape = inputs.shape().to_vec();
-        let x = inputs
-            .into_dimensionality::<Ix3>()
-            .ok()
-            .filter(|x| {
-                let (b, t, xd) = x.dim();
-                xd == d && b > 0 && t > 0
-            })
-            .ok_or_else(|| {
-                Error::shape(
-                    "inputs",
-                    format!("(B, T, {d}) with B >= 1 and T >= 1"),
-                    &shape,
-                )
-            })?;
-        let (b, t, _) = x.dim();
-        let mask = match mask {
-            None => None,
-            Some(m) => Some(
-                m.clone()
-                    .into_dimensionality::<Ix2>()
-                    .ok()
-                    .filter(|m| m.dim() == (b, t))
-                    .ok_or_else(|| Error::shape("mask", format!("({b}, {t})"), m.shape()))?
-                    .to_owned(),
-            ),
-        };
+        let (x, mask) = check_sequence(&inputs, mask.as_ref(), self.input_dim)?;
+        let mask = mask.map(|m| m.to_owned());
         match &mut self.gpu {
             Some(g) => g.call(&mut self.layers, x, mask.as_ref()),
             None => call_cpu(&mut self.layers, x.to_owned().into_dyn(), mask),

@@ -475,6 +475,31 @@ impl GpuLstm {
         self.state.as_ref().expect("state exists").to_state(h, c)
     }
 
+    /// Uploads one part's inputs (and mask) into the host-call buffers; returns the x, mask
+    /// (when there is one) and output buffers to record with.
+    fn stage(
+        &self,
+        x: ndarray::ArrayView3<'_, f32>,
+        mask: Option<ndarray::ArrayView2<'_, bool>>,
+    ) -> (wgpu::Buffer, Option<wgpu::Buffer>, wgpu::Buffer) {
+        let x = x.as_standard_layout();
+        self.ctx.upload(
+            &self.bufs.x,
+            0,
+            bytemuck::cast_slice(x.as_slice().expect("std")),
+        );
+        if let Some(m) = &mask {
+            let words: Vec<u32> = m.iter().map(|&v| v as u32).collect();
+            self.ctx
+                .upload(&self.bufs.mask, 0, bytemuck::cast_slice(&words));
+        }
+        (
+            self.bufs.x.clone(),
+            mask.is_some().then(|| self.bufs.mask.clone()),
+            self.bufs.out.clone(),
+        )
+    }
+
     /// Runs one call from the host, first half: uploads x (and the mask), records, submits
     /// once and asks for the readback of the output (and h, c when `want_state`); nothing
     /// waits. [`GpuLstm::run_wait`] or [`GpuLstm::poll`] + [`GpuLstm::finish`] complete it.
@@ -498,29 +523,15 @@ impl GpuLstm {
         if ctx.debug_poison() {
             ctx.poison(&self.bufs.out, out_len);
         }
-        let x = input.x.as_standard_layout();
-        ctx.upload(
-            &self.bufs.x,
-            0,
-            bytemuck::cast_slice(x.as_slice().expect("std")),
-        );
-        if let Some(m) = &input.mask {
-            let words: Vec<u32> = m.iter().map(|&v| v as u32).collect();
-            ctx.upload(&self.bufs.mask, 0, bytemuck::cast_slice(&words));
-        }
+        let (x_buf, mask_buf, out_buf) = self.stage(input.x, input.mask);
         let mut encoder = ctx
             .device()
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("lstm call"),
             });
-        let (x_buf, mask_buf, out_buf) = (
-            self.bufs.x.clone(),
-            self.bufs.mask.clone(),
-            self.bufs.out.clone(),
-        );
         let io = Io {
             x: &x_buf,
-            mask: input.mask.is_some().then_some(&mask_buf),
+            mask: mask_buf.as_ref(),
             out: &out_buf,
             layout: OutLayout::dense(u),
         };
@@ -615,30 +626,16 @@ impl GpuLstm {
                 };
                 let out_len = nr * if rseq { nk } else { 1 } * u;
                 self.ensure_host_buffers(nr, nk, out_len)?;
-                let x = input.x.slice(ndarray::s![r0..r0 + nr, t0..t1, ..]);
-                let x = x.as_standard_layout();
-                ctx.upload(
-                    &self.bufs.x,
-                    0,
-                    bytemuck::cast_slice(x.as_slice().expect("std")),
+                let (x_buf, mask_buf, out_buf) = self.stage(
+                    input.x.slice(ndarray::s![r0..r0 + nr, t0..t1, ..]),
+                    input
+                        .mask
+                        .map(|m| m.slice_move(ndarray::s![r0..r0 + nr, t0..t1])),
                 );
-                if let Some(m) = &input.mask {
-                    let words: Vec<u32> = m
-                        .slice(ndarray::s![r0..r0 + nr, t0..t1])
-                        .iter()
-                        .map(|&v| v as u32)
-                        .collect();
-                    ctx.upload(&self.bufs.mask, 0, bytemuck::cast_slice(&words));
-                }
                 let mut encoder = ctx.device().create_command_encoder(&Default::default());
-                let (x_buf, mask_buf, out_buf) = (
-                    self.bufs.x.clone(),
-                    self.bufs.mask.clone(),
-                    self.bufs.out.clone(),
-                );
                 let io = Io {
                     x: &x_buf,
-                    mask: input.mask.is_some().then_some(&mask_buf),
+                    mask: mask_buf.as_ref(),
                     out: &out_buf,
                     layout: OutLayout::dense(u),
                 };
