@@ -137,6 +137,7 @@ pub struct GpuContext {
     errors: Arc<Mutex<Vec<Error>>>,
     poison: AtomicBool,
     scratch_budget: AtomicU64,
+    kernel_choice: Mutex<KernelChoice>,
     stats: [AtomicU64; 5],
     timing: Option<Timing>,
     pub(crate) kernels: Kernels,
@@ -189,6 +190,23 @@ const DISPATCHES: usize = 1;
 const UPLOADED: usize = 2;
 const READ: usize = 3;
 const BUFFERS: usize = 4;
+
+/// Which recurrent kernel a layer uses.
+///
+/// ```
+/// assert_eq!(wgpu_lstm::gpu::KernelChoice::default(), wgpu_lstm::gpu::KernelChoice::Auto);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KernelChoice {
+    /// By shape: the persistent kernel for units ≤ 256 (within the adapter's loop budget),
+    /// else one dispatch per timestep.
+    #[default]
+    Auto,
+    /// Always one dispatch per timestep (`lstm_step.wgsl`).
+    PerStep,
+    /// The persistent kernel (`lstm_sequence.wgsl`) wherever it applies (units ≤ 256).
+    Persistent,
+}
 
 /// Default budget for one layer call's input-projection scratch (B·T·4U floats): 256 MiB.
 pub const DEFAULT_SCRATCH_BUDGET: u64 = 256 << 20;
@@ -357,6 +375,7 @@ impl GpuContext {
             errors,
             poison: AtomicBool::new(false),
             scratch_budget: AtomicU64::new(DEFAULT_SCRATCH_BUDGET),
+            kernel_choice: Mutex::new(KernelChoice::Auto),
             stats: Default::default(),
             timing,
             kernels,
@@ -522,6 +541,35 @@ impl GpuContext {
     /// ```
     pub fn set_scratch_budget(&self, bytes: u64) {
         self.scratch_budget.store(bytes, Ordering::Relaxed);
+    }
+
+    /// Overrides the choice of recurrent kernel (for benchmarks and tests).
+    ///
+    /// ```no_run
+    /// use wgpu_lstm::gpu::{GpuContext, KernelChoice};
+    /// let ctx = GpuContext::new().unwrap();
+    /// ctx.set_kernel_choice(KernelChoice::PerStep);
+    /// assert_eq!(ctx.kernel_choice(), KernelChoice::PerStep);
+    /// ```
+    pub fn set_kernel_choice(&self, choice: KernelChoice) {
+        *self.kernel_choice.lock().unwrap_or_else(|p| p.into_inner()) = choice;
+    }
+
+    /// The recurrent-kernel choice in force.
+    ///
+    /// ```no_run
+    /// let ctx = wgpu_lstm::gpu::GpuContext::new().unwrap();
+    /// assert_eq!(ctx.kernel_choice(), wgpu_lstm::gpu::KernelChoice::Auto);
+    /// ```
+    pub fn kernel_choice(&self) -> KernelChoice {
+        *self.kernel_choice.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether shader loops may run this many iterations per invocation: lavapipe (llvmpipe)
+    /// silently stops every loop after 65 535 iterations per invocation, so work that would
+    /// exceed it must not run as one loop there.
+    pub(crate) fn loop_budget_ok(&self, iterations: u64) -> bool {
+        !self.info.name.contains("llvmpipe") || iterations < 60_000
     }
 
     /// The scratch budget (default [`DEFAULT_SCRATCH_BUDGET`]).

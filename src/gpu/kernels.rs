@@ -17,6 +17,8 @@ pub const LSTM_STEP_WGSL: &str = include_str!("../../shaders/lstm_step.wgsl");
 pub const RECURRENT_F32_WGSL: &str = include_str!("../../shaders/recurrent_f32.wgsl");
 /// `shaders/recurrent_f16.wgsl`: binding 1 of the step kernel, f16 weights (opt-in).
 pub const RECURRENT_F16_WGSL: &str = include_str!("../../shaders/recurrent_f16.wgsl");
+/// `shaders/lstm_sequence.wgsl`: the persistent kernel (all timesteps in one dispatch).
+pub const LSTM_SEQUENCE_WGSL: &str = include_str!("../../shaders/lstm_sequence.wgsl");
 /// `shaders/masking.wgsl`: Keras's Masking layer.
 pub const MASKING_WGSL: &str = include_str!("../../shaders/masking.wgsl");
 /// `shaders/merge.wgsl`: Bidirectional's sum / mul / ave merge.
@@ -47,10 +49,46 @@ pub fn lstm_step_source(f16_weights: bool) -> String {
     }
 }
 
+/// The full source of the persistent kernel, composed like [`lstm_step_source`].
+///
+/// ```
+/// assert!(wgpu_lstm::gpu::kernels::lstm_sequence_source(false).contains("fn lstm_sequence("));
+/// ```
+pub fn lstm_sequence_source(f16_weights: bool) -> String {
+    let r = if f16_weights {
+        RECURRENT_F16_WGSL
+    } else {
+        RECURRENT_F32_WGSL
+    };
+    let enable = if f16_weights { "enable f16;\n" } else { "" };
+    format!("{enable}{ACTIVATION_WGSL}\n{r}\n{LSTM_SEQUENCE_WGSL}")
+}
+
+/// The k-split of the persistent kernel: the most invocations per unit (a power of two, at
+/// most 32) such that all units of a row fit one 256-invocation workgroup.
+///
+/// ```
+/// use wgpu_lstm::gpu::kernels::sequence_ksplit;
+/// assert_eq!(sequence_ksplit(128), 2);
+/// assert_eq!(sequence_ksplit(256), 1);
+/// assert_eq!(sequence_ksplit(5), 32);
+/// ```
+pub fn sequence_ksplit(units: usize) -> u32 {
+    let mut ks = 1usize;
+    while ks < 32 && units * ks * 2 <= 256 {
+        ks *= 2;
+    }
+    ks as u32
+}
+
+/// Largest `units` the persistent kernel takes (h of one row in workgroup memory, one
+/// invocation per unit at least).
+pub const SEQUENCE_MAX_UNITS: usize = 256;
+
 /// Every kernel source as (name, WGSL), as the device compiles them, for validation.
 ///
 /// ```
-/// assert_eq!(wgpu_lstm::gpu::kernels::all_sources().len(), 6);
+/// assert_eq!(wgpu_lstm::gpu::kernels::all_sources().len(), 8);
 /// ```
 pub fn all_sources() -> Vec<(&'static str, String)> {
     vec![
@@ -66,6 +104,14 @@ pub fn all_sources() -> Vec<(&'static str, String)> {
         (
             "enable f16; activation.wgsl + recurrent_f16.wgsl + lstm_step.wgsl",
             lstm_step_source(true),
+        ),
+        (
+            "activation.wgsl + recurrent_f32.wgsl + lstm_sequence.wgsl",
+            lstm_sequence_source(false),
+        ),
+        (
+            "enable f16; activation.wgsl + recurrent_f16.wgsl + lstm_sequence.wgsl",
+            lstm_sequence_source(true),
         ),
         ("masking.wgsl", MASKING_WGSL.to_string()),
         ("merge.wgsl", MERGE_WGSL.to_string()),
@@ -117,6 +163,25 @@ pub(crate) struct StepRecord {
     pub c_off: u32,
 }
 
+/// The persistent kernel's uniform record (`Seq` in lstm_sequence.wgsl), same size as
+/// [`StepRecord`] so both kernels share one bind-group layout.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct SeqRecord {
+    pub batch: u32,
+    pub steps: u32,
+    pub units: u32,
+    pub has_mask: u32,
+    pub h_read: u32,
+    pub h_write: u32,
+    pub out_stride: u32,
+    pub out_offset: u32,
+    pub time_order: u32,
+    pub c_off: u32,
+    pub first: u32,
+    pub pad: u32,
+}
+
 /// The masking params uniform.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -145,6 +210,8 @@ struct StepKey {
     zero_output_for_mask: bool,
     ks: u32,
     f16: bool,
+    /// the persistent kernel (with its go_backwards), else the per-step kernel
+    persistent: Option<bool>,
 }
 
 /// Shader modules and bind-group layouts, made once per [`crate::gpu::GpuContext`].
@@ -160,6 +227,7 @@ pub(crate) struct Kernels {
     proj_module: wgpu::ShaderModule,
     step_module: wgpu::ShaderModule,
     step_module_f16: Mutex<Option<wgpu::ShaderModule>>,
+    seq_modules: Mutex<HashMap<bool, wgpu::ShaderModule>>,
     mask_module: wgpu::ShaderModule,
     merge_module: wgpu::ShaderModule,
     proj_pipelines: Mutex<HashMap<u32, wgpu::ComputePipeline>>,
@@ -277,6 +345,7 @@ impl Kernels {
             proj_module: module("input_projection.wgsl", input_projection_source()),
             step_module: module("lstm_step.wgsl", lstm_step_source(false)),
             step_module_f16: Mutex::new(None),
+            seq_modules: Mutex::new(HashMap::new()),
             mask_module: module("masking.wgsl", MASKING_WGSL.to_string()),
             merge_module: module("merge.wgsl", MERGE_WGSL.to_string()),
             proj_layout,
@@ -359,6 +428,28 @@ impl Kernels {
         ks: u32,
         f16: bool,
     ) -> wgpu::ComputePipeline {
+        self.recurrent_pipeline(device, config, ks, f16, None)
+    }
+
+    /// The persistent pipeline (lstm_sequence.wgsl) for a layer, k-split and precision.
+    pub fn sequence_pipeline(
+        &self,
+        device: &wgpu::Device,
+        config: &LstmConfig,
+        ks: u32,
+        f16: bool,
+    ) -> wgpu::ComputePipeline {
+        self.recurrent_pipeline(device, config, ks, f16, Some(config.go_backwards))
+    }
+
+    fn recurrent_pipeline(
+        &self,
+        device: &wgpu::Device,
+        config: &LstmConfig,
+        ks: u32,
+        f16: bool,
+        persistent: Option<bool>,
+    ) -> wgpu::ComputePipeline {
         let key = StepKey {
             act: config.activation.code(),
             rec_act: config.recurrent_activation.code(),
@@ -366,21 +457,33 @@ impl Kernels {
             zero_output_for_mask: config.zero_output_for_mask,
             ks,
             f16,
+            persistent,
         };
-        // The f16 module exists only on devices with SHADER_F16 (callers check), made once.
-        let f16_module = f16.then(|| {
-            let mut slot = self
-                .step_module_f16
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            slot.get_or_insert_with(|| {
-                device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                    label: Some("lstm_step.wgsl (f16 weights)"),
-                    source: wgpu::ShaderSource::Wgsl(lstm_step_source(true).into()),
-                })
+        let make = |label: &str, src: String| {
+            device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(label),
+                source: wgpu::ShaderSource::Wgsl(src.into()),
             })
-            .clone()
-        });
+        };
+        // Modules other than the f32 step kernel are made on first use (the f16 ones exist
+        // only on devices with SHADER_F16; callers check), then shared.
+        let module = match persistent {
+            None if !f16 => self.step_module.clone(),
+            None => {
+                let mut slot = self
+                    .step_module_f16
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                slot.get_or_insert_with(|| make("lstm_step.wgsl (f16)", lstm_step_source(true)))
+                    .clone()
+            }
+            Some(_) => {
+                let mut map = self.seq_modules.lock().unwrap_or_else(|p| p.into_inner());
+                map.entry(f16)
+                    .or_insert_with(|| make("lstm_sequence.wgsl", lstm_sequence_source(f16)))
+                    .clone()
+            }
+        };
         let mut cache = self
             .step_pipelines
             .lock()
@@ -388,24 +491,26 @@ impl Kernels {
         cache
             .entry(key)
             .or_insert_with(|| {
-                let constants = [
+                let flag = |b: bool| if b { 1.0 } else { 0.0 };
+                let mut constants = vec![
                     ("ACT", key.act as f64),
                     ("REC_ACT", key.rec_act as f64),
-                    (
-                        "RETURN_SEQUENCES",
-                        if key.return_sequences { 1.0 } else { 0.0 },
-                    ),
-                    (
-                        "ZERO_OUTPUT_FOR_MASK",
-                        if key.zero_output_for_mask { 1.0 } else { 0.0 },
-                    ),
+                    ("RETURN_SEQUENCES", flag(key.return_sequences)),
+                    ("ZERO_OUTPUT_FOR_MASK", flag(key.zero_output_for_mask)),
                     ("KS", key.ks as f64),
                 ];
+                let entry = match persistent {
+                    Some(back) => {
+                        constants.push(("GO_BACKWARDS", flag(back)));
+                        "lstm_sequence"
+                    }
+                    None => "lstm_step",
+                };
                 pipeline(
                     device,
-                    "lstm_step",
+                    entry,
                     &self.step_pipeline_layout,
-                    f16_module.as_ref().unwrap_or(&self.step_module),
+                    &module,
                     &constants,
                 )
             })

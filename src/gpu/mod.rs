@@ -12,6 +12,7 @@ pub(crate) mod scheduler;
 pub(crate) mod state;
 
 pub use context::{
-    AdapterSummary, DEFAULT_SCRATCH_BUDGET, GpuContext, GpuOptions, GpuStats, list_adapters,
+    AdapterSummary, DEFAULT_SCRATCH_BUDGET, GpuContext, GpuOptions, GpuStats, KernelChoice,
+    list_adapters,
 };
 pub(crate) use scheduler::GpuLstm;

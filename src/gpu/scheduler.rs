@@ -11,8 +11,10 @@ use ndarray::Array3;
 use crate::config::{LstmConfig, Precision};
 use crate::error::Result;
 use crate::gpu::GpuContext;
+use crate::gpu::context::KernelChoice;
 use crate::gpu::kernels::{
-    PROJ_TILE, ProjDims, STEP_RECORD_BYTES, STEP_WG, StepRecord, step_ksplit,
+    PROJ_TILE, ProjDims, SEQUENCE_MAX_UNITS, STEP_RECORD_BYTES, STEP_WG, SeqRecord, StepRecord,
+    sequence_ksplit, step_ksplit,
 };
 use crate::gpu::state::GpuState;
 use crate::layer::{CheckedInput, InitialState, LstmState};
@@ -407,33 +409,64 @@ impl GpuLstm {
         }
         let row_off = part.row0 * u;
 
-        // One record per step: which input step, which h slot to read and write, where to
-        // write the output.
         let start = state.slot;
-        let mut records = vec![0u8; steps * self.stride as usize];
-        for k in 0..steps {
-            let read = (start + k) % 2;
-            let t_in = if config.go_backwards {
-                steps - 1 - k
-            } else {
-                k
-            };
-            let rec = StepRecord {
+        let seq_ks = sequence_ksplit(u);
+        let persistent = match ctx.kernel_choice() {
+            KernelChoice::PerStep => false,
+            KernelChoice::Auto | KernelChoice::Persistent => {
+                u <= SEQUENCE_MAX_UNITS
+                    && ctx.loop_budget_ok(
+                        steps as u64 * ((u as u64).div_ceil(seq_ks as u64) + seq_ks as u64 + 2),
+                    )
+            }
+        };
+        let mut records = vec![0u8; self.stride as usize * if persistent { 1 } else { steps }];
+        if persistent {
+            // One record for the whole sequence: h from the current slot into the slot the
+            // per-step schedule would end in.
+            let rec = SeqRecord {
                 batch: batch as u32,
                 steps: steps as u32,
                 units: u as u32,
                 has_mask: io.mask.is_some() as u32,
-                k: k as u32,
-                t_in: t_in as u32,
-                h_read: (state.slot_offset(read) + row_off) as u32,
-                h_write: (state.slot_offset(1 - read) + row_off) as u32,
-                out_t: if io.layout.time_order { t_in } else { k } as u32,
+                h_read: (state.slot_offset(start) + row_off) as u32,
+                h_write: (state.slot_offset((start + steps) % 2) + row_off) as u32,
                 out_stride: io.layout.stride as u32,
                 out_offset: io.layout.offset as u32,
+                time_order: io.layout.time_order as u32,
                 c_off: row_off as u32,
+                first: part.first as u32,
+                pad: 0,
             };
-            let at = k * self.stride as usize;
-            records[at..at + STEP_RECORD_BYTES as usize].copy_from_slice(bytemuck::bytes_of(&rec));
+            records[..STEP_RECORD_BYTES as usize].copy_from_slice(bytemuck::bytes_of(&rec));
+        } else {
+            // One record per step: which input step, which h slot to read and write, where to
+            // write the output.
+            for k in 0..steps {
+                let read = (start + k) % 2;
+                let t_in = if config.go_backwards {
+                    steps - 1 - k
+                } else {
+                    k
+                };
+                let rec = StepRecord {
+                    batch: batch as u32,
+                    steps: steps as u32,
+                    units: u as u32,
+                    has_mask: io.mask.is_some() as u32,
+                    k: k as u32,
+                    t_in: t_in as u32,
+                    h_read: (state.slot_offset(read) + row_off) as u32,
+                    h_write: (state.slot_offset(1 - read) + row_off) as u32,
+                    out_t: if io.layout.time_order { t_in } else { k } as u32,
+                    out_stride: io.layout.stride as u32,
+                    out_offset: io.layout.offset as u32,
+                    c_off: row_off as u32,
+                };
+                let at = k * self.stride as usize;
+                records[at..at + STEP_RECORD_BYTES as usize]
+                    .copy_from_slice(bytemuck::bytes_of(&rec));
+            }
         }
         state.slot = (start + steps) % 2;
         ctx.upload(&self.bufs.steps, 0, &records);
@@ -442,11 +475,6 @@ impl GpuLstm {
             (4 * u as u32).div_ceil(PROJ_TILE),
             ((batch * steps) as u32).div_ceil(PROJ_TILE),
         );
-        let ks = step_ksplit(batch, u);
-        let step_pipeline = ctx
-            .kernels
-            .step_pipeline(ctx.device(), config, ks, self.f16);
-        let step_groups = ((u as u32).div_ceil(STEP_WG / ks), batch as u32);
         let (proj_bg, step_bg) = self.bind_groups(io);
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("lstm sequence"),
@@ -455,13 +483,29 @@ impl GpuLstm {
         pass.set_pipeline(&self.proj_pipeline);
         pass.set_bind_group(0, &proj_bg, &[]);
         pass.dispatch_workgroups(proj_groups.0, proj_groups.1, 1);
-        pass.set_pipeline(&step_pipeline);
-        for k in 0..steps {
-            pass.set_bind_group(0, &step_bg, &[(k as u64 * self.stride) as u32]);
-            pass.dispatch_workgroups(step_groups.0, step_groups.1, 1);
+        if persistent {
+            let pipeline = ctx
+                .kernels
+                .sequence_pipeline(ctx.device(), config, seq_ks, self.f16);
+            pass.set_pipeline(&pipeline);
+            pass.set_bind_group(0, &step_bg, &[0]);
+            pass.dispatch_workgroups(batch as u32, 1, 1);
+            drop(pass);
+            ctx.count_dispatches(2);
+        } else {
+            let ks = step_ksplit(batch, u);
+            let pipeline = ctx
+                .kernels
+                .step_pipeline(ctx.device(), config, ks, self.f16);
+            let groups = ((u as u32).div_ceil(STEP_WG / ks), batch as u32);
+            pass.set_pipeline(&pipeline);
+            for k in 0..steps {
+                pass.set_bind_group(0, &step_bg, &[(k as u64 * self.stride) as u32]);
+                pass.dispatch_workgroups(groups.0, groups.1, 1);
+            }
+            drop(pass);
+            ctx.count_dispatches(1 + steps as u64);
         }
-        drop(pass);
-        ctx.count_dispatches(1 + steps as u64);
         Ok(())
     }
 

@@ -150,13 +150,30 @@ fn run_case(
 }
 
 /// Random shapes within units 1–300, features 1–150, batch 1–20, timesteps 1–60, kept to a
-/// work budget that lavapipe runs in seconds.
+/// work budget that lavapipe runs in seconds; the kernel chosen by shape (the persistent one
+/// for units ≤ 256).
 #[test]
 fn random_configurations_match_the_cpu() {
     let Some(ctx) = gpu() else { return };
-    let mut r = rng(0x5eed);
+    random_cases(&ctx, 0x5eed, 40);
+}
+
+/// The same with one dispatch per timestep forced, so both recurrent kernels see every shape.
+#[test]
+fn random_configurations_match_the_cpu_per_step_kernel() {
+    if gpu().is_none() {
+        return;
+    }
+    let ctx = wgpu_lstm::gpu::GpuContext::new().unwrap();
+    ctx.set_debug_poison(true);
+    ctx.set_kernel_choice(wgpu_lstm::gpu::KernelChoice::PerStep);
+    random_cases(&ctx, 0xbeef, 30);
+}
+
+fn random_cases(ctx: &std::sync::Arc<wgpu_lstm::gpu::GpuContext>, seed: u64, n: usize) {
+    let mut r = rng(seed);
     let mut done = 0;
-    while done < 40 {
+    while done < n {
         let s = Shape {
             units: r.random_range(1..=300),
             dim: r.random_range(1..=150),
@@ -169,7 +186,7 @@ fn random_configurations_match_the_cpu() {
         }
         let seed = r.random();
         let cfg = random_config(&mut r, s.units);
-        run_case(&ctx, seed, s, cfg);
+        run_case(ctx, seed, s, cfg);
         done += 1;
     }
 }
@@ -236,6 +253,7 @@ fn one_sequence_costs_one_submit() {
         return;
     }
     let ctx = wgpu_lstm::gpu::GpuContext::new().unwrap();
+    ctx.set_kernel_choice(wgpu_lstm::gpu::KernelChoice::PerStep);
     let cfg = LstmConfig {
         return_sequences: true,
         return_state: true,
@@ -254,6 +272,12 @@ fn one_sequence_costs_one_submit() {
     let after = ctx.stats();
     assert_eq!(after.submits - before.submits, 1);
     assert_eq!(after.dispatches - before.dispatches, 1 + 17);
+    // the persistent kernel: projection + one dispatch for all 17 steps
+    ctx.set_kernel_choice(wgpu_lstm::gpu::KernelChoice::Persistent);
+    l.forward(x.view()).unwrap();
+    let persistent = ctx.stats();
+    assert_eq!(persistent.submits - after.submits, 1);
+    assert_eq!(persistent.dispatches - after.dispatches, 2);
     // read back only what was asked for: output (3·17·8) + h + c (3·8 each), in f32
     assert_eq!(
         after.bytes_read - before.bytes_read,
@@ -352,5 +376,39 @@ fn unsplittable_inputs_are_a_typed_error() {
         matches!(e, wgpu_lstm::Error::TooLarge { limit: 32, .. }),
         "{e}"
     );
+    assert_no_gpu_errors(&ctx);
+}
+
+/// lavapipe silently stops shader loops after 65 535 iterations per invocation: there the
+/// persistent kernel refuses a sequence that would exceed that and the layer runs one
+/// dispatch per step instead — same results either way.
+#[test]
+fn the_persistent_kernel_respects_the_loop_budget() {
+    if gpu().is_none() {
+        return;
+    }
+    let ctx = wgpu_lstm::gpu::GpuContext::new().unwrap();
+    let cfg = LstmConfig {
+        return_sequences: true,
+        ..LstmConfig::new(200)
+    };
+    let w = LstmWeights::keras_default(2, &cfg, 3);
+    let mut g = Lstm::on_device(cfg.clone(), w.clone(), &Device::Gpu(ctx.clone())).unwrap();
+    let mut c = Lstm::new(cfg, w).unwrap();
+    // 300 steps × (200 + 3) loop iterations per invocation > 60 000
+    let x = random3(&mut rng(8), 1, 300, 2, 1.0);
+    let before = ctx.stats().dispatches;
+    let y = g.forward(x.view()).unwrap().output;
+    let dispatches = ctx.stats().dispatches - before;
+    if ctx.adapter_name().contains("llvmpipe") {
+        assert_eq!(dispatches, 301, "per-step fallback on lavapipe");
+    } else {
+        assert_eq!(dispatches, 2, "persistent elsewhere");
+    }
+    assert!(crate::common::max_abs(&y, &c.forward(x.view()).unwrap().output) <= 1e-4);
+    // a shorter sequence of the same layer runs persistent
+    let before = ctx.stats().dispatches;
+    g.forward(x.slice(ndarray::s![.., ..100, ..])).unwrap();
+    assert_eq!(ctx.stats().dispatches - before, 2);
     assert_no_gpu_errors(&ctx);
 }

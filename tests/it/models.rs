@@ -471,6 +471,7 @@ fn a_model_call_is_one_submit() {
         return;
     }
     let ctx = wgpu_lstm::gpu::GpuContext::new().unwrap();
+    ctx.set_kernel_choice(wgpu_lstm::gpu::KernelChoice::PerStep);
     let (_, bytes) = demo();
     let mut m = Model::from_keras_bytes(&bytes, "demo", &Device::Gpu(ctx.clone())).unwrap();
     let x = ndarray::Array3::<f32>::zeros((2, 9, 1));

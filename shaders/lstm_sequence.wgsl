@@ -1,0 +1,129 @@
+// lstm_sequence.wgsl — the persistent kernel: one workgroup per batch row loops over all T
+// timesteps in one dispatch, h kept in workgroup memory, c and the masked-output hold in
+// registers, `workgroupBarrier` between steps (never a barrier across workgroups).
+// Needs activation.wgsl and recurrent_f32.wgsl / recurrent_f16.wgsl first. For units ≤ 256.
+//
+// CPU twin: `cpu::run_sequence` (its `for k` loop is this kernel's loop; each step is
+// `cpu::lstm_step`, the same math as lstm_step.wgsl).
+//
+// Bindings: as lstm_step.wgsl (0 z, 1 r, 2 mask, 3 h, 4 c, 5 hold, 6 out, 7 a Seq record).
+// Dispatch: (B, 1, 1) workgroups of 256 invocations. Invocation (jl, ks), jl < 256 / KS,
+// works on unit j = jl with the k-split ks (as lstm_step.wgsl); the ks = 0 invocations own
+// c, hold and the element-wise update of their unit.
+// Per step k (t_in = T-1-k with go_backwards): partial dot products from h in workgroup
+// memory → barrier → update c, h (written back to workgroup memory), write the output →
+// barrier. At the end h, c, hold go back to their buffers (h into slot h_write).
+
+override ACT: u32 = 0u;
+override REC_ACT: u32 = 1u;
+override RETURN_SEQUENCES: bool = false;
+override ZERO_OUTPUT_FOR_MASK: bool = false;
+override GO_BACKWARDS: bool = false;
+override KS: u32 = 1u;
+const WG: u32 = 256u;
+
+struct Seq {
+    batch: u32,
+    steps: u32,
+    units: u32,
+    has_mask: u32,
+    h_read: u32,
+    h_write: u32,
+    out_stride: u32,
+    out_offset: u32,
+    time_order: u32,
+    c_off: u32,
+    first: u32,
+    pad: u32,
+}
+
+@group(0) @binding(0) var<storage, read> z: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> mask: array<u32>;
+@group(0) @binding(3) var<storage, read_write> h: array<f32>;
+@group(0) @binding(4) var<storage, read_write> c: array<f32>;
+@group(0) @binding(5) var<storage, read_write> hold: array<f32>;
+@group(0) @binding(6) var<storage, read_write> out: array<f32>;
+@group(0) @binding(7) var<uniform> seq: Seq;
+
+var<workgroup> h_sh: array<f32, 256>;
+var<workgroup> partial: array<vec4<f32>, 256>;
+
+@compute @workgroup_size(256, 1, 1)
+fn lstm_sequence(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let u = seq.units;
+    let b = wg.x;
+    let upw = WG / KS;
+    let j = li % upw;
+    let ks = li / upw;
+    let owner = ks == 0u && j < u;
+    let idx = b * u + j;
+    if (li < u) {
+        h_sh[li] = h[seq.h_read + b * u + li];
+    }
+    var c_reg = 0.0;
+    var hold_reg = 0.0;
+    if (owner) {
+        c_reg = c[seq.c_off + idx];
+        if (seq.first == 0u) {
+            hold_reg = hold[seq.c_off + idx];
+        }
+    }
+    workgroupBarrier();
+    for (var k = 0u; k < seq.steps; k = k + 1u) {
+        var t_in = k;
+        if (GO_BACKWARDS) {
+            t_in = seq.steps - 1u - k;
+        }
+        let row = b * seq.steps + t_in;
+        var valid = true;
+        if (seq.has_mask != 0u) {
+            valid = mask[row] != 0u;
+        }
+        var acc = vec4<f32>(0.0);
+        if (valid && j < u) {
+            for (var q = ks; q < u; q = q + KS) {
+                acc = acc + h_sh[q] * r_at(q * u + j);
+            }
+        }
+        partial[li] = acc;
+        workgroupBarrier();
+        if (owner) {
+            var y: f32;
+            if (valid) {
+                var z4 = z[row * u + j];
+                for (var s = 0u; s < KS; s = s + 1u) {
+                    z4 = z4 + partial[s * upw + j];
+                }
+                let i = act(REC_ACT, z4.x);
+                let f = act(REC_ACT, z4.y);
+                let g = act(ACT, z4.z);
+                let o = act(REC_ACT, z4.w);
+                c_reg = f * c_reg + i * g;
+                let h_new = o * act(ACT, c_reg);
+                h_sh[j] = h_new;
+                hold_reg = h_new;
+                y = h_new;
+            } else {
+                y = select(hold_reg, 0.0, ZERO_OUTPUT_FOR_MASK);
+            }
+            var out_t = k;
+            if (seq.time_order != 0u) {
+                out_t = t_in;
+            }
+            var out_row = b;
+            if (RETURN_SEQUENCES) {
+                out_row = b * seq.steps + out_t;
+            }
+            out[out_row * seq.out_stride + seq.out_offset + j] = y;
+        }
+        workgroupBarrier();
+    }
+    if (owner) {
+        h[seq.h_write + idx] = h_sh[j];
+        c[seq.c_off + idx] = c_reg;
+        hold[seq.c_off + idx] = hold_reg;
+    }
+}
