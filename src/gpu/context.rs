@@ -327,8 +327,10 @@ impl GpuContext {
     /// The device needs no extra features; storage buffers are limited by its limits.
     ///
     /// ```no_run
-    /// # let (adapter, device, queue): (wgpu::Adapter, wgpu::Device, wgpu::Queue) = unimplemented!();
-    /// let ctx = wgpu_lstm::gpu::GpuContext::from_device(adapter.get_info(), device, queue);
+    /// fn share(adapter: &wgpu::Adapter, device: wgpu::Device, queue: wgpu::Queue) {
+    ///     let ctx = wgpu_lstm::gpu::GpuContext::from_device(adapter.get_info(), device, queue);
+    ///     println!("sharing {}", ctx.adapter_name());
+    /// }
     /// ```
     pub fn from_device(
         info: wgpu::AdapterInfo,
