@@ -11,6 +11,7 @@ use crate::error::Result;
 use crate::gpu::GpuContext;
 use crate::gpu::kernels::{MaskParams, PROJ_TILE, ProjDims};
 use crate::gpu::scheduler::{Io, OutLayout, Part, entry, uniform};
+use crate::layer::InitialState;
 use crate::model::{Layer, ModelOutput};
 
 /// A storage buffer that grows on demand.
@@ -57,6 +58,25 @@ struct Slot {
     half_b: Grow,
     params: wgpu::Buffer,
     dense: Option<GpuDense>,
+}
+
+/// The GPU halves of a model's LSTMs, in order.
+fn recurrent(layers: &mut [Layer]) -> impl Iterator<Item = &mut crate::gpu::scheduler::GpuLstm> {
+    layers
+        .iter_mut()
+        .flat_map(|l| -> Vec<&mut crate::gpu::scheduler::GpuLstm> {
+            match l {
+                Layer::Lstm(x) => x.gpu_mut().into_iter().collect(),
+                Layer::Bidirectional {
+                    forward, backward, ..
+                } => forward
+                    .gpu_mut()
+                    .into_iter()
+                    .chain(backward.gpu_mut())
+                    .collect(),
+                _ => vec![],
+            }
+        })
 }
 
 pub(crate) struct GpuModel {
@@ -114,7 +134,9 @@ impl GpuModel {
         })
     }
 
-    /// Runs all layers: one encoder, one submit, one readback.
+    /// Runs all layers: one encoder, one submit, one readback — or, when one call's buffers
+    /// would exceed a storage binding or the scratch budget, the same per group of batch rows
+    /// (rows are independent in every layer; the LSTMs' states stay whole on the GPU).
     pub fn call(
         &mut self,
         layers: &mut [Layer],
@@ -122,8 +144,113 @@ impl GpuModel {
         mask: Option<&Array2<bool>>,
     ) -> Result<ModelOutput> {
         let ctx = self.ctx.clone();
+        let (batch, steps, d) = x.dim();
+        // the widest per-row buffer: input, activations, and an LSTM's 4U projection scratch
+        let mut width = d;
+        for l in layers.iter() {
+            width = width.max(match l {
+                Layer::Lstm(x) => 4 * x.config().units,
+                Layer::Bidirectional { forward, .. } => 4 * forward.config().units,
+                Layer::Dense { kernel, .. } => kernel.ncols(),
+                Layer::Masking { .. } => 0,
+            });
+        }
+        let limits = ctx.device().limits();
+        let cap = limits
+            .max_storage_buffer_binding_size
+            .min(limits.max_buffer_size)
+            .min(ctx.scratch_budget());
+        let per_row = (steps * width * 8) as u64; // a bidirectional concat doubles a width
+        if per_row > cap {
+            return Err(crate::Error::TooLarge {
+                what: format!("one batch row of the model ({steps} steps × {width} floats × 2)"),
+                bytes: per_row,
+                limit: cap,
+            });
+        }
+        let rows = batch.min((cap / per_row) as usize);
+        // Every LSTM decides its initial state once per call (stateful rules).
+        let mut inits = Vec::new();
+        for l in layers.iter_mut() {
+            match l {
+                Layer::Lstm(x) => inits.push(x.begin_call(batch, false)?),
+                Layer::Bidirectional {
+                    forward, backward, ..
+                } => {
+                    inits.push(forward.begin_call(batch, false)?);
+                    inits.push(backward.begin_call(batch, false)?);
+                }
+                _ => {}
+            }
+        }
+        if rows == batch {
+            return self.call_part(layers, x, mask.map(|m| m.view()), 0, batch, &inits);
+        }
+        // the h slot each LSTM starts this call from (clearing or uploading a state resets it
+        // to 0): every row group must start there
+        let slots: Vec<usize> = recurrent(layers)
+            .zip(&inits)
+            .map(|(g, init)| match init {
+                InitialState::Carried => g.slot().unwrap_or(0),
+                _ => 0,
+            })
+            .collect();
+        let mut outputs: Vec<ArrayD<f32>> = Vec::new();
+        let mut states = Vec::new();
+        for r0 in (0..batch).step_by(rows) {
+            let nr = rows.min(batch - r0);
+            if r0 > 0 {
+                for (g, s) in recurrent(layers).zip(&slots) {
+                    g.set_slot(*s);
+                }
+            }
+            let group_inits: Vec<InitialState> = if r0 == 0 {
+                inits.clone()
+            } else {
+                vec![InitialState::Carried; inits.len()]
+            };
+            let part = self.call_part(
+                layers,
+                x.slice(ndarray::s![r0..r0 + nr, .., ..]),
+                mask.map(|m| m.slice(ndarray::s![r0..r0 + nr, ..])),
+                r0,
+                batch,
+                &group_inits,
+            )?;
+            if outputs.is_empty() {
+                outputs = part.outputs;
+            } else {
+                for (o, p) in outputs.iter_mut().zip(part.outputs) {
+                    *o = ndarray::concatenate(ndarray::Axis(0), &[o.view(), p.view()])
+                        .expect("same trailing shape");
+                }
+            }
+            states = part.states;
+        }
+        Ok(ModelOutput { outputs, states })
+    }
+
+    /// One group of rows [row0, row0 + x.rows) of a call over `total` rows.
+    fn call_part(
+        &mut self,
+        layers: &mut [Layer],
+        x: ArrayView3<'_, f32>,
+        mask: Option<ndarray::ArrayView2<'_, bool>>,
+        row0: usize,
+        total: usize,
+        inits: &[InitialState],
+    ) -> Result<ModelOutput> {
+        let ctx = self.ctx.clone();
         let device = ctx.device();
         let (batch, steps, d) = x.dim();
+        let mut inits = inits.iter().copied();
+        let part = Part {
+            batch: total,
+            row0,
+            rows: batch,
+            steps,
+            first: true,
+        };
         let x = x.as_standard_layout();
         let input = self
             .input
@@ -193,7 +320,7 @@ impl GpuModel {
                     if ctx.debug_poison() {
                         ctx.poison(&out, batch * out_steps * u);
                     }
-                    let init = l.begin_call(batch, false)?;
+                    let init = inits.next().expect("one per LSTM");
                     let g = l.gpu_mut().expect("a GPU model holds GPU layers");
                     let io = Io {
                         x: &cur,
@@ -201,14 +328,7 @@ impl GpuModel {
                         out: &out,
                         layout: OutLayout::dense(u),
                     };
-                    g.record(
-                        &mut encoder,
-                        &cfg,
-                        Part::whole(batch, steps),
-                        init,
-                        None,
-                        &io,
-                    )?;
+                    g.record(&mut encoder, &cfg, part, init, None, &io)?;
                     if last && cfg.return_state {
                         for (name, (b, o, len)) in
                             ["h", "c"].iter().zip(g.state_ranges().expect("recorded"))
@@ -288,7 +408,7 @@ impl GpuModel {
                         .enumerate()
                     {
                         let cfg = if half == 0 { &fc } else { &bc };
-                        let init = l.begin_call(batch, false)?;
+                        let init = inits.next().expect("one per LSTM");
                         let g = l.gpu_mut().expect("a GPU model holds GPU layers");
                         let io = Io {
                             x: &cur,
@@ -296,14 +416,7 @@ impl GpuModel {
                             out: target,
                             layout,
                         };
-                        g.record(
-                            &mut encoder,
-                            cfg,
-                            Part::whole(batch, steps),
-                            init,
-                            None,
-                            &io,
-                        )?;
+                        g.record(&mut encoder, cfg, part, init, None, &io)?;
                         if last && cfg.return_state {
                             let prefix = if half == 0 { "forward" } else { "backward" };
                             for (name, (b, o, len)) in

@@ -509,6 +509,18 @@ impl GpuLstm {
         Ok(())
     }
 
+    /// Which h slot holds the current state (none before the first call).
+    pub fn slot(&self) -> Option<usize> {
+        self.state.as_ref().map(|s| s.slot)
+    }
+
+    /// Sets which h slot holds the current state (a model replaying a call per row group).
+    pub fn set_slot(&mut self, slot: usize) {
+        if let Some(s) = self.state.as_mut() {
+            s.slot = slot;
+        }
+    }
+
     /// The (buffer, element offset, length) ranges holding h and c now.
     pub fn state_ranges(&self) -> Option<[(&wgpu::Buffer, u64, usize); 2]> {
         self.state.as_ref().map(|s| s.ranges())

@@ -484,3 +484,76 @@ fn a_model_call_is_one_submit() {
     assert_eq!(after.dispatches - before.dispatches, 11);
     assert_eq!(after.bytes_read - before.bytes_read, 4 * 2 * 9);
 }
+
+/// A model call over the scratch budget runs per group of batch rows (forced here with a
+/// tiny budget) and equals the CPU: masking, stacked and bidirectional LSTMs, a Dense head,
+/// stateful carry across calls.
+#[test]
+fn split_model_calls_equal_unsplit_ones() {
+    if gpu().is_none() {
+        return;
+    }
+    let ctx = wgpu_lstm::gpu::GpuContext::new().unwrap();
+    ctx.set_debug_poison(true);
+    let mut r = crate::common::rng(77);
+    let (b, t, d) = (7, 5, 3);
+    let stateful = |(mut c, w): (LstmConfig, LstmWeights)| {
+        c.stateful = true;
+        (c, w)
+    };
+    let l0 = stateful(lstm_def(&mut r, d, 4, true));
+    let f = stateful(lstm_def(&mut r, 4, 3, true));
+    let g = stateful(lstm_def(&mut r, 4, 3, true));
+    let def = ModelDef {
+        name: "split".into(),
+        flavour: KerasFlavour::Keras3,
+        layers: vec![
+            ("masking".into(), LayerDef::Masking { mask_value: 0.0 }),
+            (
+                "lstm".into(),
+                LayerDef::Lstm {
+                    config: l0.0,
+                    weights: l0.1,
+                },
+            ),
+            (
+                "bidirectional".into(),
+                LayerDef::Bidirectional {
+                    forward: f,
+                    backward: g,
+                    merge: MergeMode::Concat,
+                },
+            ),
+            (
+                "dense".into(),
+                LayerDef::Dense {
+                    kernel: crate::common::random(&mut r, ndarray::Ix2(6, 2), 0.5),
+                    bias: None,
+                    activation: Activation::Tanh,
+                },
+            ),
+        ],
+    };
+    let mut cpu = Model::new(def.clone(), &Device::Cpu).unwrap();
+    let mut split = Model::new(def, &Device::Gpu(ctx.clone())).unwrap();
+    // per row: 5 steps × 16 floats (4U of the first LSTM) × 8 bytes = 640: 2 rows per group
+    ctx.set_scratch_budget(2 * 640);
+    let before = ctx.stats().submits;
+    for _ in 0..2 {
+        let mut x = crate::common::random3(&mut r, b, t, d, 1.0);
+        x.slice_mut(s![2, 3.., ..]).fill(0.0);
+        let want = cpu.predict(x.view()).unwrap();
+        let got = split.predict(x.view()).unwrap();
+        assert!(max_abs(&got, &want) <= 1e-4, "{}", max_abs(&got, &want));
+    }
+    assert_eq!(ctx.stats().submits - before, 2 * 4, "4 row groups per call");
+    for (a, c) in split
+        .states()
+        .unwrap()
+        .into_iter()
+        .zip(cpu.states().unwrap())
+    {
+        assert!(max_abs(&a.unwrap().h.into_dyn(), &c.unwrap().h.into_dyn()) <= 1e-4);
+    }
+    assert_no_gpu_errors(&ctx);
+}
