@@ -38,7 +38,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::LstmConfig;
 use crate::device::Device;
 use crate::error::{Error, Result};
-use crate::gpu::{GpuContext, GpuStats};
+use crate::gpu::{GpuContext, GpuStats, KernelChoice};
 use crate::layer::Lstm;
 use crate::weights::LstmWeights;
 
@@ -306,8 +306,9 @@ impl BenchConfig {
         2 * b * t * 4 * u * (d + u)
     }
 
-    /// Estimated peak GPU memory of one layer running this configuration, in bytes —
-    /// **computed from the shapes, not measured**: the buffers the scheduler allocates, all
+    /// Estimated peak GPU memory of one layer running this configuration in one part, in
+    /// bytes — **computed from the shapes, not measured** (a call whose projection scratch
+    /// exceeds the context's scratch budget runs in parts and needs less): the buffers the scheduler allocates, all
     /// f32: weights `(D·4U + U·4U + 4U)`, inputs `B·T·D`, input-projection scratch `B·T·4U`,
     /// output `B·U` (`return_sequences=False`), state `4·B·U` (two h slots, c, the mask hold),
     /// the readback staging `3·B·U`, plus per-step parameter records `T·256` bytes.
@@ -336,9 +337,9 @@ impl BenchConfig {
 
 /// How long to measure.
 ///
-/// A benchmark makes `warmup` untimed calls, then timed calls: at least `reps`, more while
-/// their total is under `min_time` (estimated from the warm-up, at most 100 000), and no new
-/// call once `max_time` has passed (at least one call is always timed). With `gpu_timing` on
+/// A benchmark makes `warmup` untimed calls, then timed calls: at least `reps`, more until
+/// `min_time` has passed (at most 100 000 calls), and no new call once `max_time` has passed
+/// (at least one call is always timed). With `gpu_timing` on
 /// a GPU that has timestamp queries, up to `reps` further calls are timed on the GPU
 /// (separately, so the timestamps cost the host-wall numbers nothing).
 ///
@@ -361,6 +362,15 @@ pub struct BenchOptions {
     pub gpu_timing: bool,
     /// Seed of the weights and the inputs. Default 0.
     pub seed: u64,
+    /// The recurrent kernel to force on a GPU for this benchmark (the context's previous
+    /// choice is restored afterwards); `None` = the context's choice (by default
+    /// [`KernelChoice::Auto`]). Default `None`.
+    pub kernel: Option<KernelChoice>,
+    /// The projection-scratch budget in bytes to set on a GPU context for this benchmark
+    /// (restored afterwards); a call whose scratch `B·T·4U·4` exceeds it runs in parts, one
+    /// submit each. `None` = the context's budget (by default
+    /// [`crate::gpu::DEFAULT_SCRATCH_BUDGET`], 256 MiB, which splits `large`). Default `None`.
+    pub scratch_budget: Option<u64>,
 }
 
 impl Default for BenchOptions {
@@ -372,6 +382,8 @@ impl Default for BenchOptions {
             max_time: Duration::from_secs(30),
             gpu_timing: true,
             seed: 0,
+            kernel: None,
+            scratch_budget: None,
         }
     }
 }
@@ -486,7 +498,9 @@ impl BenchCase {
 /// assert_eq!(r.backend, "cpu");
 /// assert!(r.dispatches_per_call.is_none() && r.gpu_ms.is_none());
 /// let back: wgpu_lstm::bench::BenchResult = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
-/// assert_eq!(back, r);
+/// // (serde_json parses floats to within an ulp, not always bit-exactly)
+/// assert_eq!((&back.config, back.reps), (&r.config, r.reps));
+/// assert!((back.median_ms - r.median_ms).abs() <= 1e-12 * r.median_ms);
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BenchResult {
@@ -500,6 +514,11 @@ pub struct BenchResult {
     pub driver: String,
     /// A streaming benchmark (stateful layer, one step per call)?
     pub streaming: bool,
+    /// The recurrent-kernel choice in force on the GPU (`Auto`, `PerStep`, `Persistent`:
+    /// see [`KernelChoice`]; `Auto` takes the persistent kernel for U ≤ 256), or `cpu`.
+    /// `dispatches_per_call` tells which kernel ran: 2 = persistent, 1 + T = per step.
+    #[serde(default)]
+    pub kernel: String,
     /// Untimed calls made first.
     pub warmup: usize,
     /// Timed calls (host wall).
@@ -509,7 +528,9 @@ pub struct BenchResult {
     /// Fastest host wall time per call, ms.
     pub min_ms: f64,
     /// Median GPU time per call from timestamp queries (first pass begin to last pass end),
-    /// ms; `None` on the CPU, where the adapter lacks `TIMESTAMP_QUERY`, or with timing off.
+    /// ms; `None` on the CPU, where the adapter lacks `TIMESTAMP_QUERY`, with timing off, or
+    /// when a call takes more than one submit (a call split by the scratch budget: the
+    /// timestamps would cover only its last part).
     pub gpu_ms: Option<f64>,
     /// Calls timed on the GPU.
     pub gpu_reps: usize,
@@ -521,6 +542,10 @@ pub struct BenchResult {
     pub bytes_uploaded_per_call: Option<f64>,
     /// Bytes read GPU → host per call; GPU only.
     pub bytes_read_per_call: Option<f64>,
+    /// GPU buffers created per call (0 in a steady state: nothing is allocated per call);
+    /// GPU only.
+    #[serde(default)]
+    pub buffers_created_per_call: Option<f64>,
     /// Floating-point operations per call ([`BenchConfig::flop`]).
     pub flop: u64,
     /// `flop / median_ms`, in GFLOP/s.
@@ -575,6 +600,43 @@ fn median(v: &mut [f64]) -> f64 {
     }
 }
 
+/// Parses a recurrent-kernel choice as the CLI takes it: `auto`, `per-step` or `persistent`.
+///
+/// ```
+/// use wgpu_lstm::gpu::KernelChoice;
+/// assert_eq!(wgpu_lstm::bench::parse_kernel_choice("per-step").unwrap(), KernelChoice::PerStep);
+/// assert!(wgpu_lstm::bench::parse_kernel_choice("fast").is_err());
+/// ```
+pub fn parse_kernel_choice(s: &str) -> Result<KernelChoice> {
+    match s.trim() {
+        "auto" => Ok(KernelChoice::Auto),
+        "per-step" | "per_step" | "perstep" => Ok(KernelChoice::PerStep),
+        "persistent" => Ok(KernelChoice::Persistent),
+        other => Err(Error::config(
+            "kernel",
+            format!("`{other}` is not one of auto, per-step, persistent"),
+        )),
+    }
+}
+
+/// Restores a context's kernel choice however the benchmark ends.
+struct KernelGuard<'a>(&'a GpuContext, KernelChoice);
+
+impl Drop for KernelGuard<'_> {
+    fn drop(&mut self) {
+        self.0.set_kernel_choice(self.1);
+    }
+}
+
+/// Restores a context's scratch budget however the benchmark ends.
+struct BudgetGuard<'a>(&'a GpuContext, u64);
+
+impl Drop for BudgetGuard<'_> {
+    fn drop(&mut self) {
+        self.0.set_scratch_budget(self.1);
+    }
+}
+
 /// Turns GPU timing off again however the timing phase ends.
 struct TimingGuard<'a>(&'a GpuContext);
 
@@ -607,11 +669,31 @@ pub fn run_bench(
     opts: &BenchOptions,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<BenchResult> {
-    let mut case = BenchCase::new(config, device, opts.seed)?;
     let ctx = match device {
         Device::Gpu(ctx) => Some(ctx.clone()),
         Device::Cpu => None,
     };
+    let _kernel_guard = match (&ctx, opts.kernel) {
+        (Some(c), Some(k)) => {
+            let guard = KernelGuard(c, c.kernel_choice());
+            c.set_kernel_choice(k);
+            Some(guard)
+        }
+        _ => None,
+    };
+    let _budget_guard = match (&ctx, opts.scratch_budget) {
+        (Some(c), Some(b)) => {
+            let guard = BudgetGuard(c, c.scratch_budget());
+            c.set_scratch_budget(b);
+            Some(guard)
+        }
+        _ => None,
+    };
+    let kernel = match &ctx {
+        Some(c) => format!("{:?}", c.kernel_choice()),
+        None => "cpu".to_string(),
+    };
+    let mut case = BenchCase::new(config, device, opts.seed)?;
     let timed_gpu = ctx
         .as_ref()
         .is_some_and(|c| opts.gpu_timing && c.set_gpu_timing(false));
@@ -642,7 +724,18 @@ pub fn run_bench(
     let before = ctx.as_ref().map(|c| c.stats());
     let mut times = Vec::with_capacity(planned);
     let start = Instant::now();
-    while times.len() < planned && (times.is_empty() || start.elapsed() < opts.max_time) {
+    loop {
+        let n = times.len();
+        let elapsed = start.elapsed();
+        let wanted = n < planned || (elapsed < opts.min_time && n < MAX_CALLS);
+        if !wanted || (n > 0 && elapsed >= opts.max_time) {
+            break;
+        }
+        if n >= planned {
+            // The warm-up underestimated how many calls fill min_time.
+            planned += 1;
+            total += 1;
+        }
         let t0 = Instant::now();
         case.forward()?;
         times.push(t0.elapsed().as_secs_f64() * 1e3);
@@ -657,6 +750,7 @@ pub fn run_bench(
             (after.submits - before.submits) as f64 / n,
             (after.bytes_uploaded - before.bytes_uploaded) as f64 / n,
             (after.bytes_read - before.bytes_read) as f64 / n,
+            (after.buffers_created - before.buffers_created) as f64 / n,
         )
     };
     let counters = match (&ctx, before) {
@@ -664,8 +758,10 @@ pub fn run_bench(
         _ => None,
     };
 
+    // Timestamps cover one submit: a call split into several submits has no GPU time.
+    let one_submit = counters.is_some_and(|c| c.1 <= 1.0);
     let mut gpu_times = Vec::new();
-    if let (Some(c), true) = (&ctx, timed_gpu) {
+    if let (Some(c), true, true) = (&ctx, timed_gpu, one_submit) {
         let n = gpu_planned.min(calls);
         total = done + n;
         c.set_gpu_timing(true);
@@ -679,6 +775,10 @@ pub fn run_bench(
             done += 1;
             progress(done, total);
         }
+    }
+    if done < total {
+        // Fewer calls than announced (max_time, or no GPU-timed phase): close the display.
+        progress(done, done);
     }
 
     let min_ms = times.iter().copied().fold(f64::INFINITY, f64::min);
@@ -709,6 +809,7 @@ pub fn run_bench(
         backend,
         driver,
         streaming: config.is_streaming(),
+        kernel,
         warmup: opts.warmup,
         reps: calls,
         median_ms,
@@ -719,6 +820,7 @@ pub fn run_bench(
         submits_per_call: counters.map(|c| c.1),
         bytes_uploaded_per_call: counters.map(|c| c.2),
         bytes_read_per_call: counters.map(|c| c.3),
+        buffers_created_per_call: counters.map(|c| c.4),
         flop,
         gflops: flop as f64 / (median_ms * 1e-3) / 1e9,
         gpu_gflops: gpu_ms.map(|g| flop as f64 / (g * 1e-3) / 1e9),
@@ -972,9 +1074,10 @@ fn fmt_gflops(v: f64) -> String {
     }
 }
 
-/// A Markdown table, one row per result: configuration, shape, mode, device, timed calls,
+/// A Markdown table, one row per result: configuration, shape, mode, kernel, device, timed calls,
 /// host wall median and min (ms), GPU time (ms), GFLOP/s from the host median, dispatches,
-/// submits, bytes uploaded and read per call, and the computed memory estimate (MiB).
+/// submits, bytes uploaded and read, and GPU buffers created per call, and the computed
+/// memory estimate (MiB).
 ///
 /// ```
 /// use wgpu_lstm::{Device, bench::{BenchConfig, BenchOptions, markdown_table, run_bench}};
@@ -985,14 +1088,14 @@ fn fmt_gflops(v: f64) -> String {
 /// ```
 pub fn markdown_table(results: &[BenchResult]) -> String {
     let mut s = String::from(
-        "| config | B,T,D,U | mode | device | calls | host median ms | host min ms | GPU ms | \
+        "| config | B,T,D,U | mode | kernel | device | calls | host median ms | host min ms | GPU ms | \
          GFLOP/s (host) | dispatches/call | submits/call | uploaded B/call | read B/call | \
-         est. GPU MiB (computed) |\n\
-         |---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+         buffers/call | est. GPU MiB (computed) |\n\
+         |---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in results {
         s.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} |\n",
             md_cell(&r.config.name),
             r.config.shape(),
             if r.streaming {
@@ -1000,6 +1103,7 @@ pub fn markdown_table(results: &[BenchResult]) -> String {
             } else {
                 "sequence"
             },
+            r.kernel,
             md_cell(&r.device),
             r.reps,
             fmt_ms(r.median_ms),
@@ -1010,6 +1114,7 @@ pub fn markdown_table(results: &[BenchResult]) -> String {
             fmt_opt(r.submits_per_call, fmt_count),
             fmt_opt(r.bytes_uploaded_per_call, fmt_count),
             fmt_opt(r.bytes_read_per_call, fmt_count),
+            fmt_opt(r.buffers_created_per_call, fmt_count),
             r.memory_estimate_bytes as f64 / (1u64 << 20) as f64,
         ));
     }
@@ -1018,6 +1123,15 @@ pub fn markdown_table(results: &[BenchResult]) -> String {
 
 fn md_cell(s: &str) -> String {
     s.replace('|', "\\|")
+}
+
+/// A decade tick label: 1000, 10, 1, 0.1, 0.001, then 1e-4 and below.
+fn fmt_decade(k: i32) -> String {
+    if (-3..=15).contains(&k) {
+        format!("{}", 10f64.powi(k))
+    } else {
+        format!("1e{k}")
+    }
 }
 
 fn xml_escape(s: &str) -> String {
@@ -1058,14 +1172,14 @@ pub fn svg_chart(results: &[BenchResult]) -> String {
     let bar_w = 26.0;
     let group_w = devices.len().max(1) as f64 * bar_w + 30.0;
     let legend_h = 18.0 * devices.len() as f64;
-    let width = (left + right + group_w * configs.len().max(1) as f64).max(420.0);
+    let width = (left + right + group_w * configs.len().max(1) as f64).max(600.0);
     let height = top + plot_h + 50.0 + legend_h;
     let mut s = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{height:.0}\" \
          viewBox=\"0 0 {width:.0} {height:.0}\" font-family=\"sans-serif\" font-size=\"11\">\n"
     );
     s.push_str(&format!(
-        "<text x=\"{:.0}\" y=\"20\" font-size=\"14\" text-anchor=\"middle\">wgpu-lstm: median host wall ms per forward (log scale; black tick = GPU ms)</text>\n",
+        "<text x=\"{:.0}\" y=\"20\" font-size=\"13\" text-anchor=\"middle\">wgpu-lstm: median host wall ms per forward, log scale (black tick: GPU ms)</text>\n",
         width / 2.0
     ));
     let values: Vec<f64> = results
@@ -1101,7 +1215,7 @@ pub fn svg_chart(results: &[BenchResult]) -> String {
              <text x=\"{:.0}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>\n",
             left - 6.0,
             y + 4.0,
-            xml_escape(&fmt_ms(v)),
+            fmt_decade(k),
         ));
     }
     s.push_str(&format!(
@@ -1130,14 +1244,14 @@ pub fn svg_chart(results: &[BenchResult]) -> String {
                 xml_escape(dev),
                 fmt_ms(r.median_ms)
             ));
+            let tick_y = r.gpu_ms.filter(|g| g.is_finite() && *g > 0.0).map(y_of);
             s.push_str(&format!(
                 "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"9\" text-anchor=\"middle\">{}</text>\n",
                 x + (bar_w - 4.0) / 2.0,
-                y - 3.0,
+                y.min(tick_y.unwrap_or(y)) - 4.0,
                 fmt_ms(r.median_ms)
             ));
-            if let Some(g) = r.gpu_ms.filter(|g| g.is_finite() && *g > 0.0) {
-                let gy = y_of(g);
+            if let (Some(g), Some(gy)) = (r.gpu_ms, tick_y) {
                 s.push_str(&format!(
                     "<line x1=\"{:.1}\" y1=\"{gy:.1}\" x2=\"{:.1}\" y2=\"{gy:.1}\" stroke=\"#000\" stroke-width=\"2\"><title>GPU {} ms</title></line>\n",
                     x - 2.0,
@@ -1224,9 +1338,10 @@ fn check(ratio: Option<f64>, goal: f64) -> Option<bool> {
 /// use wgpu_lstm::bench::{BenchConfig, BenchResult, compare_with_cudnn};
 /// let r = BenchResult {
 ///     config: BenchConfig::named("small_seq").unwrap(), device: "GPU".into(), backend: "Vulkan".into(),
-///     driver: String::new(), streaming: false, warmup: 1, reps: 1, median_ms: 0.5, min_ms: 0.5,
+///     driver: String::new(), streaming: false, kernel: "Auto".into(), warmup: 1, reps: 1, median_ms: 0.5, min_ms: 0.5,
 ///     gpu_ms: Some(0.1), gpu_reps: 1, dispatches_per_call: Some(101.0), submits_per_call: Some(1.0),
-///     bytes_uploaded_per_call: None, bytes_read_per_call: None, flop: 1, gflops: 1.0,
+///     bytes_uploaded_per_call: None, bytes_read_per_call: None, buffers_created_per_call: None,
+///     flop: 1, gflops: 1.0,
 ///     gpu_gflops: None, memory_estimate_bytes: 0,
 /// };
 /// let cudnn = serde_json::json!({"device": "H100", "fp32": {"small_seq": {"graph_ms": 0.2, "eager_ms": 0.25, "wall_ms": 0.3}}});

@@ -99,6 +99,34 @@ enum Command {
     },
     /// List every GPU adapter wgpu can see, with backend, type, driver and key limits.
     Adapters,
+    /// Time one LSTM over the benchmark grid (see BENCHMARKS.md).
+    Bench {
+        /// Grid name (stream_step, small_seq, long_seq, medium, large) or B,T,D,U; repeatable;
+        /// default: the whole grid.
+        #[arg(long)]
+        config: Vec<String>,
+        /// Device(s) to time.
+        #[arg(long, value_enum, default_value = "gpu")]
+        device: DeviceArg,
+        /// Least number of timed calls per benchmark (default 10).
+        #[arg(long)]
+        reps: Option<usize>,
+        /// Force the GPU's recurrent kernel: auto, per-step or persistent.
+        #[arg(long)]
+        kernel: Option<String>,
+        /// Projection-scratch budget in MiB for the benchmark (default: the context's 256 MiB).
+        #[arg(long)]
+        scratch_budget_mib: Option<u64>,
+        /// Write the results as JSON.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Write the results as a Markdown table.
+        #[arg(long)]
+        markdown: Option<PathBuf>,
+        /// Write an SVG chart of the results.
+        #[arg(long)]
+        svg: Option<PathBuf>,
+    },
     /// Run a Keras model file (.keras or legacy .h5) on a float32 .npy input (B, T, D).
     Run {
         /// The model file.
@@ -252,6 +280,35 @@ fn run(cmd: Command) -> Result<ExitCode> {
                 }
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench {
+            config,
+            device,
+            reps,
+            kernel,
+            scratch_budget_mib,
+            json,
+            markdown,
+            svg,
+        } => {
+            let configs = wgpu_lstm::bench::BenchConfig::parse_list(&config)?;
+            let mut opts = wgpu_lstm::bench::BenchOptions::default();
+            if let Some(n) = reps {
+                opts.reps = n;
+            }
+            opts.kernel = kernel
+                .as_deref()
+                .map(wgpu_lstm::bench::parse_kernel_choice)
+                .transpose()?;
+            opts.scratch_budget = scratch_budget_mib.map(|m| m << 20);
+            let report = wgpu_lstm::bench::run_suite(&configs, &devices(device)?, &opts);
+            report.write_files(json.as_deref(), markdown.as_deref(), svg.as_deref())?;
+            print!("{}", report.markdown());
+            Ok(if report.failures.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::Adapters => {
             let all = gpu::list_adapters(None);

@@ -795,9 +795,11 @@ impl GpuContext {
         };
         if let (true, Some(t)) = (pending.timing, &self.timing) {
             let words = out.pop().unwrap_or_default();
-            let stamps: &[u64] = bytemuck::cast_slice(&words);
+            // two little-endian u64 stamps in four f32 words (no alignment assumed)
+            let bits: Vec<u32> = words.iter().map(|w| w.to_bits()).collect();
+            let stamp = |i: usize| bits[2 * i] as u64 | (bits[2 * i + 1] as u64) << 32;
             let period = self.queue.get_timestamp_period() as f64;
-            let ns = (stamps[1].saturating_sub(stamps[0]) as f64 * period) as u64;
+            let ns = (stamp(1).saturating_sub(stamp(0)) as f64 * period) as u64;
             t.last_ns.store(ns, Ordering::Relaxed);
         }
         self.check_errors()?;

@@ -7,6 +7,7 @@ mod common;
 
 mod activations;
 mod bad_inputs;
+mod bench;
 mod cli;
 mod errors;
 mod fixtures;
