@@ -38,7 +38,7 @@ pub fn input_projection_source() -> String {
 ///
 /// ```
 /// let src = wgpu_lstm::gpu::kernels::lstm_step_source(false);
-/// assert!(src.contains("fn act(") && src.contains("fn lstm_step(") && !src.contains("f16"));
+/// assert!(src.contains("fn act(") && src.contains("fn lstm_step(") && !src.contains("enable f16"));
 /// assert!(wgpu_lstm::gpu::kernels::lstm_step_source(true).starts_with("enable f16;"));
 /// ```
 pub fn lstm_step_source(f16_weights: bool) -> String {
