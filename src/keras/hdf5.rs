@@ -11,9 +11,17 @@
 //!   before the raw bytes are decoded here; a dataset's declared size is checked against the
 //!   file's length before anything is allocated.
 //!
+//! Two guards keep a small hostile file from costing unbounded time (both found by fuzzing,
+//! see FUZZING.md): opening a file refuses a version-1 group B-tree that names a node twice
+//! (`hdf5-pure` would walk such a DAG in exponential time), and the searches for stray
+//! datasets walk group handles with one budget of listed members per file (HDF5 hard links
+//! let one group appear under many names).
+//!
 //! Keeping the dependency behind this narrow API means an upgrade (its API has moved fast)
 //! touches one file.
 
+use std::cell::Cell;
+use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use hdf5_pure::{AttrValue, Datatype, DatatypeByteOrder, FloatingPointLayout, FormatError};
@@ -27,14 +35,19 @@ const MAX_RANK: usize = 8;
 /// group into itself).
 const MAX_DEPTH: usize = 12;
 
-/// Most objects [`H5::has_any_dataset`] visits in total.
-const MAX_VISITS: usize = 4096;
+/// Most group members the dataset searches ([`H5::has_any_dataset`],
+/// [`H5::child_groups_with_datasets`]) list, together, over the life of one file. HDF5 hard
+/// links let a small file name one group from many places, so a per-call bound would still
+/// multiply with the number of calls; a real Keras file lists a few per weightless layer.
+const MAX_LISTED: usize = 1 << 14;
 
 /// An HDF5 file held in memory, opened for reading.
 pub(crate) struct H5 {
     file: hdf5_pure::File,
     name: String,
     len: u64,
+    /// Group members listed so far by the dataset searches (bounded by [`MAX_LISTED`]).
+    listed: Cell<usize>,
 }
 
 /// Whether `bytes` carries the HDF5 signature at one of the offsets the format allows.
@@ -111,10 +124,15 @@ impl H5 {
                     format!("truncated HDF5 file: {len} bytes, but its superblock says {eof}"),
                 ));
             }
+            let (os, ls) = (sb.offset_size, sb.length_size);
+            if let Err(why) = check_group_btrees(file.as_bytes(), sb.base_address.get(), os, ls) {
+                return Err(Error::model_file(name, format!("damaged HDF5 file: {why}")));
+            }
             Ok(H5 {
                 file,
                 name: name.to_string(),
                 len,
+                listed: Cell::new(0),
             })
         })
     }
@@ -169,20 +187,80 @@ impl H5 {
 
     /// Whether anything under the group at `path` (at any depth) is a dataset.
     pub(crate) fn has_any_dataset(&self, path: &str) -> Result<bool> {
-        let mut visits = 0usize;
-        self.has_any_dataset_rec(path, 0, &mut visits)
+        guard(
+            &self.name,
+            &format!("searching {path} for datasets"),
+            || {
+                let g = self.group(path).map_err(|e| self.err(path, e))?;
+                self.any_dataset_in(&g, path, 0)
+            },
+        )
     }
 
-    fn has_any_dataset_rec(&self, path: &str, depth: usize, visits: &mut usize) -> Result<bool> {
-        *visits += 1;
-        if depth > MAX_DEPTH || *visits > MAX_VISITS {
+    /// Names of the child groups of the group at `path` that hold a dataset at any depth,
+    /// sorted, leaving out (unsearched) those `skip` names. Lists the group once (looking
+    /// each child up by path would list it again per child).
+    pub(crate) fn child_groups_with_datasets(
+        &self,
+        path: &str,
+        skip: impl Fn(&str) -> bool,
+    ) -> Result<Vec<String>> {
+        guard(
+            &self.name,
+            &format!("searching {path} for datasets"),
+            || {
+                let g = self.group(path).map_err(|e| self.err(path, e))?;
+                let children: Vec<(String, hdf5_pure::Group)> =
+                    g.iter_groups().map_err(|e| self.err(path, e))?.collect();
+                self.count_listed(path, children.len())?;
+                let mut out = Vec::new();
+                for (name, child) in children {
+                    if skip(&name) {
+                        continue;
+                    }
+                    let child_path = format!("{}/{name}", path.trim_end_matches('/'));
+                    if self.any_dataset_in(&child, &child_path, 1)? {
+                        out.push(name);
+                    }
+                }
+                out.sort();
+                Ok(out)
+            },
+        )
+    }
+
+    /// Charges `n` listed members to the file's budget.
+    fn count_listed(&self, path: &str, n: usize) -> Result<()> {
+        let total = self.listed.get().saturating_add(n);
+        self.listed.set(total);
+        if total > MAX_LISTED {
+            return Err(self.err(
+                path,
+                format!(
+                    "more than {MAX_LISTED} group members to search (a damaged or hostile file?)"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Walks the group handles themselves: each level lists its own members once, rather than
+    /// resolving every path from the root again.
+    fn any_dataset_in(&self, g: &hdf5_pure::Group, path: &str, depth: usize) -> Result<bool> {
+        if depth > MAX_DEPTH {
             return Err(self.err(path, "groups nest too deeply (a damaged or cyclic file?)"));
         }
-        if !self.dataset_names(path)?.is_empty() {
+        let datasets = g.datasets().map_err(|e| self.err(path, e))?;
+        self.count_listed(path, 1 + datasets.len())?;
+        if !datasets.is_empty() {
             return Ok(true);
         }
-        for g in self.group_names(path)? {
-            if self.has_any_dataset_rec(&format!("{path}/{g}"), depth + 1, visits)? {
+        let children: Vec<(String, hdf5_pure::Group)> =
+            g.iter_groups().map_err(|e| self.err(path, e))?.collect();
+        // Listing the datasets above read each of these members too.
+        self.count_listed(path, 2 * children.len())?;
+        for (name, child) in children {
+            if self.any_dataset_in(&child, &format!("{path}/{name}"), depth + 1)? {
                 return Ok(true);
             }
         }
@@ -330,6 +408,101 @@ impl H5 {
             Ok((shape, data))
         })
     }
+}
+
+/// Refuses a version-1 group B-tree that reaches a node twice.
+///
+/// `hdf5-pure` 0.47 lists a version-1 group by walking its B-tree (`TREE` nodes of type 0,
+/// whose leaves point at `SNOD` symbol-table nodes) without remembering the nodes it has
+/// seen, and only bounds the depth (64). A damaged file whose internal nodes name the same
+/// child twice, level after level, makes a few hundred bytes cost 2^depth node visits on every
+/// lookup in that group: a hang, and as many duplicated entries. In a valid file each node and
+/// each `SNOD` has exactly one parent, so this scans the bytes for every group B-tree node
+/// (the reader can only follow a node that starts with `TREE` at its address, so the scan
+/// sees every node it could reach) and refuses the file if any `TREE` or `SNOD` is named as a
+/// child twice. Linear in the file's length.
+fn check_group_btrees(
+    bytes: &[u8],
+    base: u64,
+    offset_size: u8,
+    length_size: u8,
+) -> std::result::Result<(), String> {
+    let (os, ls) = (usize::from(offset_size), usize::from(length_size));
+    if !matches!(os, 2 | 4 | 8) || !matches!(ls, 2 | 4 | 8) {
+        return Ok(()); // the reader refuses such a file itself
+    }
+    let read = |at: usize, n: usize| -> Option<u64> {
+        let b = bytes.get(at..at.checked_add(n)?)?;
+        Some(
+            b.iter()
+                .rev()
+                .fold(0u64, |acc, &x| (acc << 8) | u64::from(x)),
+        )
+    };
+    let header = 8 + 2 * os;
+    // Real nodes do not overlap, so their child slots fit in the file; many overlapping fake
+    // nodes could otherwise make this scan quadratic.
+    let mut slots_left = bytes.len() / (ls + os) + (1 << 16);
+    let mut parent_of: HashMap<u64, usize> = HashMap::new();
+    let mut at = 0usize;
+    while let Some(found) = bytes.get(at..).and_then(|rest| find(rest, b"TREE")) {
+        let node = at + found;
+        at = node + 1;
+        if bytes.get(node + 4) != Some(&0) {
+            continue; // not a group node (type 1 is a chunk index)
+        }
+        let (Some(&level), Some(used)) = (bytes.get(node + 5), read(node + 6, 2)) else {
+            continue;
+        };
+        for i in 0..used as usize {
+            let Some(child) = read(node + header + i * (ls + os) + ls, os) else {
+                break;
+            };
+            slots_left = slots_left.checked_sub(1).ok_or_else(|| {
+                "its group B-tree nodes overlap (more child slots than the file can hold)"
+                    .to_string()
+            })?;
+            let Some(abs) = base.checked_add(child) else {
+                continue;
+            };
+            let Ok(abs_usize) = usize::try_from(abs) else {
+                continue;
+            };
+            // Only children that really are what the reader would parse there count.
+            let sig: &[u8; 4] = if level == 0 { b"SNOD" } else { b"TREE" };
+            if abs_usize
+                .checked_add(4)
+                .and_then(|end| bytes.get(abs_usize..end))
+                != Some(&sig[..])
+            {
+                continue;
+            }
+            if let Some(first) = parent_of.insert(abs, node) {
+                let what = if level == 0 {
+                    "symbol-table node"
+                } else {
+                    "B-tree node"
+                };
+                let whom = if first == node {
+                    format!(
+                        "the group B-tree node at byte {node} names the {what} at byte {abs} twice"
+                    )
+                } else {
+                    format!(
+                        "the group B-tree nodes at bytes {first} and {node} both name the {what} at byte {abs}"
+                    )
+                };
+                return Err(format!(
+                    "{whom} (a B-tree never shares a node; walking it could take exponential time)"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 /// Builds small HDF5 files for tests (Keras-like layouts the fixtures do not cover), so

@@ -27,6 +27,10 @@ pub(crate) struct LegacyWeights<'a> {
     /// `/model_weights` for a full model, `` (the root) for a weights-only file.
     root: String,
     layer_names: Vec<String>,
+    /// The child groups of the weights root, listed once: looking up a name that is not
+    /// there would list the root again, so a long `layer_names` over a wide root would
+    /// cost their product.
+    groups: HashSet<String>,
     consumed: HashSet<String>,
 }
 
@@ -49,15 +53,23 @@ impl<'a> LegacyWeights<'a> {
                     ),
                 )
             })?;
+        let groups = h5
+            .group_names(if root.is_empty() { "/" } else { root })?
+            .into_iter()
+            .collect();
         Ok(LegacyWeights {
             h5,
             root: root.to_string(),
             layer_names,
+            groups,
             consumed: HashSet::new(),
         })
     }
 
     fn weight_names(&self, layer_name: &str) -> Result<Option<Vec<String>>> {
+        if !self.groups.contains(layer_name) {
+            return Ok(None);
+        }
         let path = format!("{}/{layer_name}", self.root);
         self.h5.string_list_attr(&path, "weight_names")
     }
@@ -161,8 +173,9 @@ impl WeightSource for LegacyWeights<'_> {
     }
 
     fn finish(&mut self) -> Result<()> {
+        let mut seen = HashSet::new();
         for name in &self.layer_names {
-            if self.consumed.contains(name) {
+            if self.consumed.contains(name) || !seen.insert(name) {
                 continue;
             }
             if let Some(w) = self.weight_names(name)?

@@ -169,21 +169,18 @@ impl WeightSource for Keras3Weights<'_> {
         if !self.h5.has_group(&self.root)? {
             return Ok(());
         }
-        let mut extra = self.h5.group_names(&self.root)?;
-        extra.sort();
-        for key in extra {
-            if self.consumed.contains(&key) {
-                continue;
-            }
+        let consumed = &self.consumed;
+        let extra = self
+            .h5
+            .child_groups_with_datasets(&self.root, |k| consumed.contains(k))?;
+        if let Some(key) = extra.first() {
             let path = format!("{}/{key}", self.root);
-            if self.h5.has_any_dataset(&path)? {
-                return Err(Error::model_file(
-                    self.h5.name(),
-                    format!(
-                        "the weights file holds weights at {path} for which the architecture has no layer (more layers of that class in the file than in the config?)"
-                    ),
-                ));
-            }
+            return Err(Error::model_file(
+                self.h5.name(),
+                format!(
+                    "the weights file holds weights at {path} for which the architecture has no layer (more layers of that class in the file than in the config?)"
+                ),
+            ));
         }
         Ok(())
     }

@@ -11,6 +11,7 @@ mod bench;
 mod cli;
 mod errors;
 mod fixtures;
+mod fuzz_corpus;
 mod gpu_vs_cpu;
 mod keras_vectors;
 mod models;
