@@ -104,3 +104,14 @@ fn act(code: u32, x: f32) -> f32 {
         default: { return x; }
     }
 }
+
+// The LSTM cell update shared by both recurrent kernels (CPU twin: `cpu::lstm_cell`):
+// z4 = (z_i, z_f, z_c, z_o) pre-activations, c the previous cell state; returns (c', h').
+fn lstm_cell(z4: vec4<f32>, c: f32, act_code: u32, rec_code: u32) -> vec2<f32> {
+    let i = act(rec_code, z4.x);
+    let f = act(rec_code, z4.y);
+    let g = act(act_code, z4.z);
+    let o = act(rec_code, z4.w);
+    let c_new = f * c + i * g;
+    return vec2<f32>(c_new, o * act(act_code, c_new));
+}

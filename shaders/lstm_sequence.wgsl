@@ -97,12 +97,9 @@ fn lstm_sequence(
                 for (var s = 0u; s < KS; s = s + 1u) {
                     z4 = z4 + partial[s * upw + j];
                 }
-                let i = act(REC_ACT, z4.x);
-                let f = act(REC_ACT, z4.y);
-                let g = act(ACT, z4.z);
-                let o = act(REC_ACT, z4.w);
-                c_reg = f * c_reg + i * g;
-                let h_new = o * act(ACT, c_reg);
+                let ch = lstm_cell(z4, c_reg, ACT, REC_ACT);
+                c_reg = ch.x;
+                let h_new = ch.y;
                 h_sh[j] = h_new;
                 hold_reg = h_new;
                 y = h_new;

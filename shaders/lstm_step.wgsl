@@ -107,12 +107,9 @@ fn lstm_step(
         for (var s = 0u; s < KS; s = s + 1u) {
             z4 = z4 + partial[s * upw + jl];
         }
-        let i = act(REC_ACT, z4.x);
-        let f = act(REC_ACT, z4.y);
-        let g = act(ACT, z4.z);
-        let o = act(REC_ACT, z4.w);
-        let c_new = f * c[ci] + i * g;
-        let h_new = o * act(ACT, c_new);
+        let ch = lstm_cell(z4, c[ci], ACT, REC_ACT);
+        let c_new = ch.x;
+        let h_new = ch.y;
         c[ci] = c_new;
         h[step.h_write + idx] = h_new;
         hold[ci] = h_new;

@@ -138,14 +138,7 @@ pub fn lstm_step(
                 let zf = z[[b, t_in, u + j]] + hr[[b, u + j]];
                 let zc = z[[b, t_in, 2 * u + j]] + hr[[b, 2 * u + j]];
                 let zo = z[[b, t_in, 3 * u + j]] + hr[[b, 3 * u + j]];
-                let (i, f, g, o) = (
-                    ract.apply(zi),
-                    ract.apply(zf),
-                    act.apply(zc),
-                    ract.apply(zo),
-                );
-                let c_new = f * state.c[[b, j]] + i * g;
-                let h_new = o * act.apply(c_new);
+                let (c_new, h_new) = lstm_cell([zi, zf, zc, zo], state.c[[b, j]], act, ract);
                 state.c[[b, j]] = c_new;
                 state.h[[b, j]] = h_new;
                 state.hold[[b, j]] = h_new;
@@ -163,6 +156,32 @@ pub fn lstm_step(
             out[[b, col]] = y;
         }
     }
+}
+
+/// The LSTM cell update for one unit: z4 = (z_i, z_f, z_c, z_o) pre-activations and the
+/// previous cell state c; returns (c', h'). Twin of `lstm_cell` in `shaders/activation.wgsl`,
+/// which both GPU kernels call.
+///
+/// ```
+/// use wgpu_lstm::{cpu, Activation};
+/// let (c, h) = cpu::lstm_cell([0.0; 4], 1.0, Activation::Tanh, Activation::Sigmoid);
+/// assert_eq!(c, 0.5); // f = sigmoid(0) = 0.5, i·g = 0.5·tanh(0) = 0
+/// assert_eq!(h, 0.5 * 0.5f32.tanh());
+/// ```
+pub fn lstm_cell(
+    z4: [f32; 4],
+    c: f32,
+    act: crate::Activation,
+    ract: crate::Activation,
+) -> (f32, f32) {
+    let (i, f, g, o) = (
+        ract.apply(z4[0]),
+        ract.apply(z4[1]),
+        act.apply(z4[2]),
+        ract.apply(z4[3]),
+    );
+    let c_new = f * c + i * g;
+    (c_new, o * act.apply(c_new))
 }
 
 /// The whole call on the CPU: input projection, then [`lstm_step`] for k = 0 … T-1.
