@@ -194,7 +194,7 @@ pub(crate) struct MaskParams {
 
 /// The input-projection dims uniform.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
 pub(crate) struct ProjDims {
     pub m: u32,
     pub n: u32,

@@ -376,3 +376,49 @@ fn nan_and_inf_inputs_propagate_as_in_keras() {
         assert!(max_abs(out, &want.output) <= 1e-4, "{}", dev.name());
     }
 }
+
+/// A repeated call of the same shape uploads only its inputs: the projection dims and the
+/// step records (one bank per starting h slot) are already on the GPU. Checked for both
+/// recurrent kernels, for a stateful stream of odd-length calls (the starting slot
+/// alternates) and for stateless sequences, with every output checked against the CPU.
+#[test]
+fn repeated_calls_upload_only_their_inputs() {
+    use wgpu_lstm::gpu::{GpuContext, KernelChoice};
+    let Some(_) = gpu() else { return };
+    for choice in [KernelChoice::PerStep, KernelChoice::Persistent] {
+        let ctx = GpuContext::new().unwrap();
+        ctx.set_debug_poison(false); // poisoning uploads NaNs into the scratch
+        ctx.set_kernel_choice(choice);
+        for (stateful, steps) in [(true, 1), (true, 3), (false, 5)] {
+            let cfg = LstmConfig {
+                stateful,
+                return_sequences: true,
+                ..LstmConfig::new(6)
+            };
+            let w = LstmWeights::keras_default(3, &cfg, 7);
+            let mut g = Lstm::on_device(cfg.clone(), w.clone(), &Device::Gpu(ctx.clone())).unwrap();
+            let mut c = Lstm::on_device(cfg, w, &Device::Cpu).unwrap();
+            let mut r = rng(steps as u64);
+            for call in 0..6 {
+                let x = random3(&mut r, 2, steps, 3, 1.0);
+                let before = ctx.stats();
+                let out = g.forward(x.view()).unwrap().output;
+                let uploaded = ctx.stats().bytes_uploaded - before.bytes_uploaded;
+                let want = c.forward(x.view()).unwrap().output;
+                assert!(
+                    max_abs(&out, &want) <= 1e-5,
+                    "{choice:?} stateful={stateful} T={steps} call {call}: GPU != CPU"
+                );
+                if call >= 2 {
+                    assert_eq!(
+                        uploaded,
+                        (x.len() * 4) as u64,
+                        "{choice:?} stateful={stateful} T={steps} call {call}: \
+                         uploaded more than the inputs"
+                    );
+                }
+            }
+        }
+        assert_no_gpu_errors(&ctx);
+    }
+}
