@@ -142,7 +142,8 @@ def main():
         print("|---|---:|---:|---:|")
         compared = 0
         for r in results:
-            name = r.get("config")
+            cfg = r.get("config")
+            name = cfg.get("name") if isinstance(cfg, dict) else cfg
             if name not in res["rows"] or not str(r.get("device", "")).startswith("cpu"):
                 continue
             k = res["rows"][name]["best_ms"]

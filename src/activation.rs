@@ -341,7 +341,7 @@ impl Activation {
             return x;
         }
         match self {
-            Activation::Tanh => x.tanh(),
+            Activation::Tanh => tanh(x),
             Activation::Sigmoid => sigmoid(x),
             Activation::HardSigmoid => (x / 6.0 + 0.5).clamp(0.0, 1.0),
             Activation::HardSigmoidKeras2 => (0.2 * x + 0.5).clamp(0.0, 1.0),
@@ -419,6 +419,48 @@ impl Activation {
     }
 }
 
+/// tanh through one `exp`: `(1 - e) / (1 + e)` with `e = exp(-2|x|)`, the sign put back.
+/// About 4× faster than `f32::tanh` (glibc's goes through `expm1f`), and within 2e-7 of the
+/// f64 tanh everywhere (the test below sweeps it): the CPU path's budget against Keras is
+/// 1e-5.
+fn tanh(x: f32) -> f32 {
+    let e = (-2.0 * x.abs()).exp();
+    ((1.0 - e) / (1.0 + e)).copysign(x)
+}
+
+/// `exp` for finite `x`, branch-free so that a loop over a slice vectorises (Cephes `expf`:
+/// `x = n·ln2 + r`, a degree-7 polynomial for `e^r`, `2^n` from the exponent bits). The
+/// argument is clamped to [-87, 88] (results past that are 0 and ∞ to within 2e-38 / as far
+/// as a sigmoid or tanh can tell); NaN and infinite arguments are the caller's business.
+/// Relative error within 3e-7 of the f64 exp (tested).
+#[inline(always)]
+pub(crate) fn exp_finite(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const ROUND: f32 = 12_582_912.0; // 1.5·2^23: adding and subtracting rounds to an integer
+    let x = x.clamp(-87.0, 88.0);
+    let n = (x * LOG2E + ROUND) - ROUND;
+    let r = x - n * 0.693_359_4 - n * -2.121_944_4e-4;
+    let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
+        + 1.666_666_5e-1)
+        * r
+        + 5.000_000_1e-1;
+    let e = p * r * r + r + 1.0;
+    e * f32::from_bits(((n as i32 + 127) as u32) << 23)
+}
+
+/// [`exp_finite`]'s sigmoid, for finite `x`; within 2e-7 of the f64 sigmoid (tested).
+#[inline(always)]
+pub(crate) fn sigmoid_finite(x: f32) -> f32 {
+    1.0 / (1.0 + exp_finite(-x))
+}
+
+/// [`exp_finite`]'s tanh, for `x` that is not NaN; within 2e-7 of the f64 tanh (tested).
+#[inline(always)]
+pub(crate) fn tanh_finite(x: f32) -> f32 {
+    let e = exp_finite(-2.0 * x.abs());
+    ((1.0 - e) / (1.0 + e)).copysign(x)
+}
+
 fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
 }
@@ -447,6 +489,46 @@ impl std::fmt::Display for Activation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_branch_free_exp_sigmoid_and_tanh_match_f64() {
+        let (mut e_rel, mut s_abs, mut t_abs) = (0.0f64, 0.0f64, 0.0f64);
+        for i in -1_740_000..=1_760_000 {
+            let x = i as f32 * 5e-5; // [-87, 88]
+            let xd = x as f64;
+            e_rel = e_rel.max(((exp_finite(x) as f64) - xd.exp()).abs() / xd.exp());
+            s_abs = s_abs.max((sigmoid_finite(x) as f64 - 1.0 / (1.0 + (-xd).exp())).abs());
+            t_abs = t_abs.max((tanh_finite(x) as f64 - xd.tanh()).abs());
+        }
+        assert!(e_rel <= 3e-7, "exp relative error {e_rel}");
+        assert!(s_abs <= 2e-7, "sigmoid abs error {s_abs}");
+        assert!(t_abs <= 2e-7, "tanh abs error {t_abs}");
+        assert_eq!(tanh_finite(f32::INFINITY), 1.0);
+        assert_eq!(sigmoid_finite(1e30), 1.0);
+        assert!(sigmoid_finite(-1e30) < 1e-37);
+    }
+
+    #[test]
+    fn the_one_exp_tanh_is_within_2e_7_of_f64_tanh() {
+        let mut worst = (0.0f64, 0.0f32);
+        for i in -400_000..=400_000 {
+            let x = i as f32 * 5e-5; // [-20, 20] in steps of 5e-5
+            let err = (tanh(x) as f64 - (x as f64).tanh()).abs();
+            if err > worst.0 {
+                worst = (err, x);
+            }
+        }
+        assert!(
+            worst.0 <= 2e-7,
+            "max abs error {} at x = {}",
+            worst.0,
+            worst.1
+        );
+        assert_eq!(tanh(f32::INFINITY), 1.0);
+        assert_eq!(tanh(f32::NEG_INFINITY), -1.0);
+        assert_eq!(tanh(-0.0).to_bits(), (-0.0f32).to_bits());
+        assert_eq!(tanh(1e-30), 0.0); // absolute, not relative, accuracy near 0
+    }
 
     #[test]
     fn every_activation_round_trips_through_its_name() {

@@ -38,6 +38,7 @@ pub mod error;
 pub mod gpu;
 pub mod keras;
 pub mod layer;
+pub mod matmul;
 pub mod model;
 pub mod weights;
 

@@ -1,0 +1,211 @@
+//! The CPU path's matrix products: `a·b` through the `gemm` crate (runtime-detected SIMD:
+//! AVX2/FMA, AVX-512, NEON), split over the cores by output columns when the product is big
+//! enough to pay for it.
+//!
+//! Splitting by columns keeps every output element's dot product in one `gemm` call, so the
+//! result does not depend on the number of threads. The recurrent step of a batch-1 stream is
+//! a vector × matrix product, which `gemm` runs on one core; the column split is what puts
+//! both (or all) cores on it.
+
+use ndarray::{Array2, ArrayView2, ArrayViewMut2};
+use rayon::prelude::*;
+
+/// Products smaller than this many multiply-adds run on the calling thread (a fork-join costs
+/// a few µs; a 128 × 512 vector-matrix product takes about as long).
+const PARALLEL_MIN_MACS: usize = 1 << 19;
+
+/// The narrowest column block given to one thread.
+const MIN_COLS_PER_THREAD: usize = 64;
+
+/// `a·b` as a new standard-layout array.
+///
+/// ```
+/// use ndarray::array;
+/// let a = array![[1.0f32, 2.0], [3.0, 4.0]];
+/// let b = array![[5.0f32, 6.0, 7.0], [8.0, 9.0, 10.0]];
+/// let c = wgpu_lstm::matmul::matmul(a.view(), b.view());
+/// assert_eq!(c, a.dot(&b));
+/// ```
+pub fn matmul(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
+    let mut c = Array2::zeros((a.nrows(), b.ncols()));
+    matmul_into(a, b, c.view_mut());
+    c
+}
+
+/// `c = a·b`, overwriting `c` (any strides; shapes (m, k)·(k, n) → (m, n)).
+///
+/// # Panics
+/// When the shapes do not chain; the crate's callers check shapes before they get here.
+///
+/// ```
+/// use ndarray::{array, Array2};
+/// let a = array![[1.0f32, 2.0]];
+/// let b = array![[3.0f32], [4.0]];
+/// let mut c = Array2::<f32>::from_elem((1, 1), f32::NAN);
+/// wgpu_lstm::matmul::matmul_into(a.view(), b.view(), c.view_mut());
+/// assert_eq!(c[[0, 0]], 11.0);
+/// ```
+pub fn matmul_into(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>, c: ArrayViewMut2<'_, f32>) {
+    product(a, b, c, false);
+}
+
+/// `c += a·b` (any strides; shapes (m, k)·(k, n) → (m, n)): the product is added to what
+/// `c` holds, in one pass.
+///
+/// # Panics
+/// When the shapes do not chain; the crate's callers check shapes before they get here.
+///
+/// ```
+/// use ndarray::array;
+/// let a = array![[1.0f32, 2.0]];
+/// let b = array![[3.0f32], [4.0]];
+/// let mut c = array![[0.5f32]];
+/// wgpu_lstm::matmul::matmul_acc(a.view(), b.view(), c.view_mut());
+/// assert_eq!(c[[0, 0]], 11.5);
+/// ```
+pub fn matmul_acc(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>, c: ArrayViewMut2<'_, f32>) {
+    product(a, b, c, true);
+}
+
+/// `c = a·b`, or `c += a·b` with `accumulate`.
+fn product(
+    a: ArrayView2<'_, f32>,
+    b: ArrayView2<'_, f32>,
+    mut c: ArrayViewMut2<'_, f32>,
+    accumulate: bool,
+) {
+    let (m, k) = a.dim();
+    let (k2, n) = b.dim();
+    assert!(
+        k == k2 && c.dim() == (m, n),
+        "matmul shapes: ({m}, {k})·({k2}, {n}) into {:?}",
+        c.dim()
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            c.fill(0.0);
+        }
+        return;
+    }
+    let threads = rayon::current_num_threads();
+    let blocks = if m * n * k < PARALLEL_MIN_MACS {
+        1
+    } else {
+        threads.min(n / MIN_COLS_PER_THREAD).max(1)
+    };
+    if blocks == 1 {
+        gemm_serial(a, b, c, accumulate);
+        return;
+    }
+    // Column blocks, multiples of 16 wide (whole SIMD registers) except the last.
+    let width = n.div_ceil(blocks).next_multiple_of(16);
+    let mut parts: Vec<(ArrayView2<'_, f32>, ArrayViewMut2<'_, f32>)> = Vec::new();
+    let mut rest_b = b;
+    let mut rest_c = c;
+    while rest_b.ncols() > 0 {
+        let w = width.min(rest_b.ncols());
+        let (bl, br) = rest_b.split_at(ndarray::Axis(1), w);
+        let (cl, cr) = rest_c.split_at(ndarray::Axis(1), w);
+        parts.push((bl, cl));
+        rest_b = br;
+        rest_c = cr;
+    }
+    parts
+        .into_par_iter()
+        .for_each(|(bl, cl)| gemm_serial(a, bl, cl, accumulate));
+}
+
+/// One `gemm` call on the calling thread.
+fn gemm_serial(
+    a: ArrayView2<'_, f32>,
+    b: ArrayView2<'_, f32>,
+    mut c: ArrayViewMut2<'_, f32>,
+    accumulate: bool,
+) {
+    let (m, k) = a.dim();
+    let n = b.ncols();
+    let [a_rs, a_cs] = [a.strides()[0], a.strides()[1]];
+    let [b_rs, b_cs] = [b.strides()[0], b.strides()[1]];
+    let [c_rs, c_cs] = [c.strides()[0], c.strides()[1]];
+    // SAFETY: the pointers and strides come from live ndarray views of exactly these shapes
+    // (checked by the caller), and `c` is borrowed mutably, so it does not alias `a` or `b`.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            c_cs,
+            c_rs,
+            accumulate,
+            a.as_ptr(),
+            a_cs,
+            a_rs,
+            b.as_ptr(),
+            b_cs,
+            b_rs,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{Array2, s};
+
+    fn seq(m: usize, n: usize, seed: u32) -> Array2<f32> {
+        Array2::from_shape_fn((m, n), |(i, j)| {
+            let v = (i as u32 * 131 + j as u32 * 71 + seed).wrapping_mul(2_654_435_761);
+            (v >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+        })
+    }
+
+    /// Serial, parallel, odd widths and strided views all equal ndarray's own product.
+    #[test]
+    fn equals_ndarray_dot_for_every_split_and_layout() {
+        for (m, k, n) in [
+            (1, 1, 1),
+            (3, 0, 5),
+            (1, 512, 2048),
+            (2, 300, 1000),
+            (64, 256, 1024),
+            (7, 33, 129),
+            (130, 70, 301),
+        ] {
+            let a = seq(m, k, 1);
+            let b = seq(k, n, 2);
+            let want = a.dot(&b);
+            let got = matmul(a.view(), b.view());
+            let err = (&got - &want).iter().fold(0.0f32, |e, v| e.max(v.abs()));
+            assert!(
+                err <= 1e-4 * (k as f32).sqrt().max(1.0),
+                "({m},{k},{n}): {err}"
+            );
+            // transposed / sliced operands and a strided output
+            let at = a.t().to_owned();
+            let bt = b.t().to_owned();
+            let mut big = Array2::<f32>::from_elem((m, 2 * n), f32::NAN);
+            matmul_into(at.t(), bt.t(), big.slice_mut(s![.., ..;2]));
+            let err = (&big.slice(s![.., ..;2]) - &want)
+                .iter()
+                .fold(0.0f32, |e, v| e.max(v.abs()));
+            assert!(
+                err <= 1e-4 * (k as f32).sqrt().max(1.0),
+                "strided ({m},{k},{n}): {err}"
+            );
+            assert!(
+                big.slice(s![.., 1..;2]).iter().all(|v| v.is_nan()),
+                "wrote outside c"
+            );
+        }
+    }
+}
