@@ -311,11 +311,12 @@ impl BenchConfig {
     /// exceeds the context's scratch budget runs in parts and needs less): the buffers the scheduler allocates, all
     /// f32: weights `(D·4U + U·4U + 4U)`, inputs `B·T·D`, input-projection scratch `B·T·4U`,
     /// output `B·U` (`return_sequences=False`), state `4·B·U` (two h slots, c, the mask hold),
-    /// the readback staging `3·B·U`, plus per-step parameter records `T·256` bytes.
+    /// the readback staging `3·B·U`, plus two banks of per-step parameter records, `2·T·256`
+    /// bytes. The benchmark also reports the measured peak ([`BenchResult::peak_gpu_bytes`]).
     ///
     /// ```
     /// let c = wgpu_lstm::bench::BenchConfig::new("t", 1, 1, 1, 1);
-    /// assert_eq!(c.memory_estimate_bytes(), 4 * (4 + 4 + 4 + 1 + 4 + 1 + 4 + 3) + 256);
+    /// assert_eq!(c.memory_estimate_bytes(), 4 * (4 + 4 + 4 + 1 + 4 + 1 + 4 + 3) + 2 * 256);
     /// ```
     pub fn memory_estimate_bytes(&self) -> u64 {
         let (b, t, d, u) = (
@@ -331,7 +332,7 @@ impl BenchConfig {
             + b * u // out
             + 4 * b * u // h (2 slots), c, hold
             + 3 * b * u; // staging: out + h + c
-        floats * 4 + t * RECORD_STRIDE
+        floats * 4 + 2 * t * RECORD_STRIDE
     }
 }
 
@@ -527,10 +528,10 @@ pub struct BenchResult {
     pub median_ms: f64,
     /// Fastest host wall time per call, ms.
     pub min_ms: f64,
-    /// Median GPU time per call from timestamp queries (first pass begin to last pass end),
-    /// ms; `None` on the CPU, where the adapter lacks `TIMESTAMP_QUERY`, with timing off, or
-    /// when a call takes more than one submit (a call split by the scratch budget: the
-    /// timestamps would cover only its last part).
+    /// Median GPU time per call from timestamp queries (first pass begin to last pass end;
+    /// for a call split by the scratch budget into several submits, the sum over its parts,
+    /// the host's gaps between them not included), ms; `None` on the CPU, where the adapter
+    /// lacks `TIMESTAMP_QUERY`, or with timing off.
     pub gpu_ms: Option<f64>,
     /// Calls timed on the GPU.
     pub gpu_reps: usize,
@@ -554,6 +555,12 @@ pub struct BenchResult {
     pub gpu_gflops: Option<f64>,
     /// [`BenchConfig::memory_estimate_bytes`]: computed from the shapes, not measured.
     pub memory_estimate_bytes: u64,
+    /// Measured peak device memory in buffers while building the layer and running the
+    /// calls ([`GpuStats::peak_buffer_bytes`], wgpu-hal's allocation counter: everything the
+    /// context holds, allocation rounding included); GPU only, `None` where the backend does
+    /// not count.
+    #[serde(default)]
+    pub peak_gpu_bytes: Option<u64>,
 }
 
 impl BenchResult {
@@ -693,6 +700,9 @@ pub fn run_bench(
         Some(c) => format!("{:?}", c.kernel_choice()),
         None => "cpu".to_string(),
     };
+    if let Some(c) = &ctx {
+        c.reset_peak_memory();
+    }
     let mut case = BenchCase::new(config, device, opts.seed)?;
     let timed_gpu = ctx
         .as_ref()
@@ -758,10 +768,8 @@ pub fn run_bench(
         _ => None,
     };
 
-    // Timestamps cover one submit: a call split into several submits has no GPU time.
-    let one_submit = counters.is_some_and(|c| c.1 <= 1.0);
     let mut gpu_times = Vec::new();
-    if let (Some(c), true, true) = (&ctx, timed_gpu, one_submit) {
+    if let (Some(c), true) = (&ctx, timed_gpu) {
         let n = gpu_planned.min(calls);
         total = done + n;
         c.set_gpu_timing(true);
@@ -825,6 +833,10 @@ pub fn run_bench(
         gflops: flop as f64 / (median_ms * 1e-3) / 1e9,
         gpu_gflops: gpu_ms.map(|g| flop as f64 / (g * 1e-3) / 1e9),
         memory_estimate_bytes: config.memory_estimate_bytes(),
+        peak_gpu_bytes: ctx
+            .as_ref()
+            .map(|c| c.stats().peak_buffer_bytes)
+            .filter(|&b| b > 0),
     })
 }
 
@@ -1076,8 +1088,8 @@ fn fmt_gflops(v: f64) -> String {
 
 /// A Markdown table, one row per result: configuration, shape, mode, kernel, device, timed calls,
 /// host wall median and min (ms), GPU time (ms), GFLOP/s from the host median, dispatches,
-/// submits, bytes uploaded and read, and GPU buffers created per call, and the computed
-/// memory estimate (MiB).
+/// submits, bytes uploaded and read, and GPU buffers created per call, the measured peak GPU
+/// buffer memory and the computed estimate (MiB).
 ///
 /// ```
 /// use wgpu_lstm::{Device, bench::{BenchConfig, BenchOptions, markdown_table, run_bench}};
@@ -1090,12 +1102,12 @@ pub fn markdown_table(results: &[BenchResult]) -> String {
     let mut s = String::from(
         "| config | B,T,D,U | mode | kernel | device | calls | host median ms | host min ms | GPU ms | \
          GFLOP/s (host) | dispatches/call | submits/call | uploaded B/call | read B/call | \
-         buffers/call | est. GPU MiB (computed) |\n\
-         |---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+         buffers/call | peak GPU MiB (measured) | est. GPU MiB (computed) |\n\
+         |---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in results {
         s.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} |\n",
             md_cell(&r.config.name),
             r.config.shape(),
             if r.streaming {
@@ -1115,6 +1127,9 @@ pub fn markdown_table(results: &[BenchResult]) -> String {
             fmt_opt(r.bytes_uploaded_per_call, fmt_count),
             fmt_opt(r.bytes_read_per_call, fmt_count),
             fmt_opt(r.buffers_created_per_call, fmt_count),
+            fmt_opt(r.peak_gpu_bytes.map(|b| b as f64 / (1u64 << 20) as f64), |m| format!(
+                "{m:.1}"
+            )),
             r.memory_estimate_bytes as f64 / (1u64 << 20) as f64,
         ));
     }
@@ -1342,7 +1357,7 @@ fn check(ratio: Option<f64>, goal: f64) -> Option<bool> {
 ///     gpu_ms: Some(0.1), gpu_reps: 1, dispatches_per_call: Some(101.0), submits_per_call: Some(1.0),
 ///     bytes_uploaded_per_call: None, bytes_read_per_call: None, buffers_created_per_call: None,
 ///     flop: 1, gflops: 1.0,
-///     gpu_gflops: None, memory_estimate_bytes: 0,
+///     gpu_gflops: None, memory_estimate_bytes: 0, peak_gpu_bytes: None,
 /// };
 /// let cudnn = serde_json::json!({"device": "H100", "fp32": {"small_seq": {"graph_ms": 0.2, "eager_ms": 0.25, "wall_ms": 0.3}}});
 /// let md = compare_with_cudnn(&[r], &cudnn);

@@ -138,7 +138,7 @@ pub struct GpuContext {
     poison: AtomicBool,
     scratch_budget: AtomicU64,
     kernel_choice: Mutex<KernelChoice>,
-    stats: [AtomicU64; 5],
+    stats: [AtomicU64; 6],
     timing: Option<Timing>,
     pub(crate) kernels: Kernels,
 }
@@ -161,6 +161,26 @@ struct Timing {
     queries: wgpu::QuerySet,
     resolve: wgpu::Buffer,
     last_ns: AtomicU64,
+    /// Inside [`GpuContext::sum_gpu_time`]: each submit's time is added to `sum_ns`.
+    summing: AtomicBool,
+    sum_ns: AtomicU64,
+}
+
+/// While alive, the GPU times of the submits of one call made in parts add up; on drop the
+/// sum becomes [`GpuContext::last_gpu_time_ns`].
+pub(crate) struct GpuTimeSum<'a>(&'a GpuContext);
+
+impl Drop for GpuTimeSum<'_> {
+    fn drop(&mut self) {
+        if let Some(t) = &self.0.timing
+            && t.summing.swap(false, Ordering::Relaxed)
+        {
+            let sum = t.sum_ns.swap(0, Ordering::Relaxed);
+            if sum > 0 {
+                t.last_ns.store(sum, Ordering::Relaxed);
+            }
+        }
+    }
 }
 
 /// Work counters of a [`GpuContext`] since its creation: what lavapipe can show about the
@@ -183,6 +203,13 @@ pub struct GpuStats {
     pub bytes_read: u64,
     /// GPU buffers created (a streaming loop that creates none allocates no GPU memory).
     pub buffers_created: u64,
+    /// Device memory held by this device's live buffers now, in bytes, as wgpu-hal counts
+    /// its allocations (measured, not computed: allocation rounding included; 0 on a backend
+    /// that does not count).
+    pub buffer_bytes: u64,
+    /// The most [`GpuStats::buffer_bytes`] seen at any buffer creation or submit since the
+    /// context was made or [`GpuContext::reset_peak_memory`] was called.
+    pub peak_buffer_bytes: u64,
 }
 
 const SUBMITS: usize = 0;
@@ -190,6 +217,7 @@ const DISPATCHES: usize = 1;
 const UPLOADED: usize = 2;
 const READ: usize = 3;
 const BUFFERS: usize = 4;
+const PEAK: usize = 5;
 
 /// Which recurrent kernel a layer uses.
 ///
@@ -369,6 +397,8 @@ impl GpuContext {
                     mapped_at_creation: false,
                 }),
                 last_ns: AtomicU64::new(u64::MAX),
+                summing: AtomicBool::new(false),
+                sum_ns: AtomicU64::new(0),
             });
         Arc::new(GpuContext {
             device,
@@ -502,7 +532,8 @@ impl GpuContext {
     }
 
     /// GPU time of the last timed call in nanoseconds (first pass begin to last pass end),
-    /// if timing is on and supported.
+    /// if timing is on and supported. For a call run in parts (see
+    /// [`GpuContext::set_scratch_budget`]) it is the sum of the parts' GPU times.
     ///
     /// ```no_run
     /// let ctx = wgpu_lstm::gpu::GpuContext::new().unwrap();
@@ -512,6 +543,17 @@ impl GpuContext {
         let t = self.timing.as_ref()?;
         let v = t.last_ns.load(Ordering::Relaxed);
         (v != u64::MAX).then_some(v)
+    }
+
+    /// Makes the GPU time of a call run in several submits (a split call) the sum of its
+    /// parts' GPU times (the host's gaps between parts not included), from now until the
+    /// guard drops.
+    pub(crate) fn sum_gpu_time(&self) -> GpuTimeSum<'_> {
+        if let Some(t) = &self.timing {
+            t.sum_ns.store(0, Ordering::Relaxed);
+            t.summing.store(true, Ordering::Relaxed);
+        }
+        GpuTimeSum(self)
     }
 
     fn timing_on(&self) -> Option<&Timing> {
@@ -598,7 +640,37 @@ impl GpuContext {
             bytes_uploaded: get(UPLOADED),
             bytes_read: get(READ),
             buffers_created: get(BUFFERS),
+            buffer_bytes: self.buffer_bytes(),
+            peak_buffer_bytes: get(PEAK).max(self.buffer_bytes()),
         }
+    }
+
+    /// Device memory held by live buffers now (wgpu-hal's counter).
+    fn buffer_bytes(&self) -> u64 {
+        self.device
+            .get_internal_counters()
+            .hal
+            .buffer_memory
+            .read()
+            .max(0) as u64
+    }
+
+    /// Records the buffer memory held now in the peak.
+    fn note_memory(&self) {
+        self.stats[PEAK].fetch_max(self.buffer_bytes(), Ordering::Relaxed);
+    }
+
+    /// Starts a new peak: [`GpuStats::peak_buffer_bytes`] restarts from the memory held now
+    /// (the benchmark calls this before each configuration).
+    ///
+    /// ```no_run
+    /// let ctx = wgpu_lstm::gpu::GpuContext::new().unwrap();
+    /// ctx.reset_peak_memory();
+    /// let s = ctx.stats();
+    /// assert_eq!(s.peak_buffer_bytes, s.buffer_bytes);
+    /// ```
+    pub fn reset_peak_memory(&self) {
+        self.stats[PEAK].store(self.buffer_bytes(), Ordering::Relaxed);
     }
 
     pub(crate) fn count_dispatches(&self, n: u64) {
@@ -615,6 +687,7 @@ impl GpuContext {
     pub(crate) fn submit(&self, encoder: wgpu::CommandEncoder) {
         self.stats[SUBMITS].fetch_add(1, Ordering::Relaxed);
         self.queue.submit([encoder.finish()]);
+        self.note_memory();
     }
 
     /// Fills the first `elems` f32 of `buffer` with NaN (see [`GpuContext::set_debug_poison`]).
@@ -643,7 +716,9 @@ impl GpuContext {
     /// Creates a buffer (counted in [`GpuStats::buffers_created`]).
     pub(crate) fn buffer(&self, desc: &wgpu::BufferDescriptor<'_>) -> wgpu::Buffer {
         self.stats[BUFFERS].fetch_add(1, Ordering::Relaxed);
-        self.device.create_buffer(desc)
+        let buffer = self.device.create_buffer(desc);
+        self.note_memory();
+        buffer
     }
 
     /// A uniform buffer of `bytes` (at least 16).
@@ -800,7 +875,11 @@ impl GpuContext {
             let stamp = |i: usize| bits[2 * i] as u64 | (bits[2 * i + 1] as u64) << 32;
             let period = self.queue.get_timestamp_period() as f64;
             let ns = (stamp(1).saturating_sub(stamp(0)) as f64 * period) as u64;
-            t.last_ns.store(ns, Ordering::Relaxed);
+            if t.summing.load(Ordering::Relaxed) {
+                t.sum_ns.fetch_add(ns, Ordering::Relaxed);
+            } else {
+                t.last_ns.store(ns, Ordering::Relaxed);
+            }
         }
         self.check_errors()?;
         Ok(out)

@@ -197,6 +197,7 @@ impl GpuModel {
             .collect();
         let mut outputs: Vec<ArrayD<f32>> = Vec::new();
         let mut states = Vec::new();
+        let _sum = ctx.sum_gpu_time();
         for r0 in (0..batch).step_by(rows) {
             let nr = rows.min(batch - r0);
             if r0 > 0 {

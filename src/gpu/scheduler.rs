@@ -674,6 +674,7 @@ impl GpuLstm {
         let u = self.units;
         let rseq = config.return_sequences;
         let ctx = self.ctx.clone();
+        let _sum = ctx.sum_gpu_time();
         self.ensure_scratch(rows, chunk, batch)?;
         // The initial state, once, for all rows.
         let state = self.state.as_mut().expect("ensured");
