@@ -138,7 +138,7 @@ pub struct GpuContext {
     poison: AtomicBool,
     scratch_budget: AtomicU64,
     kernel_choice: Mutex<KernelChoice>,
-    stats: [AtomicU64; 6],
+    stats: [AtomicU64; 7],
     timing: Option<Timing>,
     pub(crate) kernels: Kernels,
 }
@@ -203,6 +203,8 @@ pub struct GpuStats {
     pub bytes_read: u64,
     /// GPU buffers created (a streaming loop that creates none allocates no GPU memory).
     pub buffers_created: u64,
+    /// Bind groups created (layers and models cache theirs: a repeated call creates none).
+    pub bind_groups_created: u64,
     /// Device memory held by this device's live buffers now, in bytes, as wgpu-hal counts
     /// its allocations (measured, not computed: allocation rounding included; 0 on a backend
     /// that does not count).
@@ -218,6 +220,7 @@ const UPLOADED: usize = 2;
 const READ: usize = 3;
 const BUFFERS: usize = 4;
 const PEAK: usize = 5;
+const BIND_GROUPS: usize = 6;
 
 /// Which recurrent kernel a layer uses.
 ///
@@ -640,6 +643,7 @@ impl GpuContext {
             bytes_uploaded: get(UPLOADED),
             bytes_read: get(READ),
             buffers_created: get(BUFFERS),
+            bind_groups_created: get(BIND_GROUPS),
             buffer_bytes: self.buffer_bytes(),
             peak_buffer_bytes: get(PEAK).max(self.buffer_bytes()),
         }
@@ -719,6 +723,35 @@ impl GpuContext {
         let buffer = self.device.create_buffer(desc);
         self.note_memory();
         buffer
+    }
+
+    /// Creates a bind group whose entries are whole buffers, binding `i` = `buffers[i]`
+    /// (counted in [`GpuStats::bind_groups_created`]).
+    pub(crate) fn bind_group(
+        &self,
+        label: &str,
+        layout: &wgpu::BindGroupLayout,
+        buffers: &[&wgpu::Buffer],
+    ) -> wgpu::BindGroup {
+        let entries: Vec<wgpu::BindGroupEntry<'_>> = buffers
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: b.as_entire_binding(),
+            })
+            .collect();
+        self.bind_group_with(&wgpu::BindGroupDescriptor {
+            label: Some(label),
+            layout,
+            entries: &entries,
+        })
+    }
+
+    /// Creates a bind group (counted in [`GpuStats::bind_groups_created`]).
+    pub(crate) fn bind_group_with(&self, desc: &wgpu::BindGroupDescriptor<'_>) -> wgpu::BindGroup {
+        self.stats[BIND_GROUPS].fetch_add(1, Ordering::Relaxed);
+        self.device.create_bind_group(desc)
     }
 
     /// A uniform buffer of `bytes` (at least 16).

@@ -10,7 +10,7 @@ use crate::cpu::MergeMode;
 use crate::error::Result;
 use crate::gpu::GpuContext;
 use crate::gpu::kernels::{MaskParams, PROJ_TILE, ProjDims};
-use crate::gpu::scheduler::{Io, OutLayout, Part, entry, uniform};
+use crate::gpu::scheduler::{Io, OutLayout, Part, uniform};
 use crate::layer::InitialState;
 use crate::model::{Layer, ModelOutput};
 
@@ -58,6 +58,45 @@ struct Slot {
     half_b: Grow,
     params: wgpu::Buffer,
     dense: Option<GpuDense>,
+    /// The bytes last written to `params` (or to the Dense dims): equal bytes are not re-sent.
+    params_last: Vec<u8>,
+    /// The masking / merge / Dense bind group and the buffers it was made for.
+    bind: Option<(Vec<wgpu::Buffer>, wgpu::BindGroup)>,
+}
+
+impl Slot {
+    /// Writes the layer's parameter record (`params`, or the Dense dims) unless it already
+    /// holds these bytes.
+    fn write_params(&mut self, ctx: &GpuContext, bytes: &[u8]) {
+        if self.params_last != bytes {
+            let buf = match &self.dense {
+                Some(d) => &d.dims,
+                None => &self.params,
+            };
+            ctx.upload(buf, 0, bytes);
+            self.params_last = bytes.to_vec();
+        }
+    }
+
+    /// The layer's bind group over `buffers` (binding i = buffers[i]), made again only when
+    /// a buffer changed.
+    fn bind_group(
+        &mut self,
+        ctx: &GpuContext,
+        label: &str,
+        layout: &wgpu::BindGroupLayout,
+        buffers: &[&wgpu::Buffer],
+    ) -> wgpu::BindGroup {
+        let key: Vec<wgpu::Buffer> = buffers.iter().map(|&b| b.clone()).collect();
+        if let Some((k, bg)) = &self.bind
+            && *k == key
+        {
+            return bg.clone();
+        }
+        let bg = ctx.bind_group(label, layout, buffers);
+        self.bind = Some((key, bg.clone()));
+        bg
+    }
 }
 
 /// The GPU halves of a model's LSTMs, in order.
@@ -120,6 +159,8 @@ impl GpuModel {
                 half_b: Grow::new(ctx, "bidirectional backward half"),
                 params: uniform(ctx, 16),
                 dense,
+                params_last: Vec::new(),
+                bind: None,
             });
         }
         ctx.check_errors()?;
@@ -294,12 +335,14 @@ impl GpuModel {
                         mask_value: *mask_value,
                         pad: 0,
                     };
-                    ctx.upload(&slot.params, 0, bytemuck::bytes_of(&p));
-                    let bg = device.create_bind_group(&wgpu::BindGroupDescriptor {
-                        label: Some("masking"),
-                        layout: &ctx.kernels.mask_layout,
-                        entries: &[entry(0, &cur), entry(1, &mbuf), entry(2, &slot.params)],
-                    });
+                    slot.write_params(&ctx, bytemuck::bytes_of(&p));
+                    let params = slot.params.clone();
+                    let bg = slot.bind_group(
+                        &ctx,
+                        "masking",
+                        &ctx.kernels.mask_layout,
+                        &[&cur, &mbuf, &params],
+                    );
                     let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                         label: None,
                         timestamp_writes: ctx.pass_timestamps(),
@@ -430,21 +473,14 @@ impl GpuModel {
                     }
                     if let Some(mode) = merge.code() {
                         let nel = rows * uf;
-                        ctx.upload(
-                            &slot.params,
-                            0,
-                            bytemuck::cast_slice(&[nel as u32, 0, 0, 0]),
+                        slot.write_params(&ctx, bytemuck::cast_slice(&[nel as u32, 0, 0, 0]));
+                        let params = slot.params.clone();
+                        let bg = slot.bind_group(
+                            &ctx,
+                            "merge",
+                            &ctx.kernels.merge_layout,
+                            &[&fa, &fb, &out, &params],
                         );
-                        let bg = device.create_bind_group(&wgpu::BindGroupDescriptor {
-                            label: Some("merge"),
-                            layout: &ctx.kernels.merge_layout,
-                            entries: &[
-                                entry(0, &fa),
-                                entry(1, &fb),
-                                entry(2, &out),
-                                entry(3, &slot.params),
-                            ],
-                        });
                         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                             label: None,
                             timestamp_writes: ctx.pass_timestamps(),
@@ -486,32 +522,30 @@ impl GpuModel {
                         k: dn.in_dim as u32,
                         pad: 0,
                     };
-                    ctx.upload(&dn.dims, 0, bytemuck::bytes_of(&dims));
-                    let bg = device.create_bind_group(&wgpu::BindGroupDescriptor {
-                        label: Some("dense"),
-                        layout: &ctx.kernels.proj_layout,
-                        entries: &[
-                            entry(0, &cur),
-                            entry(1, &dn.kernel),
-                            entry(2, &dn.bias),
-                            entry(3, &out),
-                            entry(4, &dn.dims),
-                        ],
-                    });
+                    let (kernel, bias, dims_buf) =
+                        (dn.kernel.clone(), dn.bias.clone(), dn.dims.clone());
+                    let (pipeline, units) = (dn.pipeline.clone(), dn.units);
+                    slot.write_params(&ctx, bytemuck::bytes_of(&dims));
+                    let bg = slot.bind_group(
+                        &ctx,
+                        "dense",
+                        &ctx.kernels.proj_layout,
+                        &[&cur, &kernel, &bias, &out, &dims_buf],
+                    );
                     let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                         label: None,
                         timestamp_writes: ctx.pass_timestamps(),
                     });
-                    pass.set_pipeline(&dn.pipeline);
+                    pass.set_pipeline(&pipeline);
                     pass.set_bind_group(0, &bg, &[]);
                     pass.dispatch_workgroups(
-                        (dn.units as u32).div_ceil(PROJ_TILE),
+                        (units as u32).div_ceil(PROJ_TILE),
                         (rows as u32).div_ceil(PROJ_TILE),
                         1,
                     );
                     dispatches += 1;
                     cur = out;
-                    width = dn.units;
+                    width = units;
                 }
             }
         }

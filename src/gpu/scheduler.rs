@@ -341,9 +341,8 @@ impl GpuLstm {
         {
             return (p.clone(), s.clone());
         }
-        let device = self.ctx.device();
         let k = &self.ctx.kernels;
-        let proj = device.create_bind_group(&wgpu::BindGroupDescriptor {
+        let proj = self.ctx.bind_group_with(&wgpu::BindGroupDescriptor {
             label: Some("input_projection"),
             layout: &k.proj_layout,
             entries: &[
@@ -354,7 +353,7 @@ impl GpuLstm {
                 entry(4, &self.bufs.dims),
             ],
         });
-        let step = device.create_bind_group(&wgpu::BindGroupDescriptor {
+        let step = self.ctx.bind_group_with(&wgpu::BindGroupDescriptor {
             label: Some("lstm_step"),
             layout: &k.step_layout,
             entries: &[

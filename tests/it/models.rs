@@ -557,3 +557,81 @@ fn split_model_calls_equal_unsplit_ones() {
     }
     assert_no_gpu_errors(&ctx);
 }
+
+/// A repeated model call of the same shape creates no buffers and no bind groups and uploads
+/// only its input: masking, a Bidirectional layer with an element-wise merge, a stacked LSTM
+/// and a Dense head all reuse their bind groups and parameter records. Outputs stay equal to
+/// the CPU's on every call, with both recurrent kernels.
+#[test]
+fn repeated_model_calls_reuse_everything_and_upload_only_the_input() {
+    use wgpu_lstm::gpu::{GpuContext, KernelChoice};
+    if gpu().is_none() {
+        return;
+    }
+    let mut r = crate::common::rng(77);
+    let (b, t, d) = (3, 5, 4);
+    let f = lstm_def(&mut r, d, 6, true);
+    let g = lstm_def(&mut r, d, 6, true);
+    let l = lstm_def(&mut r, 6, 5, true);
+    let def = ModelDef {
+        name: "reuse".into(),
+        flavour: KerasFlavour::Keras3,
+        layers: vec![
+            ("masking".into(), LayerDef::Masking { mask_value: 0.0 }),
+            (
+                "bidirectional".into(),
+                LayerDef::Bidirectional {
+                    forward: f,
+                    backward: g,
+                    merge: MergeMode::Ave,
+                },
+            ),
+            (
+                "lstm".into(),
+                LayerDef::Lstm {
+                    config: l.0,
+                    weights: l.1,
+                },
+            ),
+            (
+                "dense".into(),
+                LayerDef::Dense {
+                    kernel: crate::common::random(&mut r, ndarray::Ix2(5, 2), 0.5),
+                    bias: Some(crate::common::random(&mut r, ndarray::Ix1(2), 0.5)),
+                    activation: Activation::Tanh,
+                },
+            ),
+        ],
+    };
+    let mut cpu = Model::new(def.clone(), &Device::Cpu).unwrap();
+    for choice in [KernelChoice::PerStep, KernelChoice::Persistent] {
+        let ctx = GpuContext::new().unwrap();
+        ctx.set_kernel_choice(choice);
+        let mut m = Model::new(def.clone(), &Device::Gpu(ctx.clone())).unwrap();
+        for call in 0..5 {
+            let mut x = crate::common::random3(&mut r, b, t, d, 1.0);
+            x.slice_mut(s![1, 2, ..]).fill(0.0); // a masked step
+            let before = ctx.stats();
+            let got = m.call(x.view().into_dyn(), None).unwrap();
+            let after = ctx.stats();
+            let want = cpu.call(x.view().into_dyn(), None).unwrap();
+            assert!(
+                max_abs(&got.outputs[0], &want.outputs[0]) <= 1e-4,
+                "{choice:?} call {call}"
+            );
+            if call >= 2 {
+                assert_eq!(after.buffers_created, before.buffers_created, "{choice:?}");
+                assert_eq!(
+                    after.bind_groups_created, before.bind_groups_created,
+                    "{choice:?} call {call}: bind groups were made again"
+                );
+                assert_eq!(
+                    after.bytes_uploaded - before.bytes_uploaded,
+                    (x.len() * 4) as u64,
+                    "{choice:?} call {call}: uploaded more than the input"
+                );
+            }
+        }
+        assert_no_gpu_errors(&ctx);
+    }
+}

@@ -403,7 +403,8 @@ fn repeated_calls_upload_only_their_inputs() {
                 let x = random3(&mut r, 2, steps, 3, 1.0);
                 let before = ctx.stats();
                 let out = g.forward(x.view()).unwrap().output;
-                let uploaded = ctx.stats().bytes_uploaded - before.bytes_uploaded;
+                let after = ctx.stats();
+                let uploaded = after.bytes_uploaded - before.bytes_uploaded;
                 let want = c.forward(x.view()).unwrap().output;
                 assert!(
                     max_abs(&out, &want) <= 1e-5,
@@ -416,6 +417,8 @@ fn repeated_calls_upload_only_their_inputs() {
                         "{choice:?} stateful={stateful} T={steps} call {call}: \
                          uploaded more than the inputs"
                     );
+                    assert_eq!(after.bind_groups_created, before.bind_groups_created);
+                    assert_eq!(after.buffers_created, before.buffers_created);
                 }
             }
         }
