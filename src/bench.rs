@@ -607,7 +607,8 @@ fn median(v: &mut [f64]) -> f64 {
     }
 }
 
-/// Parses a recurrent-kernel choice as the CLI takes it: `auto`, `per-step` or `persistent`.
+/// Parses a recurrent-kernel choice as the CLI takes it: `auto`, `per-step`,
+/// `per-step-subgroup` or `persistent`.
 ///
 /// ```
 /// use wgpu_lstm::gpu::KernelChoice;
@@ -618,10 +619,11 @@ pub fn parse_kernel_choice(s: &str) -> Result<KernelChoice> {
     match s.trim() {
         "auto" => Ok(KernelChoice::Auto),
         "per-step" | "per_step" | "perstep" => Ok(KernelChoice::PerStep),
+        "per-step-subgroup" | "per_step_subgroup" | "subgroup" => Ok(KernelChoice::PerStepSubgroup),
         "persistent" => Ok(KernelChoice::Persistent),
         other => Err(Error::config(
             "kernel",
-            format!("`{other}` is not one of auto, per-step, persistent"),
+            format!("`{other}` is not one of auto, per-step, per-step-subgroup, persistent"),
         )),
     }
 }

@@ -111,7 +111,7 @@ enum Command {
         /// Least number of timed calls per benchmark (default 10).
         #[arg(long)]
         reps: Option<usize>,
-        /// Force the GPU's recurrent kernel: auto, per-step or persistent.
+        /// Force the GPU's recurrent kernel: auto, per-step, per-step-subgroup or persistent.
         #[arg(long)]
         kernel: Option<String>,
         /// Projection-scratch budget in MiB for the benchmark (default: the context's 256 MiB).

@@ -230,11 +230,15 @@ const BIND_GROUPS: usize = 6;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum KernelChoice {
     /// By shape: the persistent kernel for units ≤ 256 (within the adapter's loop budget),
-    /// else one dispatch per timestep.
+    /// else one dispatch per timestep (with subgroup shuffles where the device has them).
     #[default]
     Auto,
-    /// Always one dispatch per timestep (`lstm_step.wgsl`).
+    /// Always one dispatch per timestep, the k-split reduced in workgroup memory
+    /// (`lstm_step.wgsl`).
     PerStep,
+    /// Always one dispatch per timestep, the k-split reduced by subgroup shuffles
+    /// (`lstm_step_subgroup.wgsl`) where the device has `SUBGROUP`, else as `PerStep`.
+    PerStepSubgroup,
     /// The persistent kernel (`lstm_sequence.wgsl`) wherever it applies (units ≤ 256).
     Persistent,
 }
@@ -340,7 +344,8 @@ impl GpuContext {
             max_buffer_size: have.max_buffer_size,
             ..wgpu::Limits::default()
         };
-        let wanted = wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SHADER_F16;
+        let wanted =
+            wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP;
         let required_features = adapter.features() & wanted;
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("wgpu-lstm"),
@@ -617,6 +622,24 @@ impl GpuContext {
     /// exceed it must not run as one loop there.
     pub(crate) fn loop_budget_ok(&self, iterations: u64) -> bool {
         !self.info.name.contains("llvmpipe") || iterations < 60_000
+    }
+
+    /// How many invocations may share one unit's dot product in the subgroup step kernel:
+    /// the adapter's smallest subgroup size (a power of two, read from the adapter, never
+    /// assumed), at most 32; `None` without the `SUBGROUP` feature.
+    ///
+    /// ```no_run
+    /// let ctx = wgpu_lstm::gpu::GpuContext::new().unwrap();
+    /// if let Some(lanes) = ctx.subgroup_lanes() {
+    ///     assert!(lanes.is_power_of_two() && lanes <= 32);
+    /// }
+    /// ```
+    pub fn subgroup_lanes(&self) -> Option<u32> {
+        let min = self.info.subgroup_min_size;
+        (self.device.features().contains(wgpu::Features::SUBGROUP)
+            && min >= 2
+            && min.is_power_of_two())
+        .then_some(min.min(32))
     }
 
     /// The scratch budget (default [`DEFAULT_SCRATCH_BUDGET`]).

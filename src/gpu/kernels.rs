@@ -13,6 +13,9 @@ pub const ACTIVATION_WGSL: &str = include_str!("../../shaders/activation.wgsl");
 pub const INPUT_PROJECTION_WGSL: &str = include_str!("../../shaders/input_projection.wgsl");
 /// `shaders/lstm_step.wgsl`: the fused per-timestep kernel (needs [`ACTIVATION_WGSL`]).
 pub const LSTM_STEP_WGSL: &str = include_str!("../../shaders/lstm_step.wgsl");
+/// `shaders/lstm_step_subgroup.wgsl`: the step kernel with its k-split reduced by subgroup
+/// shuffles (needs [`ACTIVATION_WGSL`] and the device feature `SUBGROUP`).
+pub const LSTM_STEP_SUBGROUP_WGSL: &str = include_str!("../../shaders/lstm_step_subgroup.wgsl");
 /// `shaders/recurrent_f32.wgsl`: binding 1 of the step kernel, f32 weights.
 pub const RECURRENT_F32_WGSL: &str = include_str!("../../shaders/recurrent_f32.wgsl");
 /// `shaders/recurrent_f16.wgsl`: binding 1 of the step kernel, f16 weights (opt-in).
@@ -47,6 +50,22 @@ pub fn lstm_step_source(f16_weights: bool) -> String {
     } else {
         format!("{ACTIVATION_WGSL}\n{RECURRENT_F32_WGSL}\n{LSTM_STEP_WGSL}")
     }
+}
+
+/// The full source of the subgroup step kernel, composed like [`lstm_step_source`].
+///
+/// ```
+/// let src = wgpu_lstm::gpu::kernels::lstm_step_subgroup_source(false);
+/// assert!(src.contains("fn lstm_step_subgroup(") && src.contains("subgroupShuffleXor"));
+/// ```
+pub fn lstm_step_subgroup_source(f16_weights: bool) -> String {
+    let r = if f16_weights {
+        RECURRENT_F16_WGSL
+    } else {
+        RECURRENT_F32_WGSL
+    };
+    let enable = if f16_weights { "enable f16;\n" } else { "" };
+    format!("{enable}{ACTIVATION_WGSL}\n{r}\n{LSTM_STEP_SUBGROUP_WGSL}")
 }
 
 /// The full source of the persistent kernel, composed like [`lstm_step_source`].
@@ -88,7 +107,7 @@ pub const SEQUENCE_MAX_UNITS: usize = 256;
 /// Every kernel source as (name, WGSL), as the device compiles them, for validation.
 ///
 /// ```
-/// assert_eq!(wgpu_lstm::gpu::kernels::all_sources().len(), 8);
+/// assert_eq!(wgpu_lstm::gpu::kernels::all_sources().len(), 10);
 /// ```
 pub fn all_sources() -> Vec<(&'static str, String)> {
     vec![
@@ -112,6 +131,14 @@ pub fn all_sources() -> Vec<(&'static str, String)> {
         (
             "enable f16; activation.wgsl + recurrent_f16.wgsl + lstm_sequence.wgsl",
             lstm_sequence_source(true),
+        ),
+        (
+            "activation.wgsl + recurrent_f32.wgsl + lstm_step_subgroup.wgsl",
+            lstm_step_subgroup_source(false),
+        ),
+        (
+            "enable f16; activation.wgsl + recurrent_f16.wgsl + lstm_step_subgroup.wgsl",
+            lstm_step_subgroup_source(true),
         ),
         ("masking.wgsl", MASKING_WGSL.to_string()),
         ("merge.wgsl", MERGE_WGSL.to_string()),
@@ -210,8 +237,18 @@ struct StepKey {
     zero_output_for_mask: bool,
     ks: u32,
     f16: bool,
-    /// the persistent kernel (with its go_backwards), else the per-step kernel
-    persistent: Option<bool>,
+    kind: RecurrentKind,
+}
+
+/// Which recurrent kernel a pipeline runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum RecurrentKind {
+    /// lstm_step.wgsl: one dispatch per step, k-split reduced in workgroup memory.
+    Step,
+    /// lstm_step_subgroup.wgsl: one dispatch per step, k-split reduced by subgroup shuffles.
+    StepSubgroup,
+    /// lstm_sequence.wgsl: one dispatch for all steps (with the layer's go_backwards).
+    Sequence { go_backwards: bool },
 }
 
 /// Shader modules and bind-group layouts, made once per [`crate::gpu::GpuContext`].
@@ -228,6 +265,7 @@ pub(crate) struct Kernels {
     step_module: wgpu::ShaderModule,
     step_module_f16: Mutex<Option<wgpu::ShaderModule>>,
     seq_modules: Mutex<HashMap<bool, wgpu::ShaderModule>>,
+    subgroup_modules: Mutex<HashMap<bool, wgpu::ShaderModule>>,
     mask_module: wgpu::ShaderModule,
     merge_module: wgpu::ShaderModule,
     proj_pipelines: Mutex<HashMap<u32, wgpu::ComputePipeline>>,
@@ -346,6 +384,7 @@ impl Kernels {
             step_module: module("lstm_step.wgsl", lstm_step_source(false)),
             step_module_f16: Mutex::new(None),
             seq_modules: Mutex::new(HashMap::new()),
+            subgroup_modules: Mutex::new(HashMap::new()),
             mask_module: module("masking.wgsl", MASKING_WGSL.to_string()),
             merge_module: module("merge.wgsl", MERGE_WGSL.to_string()),
             proj_layout,
@@ -428,7 +467,19 @@ impl Kernels {
         ks: u32,
         f16: bool,
     ) -> wgpu::ComputePipeline {
-        self.recurrent_pipeline(device, config, ks, f16, None)
+        self.recurrent_pipeline(device, config, ks, f16, RecurrentKind::Step)
+    }
+
+    /// The subgroup step pipeline (lstm_step_subgroup.wgsl); only on devices with SUBGROUP,
+    /// `ks` at most the adapter's smallest subgroup size (callers check).
+    pub fn step_subgroup_pipeline(
+        &self,
+        device: &wgpu::Device,
+        config: &LstmConfig,
+        ks: u32,
+        f16: bool,
+    ) -> wgpu::ComputePipeline {
+        self.recurrent_pipeline(device, config, ks, f16, RecurrentKind::StepSubgroup)
     }
 
     /// The persistent pipeline (lstm_sequence.wgsl) for a layer, k-split and precision.
@@ -439,7 +490,10 @@ impl Kernels {
         ks: u32,
         f16: bool,
     ) -> wgpu::ComputePipeline {
-        self.recurrent_pipeline(device, config, ks, f16, Some(config.go_backwards))
+        let kind = RecurrentKind::Sequence {
+            go_backwards: config.go_backwards,
+        };
+        self.recurrent_pipeline(device, config, ks, f16, kind)
     }
 
     fn recurrent_pipeline(
@@ -448,7 +502,7 @@ impl Kernels {
         config: &LstmConfig,
         ks: u32,
         f16: bool,
-        persistent: Option<bool>,
+        kind: RecurrentKind,
     ) -> wgpu::ComputePipeline {
         let key = StepKey {
             act: config.activation.code(),
@@ -457,7 +511,7 @@ impl Kernels {
             zero_output_for_mask: config.zero_output_for_mask,
             ks,
             f16,
-            persistent,
+            kind,
         };
         let make = |label: &str, src: String| {
             device.create_shader_module(wgpu::ShaderModuleDescriptor {
@@ -467,9 +521,9 @@ impl Kernels {
         };
         // Modules other than the f32 step kernel are made on first use (the f16 ones exist
         // only on devices with SHADER_F16; callers check), then shared.
-        let module = match persistent {
-            None if !f16 => self.step_module.clone(),
-            None => {
+        let module = match kind {
+            RecurrentKind::Step if !f16 => self.step_module.clone(),
+            RecurrentKind::Step => {
                 let mut slot = self
                     .step_module_f16
                     .lock()
@@ -477,10 +531,21 @@ impl Kernels {
                 slot.get_or_insert_with(|| make("lstm_step.wgsl (f16)", lstm_step_source(true)))
                     .clone()
             }
-            Some(_) => {
+            RecurrentKind::Sequence { .. } => {
                 let mut map = self.seq_modules.lock().unwrap_or_else(|p| p.into_inner());
                 map.entry(f16)
                     .or_insert_with(|| make("lstm_sequence.wgsl", lstm_sequence_source(f16)))
+                    .clone()
+            }
+            RecurrentKind::StepSubgroup => {
+                let mut map = self
+                    .subgroup_modules
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                map.entry(f16)
+                    .or_insert_with(|| {
+                        make("lstm_step_subgroup.wgsl", lstm_step_subgroup_source(f16))
+                    })
                     .clone()
             }
         };
@@ -499,12 +564,13 @@ impl Kernels {
                     ("ZERO_OUTPUT_FOR_MASK", flag(key.zero_output_for_mask)),
                     ("KS", key.ks as f64),
                 ];
-                let entry = match persistent {
-                    Some(back) => {
-                        constants.push(("GO_BACKWARDS", flag(back)));
+                let entry = match kind {
+                    RecurrentKind::Sequence { go_backwards } => {
+                        constants.push(("GO_BACKWARDS", flag(go_backwards)));
                         "lstm_sequence"
                     }
-                    None => "lstm_step",
+                    RecurrentKind::Step => "lstm_step",
+                    RecurrentKind::StepSubgroup => "lstm_step_subgroup",
                 };
                 pipeline(
                     device,

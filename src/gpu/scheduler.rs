@@ -144,6 +144,7 @@ struct BindKey {
     z: wgpu::Buffer,
     steps: wgpu::Buffer,
     h: wgpu::Buffer,
+    r: wgpu::Buffer,
 }
 
 /// One LSTM layer on the GPU.
@@ -153,6 +154,11 @@ pub(crate) struct GpuLstm {
     units: usize,
     kernel: wgpu::Buffer,
     recurrent: wgpu::Buffer,
+    /// The recurrent kernel transposed (unit-major), for the subgroup step kernel; made on
+    /// its first use.
+    recurrent_t: Option<wgpu::Buffer>,
+    /// The gate-interleaved recurrent kernel, kept on the host until `recurrent_t` is made.
+    r4: Option<Vec<f32>>,
     bias: wgpu::Buffer,
     proj_pipeline: wgpu::ComputePipeline,
     f16: bool,
@@ -237,6 +243,8 @@ impl GpuLstm {
             units: u,
             kernel,
             recurrent,
+            recurrent_t: None,
+            r4: ctx.subgroup_lanes().map(|_| r4),
             bias,
             proj_pipeline: ctx.kernels.proj_pipeline(device, linear),
             f16,
@@ -325,8 +333,40 @@ impl GpuLstm {
         Ok(())
     }
 
-    /// The bind groups for this Io, rebuilt only when a buffer behind them changed.
-    fn bind_groups(&mut self, io: &Io<'_>) -> (wgpu::BindGroup, wgpu::BindGroup) {
+    /// The transposed recurrent kernel for the subgroup step kernel (uploaded on first use):
+    /// `rt[j·U + q] = r4[q·U + j]`, vec4s of the four gates, in the layer's precision.
+    fn recurrent_transposed(&mut self) -> wgpu::Buffer {
+        if let Some(b) = &self.recurrent_t {
+            return b.clone();
+        }
+        let u = self.units;
+        let r4 = self.r4.take().expect("kept while subgroups are available");
+        let mut rt = vec![0.0f32; r4.len()];
+        for q in 0..u {
+            for j in 0..u {
+                rt[4 * (j * u + q)..4 * (j * u + q) + 4]
+                    .copy_from_slice(&r4[4 * (q * u + j)..4 * (q * u + j) + 4]);
+            }
+        }
+        let buf = if self.f16 {
+            let halves: Vec<half::f16> = rt.iter().map(|&v| half::f16::from_f32(v)).collect();
+            let buf = self.ctx.storage(
+                "recurrent_kernel (transposed, f16)",
+                (halves.len() * 2) as u64,
+                wgpu::BufferUsages::empty(),
+            );
+            self.ctx.upload(&buf, 0, bytemuck::cast_slice(&halves));
+            buf
+        } else {
+            self.ctx.storage_with("recurrent_kernel (transposed)", &rt)
+        };
+        self.recurrent_t = Some(buf.clone());
+        buf
+    }
+
+    /// The bind groups for this Io and recurrent-kernel buffer `r`, rebuilt only when a
+    /// buffer behind them changed.
+    fn bind_groups(&mut self, io: &Io<'_>, r: &wgpu::Buffer) -> (wgpu::BindGroup, wgpu::BindGroup) {
         let state = self.state.as_ref().expect("ensure_scratch made the state");
         let key = BindKey {
             x: io.x.clone(),
@@ -335,6 +375,7 @@ impl GpuLstm {
             z: self.bufs.z.clone(),
             steps: self.bufs.steps.clone(),
             h: state.h.clone(),
+            r: r.clone(),
         };
         if let Some((k, p, s)) = &self.bind_groups
             && *k == key
@@ -358,7 +399,7 @@ impl GpuLstm {
             layout: &k.step_layout,
             entries: &[
                 entry(0, &key.z),
-                entry(1, &self.recurrent),
+                entry(1, &key.r),
                 entry(2, &key.mask),
                 entry(3, &state.h),
                 entry(4, &state.c),
@@ -422,8 +463,9 @@ impl GpuLstm {
 
         let start = state.slot;
         let seq_ks = sequence_ksplit(u);
-        let persistent = match ctx.kernel_choice() {
-            KernelChoice::PerStep => false,
+        let choice = ctx.kernel_choice();
+        let persistent = match choice {
+            KernelChoice::PerStep | KernelChoice::PerStepSubgroup => false,
             KernelChoice::Auto | KernelChoice::Persistent => {
                 u <= SEQUENCE_MAX_UNITS
                     && ctx.loop_budget_ok(
@@ -492,7 +534,19 @@ impl GpuLstm {
             (4 * u as u32).div_ceil(PROJ_TILE),
             ((batch * steps) as u32).div_ceil(PROJ_TILE),
         );
-        let (proj_bg, step_bg) = self.bind_groups(io);
+        // The per-step kernel reduces with subgroup shuffles where the device has them
+        // (unless PerStep is forced), with at most the smallest subgroup's lanes per unit.
+        let subgroup_ks = match (persistent, choice, ctx.subgroup_lanes()) {
+            (false, KernelChoice::Auto | KernelChoice::PerStepSubgroup, Some(lanes)) => {
+                Some(step_ksplit(batch, u).min(lanes))
+            }
+            _ => None,
+        };
+        let r = match subgroup_ks {
+            Some(_) => self.recurrent_transposed(),
+            None => self.recurrent.clone(),
+        };
+        let (proj_bg, step_bg) = self.bind_groups(io, &r);
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("lstm sequence"),
             timestamp_writes: ctx.pass_timestamps(),
@@ -510,10 +564,21 @@ impl GpuLstm {
             drop(pass);
             ctx.count_dispatches(2);
         } else {
-            let ks = step_ksplit(batch, u);
-            let pipeline = ctx
-                .kernels
-                .step_pipeline(ctx.device(), config, ks, self.f16);
+            let (ks, pipeline) = match subgroup_ks {
+                Some(ks) => (
+                    ks,
+                    ctx.kernels
+                        .step_subgroup_pipeline(ctx.device(), config, ks, self.f16),
+                ),
+                None => {
+                    let ks = step_ksplit(batch, u);
+                    (
+                        ks,
+                        ctx.kernels
+                            .step_pipeline(ctx.device(), config, ks, self.f16),
+                    )
+                }
+            };
             let groups = ((u as u32).div_ceil(STEP_WG / ks), batch as u32);
             pass.set_pipeline(&pipeline);
             for k in 0..steps {

@@ -170,6 +170,53 @@ fn random_configurations_match_the_cpu_per_step_kernel() {
     random_cases(&ctx, 0xbeef, 30);
 }
 
+/// The same with the subgroup step kernel forced (k-split reduced by subgroup shuffles),
+/// every k-split it can take on this adapter included. In CI (lavapipe has subgroups of 8)
+/// an adapter without SUBGROUP fails the test rather than testing the fallback.
+#[test]
+fn random_configurations_match_the_cpu_subgroup_step_kernel() {
+    if gpu().is_none() {
+        return;
+    }
+    let ctx = wgpu_lstm::gpu::GpuContext::new().unwrap();
+    ctx.set_debug_poison(true);
+    ctx.set_kernel_choice(wgpu_lstm::gpu::KernelChoice::PerStepSubgroup);
+    let Some(lanes) = ctx.subgroup_lanes() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "adapter {} has no SUBGROUP feature: the subgroup kernel would go untested",
+            ctx.adapter_name()
+        );
+        return;
+    };
+    assert!(lanes.is_power_of_two());
+    random_cases(&ctx, 0x5b9, 30);
+    // k-splits 1, 2, 4, … up to the lanes: batch × units from large to tiny
+    let mut r = rng(3);
+    for (u, b) in [
+        (300, 64),
+        (130, 90),
+        (64, 100),
+        (40, 20),
+        (17, 3),
+        (5, 1),
+        (1, 1),
+    ] {
+        let cfg = LstmConfig {
+            return_sequences: true,
+            return_state: true,
+            ..random_config(&mut r, u)
+        };
+        let s = Shape {
+            units: u,
+            dim: 3,
+            batch: b,
+            steps: 2,
+        };
+        run_case(&ctx, r.random(), s, LstmConfig { units: u, ..cfg });
+    }
+}
+
 fn random_cases(ctx: &std::sync::Arc<wgpu_lstm::gpu::GpuContext>, seed: u64, n: usize) {
     let mut r = rng(seed);
     let mut done = 0;

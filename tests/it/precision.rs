@@ -3,6 +3,8 @@
 
 use wgpu_lstm::{Device, Error, Lstm, LstmConfig, LstmInput, LstmWeights, Precision};
 
+use wgpu_lstm::gpu::KernelChoice;
+
 use crate::common::{assert_no_gpu_errors, gpu, max_abs, random3, rng};
 
 #[test]
@@ -24,33 +26,45 @@ fn f16_weights_on_the_gpu_equal_the_cpu_twin() {
         assert!(matches!(e, Error::Unsupported(_)));
         return;
     }
-    let mut r = rng(16);
-    for (u, d, b, t) in [(5, 3, 2, 7), (64, 8, 3, 6), (130, 4, 1, 4)] {
-        let cfg = LstmConfig {
-            return_sequences: true,
-            return_state: true,
-            ..LstmConfig::new(u)
-        };
-        let w = LstmWeights::keras_default(d, &cfg, u as u64);
-        let mut gpu_l = Lstm::on_device_with_precision(
-            cfg.clone(),
-            w.clone(),
-            &Device::Gpu(ctx.clone()),
-            Precision::F16Weights,
-        )
-        .unwrap();
-        let mut cpu_l =
-            Lstm::on_device_with_precision(cfg, w, &Device::Cpu, Precision::F16Weights).unwrap();
-        let x = random3(&mut r, b, t, d, 1.0);
-        let a = gpu_l.call(LstmInput::new(x.view())).unwrap();
-        let c = cpu_l.call(LstmInput::new(x.view())).unwrap();
-        assert!(
-            max_abs(&a.output, &c.output) <= 1e-5,
-            "U={u}: {}",
-            max_abs(&a.output, &c.output)
-        );
+    // every recurrent kernel: persistent (chosen for these units), and both per-step ones
+    let mut contexts = vec![ctx.clone()];
+    for choice in [KernelChoice::PerStep, KernelChoice::PerStepSubgroup] {
+        let c = wgpu_lstm::gpu::GpuContext::new().unwrap();
+        c.set_kernel_choice(choice);
+        c.set_debug_poison(true);
+        contexts.push(c);
     }
-    assert_no_gpu_errors(&ctx);
+    let mut r = rng(16);
+    for ctx in &contexts {
+        for (u, d, b, t) in [(5, 3, 2, 7), (64, 8, 3, 6), (130, 4, 1, 4)] {
+            let cfg = LstmConfig {
+                return_sequences: true,
+                return_state: true,
+                ..LstmConfig::new(u)
+            };
+            let w = LstmWeights::keras_default(d, &cfg, u as u64);
+            let mut gpu_l = Lstm::on_device_with_precision(
+                cfg.clone(),
+                w.clone(),
+                &Device::Gpu(ctx.clone()),
+                Precision::F16Weights,
+            )
+            .unwrap();
+            let mut cpu_l =
+                Lstm::on_device_with_precision(cfg, w, &Device::Cpu, Precision::F16Weights)
+                    .unwrap();
+            let x = random3(&mut r, b, t, d, 1.0);
+            let a = gpu_l.call(LstmInput::new(x.view())).unwrap();
+            let c = cpu_l.call(LstmInput::new(x.view())).unwrap();
+            assert!(
+                max_abs(&a.output, &c.output) <= 1e-5,
+                "{:?} U={u}: {}",
+                ctx.kernel_choice(),
+                max_abs(&a.output, &c.output)
+            );
+        }
+        assert_no_gpu_errors(ctx);
+    }
 }
 
 /// The error f16 storage of R costs against exact f32, on the CPU twin (a property of the

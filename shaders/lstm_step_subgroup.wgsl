@@ -1,0 +1,103 @@
+// lstm_step_subgroup.wgsl — lstm_step.wgsl with the k-split reduced by subgroup shuffles
+// instead of workgroup memory and a barrier. Used where the device has the SUBGROUP feature
+// (the scheduler's choice; `KernelChoice::PerStepSubgroup` forces it). Needs activation.wgsl
+// and recurrent_f32.wgsl or recurrent_f16.wgsl first, like lstm_step.wgsl.
+//
+// CPU twin: `cpu::lstm_step` in src/cpu.rs (the same math as lstm_step.wgsl).
+//
+// Bindings: those of lstm_step.wgsl, except that binding 1 holds the recurrent kernel
+// transposed (unit-major), so that the KS invocations of one unit read consecutive vec4s:
+//   1  r : (U, U) vec4, r[j·U + q] = (R[q, j], R[q, U+j], R[q, 2U+j], R[q, 3U+j])
+// Dispatch: (ceil(U / UPW), B, 1) workgroups of 256 invocations, UPW = 256 / KS units each.
+// KS is a power of two no larger than the device's smallest subgroup size (never assumed:
+// the host reads it from the adapter), so the KS invocations of a unit are consecutive
+// lanes of one subgroup whatever the subgroup size and however the driver lays subgroups
+// out: the unit of lane l of subgroup s is s·(S / KS) + l / KS, S = subgroup_size.
+// Each invocation sums its slice q = ks, ks + KS, … of h·R; log2(KS) xor-shuffles add the KS
+// partial sums (every lane ends with the total), and lane ks = 0 does the element-wise part.
+//
+// Math: as lstm_step.wgsl.
+
+override ACT: u32 = 0u;
+override REC_ACT: u32 = 1u;
+override RETURN_SEQUENCES: bool = false;
+override ZERO_OUTPUT_FOR_MASK: bool = false;
+override KS: u32 = 1u;
+const WG: u32 = 256u;
+
+struct Step {
+    batch: u32,
+    steps: u32,
+    units: u32,
+    has_mask: u32,
+    k: u32,
+    t_in: u32,
+    h_read: u32,
+    h_write: u32,
+    out_t: u32,
+    out_stride: u32,
+    out_offset: u32,
+    c_off: u32,
+}
+
+@group(0) @binding(0) var<storage, read> z: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> mask: array<u32>;
+@group(0) @binding(3) var<storage, read_write> h: array<f32>;
+@group(0) @binding(4) var<storage, read_write> c: array<f32>;
+@group(0) @binding(5) var<storage, read_write> hold: array<f32>;
+@group(0) @binding(6) var<storage, read_write> out: array<f32>;
+@group(0) @binding(7) var<uniform> step: Step;
+
+@compute @workgroup_size(256, 1, 1)
+fn lstm_step_subgroup(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(subgroup_id) sg: u32,
+    @builtin(subgroup_size) sg_size: u32,
+    @builtin(subgroup_invocation_id) lane: u32,
+) {
+    let upw = WG / KS;
+    let ks = lane % KS;
+    let j = wg.x * upw + sg * (sg_size / KS) + lane / KS;
+    let b = wg.y;
+    let u = step.units;
+    let row = b * step.steps + step.t_in;
+    var valid = true;
+    if (step.has_mask != 0u) {
+        valid = mask[row] != 0u;
+    }
+    // this lane's slice of h·R (every lane reaches the shuffles)
+    var acc = vec4<f32>(0.0);
+    if (valid && j < u) {
+        let hb = step.h_read + b * u;
+        for (var q = ks; q < u; q = q + KS) {
+            acc = acc + h[hb + q] * r_at(j * u + q);
+        }
+    }
+    for (var m = KS / 2u; m > 0u; m = m / 2u) {
+        acc = acc + subgroupShuffleXor(acc, m);
+    }
+    if (ks != 0u || j >= u) {
+        return;
+    }
+    let idx = b * u + j;
+    let ci = step.c_off + idx;
+    var y: f32;
+    if (valid) {
+        let z4 = z[row * u + j] + acc;
+        let ch = lstm_cell(z4, c[ci], ACT, REC_ACT);
+        let c_new = ch.x;
+        let h_new = ch.y;
+        c[ci] = c_new;
+        h[step.h_write + idx] = h_new;
+        hold[ci] = h_new;
+        y = h_new;
+    } else {
+        h[step.h_write + idx] = h[step.h_read + idx];
+        y = select(hold[ci], 0.0, ZERO_OUTPUT_FOR_MASK);
+    }
+    var out_row = b;
+    if (RETURN_SEQUENCES) {
+        out_row = b * step.steps + step.out_t;
+    }
+    out[out_row * step.out_stride + step.out_offset + j] = y;
+}
