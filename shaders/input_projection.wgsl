@@ -13,11 +13,17 @@
 //   2  bias : array<f32>  (N) interleaved the same way (zeros when use_bias = false)
 //   3  z    : array<f32>  (M, N) output; z[row, 4j + g] is gate g of unit j
 //   4  dims : uniform {m, n, k}
-// Dispatch: (ceil(N / TILE), ceil(M / TILE), 1) workgroups of TILE × TILE invocations; each
-// invocation computes one element of Z, the workgroup stages TILE × TILE tiles of X and W in
-// workgroup memory.
+// Dispatch: (ceil(N / 64), ceil(M / 64), 1) workgroups of 16 × 16 invocations. A workgroup
+// computes a 64 × 64 tile of Z; invocation (tx, ty) holds a 4 × 4 block of it in registers
+// (rows 4·ty .. 4·ty + 3, columns 4·tx .. 4·tx + 3 of the tile). K is walked in slices of
+// KT = 16: the workgroup stages the 64 × 16 slice of X (k-major) and the 16 × 64 slice of W
+// in workgroup memory (each invocation loads 4 + 4 floats, zeros past the edges), then every
+// invocation does 16 rank-1 updates of its block from two vec4 reads each.
+// (A register-blocked GEMM: 16 multiply-adds per 2 workgroup-memory reads, where one output
+// per invocation did 1 per 2.)
 
-const TILE: u32 = 16u;
+const TILE: u32 = 64u;
+const KT: u32 = 16u;
 override ACT: u32 = 7u;
 
 struct Dims {
@@ -33,38 +39,65 @@ struct Dims {
 @group(0) @binding(3) var<storage, read_write> z: array<f32>;
 @group(0) @binding(4) var<uniform> dims: Dims;
 
-var<workgroup> x_tile: array<array<f32, 16>, 16>;
-var<workgroup> w_tile: array<array<f32, 16>, 16>;
+// x_sh[kk·16 + r / 4][r % 4] = X[row0 + r, k0 + kk];  w_sh[kk·16 + c / 4][c % 4] = W[k0 + kk, col0 + c]
+var<workgroup> x_sh: array<vec4<f32>, 256>;
+var<workgroup> w_sh: array<vec4<f32>, 256>;
 
 @compute @workgroup_size(16, 16, 1)
 fn input_projection(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(local_invocation_id) lid: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
 ) {
-    let row = wg.y * TILE + lid.y;
-    let col = wg.x * TILE + lid.x;
-    var acc = 0.0;
-    let tiles = (dims.k + TILE - 1u) / TILE;
-    for (var tk = 0u; tk < tiles; tk = tk + 1u) {
-        let kx = tk * TILE + lid.x;
-        let kw = tk * TILE + lid.y;
-        var xv = 0.0;
-        if (row < dims.m && kx < dims.k) {
-            xv = x[row * dims.k + kx];
+    let row0 = wg.y * TILE;
+    let col0 = wg.x * TILE;
+    var acc: array<vec4<f32>, 4>;
+    for (var i = 0u; i < 4u; i = i + 1u) {
+        acc[i] = vec4<f32>(0.0);
+    }
+    let slices = (dims.k + KT - 1u) / KT;
+    for (var s = 0u; s < slices; s = s + 1u) {
+        let k0 = s * KT;
+        for (var i = 0u; i < 4u; i = i + 1u) {
+            let e = li + i * 256u;
+            // X: 64 rows × 16 k, consecutive invocations along k
+            let r = e / KT;
+            let kx = e % KT;
+            var xv = 0.0;
+            if (row0 + r < dims.m && k0 + kx < dims.k) {
+                xv = x[(row0 + r) * dims.k + k0 + kx];
+            }
+            x_sh[kx * 16u + r / 4u][r % 4u] = xv;
+            // W: 16 k × 64 columns, consecutive invocations along the columns
+            let kw = e / TILE;
+            let cw = e % TILE;
+            var wv = 0.0;
+            if (k0 + kw < dims.k && col0 + cw < dims.n) {
+                wv = w[(k0 + kw) * dims.n + col0 + cw];
+            }
+            w_sh[kw * 16u + cw / 4u][cw % 4u] = wv;
         }
-        var wv = 0.0;
-        if (kw < dims.k && col < dims.n) {
-            wv = w[kw * dims.n + col];
-        }
-        x_tile[lid.y][lid.x] = xv;
-        w_tile[lid.y][lid.x] = wv;
         workgroupBarrier();
-        for (var i = 0u; i < TILE; i = i + 1u) {
-            acc = acc + x_tile[lid.y][i] * w_tile[i][lid.x];
+        for (var kk = 0u; kk < KT; kk = kk + 1u) {
+            let a = x_sh[kk * 16u + lid.y];
+            let bv = w_sh[kk * 16u + lid.x];
+            acc[0] = acc[0] + a.x * bv;
+            acc[1] = acc[1] + a.y * bv;
+            acc[2] = acc[2] + a.z * bv;
+            acc[3] = acc[3] + a.w * bv;
         }
         workgroupBarrier();
     }
-    if (row < dims.m && col < dims.n) {
-        z[row * dims.n + col] = act(ACT, acc + bias[col]);
+    for (var i = 0u; i < 4u; i = i + 1u) {
+        let row = row0 + lid.y * 4u + i;
+        if (row >= dims.m) {
+            continue;
+        }
+        for (var jj = 0u; jj < 4u; jj = jj + 1u) {
+            let col = col0 + lid.x * 4u + jj;
+            if (col < dims.n) {
+                z[row * dims.n + col] = act(ACT, acc[i][jj] + bias[col]);
+            }
+        }
     }
 }

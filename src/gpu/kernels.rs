@@ -170,7 +170,7 @@ pub fn step_ksplit(rows: usize, units: usize) -> u32 {
     ks as u32
 }
 /// Tile of the input projection (`TILE`).
-pub(crate) const PROJ_TILE: u32 = 16;
+pub(crate) const PROJ_TILE: u32 = 64;
 
 /// The per-step uniform record.
 #[repr(C)]
