@@ -117,6 +117,9 @@ enum Command {
         /// Projection-scratch budget in MiB for the benchmark (default: the context's 256 MiB).
         #[arg(long)]
         scratch_budget_mib: Option<u64>,
+        /// Weight precision: f32 (exact, default) or f16 (opt-in f16 recurrent weights).
+        #[arg(long, default_value = "f32")]
+        precision: String,
         /// Write the results as JSON.
         #[arg(long)]
         json: Option<PathBuf>,
@@ -287,6 +290,7 @@ fn run(cmd: Command) -> Result<ExitCode> {
             reps,
             kernel,
             scratch_budget_mib,
+            precision,
             json,
             markdown,
             svg,
@@ -301,6 +305,7 @@ fn run(cmd: Command) -> Result<ExitCode> {
                 .map(wgpu_lstm::bench::parse_kernel_choice)
                 .transpose()?;
             opts.scratch_budget = scratch_budget_mib.map(|m| m << 20);
+            opts.precision = wgpu_lstm::bench::parse_precision(&precision)?;
             let report = wgpu_lstm::bench::run_suite(&configs, &devices(device)?, &opts);
             report.write_files(json.as_deref(), markdown.as_deref(), svg.as_deref())?;
             print!("{}", report.markdown());

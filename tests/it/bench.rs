@@ -259,6 +259,7 @@ fn fake(
         gpu_gflops: gpu_ms.map(|g| cfg.flop() as f64 / (g * 1e-3) / 1e9),
         memory_estimate_bytes: cfg.memory_estimate_bytes(),
         peak_gpu_bytes: None,
+        f16_weights: false,
         config: cfg,
         device: device.into(),
         backend: backend.into(),
@@ -286,6 +287,14 @@ fn fake_results() -> Vec<BenchResult> {
         fake("2,3,4,5", "GPU A", "Vulkan", 0.1, Some(0.05)),
         fake("small_seq", "cpu (X)", "cpu", 5.0, None),
         fake("small_seq", "GPU <B> & co", "Vulkan", 0.4, Some(0.3)),
+        BenchResult {
+            f16_weights: true,
+            ..fake("small_seq", "GPU A", "Vulkan", 0.4, Some(0.07))
+        },
+        BenchResult {
+            f16_weights: true,
+            ..fake("stream_step", "GPU A", "Vulkan", 0.030, Some(0.010))
+        },
     ]
 }
 
@@ -425,8 +434,16 @@ fn compare_with_cudnn_gives_the_ratios_and_goals() {
     // Custom config and the CPU result are not compared.
     assert!(!md.contains("| 2,3,4,5 |") && md.contains("2,3,4,5 on GPU A: not in the cuDNN JSON"));
     assert!(md.contains("small_seq on cpu (X): CPU result, not compared"));
+    // f16 weights: their own goal (0.07 / 0.2 = 0.35 > 0.33), none for streaming.
+    let s = row(&md, "| small_seq (f16 R) | GPU A |");
     assert!(
-        md.contains("goals: 2 met, 2 missed, 1 not measured"),
+        s.contains("| 0.35× |") && s.contains("GPU/graph ≤ 0.33×") && s.ends_with("| missed |"),
+        "{s}"
+    );
+    let s = row(&md, "| stream_step (f16 R) | GPU A |");
+    assert!(s.ends_with("| - | - |"), "{s}");
+    assert!(
+        md.contains("goals: 2 met, 3 missed, 1 not measured"),
         "{md}"
     );
 }
