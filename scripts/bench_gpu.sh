@@ -84,7 +84,7 @@ if [ -z "${WGPU_ADAPTER_NAME:-}" ] && grep -qi nvidia <<<"$adapters"; then
 fi
 
 step "wgpu-lstm bench --device gpu $BENCH_ARGS (all grid configs)"
-rm -f "$OUT/ours.json" "$OUT/ours.md" "$OUT/ours.svg" "$OUT/cudnn.json" "$OUT/compare.md"
+rm -f "$OUT"/ours*.json "$OUT"/ours*.md "$OUT/ours.svg" "$OUT/cudnn.json" "$OUT/compare.md"
 # A config that fails (the bench exits non-zero but still writes the others) does not stop
 # the cuDNN run and the comparison; the script fails at the end instead.
 ours_status=0
@@ -96,17 +96,53 @@ for f in ours.json ours.md ours.svg; do
 done
 [ "$ours_status" -eq 0 ] || echo "bench_gpu.sh: WARNING: wgpu-lstm bench exited with status $ours_status (failures listed in $OUT/ours.md); going on" >&2
 
+# The same grid with the opt-in f16 recurrent weights (the issue's f16 goals), and the two
+# per-step kernels forced on the configs that use them (which one Auto should pick is a
+# measurement). EXTRA=0 skips these, EXTRA_CONFIGS replaces the forced-kernel configs; each
+# is bounded by STEP_TIMEOUT and may fail alone.
+if [ "${EXTRA:-1}" != 0 ]; then
+  step "wgpu-lstm bench --precision f16 (all grid configs)"
+  # shellcheck disable=SC2086
+  timeout "$STEP_TIMEOUT" "$BIN" bench --device gpu $BENCH_ARGS --precision f16 \
+    --json "$OUT/ours_f16.json" --markdown "$OUT/ours_f16.md" \
+    || echo "bench_gpu.sh: WARNING: the f16 run exited with status $?" >&2
+  for k in per-step per-step-subgroup; do
+    step "wgpu-lstm bench --kernel $k (long_seq, large, stream_step)"
+    # shellcheck disable=SC2086
+    timeout "$STEP_TIMEOUT" "$BIN" bench --device gpu $BENCH_ARGS --kernel "$k" \
+      ${EXTRA_CONFIGS:---config long_seq --config large --config stream_step} \
+      --json "$OUT/ours_$k.json" --markdown "$OUT/ours_$k.md" \
+      || echo "bench_gpu.sh: WARNING: the $k run exited with status $?" >&2
+  done
+fi
+
 step "cuDNN anchor (PyTorch, same GPU, right after ours)"
 timeout "$STEP_TIMEOUT" python3 "$CUDNN_BENCH" || die "cudnn_bench.py failed (status $?)"
 [ -s "$OUT/cudnn.json" ] || die "cudnn_bench.py wrote no $OUT/cudnn.json"
 
 step "ours / cuDNN"
-if ! python3 scripts/compare_cudnn.py "$OUT/ours.json" "$OUT/cudnn.json" | tee "$OUT/compare.md"; then
+# every run's results in one list: the f32 grid, the f16 grid, the forced kernels
+python3 - "$OUT" <<'PY' || die "merging the result files failed"
+import json, os, sys
+out = sys.argv[1]
+results = []
+for name in ["ours.json", "ours_f16.json", "ours_per-step.json", "ours_per-step-subgroup.json"]:
+    path = os.path.join(out, name)
+    if os.path.exists(path):
+        with open(path) as fh:
+            results += json.load(fh)["results"]
+with open(os.path.join(out, "ours_all.json"), "w") as fh:
+    json.dump({"results": results}, fh, indent=1)
+PY
+if ! python3 scripts/compare_cudnn.py "$OUT/ours_all.json" "$OUT/cudnn.json" | tee "$OUT/compare.md"; then
   die "compare_cudnn.py failed"
 fi
 
 step "our results"
 cat "$OUT/ours.md"
+for f in ours_f16.md ours_per-step.md ours_per-step-subgroup.md; do
+  [ -s "$OUT/$f" ] && { echo; cat "$OUT/$f"; }
+done
 echo
 [ "$ours_status" -eq 0 ] || die "wgpu-lstm bench exited with status $ours_status: see the failures in $OUT/ours.md"
 echo "bench_gpu.sh: done; files in $OUT"

@@ -72,9 +72,9 @@ def compare(ours, cj):
         f"cuDNN reference: {get('device')} (PyTorch {get('torch')}, cuDNN {get('cudnn')}), fp32 "
         "(TF32 off). Ratios are ours / reference; compare only numbers measured in one run on "
         "one machine.\n\n",
-        "| config | device | ours GPU ms | ours host ms | cuDNN graph ms | cuDNN eager ms | "
-        "PyTorch wall ms | GPU / graph | host / wall | goal | status |\n"
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|\n",
+        "| config | device | kernel | ours GPU ms | ours host ms | cuDNN graph ms | "
+        "cuDNN eager ms | PyTorch wall ms | GPU / graph | host / wall | goal | status |\n"
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|\n",
     ]
     met = missed = unmeasured = 0
     compared = 0
@@ -128,7 +128,8 @@ def compare(ours, cj):
             unmeasured += 1
             status = "not measured"
         out.append(
-            f"| {md_cell(name + ' (f16 R)' if f16 else name)} | {md_cell(device)} | {fmt_opt_ms(gpu_ms)} | {fmt_ms(host_ms)} | "
+            f"| {md_cell(name + ' (f16 R)' if f16 else name)} | {md_cell(device)} | "
+            f"{md_cell(r.get('kernel', ''))} | {fmt_opt_ms(gpu_ms)} | {fmt_ms(host_ms)} | "
             f"{fmt_opt_ms(graph)} | {fmt_opt_ms(eager)} | {fmt_opt_ms(wall)} | "
             f"{ratio_cell(gpu_ratio)} | {ratio_cell(wall_ratio)} | {goal} | {status} |\n"
         )

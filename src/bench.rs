@@ -1451,9 +1451,9 @@ pub fn compare_with_cudnn(ours: &[BenchResult], cudnn_json: &serde_json::Value) 
         get("cudnn")
     );
     s.push_str(
-        "| config | device | ours GPU ms | ours host ms | cuDNN graph ms | cuDNN eager ms | \
+        "| config | device | kernel | ours GPU ms | ours host ms | cuDNN graph ms | cuDNN eager ms | \
          PyTorch wall ms | GPU / graph | host / wall | goal | status |\n\
-         |---|---|---:|---:|---:|---:|---:|---:|---:|---|---|\n",
+         |---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|\n",
     );
     let (mut met, mut missed, mut unmeasured) = (0, 0, 0);
     let mut notes = Vec::new();
@@ -1518,13 +1518,14 @@ pub fn compare_with_cudnn(ours: &[BenchResult], cudnn_json: &serde_json::Value) 
             }
         };
         s.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             md_cell(&if r.f16_weights {
                 format!("{} (f16 R)", r.config.name)
             } else {
                 r.config.name.clone()
             }),
             md_cell(&r.device),
+            md_cell(&r.kernel),
             fmt_opt(r.gpu_ms, fmt_ms),
             fmt_ms(r.median_ms),
             fmt_opt(graph, fmt_ms),
