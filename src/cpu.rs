@@ -130,7 +130,13 @@ pub fn lstm_step(
     // h·R for all rows at once (the GPU does this dot product per invocation).
     // pre = Z[:, t_in] + h·R, the gate pre-activations of every row
     let mut pre = z.index_axis(ndarray::Axis(1), t_in).to_owned();
-    crate::matmul::matmul_acc(state.h.view(), recurrent_kernel, pre.view_mut());
+    // computed transposed, preᵀ += Rᵀ·hᵀ: Rᵀ is then column-major, the layout gemm reads
+    // without re-packing it every step, and the cores split R's columns between them
+    crate::matmul::matmul_acc(
+        recurrent_kernel.t(),
+        state.h.t(),
+        pre.view_mut().reversed_axes(),
+    );
     let valid: Vec<bool> = (0..batch)
         .map(|b| mask.is_none_or(|m| m[[b, t_in]]))
         .collect();

@@ -1,9 +1,9 @@
 //! The CPU path's matrix products: `a·b` through the `gemm` crate (runtime-detected SIMD:
-//! AVX2/FMA, AVX-512, NEON), split over the cores by output columns when the product is big
-//! enough to pay for it.
+//! AVX2/FMA, AVX-512, NEON), split over the cores by output columns (or rows, whichever side
+//! is longer) when the product is big enough to pay for it.
 //!
-//! Splitting by columns keeps every output element's dot product in one `gemm` call, so the
-//! result does not depend on the number of threads. The recurrent step of a batch-1 stream is
+//! Splitting the output keeps every element's dot product in one `gemm` call, so the result
+//! does not depend on the number of threads. The recurrent step of a batch-1 stream is
 //! a vector × matrix product, which `gemm` runs on one core; the column split is what puts
 //! both (or all) cores on it.
 
@@ -90,32 +90,46 @@ fn product(
         }
         return;
     }
+    // Split the longer side of c: columns (b and c by columns), or rows (a and c by rows).
+    let by_rows = m > n;
+    let len = if by_rows { m } else { n };
     let threads = rayon::current_num_threads();
     let blocks = if m * n * k < PARALLEL_MIN_MACS {
         1
     } else {
-        threads.min(n / MIN_COLS_PER_THREAD).max(1)
+        threads.min(len / MIN_COLS_PER_THREAD).max(1)
     };
     if blocks == 1 {
         gemm_serial(a, b, c, accumulate);
         return;
     }
-    // Column blocks, multiples of 16 wide (whole SIMD registers) except the last.
-    let width = n.div_ceil(blocks).next_multiple_of(16);
-    let mut parts: Vec<(ArrayView2<'_, f32>, ArrayViewMut2<'_, f32>)> = Vec::new();
-    let mut rest_b = b;
+    // Blocks that are multiples of 16 (whole SIMD registers) except the last.
+    let width = len.div_ceil(blocks).next_multiple_of(16);
+    let axis = ndarray::Axis(if by_rows { 0 } else { 1 });
+    let mut parts: Vec<(
+        ArrayView2<'_, f32>,
+        ArrayView2<'_, f32>,
+        ArrayViewMut2<'_, f32>,
+    )> = Vec::new();
     let mut rest_c = c;
-    while rest_b.ncols() > 0 {
-        let w = width.min(rest_b.ncols());
-        let (bl, br) = rest_b.split_at(ndarray::Axis(1), w);
-        let (cl, cr) = rest_c.split_at(ndarray::Axis(1), w);
-        parts.push((bl, cl));
-        rest_b = br;
+    let (mut rest_a, mut rest_b) = (a, b);
+    while rest_c.len_of(axis) > 0 {
+        let w = width.min(rest_c.len_of(axis));
+        let (cl, cr) = rest_c.split_at(axis, w);
+        if by_rows {
+            let (al, ar) = rest_a.split_at(axis, w);
+            parts.push((al, b, cl));
+            rest_a = ar;
+        } else {
+            let (bl, br) = rest_b.split_at(axis, w);
+            parts.push((a, bl, cl));
+            rest_b = br;
+        }
         rest_c = cr;
     }
     parts
         .into_par_iter()
-        .for_each(|(bl, cl)| gemm_serial(a, bl, cl, accumulate));
+        .for_each(|(al, bl, cl)| gemm_serial(al, bl, cl, accumulate));
 }
 
 /// One `gemm` call on the calling thread.
@@ -180,6 +194,8 @@ mod tests {
             (64, 256, 1024),
             (7, 33, 129),
             (130, 70, 301),
+            (2048, 512, 1),
+            (1024, 256, 64),
         ] {
             let a = seq(m, k, 1);
             let b = seq(k, n, 2);
