@@ -7,9 +7,15 @@
 // `cpu::lstm_step`, the same math as lstm_step.wgsl).
 //
 // Bindings: as lstm_step.wgsl (0 z, 1 r, 2 mask, 3 h, 4 c, 5 hold, 6 out, 7 a Seq record).
-// Dispatch: (B, 1, 1) workgroups of 256 invocations. Invocation (jl, ks), jl < 256 / KS,
+// Dispatch: (B, 1, 1) workgroups of WG invocations (an override: 256, or up to 1024 where
+// the device allows, so more invocations share each row). Invocation (jl, ks), jl < WG / KS,
 // works on unit j = jl with the k-split ks (as lstm_step.wgsl); the ks = 0 invocations own
 // c, hold and the element-wise update of their unit.
+// With R_REGS (chosen by the host when RQN = ceil(U / KS) ≤ RQ = 16) every invocation loads
+// its slice of the recurrent kernel, R4[q, j] for q = ks, ks + KS, … (RQN of them), once into
+// a fixed-size private array before the time loop and reads it from there at every step (a
+// trip count fixed when the pipeline is made, so a compiler can keep it in registers);
+// otherwise it is read from the buffer at every step.
 // Per step k (t_in = T-1-k with go_backwards): partial dot products from h in workgroup
 // memory → barrier → update c, h (written back to workgroup memory), write the output →
 // barrier. At the end h, c, hold go back to their buffers (h into slot h_write).
@@ -20,7 +26,11 @@ override RETURN_SEQUENCES: bool = false;
 override ZERO_OUTPUT_FOR_MASK: bool = false;
 override GO_BACKWARDS: bool = false;
 override KS: u32 = 1u;
-const WG: u32 = 256u;
+override WG: u32 = 256u;
+override R_REGS: bool = false;
+// private-array slots (RQ) and how many of them this pipeline uses (RQN = ceil(U / KS) ≤ RQ)
+const RQ: u32 = 16u;
+override RQN: u32 = 16u;
 
 struct Seq {
     batch: u32,
@@ -46,9 +56,9 @@ struct Seq {
 @group(0) @binding(7) var<uniform> seq: Seq;
 
 var<workgroup> h_sh: array<f32, 256>;
-var<workgroup> partial: array<vec4<f32>, 256>;
+var<workgroup> partial: array<vec4<f32>, WG>;
 
-@compute @workgroup_size(256, 1, 1)
+@compute @workgroup_size(WG, 1, 1)
 fn lstm_sequence(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(local_invocation_index) li: u32,
@@ -60,8 +70,25 @@ fn lstm_sequence(
     let ks = li / upw;
     let owner = ks == 0u && j < u;
     let idx = b * u + j;
-    if (li < u) {
-        h_sh[li] = h[seq.h_read + b * u + li];
+    // all 256 entries: the register path reads past U (multiplying zero slices of R), and
+    // workgroup memory must not be trusted to start at zero
+    if (li < 256u) {
+        var hv = 0.0;
+        if (li < u) {
+            hv = h[seq.h_read + b * u + li];
+        }
+        h_sh[li] = hv;
+    }
+    var rr: array<vec4<f32>, RQ>;
+    if (R_REGS) {
+        for (var i = 0u; i < RQN; i = i + 1u) {
+            let q = ks + i * KS;
+            var v = vec4<f32>(0.0);
+            if (q < u && j < u) {
+                v = r_at(q * u + j);
+            }
+            rr[i] = v;
+        }
     }
     var c_reg = 0.0;
     var hold_reg = 0.0;
@@ -84,8 +111,15 @@ fn lstm_sequence(
         }
         var acc = vec4<f32>(0.0);
         if (valid && j < u) {
-            for (var q = ks; q < u; q = q + KS) {
-                acc = acc + h_sh[q] * r_at(q * u + j);
+            if (R_REGS) {
+                // q past U meets a zero slice of rr; min() keeps the read inside h_sh
+                for (var i = 0u; i < RQN; i = i + 1u) {
+                    acc = acc + h_sh[min(ks + i * KS, 255u)] * rr[i];
+                }
+            } else {
+                for (var q = ks; q < u; q = q + KS) {
+                    acc = acc + h_sh[q] * r_at(q * u + j);
+                }
             }
         }
         partial[li] = acc;

@@ -339,9 +339,16 @@ impl GpuContext {
     pub fn from_adapter(adapter: &wgpu::Adapter) -> Result<Arc<Self>> {
         let have = adapter.limits();
         // Only what the kernels need beyond the defaults: big storage buffers.
+        // Beyond the defaults: big storage buffers, and workgroups of up to 1024 invocations
+        // with their workgroup memory for the persistent kernel.
         let required_limits = wgpu::Limits {
             max_storage_buffer_binding_size: have.max_storage_buffer_binding_size,
             max_buffer_size: have.max_buffer_size,
+            max_compute_invocations_per_workgroup: have
+                .max_compute_invocations_per_workgroup
+                .min(1024),
+            max_compute_workgroup_size_x: have.max_compute_workgroup_size_x.min(1024),
+            max_compute_workgroup_storage_size: have.max_compute_workgroup_storage_size,
             ..wgpu::Limits::default()
         };
         let wanted =
@@ -622,6 +629,27 @@ impl GpuContext {
     /// exceed it must not run as one loop there.
     pub(crate) fn loop_budget_ok(&self, iterations: u64) -> bool {
         !self.info.name.contains("llvmpipe") || iterations < 60_000
+    }
+
+    /// The persistent kernel's workgroup size on this device: 1024 invocations where the
+    /// device's limits allow it (and its workgroup memory holds 1024 partial sums), else 256.
+    ///
+    /// ```no_run
+    /// let ctx = wgpu_lstm::gpu::GpuContext::new().unwrap();
+    /// assert!([256, 512, 1024].contains(&ctx.sequence_workgroup_size()));
+    /// ```
+    pub fn sequence_workgroup_size(&self) -> u32 {
+        let l = self.device.limits();
+        let mut wg = 1024u32;
+        // partial sums (16 B per invocation) + h of one row (256 floats)
+        while wg > 256
+            && (wg > l.max_compute_invocations_per_workgroup
+                || wg > l.max_compute_workgroup_size_x
+                || wg * 16 + 1024 > l.max_compute_workgroup_storage_size)
+        {
+            wg /= 2;
+        }
+        wg
     }
 
     /// How many invocations may share one unit's dot product in the subgroup step kernel:

@@ -83,21 +83,54 @@ pub fn lstm_sequence_source(f16_weights: bool) -> String {
     format!("{enable}{ACTIVATION_WGSL}\n{r}\n{LSTM_SEQUENCE_WGSL}")
 }
 
-/// The k-split of the persistent kernel: the most invocations per unit (a power of two, at
-/// most 32) such that all units of a row fit one 256-invocation workgroup.
+/// The k-split of the persistent kernel for a workgroup of `wg` invocations: the most
+/// invocations per unit (a power of two, at most 32) such that all units of a row fit one
+/// workgroup.
 ///
 /// ```
 /// use wgpu_lstm::gpu::kernels::sequence_ksplit;
-/// assert_eq!(sequence_ksplit(128), 2);
-/// assert_eq!(sequence_ksplit(256), 1);
-/// assert_eq!(sequence_ksplit(5), 32);
+/// assert_eq!(sequence_ksplit(128, 256), 2);
+/// assert_eq!(sequence_ksplit(256, 256), 1);
+/// assert_eq!(sequence_ksplit(5, 256), 32);
+/// assert_eq!(sequence_ksplit(128, 1024), 8);
 /// ```
-pub fn sequence_ksplit(units: usize) -> u32 {
+pub fn sequence_ksplit(units: usize, wg: u32) -> u32 {
     let mut ks = 1usize;
-    while ks < 32 && units * ks * 2 <= 256 {
+    while ks < 32 && units * ks * 2 <= wg as usize {
         ks *= 2;
     }
     ks as u32
+}
+
+/// The persistent kernel's workgroup size for `units`: enough invocations for a 32-way
+/// k-split of every unit (`32·U` rounded up to a power of two), at least 256, at most the
+/// device's `max_wg` ([`crate::gpu::GpuContext::sequence_workgroup_size`]).
+///
+/// ```
+/// use wgpu_lstm::gpu::kernels::sequence_workgroup;
+/// assert_eq!(sequence_workgroup(5, 1024), 256);
+/// assert_eq!(sequence_workgroup(16, 1024), 512);
+/// assert_eq!(sequence_workgroup(128, 1024), 1024);
+/// assert_eq!(sequence_workgroup(128, 256), 256);
+/// ```
+pub fn sequence_workgroup(units: usize, max_wg: u32) -> u32 {
+    ((units.max(1) * 32).next_power_of_two() as u32).clamp(256, max_wg.max(256))
+}
+
+/// How many slices of the recurrent kernel one invocation of the persistent kernel holds in
+/// its private array when they all fit (`RQ` in lstm_sequence.wgsl).
+pub const SEQUENCE_REGISTER_SLICES: usize = 16;
+
+/// Whether the persistent kernel holds R in registers for `units` at k-split `ks`: each
+/// invocation's ceil(U / KS) slices fit [`SEQUENCE_REGISTER_SLICES`].
+///
+/// ```
+/// use wgpu_lstm::gpu::kernels::sequence_registers;
+/// assert!(sequence_registers(128, 8));   // 16 slices per invocation
+/// assert!(!sequence_registers(256, 4));  // 64
+/// ```
+pub fn sequence_registers(units: usize, ks: u32) -> bool {
+    units.div_ceil(ks as usize) <= SEQUENCE_REGISTER_SLICES
 }
 
 /// Largest `units` the persistent kernel takes (h of one row in workgroup memory, one
@@ -247,8 +280,13 @@ pub(crate) enum RecurrentKind {
     Step,
     /// lstm_step_subgroup.wgsl: one dispatch per step, k-split reduced by subgroup shuffles.
     StepSubgroup,
-    /// lstm_sequence.wgsl: one dispatch for all steps (with the layer's go_backwards).
-    Sequence { go_backwards: bool },
+    /// lstm_sequence.wgsl: one dispatch for all steps (with the layer's go_backwards, the
+    /// workgroup size and how many slices of R each invocation holds in registers, 0 = none).
+    Sequence {
+        go_backwards: bool,
+        wg: u32,
+        regs: u32,
+    },
 }
 
 /// Shader modules and bind-group layouts, made once per [`crate::gpu::GpuContext`].
@@ -482,16 +520,19 @@ impl Kernels {
         self.recurrent_pipeline(device, config, ks, f16, RecurrentKind::StepSubgroup)
     }
 
-    /// The persistent pipeline (lstm_sequence.wgsl) for a layer, k-split and precision.
+    /// The persistent pipeline (lstm_sequence.wgsl) for a layer, k-split, precision,
+    /// workgroup size and register slices per invocation (0: R read from memory).
     pub fn sequence_pipeline(
         &self,
         device: &wgpu::Device,
         config: &LstmConfig,
-        ks: u32,
+        (ks, wg, regs): (u32, u32, u32),
         f16: bool,
     ) -> wgpu::ComputePipeline {
         let kind = RecurrentKind::Sequence {
             go_backwards: config.go_backwards,
+            wg,
+            regs,
         };
         self.recurrent_pipeline(device, config, ks, f16, kind)
     }
@@ -565,8 +606,15 @@ impl Kernels {
                     ("KS", key.ks as f64),
                 ];
                 let entry = match kind {
-                    RecurrentKind::Sequence { go_backwards } => {
+                    RecurrentKind::Sequence {
+                        go_backwards,
+                        wg,
+                        regs,
+                    } => {
                         constants.push(("GO_BACKWARDS", flag(go_backwards)));
+                        constants.push(("WG", wg as f64));
+                        constants.push(("R_REGS", flag(regs > 0)));
+                        constants.push(("RQN", regs.max(1) as f64));
                         "lstm_sequence"
                     }
                     RecurrentKind::Step => "lstm_step",

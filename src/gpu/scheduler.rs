@@ -13,8 +13,8 @@ use crate::error::Result;
 use crate::gpu::GpuContext;
 use crate::gpu::context::KernelChoice;
 use crate::gpu::kernels::{
-    PROJ_TILE, ProjDims, SEQUENCE_MAX_UNITS, STEP_RECORD_BYTES, STEP_WG, SeqRecord, StepRecord,
-    sequence_ksplit, step_ksplit,
+    PROJ_TILE, ProjDims, SEQUENCE_MAX_UNITS, SEQUENCE_REGISTER_SLICES, STEP_RECORD_BYTES, STEP_WG,
+    SeqRecord, StepRecord, sequence_ksplit, sequence_registers, sequence_workgroup, step_ksplit,
 };
 use crate::gpu::state::GpuState;
 use crate::layer::{CheckedInput, InitialState, LstmState};
@@ -462,15 +462,23 @@ impl GpuLstm {
         let row_off = part.row0 * u;
 
         let start = state.slot;
-        let seq_ks = sequence_ksplit(u);
+        let seq_wg = sequence_workgroup(u, ctx.sequence_workgroup_size());
+        let seq_ks = sequence_ksplit(u, seq_wg);
+        // slices of R per invocation, held in registers when they fit
+        let slices = u.div_ceil(seq_ks as usize) as u64;
+        let seq_regs = if sequence_registers(u, seq_ks) {
+            slices as u32
+        } else {
+            0
+        };
+        // loop iterations per invocation: the dot-product slices and the k-split sum per step
+        let per_step = slices + seq_ks as u64 + 2;
         let choice = ctx.kernel_choice();
         let persistent = match choice {
             KernelChoice::PerStep | KernelChoice::PerStepSubgroup => false,
             KernelChoice::Auto | KernelChoice::Persistent => {
                 u <= SEQUENCE_MAX_UNITS
-                    && ctx.loop_budget_ok(
-                        steps as u64 * ((u as u64).div_ceil(seq_ks as u64) + seq_ks as u64 + 2),
-                    )
+                    && ctx.loop_budget_ok(steps as u64 * per_step + SEQUENCE_REGISTER_SLICES as u64)
             }
         };
         let mut records = vec![0u8; self.stride as usize * if persistent { 1 } else { steps }];
@@ -555,9 +563,12 @@ impl GpuLstm {
         pass.set_bind_group(0, &proj_bg, &[]);
         pass.dispatch_workgroups(proj_groups.0, proj_groups.1, 1);
         if persistent {
-            let pipeline = ctx
-                .kernels
-                .sequence_pipeline(ctx.device(), config, seq_ks, self.f16);
+            let pipeline = ctx.kernels.sequence_pipeline(
+                ctx.device(),
+                config,
+                (seq_ks, seq_wg, seq_regs),
+                self.f16,
+            );
             pass.set_pipeline(&pipeline);
             pass.set_bind_group(0, &step_bg, &[base as u32]);
             pass.dispatch_workgroups(batch as u32, 1, 1);
