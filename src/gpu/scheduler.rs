@@ -153,11 +153,14 @@ pub(crate) struct GpuLstm {
     input_dim: usize,
     units: usize,
     kernel: wgpu::Buffer,
-    recurrent: wgpu::Buffer,
-    /// The recurrent kernel transposed (unit-major), for the subgroup step kernel; made on
-    /// its first use.
+    /// The gate-interleaved recurrent kernel (q-major) for the persistent and the
+    /// workgroup-memory step kernels; uploaded on its first use.
+    recurrent: Option<wgpu::Buffer>,
+    /// The recurrent kernel transposed (unit-major), for the subgroup step kernel; uploaded
+    /// on its first use. A layer that only ever runs one kind of kernel holds one copy.
     recurrent_t: Option<wgpu::Buffer>,
-    /// The gate-interleaved recurrent kernel, kept on the host until `recurrent_t` is made.
+    /// The gate-interleaved recurrent kernel on the host, kept until every layout this
+    /// device can use is on the GPU.
     r4: Option<Vec<f32>>,
     bias: wgpu::Buffer,
     proj_pipeline: wgpu::ComputePipeline,
@@ -199,18 +202,6 @@ impl GpuLstm {
             &interleave_gates(k.as_slice().expect("standard"), d, u),
         );
         let r4 = interleave_gates(r.as_slice().expect("standard"), u, u);
-        let recurrent = if f16 {
-            let halves: Vec<half::f16> = r4.iter().map(|&v| half::f16::from_f32(v)).collect();
-            let buf = ctx.storage(
-                "recurrent_kernel (interleaved, f16)",
-                (halves.len() * 2) as u64,
-                wgpu::BufferUsages::empty(),
-            );
-            ctx.upload(&buf, 0, bytemuck::cast_slice(&halves));
-            buf
-        } else {
-            ctx.storage_with("recurrent_kernel (interleaved)", &r4)
-        };
         let bias = ctx.storage_with(
             "bias (interleaved)",
             &interleave_gates(b.as_slice().expect("contiguous"), 1, u),
@@ -242,9 +233,9 @@ impl GpuLstm {
             input_dim: d,
             units: u,
             kernel,
-            recurrent,
+            recurrent: None,
             recurrent_t: None,
-            r4: ctx.subgroup_lanes().map(|_| r4),
+            r4: Some(r4),
             bias,
             proj_pipeline: ctx.kernels.proj_pipeline(device, linear),
             f16,
@@ -333,6 +324,43 @@ impl GpuLstm {
         Ok(())
     }
 
+    /// Uploads a recurrent-kernel layout in the layer's precision.
+    fn upload_recurrent(&self, label: &str, data: &[f32]) -> wgpu::Buffer {
+        if self.f16 {
+            let halves: Vec<half::f16> = data.iter().map(|&v| half::f16::from_f32(v)).collect();
+            let buf = self.ctx.storage(
+                &format!("{label}, f16"),
+                (halves.len() * 2) as u64,
+                wgpu::BufferUsages::empty(),
+            );
+            self.ctx.upload(&buf, 0, bytemuck::cast_slice(&halves));
+            buf
+        } else {
+            self.ctx.storage_with(label, data)
+        }
+    }
+
+    /// Drops the host copy once no other layout can be needed on this device.
+    fn release_host_recurrent(&mut self) {
+        let both = self.recurrent.is_some() && self.recurrent_t.is_some();
+        if both || (self.recurrent.is_some() && self.ctx.subgroup_lanes().is_none()) {
+            self.r4 = None;
+        }
+    }
+
+    /// The gate-interleaved (q-major) recurrent kernel, `r[q·U + j]` (uploaded on first use).
+    fn recurrent_interleaved(&mut self) -> wgpu::Buffer {
+        if let Some(b) = &self.recurrent {
+            return b.clone();
+        }
+        let r4 = self.r4.take().expect("kept until both layouts exist");
+        let buf = self.upload_recurrent("recurrent_kernel (interleaved)", &r4);
+        self.r4 = Some(r4);
+        self.recurrent = Some(buf.clone());
+        self.release_host_recurrent();
+        buf
+    }
+
     /// The transposed recurrent kernel for the subgroup step kernel (uploaded on first use):
     /// `rt[j·U + q] = r4[q·U + j]`, vec4s of the four gates, in the layer's precision.
     fn recurrent_transposed(&mut self) -> wgpu::Buffer {
@@ -340,7 +368,7 @@ impl GpuLstm {
             return b.clone();
         }
         let u = self.units;
-        let r4 = self.r4.take().expect("kept while subgroups are available");
+        let r4 = self.r4.as_ref().expect("kept until both layouts exist");
         let mut rt = vec![0.0f32; r4.len()];
         for q in 0..u {
             for j in 0..u {
@@ -348,19 +376,9 @@ impl GpuLstm {
                     .copy_from_slice(&r4[4 * (q * u + j)..4 * (q * u + j) + 4]);
             }
         }
-        let buf = if self.f16 {
-            let halves: Vec<half::f16> = rt.iter().map(|&v| half::f16::from_f32(v)).collect();
-            let buf = self.ctx.storage(
-                "recurrent_kernel (transposed, f16)",
-                (halves.len() * 2) as u64,
-                wgpu::BufferUsages::empty(),
-            );
-            self.ctx.upload(&buf, 0, bytemuck::cast_slice(&halves));
-            buf
-        } else {
-            self.ctx.storage_with("recurrent_kernel (transposed)", &rt)
-        };
+        let buf = self.upload_recurrent("recurrent_kernel (transposed)", &rt);
         self.recurrent_t = Some(buf.clone());
+        self.release_host_recurrent();
         buf
     }
 
@@ -552,7 +570,7 @@ impl GpuLstm {
         };
         let r = match subgroup_ks {
             Some(_) => self.recurrent_transposed(),
-            None => self.recurrent.clone(),
+            None => self.recurrent_interleaved(),
         };
         let (proj_bg, step_bg) = self.bind_groups(io, &r);
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {

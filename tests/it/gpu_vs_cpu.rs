@@ -469,3 +469,42 @@ fn the_persistent_kernel_respects_the_loop_budget() {
     assert_eq!(ctx.stats().dispatches - before, 2);
     assert_no_gpu_errors(&ctx);
 }
+
+/// One layer whose kernel changes between calls (each kernel reads its own layout of the
+/// recurrent kernel, uploaded on first use): every call equals the CPU, state carried.
+#[test]
+fn one_layer_switching_kernels_between_calls_matches_the_cpu() {
+    use wgpu_lstm::gpu::{GpuContext, KernelChoice};
+    if gpu().is_none() {
+        return;
+    }
+    let ctx = GpuContext::new().unwrap();
+    ctx.set_debug_poison(true);
+    let cfg = LstmConfig {
+        stateful: true,
+        return_sequences: true,
+        ..LstmConfig::new(24)
+    };
+    let w = LstmWeights::keras_default(5, &cfg, 9);
+    let mut g = Lstm::on_device(cfg.clone(), w.clone(), &Device::Gpu(ctx.clone())).unwrap();
+    let mut c = Lstm::new(cfg, w).unwrap();
+    let mut r = rng(12);
+    for choice in [
+        KernelChoice::PerStepSubgroup,
+        KernelChoice::PerStep,
+        KernelChoice::Persistent,
+        KernelChoice::PerStepSubgroup,
+        KernelChoice::Auto,
+    ] {
+        ctx.set_kernel_choice(choice);
+        let x = random3(&mut r, 3, 4, 5, 1.0);
+        let got = g.forward(x.view()).unwrap().output;
+        let want = c.forward(x.view()).unwrap().output;
+        assert!(
+            crate::common::max_abs(&got, &want) <= 1e-5,
+            "{choice:?}: {}",
+            crate::common::max_abs(&got, &want)
+        );
+    }
+    assert_no_gpu_errors(&ctx);
+}
