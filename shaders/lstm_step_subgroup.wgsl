@@ -11,8 +11,12 @@
 // Dispatch: (ceil(U / UPW), B, 1) workgroups of 256 invocations, UPW = 256 / KS units each.
 // KS is a power of two no larger than the device's smallest subgroup size (never assumed:
 // the host reads it from the adapter), so the KS invocations of a unit are consecutive
-// lanes of one subgroup whatever the subgroup size and however the driver lays subgroups
-// out: the unit of lane l of subgroup s is s·(S / KS) + l / KS, S = subgroup_size.
+// lanes of one subgroup whatever the subgroup size and whichever invocations the driver puts
+// in a subgroup: the unit of lane l of subgroup s is s·(S / KS) + l / KS, S = subgroup_size.
+// This assumes full subgroups (num_subgroups · S = 256), which Vulkan does not promise
+// without REQUIRE_FULL_SUBGROUPS (wgpu does not set it); drivers with one subgroup size
+// (NVIDIA 32, lavapipe 8) launch full ones for a workgroup of 256, so the host's Auto choice
+// takes this kernel only there (`GpuContext::subgroup_size_fixed`) and with KS ≥ 4.
 // Each invocation sums its slice q = ks, ks + KS, … of h·R; log2(KS) xor-shuffles add the KS
 // partial sums (every lane ends with the total), and lane ks = 0 does the element-wise part.
 //

@@ -778,6 +778,13 @@ pub fn run_bench(
         total = opts.warmup + planned + gpu_planned.min(planned);
     }
 
+    // what the choice turned into for this shape (Auto, or a forced kernel that does not apply)
+    let kernel = match &ctx {
+        Some(c) if opts.warmup > 0 && !c.last_kernel().is_empty() => {
+            format!("{kernel} → {}", c.last_kernel())
+        }
+        _ => kernel,
+    };
     let before = ctx.as_ref().map(|c| c.stats());
     let mut times = Vec::with_capacity(planned);
     let start = Instant::now();

@@ -138,6 +138,8 @@ pub struct GpuContext {
     poison: AtomicBool,
     scratch_budget: AtomicU64,
     kernel_choice: Mutex<KernelChoice>,
+    /// The recurrent kernel the last recorded layer call dispatched.
+    last_kernel: Mutex<&'static str>,
     stats: [AtomicU64; 7],
     timing: Option<Timing>,
     pub(crate) kernels: Kernels,
@@ -175,10 +177,10 @@ impl Drop for GpuTimeSum<'_> {
         if let Some(t) = &self.0.timing
             && t.summing.swap(false, Ordering::Relaxed)
         {
+            // nothing measured: no time rather than the previous call's
             let sum = t.sum_ns.swap(0, Ordering::Relaxed);
-            if sum > 0 {
-                t.last_ns.store(sum, Ordering::Relaxed);
-            }
+            let v = if sum > 0 { sum } else { u64::MAX };
+            t.last_ns.store(v, Ordering::Relaxed);
         }
     }
 }
@@ -423,6 +425,7 @@ impl GpuContext {
             poison: AtomicBool::new(false),
             scratch_budget: AtomicU64::new(DEFAULT_SCRATCH_BUDGET),
             kernel_choice: Mutex::new(KernelChoice::Auto),
+            last_kernel: Mutex::new(""),
             stats: Default::default(),
             timing,
             kernels,
@@ -562,7 +565,8 @@ impl GpuContext {
 
     /// Makes the GPU time of a call run in several submits (a split call) the sum of its
     /// parts' GPU times (the host's gaps between parts not included), from now until the
-    /// guard drops.
+    /// guard drops. Like [`GpuContext::last_gpu_time_ns`] it is per context: time calls
+    /// that nothing else on the context runs beside (the benchmark uses its own context).
     pub(crate) fn sum_gpu_time(&self) -> GpuTimeSum<'_> {
         if let Some(t) = &self.timing {
             t.sum_ns.store(0, Ordering::Relaxed);
@@ -612,6 +616,22 @@ impl GpuContext {
     /// ```
     pub fn set_kernel_choice(&self, choice: KernelChoice) {
         *self.kernel_choice.lock().unwrap_or_else(|p| p.into_inner()) = choice;
+    }
+
+    /// The recurrent kernel the last recorded layer call dispatched: `"persistent"`,
+    /// `"per-step"` or `"per-step-subgroup"` (empty before the first call) — what `Auto` or a
+    /// forced choice that does not apply turned into.
+    ///
+    /// ```no_run
+    /// let ctx = wgpu_lstm::gpu::GpuContext::new().unwrap();
+    /// assert_eq!(ctx.last_kernel(), "");
+    /// ```
+    pub fn last_kernel(&self) -> &'static str {
+        *self.last_kernel.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn set_last_kernel(&self, name: &'static str) {
+        *self.last_kernel.lock().unwrap_or_else(|p| p.into_inner()) = name;
     }
 
     /// The recurrent-kernel choice in force.
@@ -668,6 +688,18 @@ impl GpuContext {
             && min >= 2
             && min.is_power_of_two())
         .then_some(min.min(32))
+    }
+
+    /// Whether the adapter's subgroups have one size (its smallest and largest agree), as on
+    /// NVIDIA (32) and lavapipe (8): there `Auto` uses the subgroup step kernel, which
+    /// assumes full subgroups.
+    ///
+    /// ```no_run
+    /// let ctx = wgpu_lstm::gpu::GpuContext::new().unwrap();
+    /// println!("{}", ctx.subgroup_size_fixed());
+    /// ```
+    pub fn subgroup_size_fixed(&self) -> bool {
+        self.info.subgroup_min_size == self.info.subgroup_max_size
     }
 
     /// The scratch budget (default [`DEFAULT_SCRATCH_BUDGET`]).

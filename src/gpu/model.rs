@@ -209,7 +209,34 @@ impl GpuModel {
                 limit: cap,
             });
         }
-        let rows = batch.min((cap / per_row) as usize);
+        // dispatch sizes: B·T rows of projection/Dense tiles, B workgroups of the recurrence,
+        // each at most max_compute_workgroups_per_dimension
+        // (an element-wise Bidirectional merge runs one invocation per element, 64 a group)
+        let merge_w = layers
+            .iter()
+            .filter_map(|l| match l {
+                Layer::Bidirectional { forward, merge, .. } if merge.code().is_some() => {
+                    Some(forward.config().units)
+                }
+                _ => None,
+            })
+            .max()
+            .unwrap_or(1);
+        let wg_max = limits.max_compute_workgroups_per_dimension as usize;
+        let row_steps = wg_max * PROJ_TILE as usize / merge_w;
+        if steps > row_steps {
+            return Err(crate::Error::TooLarge {
+                what: format!(
+                    "one batch row of the model ({steps} steps, more than one dispatch covers)"
+                ),
+                bytes: steps as u64,
+                limit: row_steps as u64,
+            });
+        }
+        let rows = batch
+            .min((cap / per_row) as usize)
+            .min(wg_max)
+            .min(row_steps / steps.max(1));
         // Every LSTM decides its initial state once per call (stateful rules).
         let mut inits = Vec::new();
         for l in layers.iter_mut() {

@@ -562,9 +562,16 @@ impl GpuLstm {
         );
         // The per-step kernel reduces with subgroup shuffles where the device has them
         // (unless PerStep is forced), with at most the smallest subgroup's lanes per unit.
+        // Auto takes it only where it pays (at least 4 lanes per unit: below that the
+        // unit-major reads are not coalesced) and where the subgroup size is fixed (the kernel
+        // assumes full subgroups; see lstm_step_subgroup.wgsl).
         let subgroup_ks = match (persistent, choice, ctx.subgroup_lanes()) {
-            (false, KernelChoice::Auto | KernelChoice::PerStepSubgroup, Some(lanes)) => {
+            (false, KernelChoice::PerStepSubgroup, Some(lanes)) => {
                 Some(step_ksplit(batch, u).min(lanes))
+            }
+            (false, KernelChoice::Auto, Some(lanes)) => {
+                let ks = step_ksplit(batch, u).min(lanes);
+                (ks >= 4 && ctx.subgroup_size_fixed()).then_some(ks)
             }
             _ => None,
         };
@@ -573,6 +580,11 @@ impl GpuLstm {
             None => self.recurrent_interleaved(),
         };
         let (proj_bg, step_bg) = self.bind_groups(io, &r);
+        ctx.set_last_kernel(match (persistent, subgroup_ks) {
+            (true, _) => "persistent",
+            (false, Some(_)) => "per-step-subgroup",
+            (false, None) => "per-step",
+        });
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("lstm sequence"),
             timestamp_writes: ctx.pass_timestamps(),
@@ -733,9 +745,13 @@ impl GpuLstm {
         let budget = self.ctx.scratch_budget().min(limit);
         let (d, u) = (self.input_dim as u64, self.units as u64);
         // bytes per (row, step): x D floats, projection 4U, output U, mask 1 word
+        // and dispatch sizes: the projection runs ceil(B·T / PROJ_TILE) workgroups along y,
+        // the recurrence B along x or y, each at most max_compute_workgroups_per_dimension
+        let wg_max = limits.max_compute_workgroups_per_dimension as u64;
         let max_row_steps = (budget / (16 * u))
             .min(limit / (4 * d))
-            .min(limit / (4 * u));
+            .min(limit / (4 * u))
+            .min(wg_max * PROJ_TILE as u64);
         if max_row_steps == 0 {
             return Err(crate::Error::TooLarge {
                 what: format!("one timestep of one row (D = {d}, U = {u})"),
@@ -744,10 +760,10 @@ impl GpuLstm {
             });
         }
         let (b, t) = (batch as u64, steps as u64);
-        if b * t <= max_row_steps {
+        if b * t <= max_row_steps && b <= wg_max {
             return Ok((batch, steps));
         }
-        let rows = b.min(max_row_steps);
+        let rows = b.min(max_row_steps).min(wg_max);
         let chunk = t.min(max_row_steps / rows);
         Ok((rows as usize, chunk as usize))
     }

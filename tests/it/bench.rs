@@ -173,7 +173,7 @@ fn run_bench_on_the_gpu_counts_one_submit_and_one_plus_t_dispatches() {
         ..quick()
     };
     let r = run_bench(&cfg, &dev, &per_step, |_, _| {}).unwrap();
-    assert_eq!(r.kernel, "PerStep");
+    assert_eq!(r.kernel, "PerStep → per-step");
     // The context's own choice is restored afterwards.
     assert_eq!(ctx.kernel_choice(), KernelChoice::Auto);
     check_common(&r, &cfg);
@@ -210,7 +210,7 @@ fn run_bench_on_the_gpu_counts_one_submit_and_one_plus_t_dispatches() {
     // The persistent kernel: the projection and one dispatch for the whole sequence.
     ctx.set_kernel_choice(KernelChoice::Persistent);
     let r = run_bench(&cfg, &dev, &quick(), |_, _| {}).unwrap();
-    assert_eq!(r.kernel, "Persistent");
+    assert_eq!(r.kernel, "Persistent → persistent");
     assert_eq!(r.dispatches_per_call, Some(2.0), "{r:?}");
     assert_eq!(r.submits_per_call, Some(1.0), "{r:?}");
     ctx.set_kernel_choice(KernelChoice::Auto);

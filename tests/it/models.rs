@@ -604,7 +604,12 @@ fn repeated_model_calls_reuse_everything_and_upload_only_the_input() {
         ],
     };
     let mut cpu = Model::new(def.clone(), &Device::Cpu).unwrap();
-    for choice in [KernelChoice::PerStep, KernelChoice::Persistent] {
+    // the subgroup step kernel where the adapter has subgroups (lavapipe does)
+    let mut choices = vec![KernelChoice::PerStep, KernelChoice::Persistent];
+    if GpuContext::new().unwrap().subgroup_lanes().is_some() {
+        choices.push(KernelChoice::PerStepSubgroup);
+    }
+    for choice in choices {
         let ctx = GpuContext::new().unwrap();
         ctx.set_kernel_choice(choice);
         let mut m = Model::new(def.clone(), &Device::Gpu(ctx.clone())).unwrap();

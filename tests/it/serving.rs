@@ -385,7 +385,12 @@ fn nan_and_inf_inputs_propagate_as_in_keras() {
 fn repeated_calls_upload_only_their_inputs() {
     use wgpu_lstm::gpu::{GpuContext, KernelChoice};
     let Some(_) = gpu() else { return };
-    for choice in [KernelChoice::PerStep, KernelChoice::Persistent] {
+    // the subgroup step kernel where the adapter has subgroups (lavapipe does)
+    let mut choices = vec![KernelChoice::PerStep, KernelChoice::Persistent];
+    if GpuContext::new().unwrap().subgroup_lanes().is_some() {
+        choices.push(KernelChoice::PerStepSubgroup);
+    }
+    for choice in choices {
         let ctx = GpuContext::new().unwrap();
         ctx.set_debug_poison(false); // poisoning uploads NaNs into the scratch
         ctx.set_kernel_choice(choice);
