@@ -508,3 +508,97 @@ fn one_layer_switching_kernels_between_calls_matches_the_cpu() {
     }
     assert_no_gpu_errors(&ctx);
 }
+
+/// On a device with a tiny dispatch limit (3 workgroups per dimension, requested on
+/// purpose) and default limits otherwise (256 invocations, 16 KiB of workgroup memory), a
+/// layer and a model split their calls so that no dispatch exceeds the limit, and equal the
+/// CPU; the persistent kernel runs with 256-invocation workgroups there.
+#[test]
+fn calls_respect_a_small_dispatch_limit() {
+    if gpu().is_none() {
+        return;
+    }
+    let shared = gpu().unwrap();
+    let inst = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
+    let adapters = pollster::block_on(inst.enumerate_adapters(wgpu::Backends::all()));
+    let adapter = adapters
+        .into_iter()
+        .find(|a| a.get_info().name == shared.adapter_name())
+        .expect("the shared context's adapter");
+    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+        label: Some("small dispatch limit"),
+        required_limits: wgpu::Limits {
+            max_compute_workgroups_per_dimension: 3,
+            ..wgpu::Limits::default()
+        },
+        ..Default::default()
+    }))
+    .unwrap();
+    let ctx = wgpu_lstm::gpu::GpuContext::from_device(adapter.get_info(), device, queue);
+    ctx.set_debug_poison(true);
+    assert_eq!(ctx.sequence_workgroup_size(), 256);
+    let mut r = rng(41);
+    for choice in [
+        wgpu_lstm::gpu::KernelChoice::Auto,
+        wgpu_lstm::gpu::KernelChoice::PerStep,
+    ] {
+        ctx.set_kernel_choice(choice);
+        let cfg = LstmConfig {
+            return_sequences: true,
+            stateful: true,
+            ..LstmConfig::new(4)
+        };
+        let w = LstmWeights::keras_default(3, &cfg, 2);
+        let mut g = Lstm::on_device(cfg.clone(), w.clone(), &Device::Gpu(ctx.clone())).unwrap();
+        let mut c = Lstm::new(cfg, w).unwrap();
+        for _ in 0..2 {
+            // 5 rows > 3 workgroups of the recurrence; 5·50 rows > 3·64 of the projection
+            let x = random3(&mut r, 5, 50, 3, 1.0);
+            let got = g.forward(x.view()).unwrap().output;
+            let want = c.forward(x.view()).unwrap().output;
+            assert!(
+                crate::common::max_abs(&got, &want) <= 1e-5,
+                "{choice:?}: {}",
+                crate::common::max_abs(&got, &want)
+            );
+        }
+    }
+    // a model (LSTM → Dense) splits its rows the same way
+    use wgpu_lstm::model::{LayerDef, Model, ModelDef};
+    let cfg = LstmConfig {
+        return_sequences: true,
+        ..LstmConfig::new(4)
+    };
+    let def = ModelDef {
+        name: "m".into(),
+        flavour: wgpu_lstm::KerasFlavour::Keras3,
+        layers: vec![
+            (
+                "lstm".into(),
+                LayerDef::Lstm {
+                    weights: LstmWeights::keras_default(3, &cfg, 5),
+                    config: cfg,
+                },
+            ),
+            (
+                "dense".into(),
+                LayerDef::Dense {
+                    kernel: crate::common::random(&mut r, ndarray::Ix2(4, 2), 0.5),
+                    bias: None,
+                    activation: wgpu_lstm::Activation::Linear,
+                },
+            ),
+        ],
+    };
+    let x = random3(&mut r, 5, 50, 3, 1.0);
+    let got = Model::new(def.clone(), &Device::Gpu(ctx.clone()))
+        .unwrap()
+        .predict(x.view())
+        .unwrap();
+    let want = Model::new(def, &Device::Cpu)
+        .unwrap()
+        .predict(x.view())
+        .unwrap();
+    assert!(crate::common::max_abs(&got, &want) <= 1e-5);
+    assert_no_gpu_errors(&ctx);
+}
