@@ -126,8 +126,8 @@ struct CallBuffers {
     /// stateful caller alternating slots re-uses both.
     steps: wgpu::Buffer,
     steps_cap: u64,
-    /// What was last uploaded into each bank (a call whose records match uploads nothing).
-    banks: [Vec<u8>; 2],
+    /// What each bank holds (a call whose records match uploads and builds nothing).
+    banks: [Option<RecordKey>; 2],
     dims: wgpu::Buffer,
     /// The projection dims last uploaded (a call with the same B·T uploads nothing).
     dims_cache: Option<ProjDims>,
@@ -221,7 +221,7 @@ impl GpuLstm {
             out_cap: 16,
             steps: uniform(ctx, 2 * stride),
             steps_cap: 2 * stride,
-            banks: [Vec::new(), Vec::new()],
+            banks: [None, None],
             dims: ctx.uniform("projection dims", 16),
             dims_cache: None,
             staging: ctx.staging(16),
@@ -312,7 +312,7 @@ impl GpuLstm {
             }
             self.bufs.steps = uniform(&ctx, steps_bytes);
             self.bufs.steps_cap = steps_bytes;
-            self.bufs.banks = [Vec::new(), Vec::new()];
+            self.bufs.banks = [None, None];
         }
         if self.state.as_ref().is_none_or(|s| s.batch != state_batch) {
             ctx.check_binding(
@@ -477,7 +477,6 @@ impl GpuLstm {
             let (at, len) = ((part.row0 * u * 4) as u64, (part.rows * u * 4) as u64);
             encoder.clear_buffer(&state.hold, at, Some(len));
         }
-        let row_off = part.row0 * u;
 
         let start = state.slot;
         let seq_wg = sequence_workgroup(u, ctx.sequence_workgroup_size());
@@ -499,62 +498,26 @@ impl GpuLstm {
                     && ctx.loop_budget_ok(steps as u64 * per_step + SEQUENCE_REGISTER_SLICES as u64)
             }
         };
-        let mut records = vec![0u8; self.stride as usize * if persistent { 1 } else { steps }];
-        if persistent {
-            // One record for the whole sequence: h from the current slot into the slot the
-            // per-step schedule would end in.
-            let rec = SeqRecord {
-                batch: batch as u32,
-                steps: steps as u32,
-                units: u as u32,
-                has_mask: io.mask.is_some() as u32,
-                h_read: (state.slot_offset(start) + row_off) as u32,
-                h_write: (state.slot_offset((start + steps) % 2) + row_off) as u32,
-                out_stride: io.layout.stride as u32,
-                out_offset: io.layout.offset as u32,
-                time_order: io.layout.time_order as u32,
-                c_off: row_off as u32,
-                first: part.first as u32,
-                pad: 0,
-            };
-            records[..STEP_RECORD_BYTES as usize].copy_from_slice(bytemuck::bytes_of(&rec));
-        } else {
-            // One record per step: which input step, which h slot to read and write, where to
-            // write the output.
-            for k in 0..steps {
-                let read = (start + k) % 2;
-                let t_in = if config.go_backwards {
-                    steps - 1 - k
-                } else {
-                    k
-                };
-                let rec = StepRecord {
-                    batch: batch as u32,
-                    steps: steps as u32,
-                    units: u as u32,
-                    has_mask: io.mask.is_some() as u32,
-                    k: k as u32,
-                    t_in: t_in as u32,
-                    h_read: (state.slot_offset(read) + row_off) as u32,
-                    h_write: (state.slot_offset(1 - read) + row_off) as u32,
-                    out_t: if io.layout.time_order { t_in } else { k } as u32,
-                    out_stride: io.layout.stride as u32,
-                    out_offset: io.layout.offset as u32,
-                    c_off: row_off as u32,
-                };
-                let at = k * self.stride as usize;
-                records[at..at + STEP_RECORD_BYTES as usize]
-                    .copy_from_slice(bytemuck::bytes_of(&rec));
-            }
+        // The records depend only on what the key holds: the bank for this starting slot
+        // already has them on every repeated call of the same shape, and nothing is built.
+        let key = RecordKey {
+            persistent,
+            state_batch: part.batch,
+            batch,
+            steps,
+            row0: part.row0,
+            first: part.first,
+            has_mask: io.mask.is_some(),
+            layout: io.layout,
+            go_backwards: config.go_backwards,
+        };
+        let base = start as u64 * (self.bufs.steps_cap / 2);
+        if self.bufs.banks[start] != Some(key) {
+            let records = step_records(&key, start, state, u, self.stride as usize);
+            ctx.upload(&self.bufs.steps, base, &records);
+            self.bufs.banks[start] = Some(key);
         }
         state.slot = (start + steps) % 2;
-        // The records depend only on the shape, the layout and the starting slot: the bank
-        // for this slot already holds them on every repeated call of the same shape.
-        let base = start as u64 * (self.bufs.steps_cap / 2);
-        if self.bufs.banks[start] != records {
-            ctx.upload(&self.bufs.steps, base, &records);
-            self.bufs.banks[start] = records;
-        }
 
         let proj_groups = (
             (4 * u as u32).div_ceil(PROJ_TILE),
@@ -956,6 +919,77 @@ impl GpuLstm {
         self.state.as_mut().expect("made").upload(&ctx, state);
         ctx.check_errors()
     }
+}
+
+/// What the step records of one recording depend on (besides the starting h slot, which
+/// picks the bank).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct RecordKey {
+    persistent: bool,
+    state_batch: usize,
+    batch: usize,
+    steps: usize,
+    row0: usize,
+    first: bool,
+    has_mask: bool,
+    layout: OutLayout,
+    go_backwards: bool,
+}
+
+/// The uniform records of one recording, `stride` bytes apart: one [`SeqRecord`] for the
+/// persistent kernel, else one [`StepRecord`] per step (which input step, which h slot to
+/// read and write, where to write the output).
+fn step_records(
+    key: &RecordKey,
+    start: usize,
+    state: &GpuState,
+    u: usize,
+    stride: usize,
+) -> Vec<u8> {
+    let (batch, steps) = (key.batch, key.steps);
+    let row_off = key.row0 * u;
+    let layout = key.layout;
+    let mut records = vec![0u8; stride * if key.persistent { 1 } else { steps }];
+    if key.persistent {
+        // h from the current slot into the slot the per-step schedule would end in
+        let rec = SeqRecord {
+            batch: batch as u32,
+            steps: steps as u32,
+            units: u as u32,
+            has_mask: key.has_mask as u32,
+            h_read: (state.slot_offset(start) + row_off) as u32,
+            h_write: (state.slot_offset((start + steps) % 2) + row_off) as u32,
+            out_stride: layout.stride as u32,
+            out_offset: layout.offset as u32,
+            time_order: layout.time_order as u32,
+            c_off: row_off as u32,
+            first: key.first as u32,
+            pad: 0,
+        };
+        records[..STEP_RECORD_BYTES as usize].copy_from_slice(bytemuck::bytes_of(&rec));
+        return records;
+    }
+    for k in 0..steps {
+        let read = (start + k) % 2;
+        let t_in = if key.go_backwards { steps - 1 - k } else { k };
+        let rec = StepRecord {
+            batch: batch as u32,
+            steps: steps as u32,
+            units: u as u32,
+            has_mask: key.has_mask as u32,
+            k: k as u32,
+            t_in: t_in as u32,
+            h_read: (state.slot_offset(read) + row_off) as u32,
+            h_write: (state.slot_offset(1 - read) + row_off) as u32,
+            out_t: if layout.time_order { t_in } else { k } as u32,
+            out_stride: layout.stride as u32,
+            out_offset: layout.offset as u32,
+            c_off: row_off as u32,
+        };
+        let at = k * stride;
+        records[at..at + STEP_RECORD_BYTES as usize].copy_from_slice(bytemuck::bytes_of(&rec));
+    }
+    records
 }
 
 pub(crate) fn entry(binding: u32, buffer: &wgpu::Buffer) -> wgpu::BindGroupEntry<'_> {
