@@ -1,5 +1,6 @@
-// lstm_step.wgsl — one fused LSTM timestep for all batch rows (needs activation.wgsl and
-// recurrent_f32.wgsl or recurrent_f16.wgsl first: binding 1 and `r_at`).
+// lstm_step.wgsl — one fused LSTM timestep for all batch rows (needs activation.wgsl,
+// recurrent_f32.wgsl or recurrent_f16.wgsl — binding 1 and `r_at` — and lstm_step_common.wgsl
+// — the constants, the Step record, the other bindings and `update_unit` — first).
 //
 // CPU twin: `cpu::lstm_step` in src/cpu.rs (the `for b` / `for j` loops there are the
 // invocations here).
@@ -38,36 +39,6 @@
 //   valid:  c, h, hold = c', h', h';  y = h'
 //   masked: c, h carried;             y = 0 if ZERO_OUTPUT_FOR_MASK else hold
 
-override ACT: u32 = 0u;
-override REC_ACT: u32 = 1u;
-override RETURN_SEQUENCES: bool = false;
-override ZERO_OUTPUT_FOR_MASK: bool = false;
-override KS: u32 = 1u;
-const WG: u32 = 256u;
-
-struct Step {
-    batch: u32,
-    steps: u32,
-    units: u32,
-    has_mask: u32,
-    k: u32,
-    t_in: u32,
-    h_read: u32,
-    h_write: u32,
-    out_t: u32,
-    out_stride: u32,
-    out_offset: u32,
-    c_off: u32,
-}
-
-@group(0) @binding(0) var<storage, read> z: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> mask: array<u32>;
-@group(0) @binding(3) var<storage, read_write> h: array<f32>;
-@group(0) @binding(4) var<storage, read_write> c: array<f32>;
-@group(0) @binding(5) var<storage, read_write> hold: array<f32>;
-@group(0) @binding(6) var<storage, read_write> out: array<f32>;
-@group(0) @binding(7) var<uniform> step: Step;
-
 var<workgroup> partial: array<vec4<f32>, 256>;
 
 @compute @workgroup_size(256, 1, 1)
@@ -99,28 +70,12 @@ fn lstm_step(
     if (ks != 0u || j >= u) {
         return;
     }
-    let idx = b * u + j;
-    let ci = step.c_off + idx;
-    var y: f32;
+    var z4 = vec4<f32>(0.0);
     if (valid) {
-        var z4 = z[row * u + j];
+        z4 = z[row * u + j];
         for (var s = 0u; s < KS; s = s + 1u) {
             z4 = z4 + partial[s * upw + jl];
         }
-        let ch = lstm_cell(z4, c[ci], ACT, REC_ACT);
-        let c_new = ch.x;
-        let h_new = ch.y;
-        c[ci] = c_new;
-        h[step.h_write + idx] = h_new;
-        hold[ci] = h_new;
-        y = h_new;
-    } else {
-        h[step.h_write + idx] = h[step.h_read + idx];
-        y = select(hold[ci], 0.0, ZERO_OUTPUT_FOR_MASK);
     }
-    var out_row = b;
-    if (RETURN_SEQUENCES) {
-        out_row = b * step.steps + step.out_t;
-    }
-    out[out_row * step.out_stride + step.out_offset + j] = y;
+    update_unit(b, j, valid, z4);
 }

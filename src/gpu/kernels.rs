@@ -13,6 +13,9 @@ pub const ACTIVATION_WGSL: &str = include_str!("../../shaders/activation.wgsl");
 pub const INPUT_PROJECTION_WGSL: &str = include_str!("../../shaders/input_projection.wgsl");
 /// `shaders/lstm_step.wgsl`: the fused per-timestep kernel (needs [`ACTIVATION_WGSL`]).
 pub const LSTM_STEP_WGSL: &str = include_str!("../../shaders/lstm_step.wgsl");
+/// `shaders/lstm_step_common.wgsl`: what both per-step kernels share (constants, the Step
+/// record, bindings, the element-wise update of one unit).
+pub const LSTM_STEP_COMMON_WGSL: &str = include_str!("../../shaders/lstm_step_common.wgsl");
 /// `shaders/lstm_step_subgroup.wgsl`: the step kernel with its k-split reduced by subgroup
 /// shuffles (needs [`ACTIVATION_WGSL`] and the device feature `SUBGROUP`).
 pub const LSTM_STEP_SUBGROUP_WGSL: &str = include_str!("../../shaders/lstm_step_subgroup.wgsl");
@@ -37,7 +40,8 @@ pub fn input_projection_source() -> String {
 }
 
 /// The full source of the step kernel: (`enable f16;` for f16 weights,) the activation
-/// functions, the recurrent-kernel binding of the chosen precision, then the kernel.
+/// functions, the recurrent-kernel binding of the chosen precision, the shared step
+/// declarations (`lstm_step_common.wgsl`), then the kernel.
 ///
 /// ```
 /// let src = wgpu_lstm::gpu::kernels::lstm_step_source(false);
@@ -45,11 +49,18 @@ pub fn input_projection_source() -> String {
 /// assert!(wgpu_lstm::gpu::kernels::lstm_step_source(true).starts_with("enable f16;"));
 /// ```
 pub fn lstm_step_source(f16_weights: bool) -> String {
-    if f16_weights {
-        format!("enable f16;\n{ACTIVATION_WGSL}\n{RECURRENT_F16_WGSL}\n{LSTM_STEP_WGSL}")
+    per_step_source(f16_weights, LSTM_STEP_WGSL)
+}
+
+/// A per-step kernel composed: (`enable f16;`,) activations, the recurrent-kernel binding of
+/// the chosen precision, the shared step declarations, then the kernel itself.
+fn per_step_source(f16_weights: bool, kernel: &str) -> String {
+    let (enable, r) = if f16_weights {
+        ("enable f16;\n", RECURRENT_F16_WGSL)
     } else {
-        format!("{ACTIVATION_WGSL}\n{RECURRENT_F32_WGSL}\n{LSTM_STEP_WGSL}")
-    }
+        ("", RECURRENT_F32_WGSL)
+    };
+    format!("{enable}{ACTIVATION_WGSL}\n{r}\n{LSTM_STEP_COMMON_WGSL}\n{kernel}")
 }
 
 /// The full source of the subgroup step kernel, composed like [`lstm_step_source`].
@@ -59,13 +70,7 @@ pub fn lstm_step_source(f16_weights: bool) -> String {
 /// assert!(src.contains("fn lstm_step_subgroup(") && src.contains("subgroupShuffleXor"));
 /// ```
 pub fn lstm_step_subgroup_source(f16_weights: bool) -> String {
-    let r = if f16_weights {
-        RECURRENT_F16_WGSL
-    } else {
-        RECURRENT_F32_WGSL
-    };
-    let enable = if f16_weights { "enable f16;\n" } else { "" };
-    format!("{enable}{ACTIVATION_WGSL}\n{r}\n{LSTM_STEP_SUBGROUP_WGSL}")
+    per_step_source(f16_weights, LSTM_STEP_SUBGROUP_WGSL)
 }
 
 /// The full source of the persistent kernel, composed like [`lstm_step_source`].
@@ -150,11 +155,11 @@ pub fn all_sources() -> Vec<(&'static str, String)> {
             input_projection_source(),
         ),
         (
-            "activation.wgsl + recurrent_f32.wgsl + lstm_step.wgsl",
+            "activation.wgsl + recurrent_f32.wgsl + lstm_step_common.wgsl + lstm_step.wgsl",
             lstm_step_source(false),
         ),
         (
-            "enable f16; activation.wgsl + recurrent_f16.wgsl + lstm_step.wgsl",
+            "enable f16; activation.wgsl + recurrent_f16.wgsl + lstm_step_common.wgsl + lstm_step.wgsl",
             lstm_step_source(true),
         ),
         (
@@ -166,11 +171,11 @@ pub fn all_sources() -> Vec<(&'static str, String)> {
             lstm_sequence_source(true),
         ),
         (
-            "activation.wgsl + recurrent_f32.wgsl + lstm_step_subgroup.wgsl",
+            "activation.wgsl + recurrent_f32.wgsl + lstm_step_common.wgsl + lstm_step_subgroup.wgsl",
             lstm_step_subgroup_source(false),
         ),
         (
-            "enable f16; activation.wgsl + recurrent_f16.wgsl + lstm_step_subgroup.wgsl",
+            "enable f16; activation.wgsl + recurrent_f16.wgsl + lstm_step_common.wgsl + lstm_step_subgroup.wgsl",
             lstm_step_subgroup_source(true),
         ),
         ("masking.wgsl", MASKING_WGSL.to_string()),
