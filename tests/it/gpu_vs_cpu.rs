@@ -595,10 +595,17 @@ fn calls_respect_a_small_dispatch_limit() {
         .unwrap()
         .predict(x.view())
         .unwrap();
-    let want = Model::new(def, &Device::Cpu)
+    let want = Model::new(def.clone(), &Device::Cpu)
         .unwrap()
         .predict(x.view())
         .unwrap();
     assert!(crate::common::max_abs(&got, &want) <= 1e-5);
+    // a model row longer than one dispatch covers (3·64 projection rows) is a typed error
+    let long = random3(&mut r, 1, 3 * 64 + 1, 3, 1.0);
+    let e = Model::new(def, &Device::Gpu(ctx.clone()))
+        .unwrap()
+        .predict(long.view())
+        .unwrap_err();
+    assert!(matches!(e, wgpu_lstm::Error::TooLarge { .. }), "{e:?}");
     assert_no_gpu_errors(&ctx);
 }
