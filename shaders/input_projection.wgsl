@@ -12,9 +12,15 @@
 //                         a Dense layer's kernel as Keras stores it
 //   2  bias : array<f32>  (N) interleaved the same way (zeros when use_bias = false)
 //   3  z    : array<f32>  (M, N) output; z[row, 4j + g] is gate g of unit j
-//   4  dims : uniform {m, n, k}
-// Dispatch: (ceil(N / 64), ceil(M / 64), 1) workgroups of 16 × 16 invocations. A workgroup
-// computes a 64 × 64 tile of Z; invocation (tx, ty) holds a 4 × 4 block of it in registers
+//   4  dims : uniform Dims, bound with a dynamic offset: one record per dispatch
+// Dispatch: one or more, each over a block of Z: rows [m0, m0 + 64·gy), columns
+// [n0, n0 + 64·gx) with (gx, gy, 1) workgroups of 16 × 16 invocations, and a range
+// [k0, k1) of K. A call whose M or N needs more workgroups than the device allows in one
+// dimension, or whose K would make one invocation loop more than lavapipe's 65 535
+// iterations, is cut into several dispatches (src/gpu/gemm.rs): a K chunk after the first
+// adds to the partial sums the earlier ones left in Z (ACCUMULATE), and only the last one
+// adds the bias and applies the activation (FINISH).
+// A workgroup computes a 64 × 64 tile of Z; invocation (tx, ty) holds a 4 × 4 block of it in registers
 // (rows 4·ty .. 4·ty + 3, columns 4·tx .. 4·tx + 3 of the tile). K is walked in slices of
 // KT = 16: the workgroup stages the 64 × 16 slice of X (k-major) and the 16 × 64 slice of W
 // in workgroup memory (each invocation loads 4 + 4 floats, zeros past the edges), then every
@@ -30,7 +36,12 @@ struct Dims {
     m: u32,
     n: u32,
     k: u32,
-    pad: u32,
+    m0: u32,
+    n0: u32,
+    k0: u32,
+    k1: u32,
+    // bit 0: ACCUMULATE (start from Z), bit 1: FINISH (add bias, apply the activation)
+    flags: u32,
 }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
@@ -49,22 +60,22 @@ fn input_projection(
     @builtin(local_invocation_id) lid: vec3<u32>,
     @builtin(local_invocation_index) li: u32,
 ) {
-    let row0 = wg.y * TILE;
-    let col0 = wg.x * TILE;
+    let row0 = dims.m0 + wg.y * TILE;
+    let col0 = dims.n0 + wg.x * TILE;
     var acc: array<vec4<f32>, 4>;
     for (var i = 0u; i < 4u; i = i + 1u) {
         acc[i] = vec4<f32>(0.0);
     }
-    let slices = (dims.k + KT - 1u) / KT;
+    let slices = (dims.k1 - dims.k0 + KT - 1u) / KT;
     for (var s = 0u; s < slices; s = s + 1u) {
-        let k0 = s * KT;
+        let k0 = dims.k0 + s * KT;
         for (var i = 0u; i < 4u; i = i + 1u) {
             let e = li + i * 256u;
             // X: 64 rows × 16 k, consecutive invocations along k
             let r = e / KT;
             let kx = e % KT;
             var xv = 0.0;
-            if (row0 + r < dims.m && k0 + kx < dims.k) {
+            if (row0 + r < dims.m && k0 + kx < dims.k1) {
                 xv = x[(row0 + r) * dims.k + k0 + kx];
             }
             x_sh[kx * 16u + r / 4u][r % 4u] = xv;
@@ -72,7 +83,7 @@ fn input_projection(
             let kw = e / TILE;
             let cw = e % TILE;
             var wv = 0.0;
-            if (k0 + kw < dims.k && col0 + cw < dims.n) {
+            if (k0 + kw < dims.k1 && col0 + cw < dims.n) {
                 wv = w[(k0 + kw) * dims.n + col0 + cw];
             }
             w_sh[kw * 16u + cw / 4u][cw % 4u] = wv;
@@ -96,7 +107,14 @@ fn input_projection(
         for (var jj = 0u; jj < 4u; jj = jj + 1u) {
             let col = col0 + lid.x * 4u + jj;
             if (col < dims.n) {
-                z[row * dims.n + col] = act(ACT, acc[i][jj] + bias[col]);
+                var v = acc[i][jj];
+                if ((dims.flags & 1u) != 0u) {
+                    v = z[row * dims.n + col] + v;
+                }
+                if ((dims.flags & 2u) != 0u) {
+                    v = act(ACT, v + bias[col]);
+                }
+                z[row * dims.n + col] = v;
             }
         }
     }

@@ -1,5 +1,7 @@
-// lstm_sequence.wgsl — the persistent kernel: one workgroup per batch row loops over all T
-// timesteps in one dispatch, h kept in workgroup memory, c and the masked-output hold in
+// lstm_sequence.wgsl — the persistent kernel: one workgroup per batch row loops over the
+// timesteps [k0, k1) of the call's T in one dispatch (all of them, unless the host cut the
+// call into chunks so no invocation loops more than lavapipe's 65 535 iterations: a chunk
+// starts from the h, c and hold the previous one left in their buffers), h kept in workgroup memory, c and the masked-output hold in
 // registers, `workgroupBarrier` between steps (never a barrier across workgroups).
 // Needs activation.wgsl and recurrent_f32.wgsl / recurrent_f16.wgsl first. For units ≤ 256.
 //
@@ -43,8 +45,14 @@ struct Seq {
     out_offset: u32,
     time_order: u32,
     c_off: u32,
+    // 1: the hold starts at zero (the first chunk of a call for these rows), else read
     first: u32,
-    pad: u32,
+    // the steps of this dispatch, in processing order: k0 ≤ k < k1 ≤ steps
+    k0: u32,
+    k1: u32,
+    pad0: u32,
+    pad1: u32,
+    pad2: u32,
 }
 
 @group(0) @binding(0) var<storage, read> z: array<vec4<f32>>;
@@ -99,7 +107,7 @@ fn lstm_sequence(
         }
     }
     workgroupBarrier();
-    for (var k = 0u; k < seq.steps; k = k + 1u) {
+    for (var k = seq.k0; k < seq.k1; k = k + 1u) {
         var t_in = k;
         if (GO_BACKWARDS) {
             t_in = seq.steps - 1u - k;

@@ -25,6 +25,10 @@ struct Step {
     out_stride: u32,
     out_offset: u32,
     c_off: u32,
+    pad0: u32,
+    pad1: u32,
+    pad2: u32,
+    pad3: u32,
 }
 
 @group(0) @binding(0) var<storage, read> z: array<vec4<f32>>;

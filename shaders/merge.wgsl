@@ -8,7 +8,8 @@
 //   1  b      : array<f32>  backward output flipped to time order, n floats
 //   2  out    : array<f32>  n floats
 //   3  params : uniform {n}
-// MODE: 0 sum, 1 mul, 2 ave. Dispatch: (ceil(n / 64), 1, 1).
+// MODE: 0 sum, 1 mul, 2 ave. Dispatch: (gx, gy, gz) workgroups of 64, gx·gy·gz·64 ≥ n,
+// each at most the device's per-dimension limit; element i = x + 64·gx·(y + gy·z).
 
 override MODE: u32 = 0u;
 
@@ -25,8 +26,11 @@ struct Params {
 @group(0) @binding(3) var<uniform> params: Params;
 
 @compute @workgroup_size(64, 1, 1)
-fn merge(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = gid.x;
+fn merge(
+    @builtin(global_invocation_id) gid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+    let i = gid.x + nwg.x * 64u * (gid.y + nwg.y * gid.z);
     if (i >= params.n) {
         return;
     }

@@ -413,10 +413,16 @@ impl Lstm {
         }
     }
 
-    /// The same call as a future: on a GPU the work is submitted at once and the future
-    /// completes when the results are mapped, polling the device without blocking (the
-    /// executor's thread keeps polling while the GPU works — any executor will do, e.g.
-    /// `pollster::block_on`). On the CPU it completes at once.
+    /// The same call as a future: on a GPU the work is submitted at its first poll and the
+    /// future completes when the results are mapped, polling the device without blocking
+    /// (the executor's thread keeps polling while the GPU works — any executor will do, e.g.
+    /// `pollster::block_on`). On the CPU it completes at its first poll.
+    ///
+    /// Cancellation (a timeout, `select!`): a future dropped before its first poll did
+    /// nothing — the call did not happen. Once polled, the call happened: its work was
+    /// submitted and, for a stateful layer, the state advanced exactly as a completed call
+    /// would have advanced it; dropping the future only discards the results. Either way the
+    /// layer (and every other layer of its context) stays usable.
     ///
     /// ```
     /// use wgpu_lstm::{Lstm, LstmConfig, LstmInput};
@@ -447,6 +453,15 @@ impl Lstm {
 
     /// Checks the arguments and runs the call on the CPU, or submits it on the GPU.
     fn start_call(&mut self, input: LstmInput<'_>) -> Result<Started> {
+        let snapshot = self.snapshot();
+        let r = self.start_call_inner(input);
+        if r.is_err() {
+            self.restore(snapshot);
+        }
+        r
+    }
+
+    fn start_call_inner(&mut self, input: LstmInput<'_>) -> Result<Started> {
         let checked = self.check_input(&input)?;
         let (batch, _, _) = checked.x.dim();
         let u = self.config.units;
@@ -530,6 +545,24 @@ impl Lstm {
             self.stateful_batch = Some(batch);
         }
         Ok(init)
+    }
+
+    /// What a failed call must put back: the stateful batch size and the GPU's h slot.
+    pub(crate) fn snapshot(&self) -> (Option<usize>, Option<usize>) {
+        let slot = match &self.backend {
+            Backend::Gpu(g) => g.slot(),
+            Backend::Cpu { .. } => None,
+        };
+        (self.stateful_batch, slot)
+    }
+
+    /// Undoes the bookkeeping of a call that failed (see [`Lstm::snapshot`]): the state
+    /// itself is untouched by a failed call.
+    pub(crate) fn restore(&mut self, (batch, slot): (Option<usize>, Option<usize>)) {
+        self.stateful_batch = batch;
+        if let Backend::Gpu(g) = &mut self.backend {
+            g.forget_cached(slot);
+        }
     }
 
     /// The GPU half of this layer, when it runs on a GPU (for models that chain layers on the

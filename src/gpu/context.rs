@@ -84,12 +84,22 @@ fn summary(adapter: &wgpu::Adapter) -> AdapterSummary {
     }
 }
 
-/// Maps a wgpu error to the crate's typed error.
-pub(crate) fn classify(e: &wgpu::Error) -> Error {
+/// Maps a wgpu error to the crate's typed error; `what` names the operation it came from.
+/// wgpu's multi-line description ("Validation Error\n\nCaused by:\n  ...") becomes one line.
+pub(crate) fn classify(e: &wgpu::Error, what: &str) -> Error {
+    let one_line = |m: String| {
+        let parts: Vec<&str> = m.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+        let msg = parts.join(" ");
+        if what.is_empty() {
+            msg
+        } else {
+            format!("{what}: {msg}")
+        }
+    };
     match e {
-        wgpu::Error::OutOfMemory { .. } => Error::OutOfMemory(e.to_string()),
+        wgpu::Error::OutOfMemory { .. } => Error::OutOfMemory(one_line(e.to_string())),
         other => {
-            let msg = other.to_string();
+            let msg = one_line(other.to_string());
             if msg.contains("lost") {
                 Error::DeviceLost(msg)
             } else {
@@ -97,6 +107,16 @@ pub(crate) fn classify(e: &wgpu::Error) -> Error {
             }
         }
     }
+}
+
+/// What wgpu reported outside this crate's error scopes, and whether the device was lost.
+#[derive(Default)]
+struct ErrorLog {
+    /// Set once by the device-lost callback; every later operation reports it.
+    lost: Option<String>,
+    /// Errors raised outside any error scope (by an application sharing the device, or a bug
+    /// here): kept for [`GpuContext::check_errors`], never handed to a call.
+    uncaptured: Vec<Error>,
 }
 
 fn instance(backends: Option<wgpu::Backends>) -> wgpu::Instance {
@@ -121,9 +141,12 @@ pub fn list_adapters(backends: Option<wgpu::Backends>) -> Vec<AdapterSummary> {
 
 /// A GPU device and queue with the crate's shader modules and bind-group layouts, built once.
 ///
-/// Validation errors that wgpu reports outside an error scope are captured here and returned
-/// as [`Error::Gpu`] by the next call that checks ([`GpuContext::check_errors`]); a lost
-/// device is reported the same way.
+/// Every operation of this crate on the device (a layer's or model's call, state reads and
+/// writes, building a layer) runs inside its own wgpu error scopes, which are thread-local:
+/// a call sees exactly the errors its own work raised, never those of another thread's call on
+/// the same context, and a failed call leaves other layers untouched. Errors wgpu reports
+/// outside any scope are kept for [`GpuContext::check_errors`]; a lost device is reported by
+/// every later operation as [`Error::DeviceLost`].
 ///
 /// ```no_run
 /// use wgpu_lstm::gpu::GpuContext;
@@ -134,7 +157,7 @@ pub struct GpuContext {
     device: wgpu::Device,
     queue: wgpu::Queue,
     info: wgpu::AdapterInfo,
-    errors: Arc<Mutex<Vec<Error>>>,
+    errors: Arc<Mutex<ErrorLog>>,
     poison: AtomicBool,
     scratch_budget: AtomicU64,
     kernel_choice: Mutex<KernelChoice>,
@@ -146,13 +169,33 @@ pub struct GpuContext {
 }
 
 /// A submitted readback whose map may not have completed yet.
+///
+/// Dropping it before [`GpuContext::finish_read`] (a `call_async` future dropped by a timeout
+/// or `select!`) aborts or releases the staging buffer's map, so the next call can use the
+/// buffer: the submitted work still runs, only its results are discarded.
 pub(crate) struct PendingRead {
+    device: wgpu::Device,
     staging: wgpu::Buffer,
     total: u64,
     spans: Vec<(u64, u64)>,
     timing: bool,
     rx: std::sync::mpsc::Receiver<std::result::Result<(), wgpu::BufferAsyncError>>,
     done: Option<Result<()>>,
+    /// A map was requested and the buffer has not been unmapped since.
+    mapped: bool,
+}
+
+impl Drop for PendingRead {
+    fn drop(&mut self) {
+        if !self.mapped {
+            return;
+        }
+        // Pending: unmap aborts the map. Mapped: unmap releases it. Failed (the buffer is
+        // idle): unmap is a validation error, swallowed by a scope of its own.
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        self.staging.unmap();
+        let _ = pollster::block_on(scope.pop());
+    }
 }
 
 /// Timestamp queries around the compute passes of one call (where the adapter has them).
@@ -244,6 +287,13 @@ pub enum KernelChoice {
     /// The persistent kernel (`lstm_sequence.wgsl`) wherever it applies (units ≤ 256).
     Persistent,
 }
+
+/// Most loop iterations one shader invocation may make, counted over all its loops, on every
+/// adapter: lavapipe (llvmpipe) silently stops every loop of an invocation after 65 535
+/// iterations in total and returns wrong results with no error, so every kernel whose trip
+/// counts grow with a user's sizes (features, units, timesteps) is cut into dispatches that
+/// stay under this, or the shape is refused before anything runs.
+pub const LOOP_BUDGET: u64 = 60_000;
 
 /// Default budget for one layer call's input-projection scratch (B·T·4U floats): 256 MiB.
 pub const DEFAULT_SCRATCH_BUDGET: u64 = 256 << 20;
@@ -382,18 +432,18 @@ impl GpuContext {
         device: wgpu::Device,
         queue: wgpu::Queue,
     ) -> Arc<Self> {
-        let errors: Arc<Mutex<Vec<Error>>> = Arc::default();
+        let errors: Arc<Mutex<ErrorLog>> = Arc::default();
         let sink = errors.clone();
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
-            if let Ok(mut v) = sink.lock() {
-                v.push(classify(&e));
+            let mut log = sink.lock().unwrap_or_else(|p| p.into_inner());
+            if log.uncaptured.len() < 64 {
+                log.uncaptured.push(classify(&e, "outside any call"));
             }
         }));
         let lost = errors.clone();
         device.set_device_lost_callback(move |reason, msg| {
-            if let Ok(mut v) = lost.lock() {
-                v.push(Error::DeviceLost(format!("{reason:?}: {msg}")));
-            }
+            let mut log = lost.lock().unwrap_or_else(|p| p.into_inner());
+            log.lost.get_or_insert(format!("{reason:?}: {msg}"));
         });
         let kernels = Kernels::new(&device);
         let timing = device
@@ -471,39 +521,57 @@ impl GpuContext {
         &self.queue
     }
 
-    /// Returns (and clears) the errors wgpu reported since the last check as one typed
-    /// error ([`Error::DeviceLost`], [`Error::OutOfMemory`] or [`Error::Gpu`]); `Ok` if there
-    /// were none.
+    /// Returns (and clears) the errors wgpu reported outside this crate's error scopes since
+    /// the last check — errors of an application sharing the device, or a bug in this crate —
+    /// as one typed error; a lost device as [`Error::DeviceLost`] (every time). Calls of
+    /// layers and models never report these: each sees only the errors of its own work.
     ///
     /// ```no_run
     /// let ctx = wgpu_lstm::gpu::GpuContext::new().unwrap();
     /// ctx.check_errors().expect("no validation errors so far");
     /// ```
     pub fn check_errors(&self) -> Result<()> {
-        let mut v = self
-            .errors
-            .lock()
-            .map_err(|_| Error::Gpu("error log poisoned".into()))?;
+        self.check_lost()?;
+        let mut log = self.errors.lock().unwrap_or_else(|p| p.into_inner());
+        let mut v = std::mem::take(&mut log.uncaptured);
         if v.is_empty() {
             return Ok(());
         }
-        // A lost device outranks what it caused; else the first error, with the rest noted.
-        let first = v
-            .iter()
-            .position(|e| matches!(e, Error::DeviceLost(_)))
-            .unwrap_or(0);
         let more = v.len() - 1;
-        let e = v.swap_remove(first);
-        let lost = matches!(e, Error::DeviceLost(_));
-        v.clear();
-        if lost {
-            // a lost device stays lost: every later check reports it too
-            v.push(Error::DeviceLost("the device was lost earlier".into()));
-        }
-        Err(match (e, more) {
+        Err(match (v.swap_remove(0), more) {
             (Error::Gpu(m), n) if n > 0 => Error::Gpu(format!("{m} (and {n} more errors)")),
             (e, _) => e,
         })
+    }
+
+    /// [`Error::DeviceLost`] once the device was lost, else `Ok`.
+    pub(crate) fn check_lost(&self) -> Result<()> {
+        let log = self.errors.lock().unwrap_or_else(|p| p.into_inner());
+        match &log.lost {
+            Some(m) => Err(Error::DeviceLost(m.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Runs `f` — one operation of a layer or model on this device (`what` names it) — inside
+    /// its own error scopes (validation, out-of-memory, internal). wgpu's scopes are
+    /// thread-local, so the operation sees exactly the errors its own work raised: another
+    /// thread's failing call on this context cannot fail it, and its failure reaches no other
+    /// call. `f`'s own error wins over a captured one; a lost device over both.
+    pub(crate) fn scoped<T>(&self, what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.check_lost()?;
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let internal = self.device.push_error_scope(wgpu::ErrorFilter::Internal);
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let r = f();
+        // popped in reverse order of pushing; wgpu-core answers at once
+        let captured = [validation.pop(), internal.pop(), oom.pop()].map(pollster::block_on);
+        self.check_lost()?;
+        let r = r?;
+        match captured.into_iter().flatten().next() {
+            Some(e) => Err(classify(&e, what)),
+            None => Ok(r),
+        }
     }
 
     /// Debugging aid for tests: when on, every layer fills its output and scratch buffers with
@@ -644,11 +712,10 @@ impl GpuContext {
         *self.kernel_choice.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Whether shader loops may run this many iterations per invocation: lavapipe (llvmpipe)
-    /// silently stops every loop after 65 535 iterations per invocation, so work that would
-    /// exceed it must not run as one loop there.
+    /// Whether shader loops may run this many iterations per invocation ([`LOOP_BUDGET`],
+    /// on every adapter).
     pub(crate) fn loop_budget_ok(&self, iterations: u64) -> bool {
-        !self.info.name.contains("llvmpipe") || iterations < 60_000
+        iterations < LOOP_BUDGET
     }
 
     /// The persistent kernel's workgroup size on this device: 1024 invocations where the
@@ -925,12 +992,14 @@ impl GpuContext {
             let _ = tx.send(Ok(()));
         }
         PendingRead {
+            device: self.device.clone(),
             staging: staging.clone(),
             total: at,
             spans,
             timing,
             rx,
             done: None,
+            mapped: at > 0,
         }
     }
 
@@ -957,13 +1026,19 @@ impl GpuContext {
     /// The second half: after the map completed (a blocking wait or [`GpuContext::poll_read`]),
     /// copies the ranges out.
     pub(crate) fn finish_read(&self, mut pending: PendingRead) -> Result<Vec<Vec<f32>>> {
-        match pending.done.take() {
-            Some(r) => r?,
+        let mapped = match pending.done.take() {
+            Some(r) => r,
             None => pending
                 .rx
                 .recv()
-                .map_err(|_| Error::Gpu("buffer map callback never ran".into()))?
-                .map_err(|e| Error::Gpu(format!("buffer map failed: {e}")))?,
+                .map_err(|_| Error::Gpu("buffer map callback never ran".into()))
+                .and_then(|r| r.map_err(|e| Error::Gpu(format!("buffer map failed: {e}")))),
+        };
+        if let Err(e) = mapped {
+            // the map failed: the buffer is not mapped, dropping must not unmap it
+            pending.mapped = false;
+            self.check_lost()?;
+            return Err(e);
         }
         let mut out: Vec<Vec<f32>> = if pending.total == 0 {
             pending.spans.iter().map(|_| Vec::new()).collect()
@@ -982,6 +1057,7 @@ impl GpuContext {
                     .collect()
             };
             pending.staging.unmap();
+            pending.mapped = false;
             out
         };
         if let (true, Some(t)) = (pending.timing, &self.timing) {
@@ -997,7 +1073,7 @@ impl GpuContext {
                 t.last_ns.store(ns, Ordering::Relaxed);
             }
         }
-        self.check_errors()?;
+        self.check_lost()?;
         Ok(out)
     }
 
@@ -1009,7 +1085,7 @@ impl GpuContext {
                 wgpu::PollError::Timeout => Error::Gpu("timed out waiting for the GPU".into()),
                 other => Error::DeviceLost(format!("poll failed: {other}")),
             })?;
-        self.check_errors()
+        self.check_lost()
     }
 
     /// A MAP_READ staging buffer of `bytes`.
@@ -1032,16 +1108,16 @@ mod tests {
         let oom = wgpu::Error::OutOfMemory {
             source: Box::new(std::io::Error::other("no room")),
         };
-        assert!(matches!(classify(&oom), Error::OutOfMemory(_)));
+        assert!(matches!(classify(&oom, "x"), Error::OutOfMemory(_)));
         let val = wgpu::Error::Validation {
             source: Box::new(std::io::Error::other("bad")),
             description: "Parent device is lost".into(),
         };
-        assert!(matches!(classify(&val), Error::DeviceLost(_)));
+        assert!(matches!(classify(&val, "x"), Error::DeviceLost(_)));
         let val = wgpu::Error::Validation {
             source: Box::new(std::io::Error::other("bad")),
             description: "Buffer is too small".into(),
         };
-        assert!(matches!(classify(&val), Error::Gpu(_)));
+        assert!(matches!(classify(&val, "x"), Error::Gpu(_)));
     }
 }

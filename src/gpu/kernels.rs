@@ -184,7 +184,7 @@ pub fn all_sources() -> Vec<(&'static str, String)> {
 }
 
 /// Size of one per-step uniform record (`Step` in lstm_step.wgsl).
-pub(crate) const STEP_RECORD_BYTES: u64 = 48;
+pub(crate) const STEP_RECORD_BYTES: u64 = 64;
 /// Workgroup size of the step kernel (`WG`).
 pub(crate) const STEP_WG: u32 = 256;
 
@@ -226,6 +226,7 @@ pub(crate) struct StepRecord {
     pub out_stride: u32,
     pub out_offset: u32,
     pub c_off: u32,
+    pub pad: [u32; 4],
 }
 
 /// The persistent kernel's uniform record (`Seq` in lstm_sequence.wgsl), same size as
@@ -244,7 +245,9 @@ pub(crate) struct SeqRecord {
     pub time_order: u32,
     pub c_off: u32,
     pub first: u32,
-    pub pad: u32,
+    pub k0: u32,
+    pub k1: u32,
+    pub pad: [u32; 3],
 }
 
 /// The masking params uniform.
@@ -254,7 +257,31 @@ pub(crate) struct MaskParams {
     pub rows: u32,
     pub dim: u32,
     pub mask_value: f32,
-    pub pad: u32,
+    pub chunks: u32,
+}
+
+/// Features one invocation of masking.wgsl scans (`CHUNK`).
+pub(crate) const MASK_CHUNK: u32 = 4096;
+
+/// Workgroups (x, y, z) of 64 invocations covering `n` invocations with at most `wg_max`
+/// along each dimension: the dispatch of masking.wgsl and merge.wgsl (invocation
+/// i = x + 64·gx·(y + gy·z)). `None` when even that cannot cover `n`.
+///
+/// ```
+/// use wgpu_lstm::gpu::kernels::grid_1d;
+/// assert_eq!(grid_1d(100, 65_535), Some((2, 1, 1)));
+/// assert_eq!(grid_1d(64 * 65_536, 65_535), Some((65_535, 2, 1)));
+/// assert_eq!(grid_1d(1000, 3), Some((3, 3, 2)));
+/// assert_eq!(grid_1d(2000, 3), None);
+/// ```
+pub fn grid_1d(n: u64, wg_max: u32) -> Option<(u32, u32, u32)> {
+    let w = wg_max.max(1) as u64;
+    let groups = n.div_ceil(64).max(1);
+    let gx = groups.min(w);
+    let rows = groups.div_ceil(gx);
+    let gy = rows.min(w);
+    let gz = rows.div_ceil(gy);
+    (gz <= w).then_some((gx as u32, gy as u32, gz as u32))
 }
 
 /// The input-projection dims uniform.
@@ -264,8 +291,20 @@ pub(crate) struct ProjDims {
     pub m: u32,
     pub n: u32,
     pub k: u32,
-    pub pad: u32,
+    pub m0: u32,
+    pub n0: u32,
+    pub k0: u32,
+    pub k1: u32,
+    /// [`PROJ_ACCUMULATE`] | [`PROJ_FINISH`]
+    pub flags: u32,
 }
+
+/// `Dims.flags` bit: add to the partial sums already in Z (a K chunk after the first).
+pub(crate) const PROJ_ACCUMULATE: u32 = 1;
+/// `Dims.flags` bit: add the bias and apply the activation (the last K chunk).
+pub(crate) const PROJ_FINISH: u32 = 2;
+/// Size of one `Dims` record of input_projection.wgsl.
+pub(crate) const PROJ_DIMS_BYTES: u64 = 32;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct StepKey {
@@ -313,7 +352,7 @@ pub(crate) struct Kernels {
     merge_module: wgpu::ShaderModule,
     proj_pipelines: Mutex<HashMap<u32, wgpu::ComputePipeline>>,
     step_pipelines: Mutex<HashMap<StepKey, wgpu::ComputePipeline>>,
-    mask_pipeline: Mutex<Option<wgpu::ComputePipeline>>,
+    mask_pipeline: Mutex<Option<[wgpu::ComputePipeline; 2]>>,
     merge_pipelines: Mutex<HashMap<u32, wgpu::ComputePipeline>>,
 }
 
@@ -372,7 +411,7 @@ impl Kernels {
                 storage_entry(1, true),
                 storage_entry(2, true),
                 storage_entry(3, false),
-                uniform_entry(4, false, 16),
+                uniform_entry(4, true, PROJ_DIMS_BYTES),
             ],
         });
         let step_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
@@ -445,17 +484,20 @@ impl Kernels {
         }
     }
 
-    /// The masking pipeline (built on first use, then shared).
-    pub fn mask_pipeline(&self, device: &wgpu::Device) -> wgpu::ComputePipeline {
+    /// The masking pipelines, `masking_any` then `masking_zero` (built on first use, then
+    /// shared).
+    pub fn mask_pipelines(&self, device: &wgpu::Device) -> [wgpu::ComputePipeline; 2] {
         let mut slot = self.mask_pipeline.lock().unwrap_or_else(|p| p.into_inner());
         slot.get_or_insert_with(|| {
-            pipeline(
-                device,
-                "masking",
-                &self.mask_pipeline_layout,
-                &self.mask_module,
-                &[],
-            )
+            ["masking_any", "masking_zero"].map(|entry| {
+                pipeline(
+                    device,
+                    entry,
+                    &self.mask_pipeline_layout,
+                    &self.mask_module,
+                    &[],
+                )
+            })
         })
         .clone()
     }

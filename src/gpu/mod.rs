@@ -6,6 +6,7 @@
 //! * `state.rs`: h/c buffers that stay on the GPU between calls.
 
 pub(crate) mod context;
+pub mod gemm;
 pub mod kernels;
 pub(crate) mod model;
 pub(crate) mod scheduler;
@@ -13,6 +14,6 @@ pub(crate) mod state;
 
 pub use context::{
     AdapterSummary, DEFAULT_SCRATCH_BUDGET, GpuContext, GpuOptions, GpuStats, KernelChoice,
-    list_adapters,
+    LOOP_BUDGET, list_adapters,
 };
 pub(crate) use scheduler::GpuLstm;

@@ -9,7 +9,8 @@ use ndarray::{Array2, ArrayD, ArrayView3, IxDyn};
 use crate::cpu::MergeMode;
 use crate::error::Result;
 use crate::gpu::GpuContext;
-use crate::gpu::kernels::{MaskParams, PROJ_TILE, ProjDims};
+use crate::gpu::gemm::GemmDims;
+use crate::gpu::kernels::{MASK_CHUNK, MaskParams, grid_1d};
 use crate::gpu::scheduler::{Io, OutLayout, Part, uniform};
 use crate::layer::InitialState;
 use crate::model::{Layer, ModelOutput};
@@ -44,7 +45,7 @@ impl Grow {
 struct GpuDense {
     kernel: wgpu::Buffer,
     bias: wgpu::Buffer,
-    dims: wgpu::Buffer,
+    dims: GemmDims,
     pipeline: wgpu::ComputePipeline,
     in_dim: usize,
     units: usize,
@@ -65,15 +66,10 @@ struct Slot {
 }
 
 impl Slot {
-    /// Writes the layer's parameter record (`params`, or the Dense dims) unless it already
-    /// holds these bytes.
+    /// Writes the layer's parameter record (`params`) unless it already holds these bytes.
     fn write_params(&mut self, ctx: &GpuContext, bytes: &[u8]) {
         if self.params_last != bytes {
-            let buf = match &self.dense {
-                Some(d) => &d.dims,
-                None => &self.params,
-            };
-            ctx.upload(buf, 0, bytes);
+            ctx.upload(&self.params, 0, bytes);
             self.params_last = bytes.to_vec();
         }
     }
@@ -97,6 +93,73 @@ impl Slot {
         self.bind = Some((key, bg.clone()));
         bg
     }
+
+    /// The Dense layer's bind group over (x, kernel, bias, out) and its GEMM records,
+    /// made again only when a buffer changed.
+    fn dense_bind_group(
+        &mut self,
+        ctx: &GpuContext,
+        x: &wgpu::Buffer,
+        out: &wgpu::Buffer,
+    ) -> wgpu::BindGroup {
+        let dn = self.dense.as_ref().expect("a Dense slot");
+        let key = vec![
+            x.clone(),
+            dn.kernel.clone(),
+            dn.bias.clone(),
+            out.clone(),
+            dn.dims.buf.clone(),
+        ];
+        if let Some((k, bg)) = &self.bind
+            && *k == key
+        {
+            return bg.clone();
+        }
+        let entries: Vec<wgpu::BindGroupEntry<'_>> = key[..4]
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: b.as_entire_binding(),
+            })
+            .chain([wgpu::BindGroupEntry {
+                binding: 4,
+                resource: dn.dims.binding(),
+            }])
+            .collect();
+        let bg = ctx.bind_group_with(&wgpu::BindGroupDescriptor {
+            label: Some("dense"),
+            layout: &ctx.kernels.proj_layout,
+            entries: &entries,
+        });
+        self.bind = Some((key, bg.clone()));
+        bg
+    }
+}
+
+/// The 3-D grid of an element-wise kernel over `n` invocations, or a typed error naming the
+/// layer when the device's dispatch limits cannot cover it.
+fn grid(n: u64, wg_max: u32, what: &str) -> Result<(u32, u32, u32)> {
+    grid_1d(n, wg_max).ok_or_else(|| crate::Error::TooLarge {
+        what: format!("{what}: {n} invocations in one dispatch"),
+        bytes: n,
+        limit: 64 * (wg_max as u64).pow(3),
+    })
+}
+
+/// A model's LSTMs (both halves of a Bidirectional), in order.
+fn lstms(layers: &mut [Layer]) -> impl Iterator<Item = &mut crate::layer::Lstm> {
+    layers
+        .iter_mut()
+        .flat_map(|l| -> Vec<&mut crate::layer::Lstm> {
+            match l {
+                Layer::Lstm(x) => vec![x.as_mut()],
+                Layer::Bidirectional {
+                    forward, backward, ..
+                } => vec![forward.as_mut(), backward.as_mut()],
+                _ => vec![],
+            }
+        })
 }
 
 /// The GPU halves of a model's LSTMs, in order.
@@ -130,6 +193,10 @@ pub(crate) struct GpuModel {
 
 impl GpuModel {
     pub fn new(ctx: &Arc<GpuContext>, layers: &[Layer]) -> Result<Self> {
+        ctx.scoped("building a model on the GPU", || Self::build(ctx, layers))
+    }
+
+    fn build(ctx: &Arc<GpuContext>, layers: &[Layer]) -> Result<Self> {
         let mut slots = Vec::new();
         for l in layers {
             let dense = match l {
@@ -145,7 +212,7 @@ impl GpuModel {
                     Some(GpuDense {
                         kernel: ctx.storage_with("dense kernel", k.as_slice().expect("std")),
                         bias: ctx.storage_with("dense bias", b.as_slice().expect("contiguous")),
-                        dims: uniform(ctx, 16),
+                        dims: GemmDims::new(ctx),
                         pipeline: ctx.kernels.proj_pipeline(ctx.device(), activation.code()),
                         in_dim: kernel.nrows(),
                         units: kernel.ncols(),
@@ -163,7 +230,6 @@ impl GpuModel {
                 bind: None,
             });
         }
-        ctx.check_errors()?;
         Ok(GpuModel {
             ctx: ctx.clone(),
             input: Grow::new(ctx, "model input"),
@@ -178,7 +244,27 @@ impl GpuModel {
     /// Runs all layers: one encoder, one submit, one readback — or, when one call's buffers
     /// would exceed a storage binding or the scratch budget, the same per group of batch rows
     /// (rows are independent in every layer; the LSTMs' states stay whole on the GPU).
+    ///
+    /// Runs in its own error scopes; a failed call puts every LSTM's bookkeeping back (see
+    /// `Lstm::restore`), so the model stays usable.
     pub fn call(
+        &mut self,
+        layers: &mut [Layer],
+        x: ArrayView3<'_, f32>,
+        mask: Option<&Array2<bool>>,
+    ) -> Result<ModelOutput> {
+        let snapshots: Vec<_> = lstms(layers).map(|l| l.snapshot()).collect();
+        let ctx = self.ctx.clone();
+        let r = ctx.scoped("model call", || self.call_unscoped(layers, x, mask));
+        if r.is_err() {
+            for (l, s) in lstms(layers).zip(snapshots) {
+                l.restore(s);
+            }
+        }
+        r
+    }
+
+    fn call_unscoped(
         &mut self,
         layers: &mut [Layer],
         x: ArrayView3<'_, f32>,
@@ -209,34 +295,11 @@ impl GpuModel {
                 limit: cap,
             });
         }
-        // dispatch sizes: B·T rows of projection/Dense tiles, B workgroups of the recurrence,
-        // each at most max_compute_workgroups_per_dimension
-        // (an element-wise Bidirectional merge runs one invocation per element, 64 a group)
-        let merge_w = layers
-            .iter()
-            .filter_map(|l| match l {
-                Layer::Bidirectional { forward, merge, .. } if merge.code().is_some() => {
-                    Some(forward.config().units)
-                }
-                _ => None,
-            })
-            .max()
-            .unwrap_or(1);
+        // The recurrence dispatches B workgroups along one dimension, at most
+        // max_compute_workgroups_per_dimension; every other kernel cuts its own dispatches
+        // (the GEMM in blocks, masking and merge over two dimensions).
         let wg_max = limits.max_compute_workgroups_per_dimension as usize;
-        let row_steps = wg_max * PROJ_TILE as usize / merge_w;
-        if steps > row_steps {
-            return Err(crate::Error::TooLarge {
-                what: format!(
-                    "one batch row of the model ({steps} steps, more than one dispatch covers)"
-                ),
-                bytes: steps as u64,
-                limit: row_steps as u64,
-            });
-        }
-        let rows = batch
-            .min((cap / per_row) as usize)
-            .min(wg_max)
-            .min(row_steps / steps.max(1));
+        let rows = batch.min((cap / per_row) as usize).min(wg_max);
         // Every LSTM decides its initial state once per call (stateful rules).
         let mut inits = Vec::new();
         for l in layers.iter_mut() {
@@ -349,6 +412,7 @@ impl GpuModel {
         let mut state_names: Vec<String> = Vec::new();
         let mut state_ranges: Vec<(wgpu::Buffer, u64, usize)> = Vec::new();
         let mut dispatches = 0u64;
+        let wg_max = device.limits().max_compute_workgroups_per_dimension;
         for (i, layer) in layers.iter_mut().enumerate() {
             let last = i + 1 == n;
             let slot = &mut self.slots[i];
@@ -356,11 +420,12 @@ impl GpuModel {
                 Layer::Masking { mask_value } => {
                     let rows = batch * steps;
                     let mbuf = self.mask.ensure(&ctx, (rows * 4) as u64)?.clone();
+                    let chunks = (width as u32).div_ceil(MASK_CHUNK).max(1);
                     let p = MaskParams {
                         rows: rows as u32,
                         dim: width as u32,
                         mask_value: *mask_value,
-                        pad: 0,
+                        chunks,
                     };
                     slot.write_params(&ctx, bytemuck::bytes_of(&p));
                     let params = slot.params.clone();
@@ -370,14 +435,18 @@ impl GpuModel {
                         &ctx.kernels.mask_layout,
                         &[&cur, &mbuf, &params],
                     );
+                    encoder.clear_buffer(&mbuf, 0, Some((rows * 4) as u64));
                     let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                         label: None,
                         timestamp_writes: ctx.pass_timestamps(),
                     });
-                    pass.set_pipeline(&ctx.kernels.mask_pipeline(device));
-                    pass.set_bind_group(0, &bg, &[]);
-                    pass.dispatch_workgroups((rows as u32).div_ceil(64), 1, 1);
-                    dispatches += 1;
+                    let (gx, gy, gz) = grid(rows as u64 * chunks as u64, wg_max, "Masking")?;
+                    for pipeline in ctx.kernels.mask_pipelines(device) {
+                        pass.set_pipeline(&pipeline);
+                        pass.set_bind_group(0, &bg, &[]);
+                        pass.dispatch_workgroups(gx, gy, gz);
+                    }
+                    dispatches += 2;
                     cur_mask = Some(mbuf);
                 }
                 Layer::Lstm(l) => {
@@ -514,7 +583,8 @@ impl GpuModel {
                         });
                         pass.set_pipeline(&ctx.kernels.merge_pipeline(device, mode));
                         pass.set_bind_group(0, &bg, &[]);
-                        pass.dispatch_workgroups((nel as u32).div_ceil(64), 1, 1);
+                        let (gx, gy, gz) = grid(nel as u64, wg_max, "Bidirectional merge")?;
+                        pass.dispatch_workgroups(gx, gy, gz);
                         dispatches += 1;
                     }
                     let shape = |w: usize| {
@@ -536,41 +606,23 @@ impl GpuModel {
                     }
                 }
                 Layer::Dense { .. } => {
-                    let dn = slot.dense.as_ref().expect("made for Dense layers");
+                    let dn = slot.dense.as_mut().expect("made for Dense layers");
                     debug_assert_eq!(dn.in_dim, width);
                     let rows = batch * if seq { steps } else { 1 };
-                    let out = slot.out.ensure(&ctx, (rows * dn.units * 4) as u64)?.clone();
+                    let (pipeline, units, in_dim) = (dn.pipeline.clone(), dn.units, dn.in_dim);
+                    dn.dims.prepare(&ctx, rows, units, in_dim)?;
+                    let out = slot.out.ensure(&ctx, (rows * units * 4) as u64)?.clone();
                     if ctx.debug_poison() {
-                        ctx.poison(&out, rows * dn.units);
+                        ctx.poison(&out, rows * units);
                     }
-                    let dims = ProjDims {
-                        m: rows as u32,
-                        n: dn.units as u32,
-                        k: dn.in_dim as u32,
-                        pad: 0,
-                    };
-                    let (kernel, bias, dims_buf) =
-                        (dn.kernel.clone(), dn.bias.clone(), dn.dims.clone());
-                    let (pipeline, units) = (dn.pipeline.clone(), dn.units);
-                    slot.write_params(&ctx, bytemuck::bytes_of(&dims));
-                    let bg = slot.bind_group(
-                        &ctx,
-                        "dense",
-                        &ctx.kernels.proj_layout,
-                        &[&cur, &kernel, &bias, &out, &dims_buf],
-                    );
+                    let bg = slot.dense_bind_group(&ctx, &cur, &out);
                     let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                         label: None,
                         timestamp_writes: ctx.pass_timestamps(),
                     });
                     pass.set_pipeline(&pipeline);
-                    pass.set_bind_group(0, &bg, &[]);
-                    pass.dispatch_workgroups(
-                        (units as u32).div_ceil(PROJ_TILE),
-                        (rows as u32).div_ceil(PROJ_TILE),
-                        1,
-                    );
-                    dispatches += 1;
+                    let dn = slot.dense.as_ref().expect("made for Dense layers");
+                    dispatches += dn.dims.dispatch(&mut pass, &bg);
                     cur = out;
                     width = units;
                 }

@@ -11,10 +11,11 @@ use ndarray::Array3;
 use crate::config::{LstmConfig, Precision};
 use crate::error::Result;
 use crate::gpu::GpuContext;
-use crate::gpu::context::KernelChoice;
+use crate::gpu::context::{KernelChoice, LOOP_BUDGET};
+use crate::gpu::gemm::GemmDims;
 use crate::gpu::kernels::{
-    PROJ_TILE, ProjDims, SEQUENCE_MAX_UNITS, SEQUENCE_REGISTER_SLICES, STEP_RECORD_BYTES, STEP_WG,
-    SeqRecord, StepRecord, sequence_ksplit, sequence_registers, sequence_workgroup, step_ksplit,
+    SEQUENCE_MAX_UNITS, SEQUENCE_REGISTER_SLICES, STEP_RECORD_BYTES, STEP_WG, SeqRecord,
+    StepRecord, sequence_ksplit, sequence_registers, sequence_workgroup, step_ksplit,
 };
 use crate::gpu::state::GpuState;
 use crate::layer::{CheckedInput, InitialState, LstmState};
@@ -128,9 +129,8 @@ struct CallBuffers {
     steps_cap: u64,
     /// What each bank holds (a call whose records match uploads and builds nothing).
     banks: [Option<RecordKey>; 2],
-    dims: wgpu::Buffer,
-    /// The projection dims last uploaded (a call with the same B·T uploads nothing).
-    dims_cache: Option<ProjDims>,
+    /// The input projection's dispatch records (a call with the same B·T uploads nothing).
+    gemm: GemmDims,
     staging: wgpu::Buffer,
     staging_cap: u64,
 }
@@ -145,6 +145,7 @@ struct BindKey {
     steps: wgpu::Buffer,
     h: wgpu::Buffer,
     r: wgpu::Buffer,
+    dims: wgpu::Buffer,
 }
 
 /// One LSTM layer on the GPU.
@@ -176,6 +177,17 @@ impl GpuLstm {
     /// pipeline for the layer's most likely k-split (batch 1) is built here so the first call
     /// does not compile it.
     pub fn new(
+        ctx: &Arc<GpuContext>,
+        config: &LstmConfig,
+        weights: &LstmWeights,
+        precision: Precision,
+    ) -> Result<Self> {
+        ctx.scoped("building an LSTM layer on the GPU", || {
+            Self::build(ctx, config, weights, precision)
+        })
+    }
+
+    fn build(
         ctx: &Arc<GpuContext>,
         config: &LstmConfig,
         weights: &LstmWeights,
@@ -222,8 +234,7 @@ impl GpuLstm {
             steps: uniform(ctx, 2 * stride),
             steps_cap: 2 * stride,
             banks: [None, None],
-            dims: ctx.uniform("projection dims", 16),
-            dims_cache: None,
+            gemm: GemmDims::new(ctx),
             staging: ctx.staging(16),
             staging_cap: 16,
         };
@@ -244,7 +255,6 @@ impl GpuLstm {
             state: None,
             bind_groups: None,
         };
-        ctx.check_errors()?;
         Ok(me)
     }
 
@@ -394,6 +404,7 @@ impl GpuLstm {
             steps: self.bufs.steps.clone(),
             h: state.h.clone(),
             r: r.clone(),
+            dims: self.bufs.gemm.buf.clone(),
         };
         if let Some((k, p, s)) = &self.bind_groups
             && *k == key
@@ -409,7 +420,10 @@ impl GpuLstm {
                 entry(1, &self.kernel),
                 entry(2, &self.bias),
                 entry(3, &key.z),
-                entry(4, &self.bufs.dims),
+                wgpu::BindGroupEntry {
+                    binding: 4,
+                    resource: self.bufs.gemm.binding(),
+                },
             ],
         });
         let step = self.ctx.bind_group_with(&wgpu::BindGroupDescriptor {
@@ -457,16 +471,7 @@ impl GpuLstm {
         if ctx.debug_poison() {
             ctx.poison(&self.bufs.z, batch * steps * 4 * u);
         }
-        let dims = ProjDims {
-            m: (batch * steps) as u32,
-            n: (4 * u) as u32,
-            k: d as u32,
-            pad: 0,
-        };
-        if self.bufs.dims_cache != Some(dims) {
-            ctx.upload(&self.bufs.dims, 0, bytemuck::bytes_of(&dims));
-            self.bufs.dims_cache = Some(dims);
-        }
+        self.bufs.gemm.prepare(&ctx, batch * steps, 4 * u, d)?;
         let state = self.state.as_mut().expect("ensured");
         match init {
             InitialState::Zeros => state.clear(encoder),
@@ -488,14 +493,16 @@ impl GpuLstm {
         } else {
             0
         };
-        // loop iterations per invocation: the dot-product slices and the k-split sum per step
+        // loop iterations per invocation: the dot-product slices and the k-split sum per step;
+        // a call longer than the loop budget allows runs as several dispatches of chunks
         let per_step = slices + seq_ks as u64 + 2;
+        let chunk_steps = (LOOP_BUDGET.saturating_sub(SEQUENCE_REGISTER_SLICES as u64) / per_step)
+            .max(1) as usize;
         let choice = ctx.kernel_choice();
         let persistent = match choice {
-            KernelChoice::PerStep | KernelChoice::PerStepSubgroup => false,
+            KernelChoice::PerStep | KernelChoice::PerStepSubgroup => None,
             KernelChoice::Auto | KernelChoice::Persistent => {
-                u <= SEQUENCE_MAX_UNITS
-                    && ctx.loop_budget_ok(steps as u64 * per_step + SEQUENCE_REGISTER_SLICES as u64)
+                (u <= SEQUENCE_MAX_UNITS).then_some(chunk_steps.min(steps))
             }
         };
         // The records depend only on what the key holds: the bank for this starting slot
@@ -519,16 +526,12 @@ impl GpuLstm {
         }
         state.slot = (start + steps) % 2;
 
-        let proj_groups = (
-            (4 * u as u32).div_ceil(PROJ_TILE),
-            ((batch * steps) as u32).div_ceil(PROJ_TILE),
-        );
         // The per-step kernel reduces with subgroup shuffles where the device has them
         // (unless PerStep is forced), with at most the smallest subgroup's lanes per unit.
         // Auto takes it only where it pays (at least 4 lanes per unit: below that the
         // unit-major reads are not coalesced) and where the subgroup size is fixed (the kernel
         // assumes full subgroups; see lstm_step_subgroup.wgsl).
-        let subgroup_ks = match (persistent, choice, ctx.subgroup_lanes()) {
+        let subgroup_ks = match (persistent.is_some(), choice, ctx.subgroup_lanes()) {
             (false, KernelChoice::PerStepSubgroup, Some(lanes)) => {
                 Some(step_ksplit(batch, u).min(lanes))
             }
@@ -543,7 +546,7 @@ impl GpuLstm {
             None => self.recurrent_interleaved(),
         };
         let (proj_bg, step_bg) = self.bind_groups(io, &r);
-        ctx.set_last_kernel(match (persistent, subgroup_ks) {
+        ctx.set_last_kernel(match (persistent.is_some(), subgroup_ks) {
             (true, _) => "persistent",
             (false, Some(_)) => "per-step-subgroup",
             (false, None) => "per-step",
@@ -553,9 +556,8 @@ impl GpuLstm {
             timestamp_writes: ctx.pass_timestamps(),
         });
         pass.set_pipeline(&self.proj_pipeline);
-        pass.set_bind_group(0, &proj_bg, &[]);
-        pass.dispatch_workgroups(proj_groups.0, proj_groups.1, 1);
-        if persistent {
+        let proj_dispatches = self.bufs.gemm.dispatch(&mut pass, &proj_bg);
+        if let Some(chunk) = persistent {
             let pipeline = ctx.kernels.sequence_pipeline(
                 ctx.device(),
                 config,
@@ -563,10 +565,13 @@ impl GpuLstm {
                 self.f16,
             );
             pass.set_pipeline(&pipeline);
-            pass.set_bind_group(0, &step_bg, &[base as u32]);
-            pass.dispatch_workgroups(batch as u32, 1, 1);
+            let chunks = steps.div_ceil(chunk) as u64;
+            for c in 0..chunks {
+                pass.set_bind_group(0, &step_bg, &[(base + c * self.stride) as u32]);
+                pass.dispatch_workgroups(batch as u32, 1, 1);
+            }
             drop(pass);
-            ctx.count_dispatches(2);
+            ctx.count_dispatches(proj_dispatches + chunks);
         } else {
             let (ks, pipeline) = match subgroup_ks {
                 Some(ks) => (
@@ -583,6 +588,17 @@ impl GpuLstm {
                     )
                 }
             };
+            // each invocation sums ceil(U / KS) slices and then KS partials; U is bounded by
+            // the recurrent kernel's binding (16·U² bytes), far below the loop budget, but a
+            // device with a huge binding must not run past it silently
+            let iterations = u.div_ceil(ks as usize) as u64 + ks as u64;
+            if !ctx.loop_budget_ok(iterations) {
+                return Err(crate::Error::Unsupported(format!(
+                    "LSTM({u}) on `{}`: one step's dot product would loop {iterations} times \
+                     per invocation, past the adapter's silent loop limit of 65 535",
+                    ctx.adapter_name()
+                )));
+            }
             let groups = ((u as u32).div_ceil(STEP_WG / ks), batch as u32);
             pass.set_pipeline(&pipeline);
             for k in 0..steps {
@@ -590,7 +606,7 @@ impl GpuLstm {
                 pass.dispatch_workgroups(groups.0, groups.1, 1);
             }
             drop(pass);
-            ctx.count_dispatches(1 + steps as u64);
+            ctx.count_dispatches(proj_dispatches + steps as u64);
         }
         Ok(())
     }
@@ -645,7 +661,41 @@ impl GpuLstm {
     /// Runs one call from the host, first half: uploads x (and the mask), records, submits
     /// once and asks for the readback of the output (and h, c when `want_state`); nothing
     /// waits. [`GpuLstm::run_wait`] or [`GpuLstm::poll`] + [`GpuLstm::finish`] complete it.
+    ///
+    /// Runs in its own error scopes: the call fails with the errors of its own work only.
+    /// A failed call leaves the layer usable: the state slot and every cached record are
+    /// restored or forgotten (the GPU skips an invalid submission, so h and c keep their
+    /// values).
     pub fn start(
+        &mut self,
+        config: &LstmConfig,
+        input: &CheckedInput<'_>,
+        init: InitialState,
+        want_state: bool,
+    ) -> Result<PendingCall> {
+        let slot = self.slot();
+        let ctx = self.ctx.clone();
+        let r = ctx.scoped("LSTM layer call", || {
+            self.start_unscoped(config, input, init, want_state)
+        });
+        if r.is_err() {
+            self.forget_cached(slot);
+        }
+        r
+    }
+
+    /// After a failed call: back to the h slot the call started from, and nothing cached
+    /// that the failed submission may not have written.
+    pub(crate) fn forget_cached(&mut self, slot: Option<usize>) {
+        if let Some(s) = slot {
+            self.set_slot(s);
+        }
+        self.bufs.banks = [None, None];
+        self.bufs.gemm.invalidate();
+        self.bind_groups = None;
+    }
+
+    fn start_unscoped(
         &mut self,
         config: &LstmConfig,
         input: &CheckedInput<'_>,
@@ -707,14 +757,13 @@ impl GpuLstm {
             .min(limits.max_buffer_size);
         let budget = self.ctx.scratch_budget().min(limit);
         let (d, u) = (self.input_dim as u64, self.units as u64);
-        // bytes per (row, step): x D floats, projection 4U, output U, mask 1 word
-        // and dispatch sizes: the projection runs ceil(B·T / PROJ_TILE) workgroups along y,
-        // the recurrence B along x or y, each at most max_compute_workgroups_per_dimension
+        // bytes per (row, step): x D floats, projection 4U, output U, mask 1 word; the
+        // recurrence dispatches B workgroups along x or y, at most
+        // max_compute_workgroups_per_dimension (the projection GEMM cuts its own dispatches)
         let wg_max = limits.max_compute_workgroups_per_dimension as u64;
         let max_row_steps = (budget / (16 * u))
             .min(limit / (4 * d))
-            .min(limit / (4 * u))
-            .min(wg_max * PROJ_TILE as u64);
+            .min(limit / (4 * u));
         if max_row_steps == 0 {
             return Err(crate::Error::TooLarge {
                 what: format!("one timestep of one row (D = {d}, U = {u})"),
@@ -860,24 +909,28 @@ impl GpuLstm {
     /// Zeroes the state on the GPU (for `batch` rows).
     pub fn reset_state(&mut self, batch: usize) -> Result<()> {
         let ctx = self.ctx.clone();
-        if self.state.as_ref().is_none_or(|s| s.batch != batch) {
-            self.state = Some(GpuState::new(&ctx, batch, self.units));
-            return ctx.check_errors();
-        }
-        let mut encoder = ctx
-            .device()
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("reset"),
-            });
-        self.state.as_mut().expect("checked").clear(&mut encoder);
-        ctx.submit(encoder);
-        ctx.check_errors()
+        ctx.scoped("resetting an LSTM layer's state", || {
+            if self.state.as_ref().is_none_or(|s| s.batch != batch) {
+                self.state = Some(GpuState::new(&ctx, batch, self.units));
+                return Ok(());
+            }
+            let mut encoder =
+                ctx.device()
+                    .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                        label: Some("reset"),
+                    });
+            self.state.as_mut().expect("checked").clear(&mut encoder);
+            ctx.submit(encoder);
+            Ok(())
+        })
     }
 
     /// Reads h and c back: all rows, or one row as (1, U).
     pub fn read_state(&self, row: Option<usize>) -> Result<LstmState> {
         match &self.state {
-            Some(s) => s.read(&self.ctx, row),
+            Some(s) => self
+                .ctx
+                .scoped("reading an LSTM layer's state", || s.read(&self.ctx, row)),
             None => Err(crate::Error::Gpu("no state allocated yet".into())),
         }
     }
@@ -894,9 +947,11 @@ impl GpuLstm {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("reset rows"),
             });
-        state.clear_rows(&mut encoder, rows);
-        ctx.submit(encoder);
-        ctx.check_errors()
+        ctx.scoped("resetting rows of an LSTM layer's state", || {
+            state.clear_rows(&mut encoder, rows);
+            ctx.submit(encoder);
+            Ok(())
+        })
     }
 
     /// Writes one row's h and c (each U floats).
@@ -905,19 +960,24 @@ impl GpuLstm {
             .state
             .as_ref()
             .ok_or_else(|| crate::Error::Gpu("no state allocated yet".into()))?;
-        state.upload_row(&self.ctx, row, h, c);
-        self.ctx.check_errors()
+        self.ctx
+            .scoped("writing a row of an LSTM layer's state", || {
+                state.upload_row(&self.ctx, row, h, c);
+                Ok(())
+            })
     }
 
     /// Uploads h and c (shapes checked by the caller).
     pub fn write_state(&mut self, state: &LstmState) -> Result<()> {
         let ctx = self.ctx.clone();
         let batch = state.batch();
-        if self.state.as_ref().is_none_or(|s| s.batch != batch) {
-            self.state = Some(GpuState::new(&ctx, batch, self.units));
-        }
-        self.state.as_mut().expect("made").upload(&ctx, state);
-        ctx.check_errors()
+        ctx.scoped("writing an LSTM layer's state", || {
+            if self.state.as_ref().is_none_or(|s| s.batch != batch) {
+                self.state = Some(GpuState::new(&ctx, batch, self.units));
+            }
+            self.state.as_mut().expect("made").upload(&ctx, state);
+            Ok(())
+        })
     }
 }
 
@@ -925,7 +985,8 @@ impl GpuLstm {
 /// picks the bank).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct RecordKey {
-    persistent: bool,
+    /// The persistent kernel's steps per dispatch, or `None` for one dispatch per step.
+    persistent: Option<usize>,
     state_batch: usize,
     batch: usize,
     steps: usize,
@@ -949,26 +1010,35 @@ fn step_records(
     let (batch, steps) = (key.batch, key.steps);
     let row_off = key.row0 * u;
     let layout = key.layout;
-    let mut records = vec![0u8; stride * if key.persistent { 1 } else { steps }];
-    if key.persistent {
-        // h from the current slot into the slot the per-step schedule would end in
-        let rec = SeqRecord {
-            batch: batch as u32,
-            steps: steps as u32,
-            units: u as u32,
-            has_mask: key.has_mask as u32,
-            h_read: (state.slot_offset(start) + row_off) as u32,
-            h_write: (state.slot_offset((start + steps) % 2) + row_off) as u32,
-            out_stride: layout.stride as u32,
-            out_offset: layout.offset as u32,
-            time_order: layout.time_order as u32,
-            c_off: row_off as u32,
-            first: key.first as u32,
-            pad: 0,
-        };
-        records[..STEP_RECORD_BYTES as usize].copy_from_slice(bytemuck::bytes_of(&rec));
+    if let Some(chunk) = key.persistent {
+        // one record per chunk of steps; each reads h from the slot the per-step schedule
+        // would be in at its first step and writes the slot it would end in
+        let chunks = steps.div_ceil(chunk);
+        let mut records = vec![0u8; stride * chunks];
+        for c in 0..chunks {
+            let (k0, k1) = (c * chunk, ((c + 1) * chunk).min(steps));
+            let rec = SeqRecord {
+                batch: batch as u32,
+                steps: steps as u32,
+                units: u as u32,
+                has_mask: key.has_mask as u32,
+                h_read: (state.slot_offset((start + k0) % 2) + row_off) as u32,
+                h_write: (state.slot_offset((start + k1) % 2) + row_off) as u32,
+                out_stride: layout.stride as u32,
+                out_offset: layout.offset as u32,
+                time_order: layout.time_order as u32,
+                c_off: row_off as u32,
+                first: (key.first && c == 0) as u32,
+                k0: k0 as u32,
+                k1: k1 as u32,
+                pad: [0; 3],
+            };
+            let at = c * stride;
+            records[at..at + STEP_RECORD_BYTES as usize].copy_from_slice(bytemuck::bytes_of(&rec));
+        }
         return records;
     }
+    let mut records = vec![0u8; stride * steps];
     for k in 0..steps {
         let read = (start + k) % 2;
         let t_in = if key.go_backwards { steps - 1 - k } else { k };
@@ -985,6 +1055,7 @@ fn step_records(
             out_stride: layout.stride as u32,
             out_offset: layout.offset as u32,
             c_off: row_off as u32,
+            pad: [0; 4],
         };
         let at = k * stride;
         records[at..at + STEP_RECORD_BYTES as usize].copy_from_slice(bytemuck::bytes_of(&rec));

@@ -17,6 +17,7 @@ mod keras_vectors;
 mod models;
 mod precision;
 mod props;
+mod reliability;
 mod serving;
 mod shaders;
 mod stateful;
