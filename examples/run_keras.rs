@@ -16,12 +16,13 @@ fn main() -> Result<(), wgpu_lstm::Error> {
     let x = ndarray::Array3::from_shape_fn((1, 50, model.input_dim()), |(_, t, _)| {
         (t as f32 * 0.07).sin()
     });
-    let y = model.predict(x.view())?;
-    println!(
-        "output {:?} on {}: last value {:?}",
-        y.shape(),
-        device.name(),
-        y.iter().last()
-    );
+    for (i, y) in model.predict(x.view())?.iter().enumerate() {
+        println!(
+            "output {i} {:?} on {}: last value {:?}",
+            y.shape(),
+            device.name(),
+            y.iter().last()
+        );
+    }
     Ok(())
 }

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use ndarray::{Array2, Array3};
 use serde_json::Value;
 use wgpu_lstm::keras::{self, ModelFile};
-use wgpu_lstm::model::{Model, ModelDef};
+use wgpu_lstm::model::Model;
 use wgpu_lstm::{Device, KerasFlavour, LstmConfig, Result};
 
 // Paths are relative to this file (true both for the fuzz crate and the test).
@@ -68,10 +68,10 @@ fn exercise(file: Result<ModelFile>) {
             let _ = w.to_array();
         }
     }
-    let Ok(def) = ModelDef::from_model_file(&file) else {
+    let Ok(plan) = keras::plan_from_model_file(&file) else {
         return;
     };
-    let Ok(mut model) = Model::new(def, &Device::Cpu) else {
+    let Ok(mut model) = Model::from_plan(plan, &Device::Cpu) else {
         return;
     };
     let _ = model.summary();

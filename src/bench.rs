@@ -39,7 +39,7 @@ use crate::config::LstmConfig;
 use crate::config::Precision;
 use crate::device::Device;
 use crate::error::{Error, Result};
-use crate::gpu::{GpuContext, GpuStats, KernelChoice};
+use crate::gpu::{CallOptions, GpuStats, KernelChoice};
 use crate::layer::Lstm;
 use crate::weights::LstmWeights;
 
@@ -425,6 +425,7 @@ pub struct BenchCase {
     config: BenchConfig,
     lstm: Lstm,
     x: Array3<f32>,
+    opts: CallOptions,
 }
 
 impl BenchCase {
@@ -472,6 +473,7 @@ impl BenchCase {
             config: config.clone(),
             lstm,
             x,
+            opts: CallOptions::default(),
         })
     }
 
@@ -485,9 +487,23 @@ impl BenchCase {
     /// }
     /// ```
     pub fn forward(&mut self) -> Result<()> {
-        let out = self.lstm.forward(self.x.view())?;
+        let out = self
+            .lstm
+            .call_with(crate::LstmInput::new(self.x.view()), &self.opts)?;
         std::hint::black_box(out);
         Ok(())
+    }
+
+    /// Sets the options of the case's GPU calls (kernel, scratch budget, timing).
+    ///
+    /// ```
+    /// use wgpu_lstm::{Device, bench::{BenchCase, BenchConfig}, gpu::{CallOptions, KernelChoice}};
+    /// let mut case = BenchCase::new(&BenchConfig::new("s", 1, 2, 3, 4), &Device::Cpu, 1).unwrap();
+    /// case.set_options(CallOptions { kernel: KernelChoice::PerStep, ..CallOptions::default() });
+    /// case.forward().unwrap();
+    /// ```
+    pub fn set_options(&mut self, opts: CallOptions) {
+        self.opts = opts;
     }
 
     /// The configuration.
@@ -673,40 +689,13 @@ pub fn parse_precision(s: &str) -> Result<Precision> {
     }
 }
 
-/// Restores a context's kernel choice however the benchmark ends.
-struct KernelGuard<'a>(&'a GpuContext, KernelChoice);
-
-impl Drop for KernelGuard<'_> {
-    fn drop(&mut self) {
-        self.0.set_kernel_choice(self.1);
-    }
-}
-
-/// Restores a context's scratch budget however the benchmark ends.
-struct BudgetGuard<'a>(&'a GpuContext, u64);
-
-impl Drop for BudgetGuard<'_> {
-    fn drop(&mut self) {
-        self.0.set_scratch_budget(self.1);
-    }
-}
-
-/// Turns GPU timing off again however the timing phase ends.
-struct TimingGuard<'a>(&'a GpuContext);
-
-impl Drop for TimingGuard<'_> {
-    fn drop(&mut self) {
-        self.0.set_gpu_timing(false);
-    }
-}
-
 /// Runs one benchmark: builds the layer ([`BenchCase::new`]), makes the warm-up and timed
 /// calls ([`BenchOptions`]) and, on a GPU, reads the work counters and GPU time.
 ///
 /// `progress(done, total)` is called after every call; `total` may grow once, after the
 /// warm-up, when `min_time` asks for more calls than `reps`.
 ///
-/// On a GPU the per-call counters are deltas of [`GpuContext::stats`] over the timed calls:
+/// On a GPU the per-call counters are deltas of [`crate::gpu::GpuContext::stats`] over the timed calls:
 /// nothing else may use the same context meanwhile (tests sharing one context must give
 /// the benchmark its own). GPU timing is switched on for the GPU-timed calls only.
 ///
@@ -727,33 +716,28 @@ pub fn run_bench(
         Device::Gpu(ctx) => Some(ctx.clone()),
         Device::Cpu => None,
     };
-    let _kernel_guard = match (&ctx, opts.kernel) {
-        (Some(c), Some(k)) => {
-            let guard = KernelGuard(c, c.kernel_choice());
-            c.set_kernel_choice(k);
-            Some(guard)
-        }
-        _ => None,
-    };
-    let _budget_guard = match (&ctx, opts.scratch_budget) {
-        (Some(c), Some(b)) => {
-            let guard = BudgetGuard(c, c.scratch_budget());
-            c.set_scratch_budget(b);
-            Some(guard)
-        }
-        _ => None,
-    };
+    let mut call_opts = CallOptions::default();
+    if let Some(k) = opts.kernel {
+        call_opts.kernel = k;
+    }
+    if let Some(b) = opts.scratch_budget {
+        call_opts.scratch_budget = b;
+    }
     let kernel = match &ctx {
-        Some(c) => format!("{:?}", c.kernel_choice()),
+        Some(_) => format!("{:?}", call_opts.kernel),
         None => "cpu".to_string(),
     };
     if let Some(c) = &ctx {
         c.reset_peak_memory();
     }
     let mut case = BenchCase::with_precision(config, device, opts.seed, opts.precision)?;
-    let timed_gpu = ctx
-        .as_ref()
-        .is_some_and(|c| opts.gpu_timing && c.set_gpu_timing(false));
+    case.set_options(call_opts);
+    let timed_gpu = ctx.as_ref().is_some_and(|c| {
+        opts.gpu_timing
+            && c.device()
+                .features()
+                .contains(wgpu::Features::TIMESTAMP_QUERY)
+    });
     let gpu_planned = if timed_gpu { opts.reps.max(1) } else { 0 };
     let reps = opts.reps.max(1);
     let mut total = opts.warmup + reps + gpu_planned;
@@ -779,10 +763,9 @@ pub fn run_bench(
     }
 
     // what the choice turned into for this shape (Auto, or a forced kernel that does not apply)
+    let ran = case.layer().last_report().kernel;
     let kernel = match &ctx {
-        Some(c) if opts.warmup > 0 && !c.last_kernel().is_empty() => {
-            format!("{kernel} → {}", c.last_kernel())
-        }
+        Some(_) if opts.warmup > 0 && !ran.is_empty() => format!("{kernel} → {ran}"),
         _ => kernel,
     };
     let before = ctx.as_ref().map(|c| c.stats());
@@ -826,12 +809,15 @@ pub fn run_bench(
     if let (Some(c), true) = (&ctx, timed_gpu) {
         let n = gpu_planned.min(calls);
         total = done + n;
-        c.set_gpu_timing(true);
-        let _guard = TimingGuard(c);
+        let _ = c;
+        case.set_options(CallOptions {
+            gpu_timing: true,
+            ..call_opts
+        });
         let start = Instant::now();
         while gpu_times.len() < n && (gpu_times.is_empty() || start.elapsed() < opts.max_time) {
             case.forward()?;
-            if let Some(ns) = c.last_gpu_time_ns() {
+            if let Some(ns) = case.layer().last_report().gpu_time_ns {
                 gpu_times.push(ns as f64 / 1e6);
             }
             done += 1;

@@ -10,11 +10,14 @@ use serde_json::Value;
 
 use crate::activation::KerasFlavour;
 use crate::config::LstmConfig;
-use crate::cpu::MergeMode;
+use crate::config::Precision;
 use crate::device::Device;
 use crate::error::{Error, Result};
+use crate::gpu::CallOptions;
 use crate::layer::{Lstm, LstmInput};
-use crate::model::{LayerDef, Model, ModelDef};
+use crate::layers::bidirectional::MergeMode;
+use crate::layers::{Bidirectional, Layer, Recurrent};
+use crate::model::{Model, ModelDef};
 use crate::weights::LstmWeights;
 
 /// Max abs error allowed on the CPU path (SCHEMA.md §8: ≥ 12× the worst f32 rounding seen).
@@ -271,9 +274,12 @@ impl Fixture {
                 .into_iter()
                 .enumerate()
                 .map(|(i, (config, weights))| {
-                    (format!("lstm_{i}"), LayerDef::Lstm { config, weights })
+                    Ok((
+                        format!("lstm_{i}"),
+                        Layer::Recurrent(Recurrent::lstm(config, weights)?),
+                    ))
                 })
-                .collect(),
+                .collect::<Result<Vec<_>>>()?,
             "bidirectional" => {
                 let [forward, backward]: [(LstmConfig, LstmWeights); 2] =
                     defs.try_into().map_err(|_| {
@@ -287,11 +293,11 @@ impl Fixture {
                 )?;
                 vec![(
                     "bidirectional".to_string(),
-                    LayerDef::Bidirectional {
-                        forward,
-                        backward,
+                    Layer::Bidirectional(Bidirectional::new(
+                        Recurrent::lstm(forward.0, forward.1)?,
+                        Recurrent::lstm(backward.0, backward.1)?,
                         merge,
-                    },
+                    )?),
                 )]
             }
             other => {
@@ -453,10 +459,29 @@ pub type NamedArrays = Vec<(String, ArrayD<f32>)>;
 /// assert_eq!(outs.len(), f.calls.len());
 /// ```
 pub fn run_calls(fixture: &Fixture, device: &Device) -> Result<Vec<NamedArrays>> {
+    run_calls_with(fixture, device, &CallOptions::default(), Precision::F32)
+}
+
+/// [`run_calls`] with per-call GPU options and a weight precision (the test suite runs every
+/// fixture with every recurrent kernel forced, and with f16 recurrent weights).
+///
+/// ```no_run
+/// use wgpu_lstm::{conformance, gpu::CallOptions, Device, Precision};
+/// let f = conformance::Fixture::load("tests/fixtures/keras/k3_default.json".as_ref()).unwrap();
+/// let outs = conformance::run_calls_with(&f, &Device::Cpu, &CallOptions::default(), Precision::F32).unwrap();
+/// assert_eq!(outs.len(), 1);
+/// ```
+pub fn run_calls_with(
+    fixture: &Fixture,
+    device: &Device,
+    opts: &CallOptions,
+    precision: Precision,
+) -> Result<Vec<NamedArrays>> {
     match fixture.kind.as_str() {
         "lstm" => {
             let (cfg, w) = fixture.lstm_layer()?;
-            let mut layer = Lstm::on_device(cfg, w, device)?;
+            let mut layer = Lstm::on_device_with_precision(cfg, w, device, precision)?;
+            layer.set_options(*opts);
             let mut all = Vec::new();
             for call in &fixture.calls {
                 if call.reset_states_before {
@@ -482,7 +507,9 @@ pub fn run_calls(fixture: &Fixture, device: &Device) -> Result<Vec<NamedArrays>>
             Ok(all)
         }
         "stacked" | "bidirectional" => {
-            let mut model = Model::new(fixture.model_def()?, device)?;
+            let plan = fixture.model_def()?.plan()?;
+            let mut model = Model::from_plan_with_precision(plan, device, precision)?;
+            model.set_options(*opts);
             let mut all = Vec::new();
             for call in &fixture.calls {
                 if call.reset_states_before {
@@ -492,22 +519,27 @@ pub fn run_calls(fixture: &Fixture, device: &Device) -> Result<Vec<NamedArrays>>
                     call.inputs.view(),
                     call.mask.as_ref().map(|m| m.view().into_dyn()),
                 )?;
-                let mut named: NamedArrays = out
+                // outputs: the output, then (return_state) each direction's h and c
+                let names = [
+                    "output",
+                    "forward_h",
+                    "forward_c",
+                    "backward_h",
+                    "backward_c",
+                ];
+                let named: NamedArrays = out
                     .outputs
                     .into_iter()
                     .enumerate()
                     .map(|(i, o)| {
-                        (
-                            if i == 0 {
-                                "output".to_string()
-                            } else {
-                                format!("output_{i}")
-                            },
-                            o,
-                        )
+                        let name = match (fixture.kind.as_str(), names.get(i)) {
+                            ("bidirectional", Some(n)) => n.to_string(),
+                            (_, _) if i == 0 => "output".to_string(),
+                            _ => format!("output_{i}"),
+                        };
+                        (name, o)
                     })
                     .collect();
-                named.extend(out.states.into_iter().map(|(n, a)| (n, a.into_dyn())));
                 all.push(named);
             }
             Ok(all)

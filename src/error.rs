@@ -108,6 +108,17 @@ pub enum Error {
     /// A model uses a layer or option this crate does not run.
     #[error("unsupported: {0}")]
     Unsupported(String),
+    /// An error in one layer of a model: its name and Keras class, and what is wrong.
+    #[error("layer `{layer}` ({class}): {source}")]
+    Layer {
+        /// The layer's name.
+        layer: String,
+        /// Its Keras class.
+        class: String,
+        /// What went wrong.
+        #[source]
+        source: Box<Error>,
+    },
     /// No GPU adapter could be found.
     #[error(
         "no GPU adapter found{filter}; adapters seen: [{found}]. Install a Vulkan driver \
@@ -170,6 +181,20 @@ impl Error {
         Error::Config {
             field: field.into(),
             reason: reason.into(),
+        }
+    }
+
+    /// Wraps an error as coming from a layer (see [`Error::Layer`]).
+    ///
+    /// ```
+    /// let e = wgpu_lstm::Error::config("units", "must be at least 1").in_layer("lstm_1", "LSTM");
+    /// assert!(e.to_string().starts_with("layer `lstm_1` (LSTM): "));
+    /// ```
+    pub fn in_layer(self, layer: &str, class: &str) -> Self {
+        Error::Layer {
+            layer: layer.to_string(),
+            class: class.to_string(),
+            source: Box::new(self),
         }
     }
 

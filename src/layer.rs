@@ -1,51 +1,20 @@
 //! [`Lstm`]: one Keras `LSTM` layer — configuration, weights, a device, and the state a
-//! stateful layer carries between calls.
+//! stateful layer carries between calls. A one-node [`Plan`] run by a [`Model`], so a layer
+//! and a model share every code path (executors, splitting, states).
 
-use ndarray::{Array2, ArrayD, ArrayView, ArrayView2, ArrayView3, ArrayViewD, Dimension, Ix2, Ix3};
+use ndarray::{Array2, ArrayD, ArrayView, ArrayViewD, Dimension, Ix2};
 
 use crate::config::{LstmConfig, Precision};
-use crate::cpu;
 use crate::device::Device;
 use crate::error::{Error, Result};
-use crate::gpu::GpuLstm;
+use crate::gpu::options::{CallOptions, CallReport};
+use crate::layers::{Layer, Recurrent};
+use crate::model::{Model, ModelInput};
+use crate::plan::Plan;
+use crate::tensor::TensorInfo;
 use crate::weights::LstmWeights;
 
-/// The recurrent state of a layer: h and c, each (B, U).
-///
-/// ```
-/// let s = wgpu_lstm::LstmState::zeros(2, 8);
-/// assert_eq!(s.h.dim(), (2, 8));
-/// ```
-#[derive(Debug, Clone, PartialEq)]
-pub struct LstmState {
-    /// Hidden state h (B, U) — also the last valid output.
-    pub h: Array2<f32>,
-    /// Cell state c (B, U).
-    pub c: Array2<f32>,
-}
-
-impl LstmState {
-    /// Zero state for `batch` rows of `units`.
-    ///
-    /// ```
-    /// assert_eq!(wgpu_lstm::LstmState::zeros(1, 3).c.sum(), 0.0);
-    /// ```
-    pub fn zeros(batch: usize, units: usize) -> Self {
-        LstmState {
-            h: Array2::zeros((batch, units)),
-            c: Array2::zeros((batch, units)),
-        }
-    }
-
-    /// Batch size B.
-    ///
-    /// ```
-    /// assert_eq!(wgpu_lstm::LstmState::zeros(5, 3).batch(), 5);
-    /// ```
-    pub fn batch(&self) -> usize {
-        self.h.nrows()
-    }
-}
+pub use crate::state::LstmState;
 
 /// The arguments of one call: inputs (B, T, D), and optionally a mask (B, T) and an initial
 /// state (h, c), each (B, U) — Keras's `layer(inputs, mask=..., initial_state=[h, c])`.
@@ -143,71 +112,6 @@ pub struct LstmOutput {
     pub c: Option<Array2<f32>>,
 }
 
-/// Checked views of one call's arguments (see [`Lstm::check_input`]).
-pub(crate) struct CheckedInput<'a> {
-    pub x: ArrayView3<'a, f32>,
-    pub mask: Option<ArrayView2<'a, bool>>,
-    pub initial: Option<LstmState>,
-}
-
-/// Checks inputs (B, T, D) with B, T ≥ 1 and an optional mask (B, T): the one place where
-/// a sequence's shapes are checked, for layers and models.
-pub(crate) fn check_sequence<'a>(
-    inputs: &ArrayViewD<'a, f32>,
-    mask: Option<&ArrayViewD<'a, bool>>,
-    d: usize,
-) -> Result<(ArrayView3<'a, f32>, Option<ArrayView2<'a, bool>>)> {
-    let x = inputs
-        .clone()
-        .into_dimensionality::<Ix3>()
-        .ok()
-        .filter(|x| {
-            let (b, t, xd) = x.dim();
-            xd == d && b > 0 && t > 0
-        })
-        .ok_or_else(|| {
-            Error::shape(
-                "inputs",
-                format!("(B, T, {d}) with B >= 1 and T >= 1"),
-                inputs.shape(),
-            )
-        })?;
-    let (b, t, _) = x.dim();
-    let mask = match mask {
-        None => None,
-        Some(m) => Some(
-            m.clone()
-                .into_dimensionality::<Ix2>()
-                .ok()
-                .filter(|m| m.dim() == (b, t))
-                .ok_or_else(|| Error::shape("mask", format!("({b}, {t})"), m.shape()))?,
-        ),
-    };
-    Ok((x, mask))
-}
-
-/// Where a call's initial state comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum InitialState {
-    /// Zeros (a stateless layer, or a stateful one right after reset / creation).
-    Zeros,
-    /// The state stored by the previous call of a stateful layer.
-    Carried,
-    /// The caller's `initial_state`.
-    Given,
-}
-
-/// A call that finished on the CPU or was submitted to the GPU.
-enum Started {
-    Done(LstmOutput),
-    Gpu(crate::gpu::scheduler::PendingCall),
-}
-
-enum Backend {
-    Cpu { state: Option<LstmState> },
-    Gpu(Box<GpuLstm>),
-}
-
 /// One Keras `LSTM` layer on a [`Device`].
 ///
 /// ```
@@ -227,9 +131,7 @@ enum Backend {
 pub struct Lstm {
     config: LstmConfig,
     weights: LstmWeights,
-    backend: Backend,
-    /// Batch size a stateful layer's state was created for.
-    stateful_batch: Option<usize>,
+    model: Model,
 }
 
 impl std::fmt::Debug for Lstm {
@@ -287,23 +189,20 @@ impl Lstm {
         device: &Device,
         precision: Precision,
     ) -> Result<Self> {
-        config.validate()?;
-        weights.check(&config)?;
-        let weights = match precision {
-            Precision::F32 => weights,
-            Precision::F16Weights => weights.with_f16_recurrent_kernel(),
-        };
-        let backend = match device {
-            Device::Cpu => Backend::Cpu { state: None },
-            Device::Gpu(ctx) => {
-                Backend::Gpu(Box::new(GpuLstm::new(ctx, &config, &weights, precision)?))
-            }
-        };
+        let layer = Recurrent::lstm(config.clone(), weights)?;
+        let d = layer.input_dim();
+        let plan = Plan::sequential(
+            "lstm",
+            config.flavour,
+            TensorInfo::f32(vec![None, Some(d)]),
+            vec![("lstm".into(), Layer::Recurrent(layer))],
+        )?;
+        let model = Model::from_plan_with_precision(plan, device, precision)?;
+        let weights = model.plan().nodes[0].layer.lstms()[0].weights.clone();
         Ok(Lstm {
             config,
             weights,
-            backend,
-            stateful_batch: None,
+            model,
         })
     }
 
@@ -370,10 +269,50 @@ impl Lstm {
     /// assert_eq!(l.device_name(), "cpu");
     /// ```
     pub fn device_name(&self) -> String {
-        match &self.backend {
-            Backend::Cpu { .. } => "cpu".to_string(),
-            Backend::Gpu(g) => g.adapter_name(),
-        }
+        self.model.device_name()
+    }
+
+    /// The one-node model this layer runs as.
+    ///
+    /// ```
+    /// let l = wgpu_lstm::Lstm::with_default_weights(wgpu_lstm::LstmConfig::new(4), 3, 1).unwrap();
+    /// assert_eq!(l.model().plan().nodes.len(), 1);
+    /// ```
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// Sets the options plain calls ([`Lstm::call`], [`Lstm::forward`], [`Lstm::call_async`])
+    /// use on the GPU; they belong to this layer only.
+    ///
+    /// ```
+    /// use wgpu_lstm::gpu::{CallOptions, KernelChoice};
+    /// let mut l = wgpu_lstm::Lstm::with_default_weights(wgpu_lstm::LstmConfig::new(4), 3, 1).unwrap();
+    /// l.set_options(CallOptions { kernel: KernelChoice::Persistent, ..CallOptions::default() });
+    /// assert_eq!(l.options().kernel, KernelChoice::Persistent);
+    /// ```
+    pub fn set_options(&mut self, options: CallOptions) {
+        self.model.set_options(options);
+    }
+
+    /// The options plain calls use.
+    ///
+    /// ```
+    /// let l = wgpu_lstm::Lstm::with_default_weights(wgpu_lstm::LstmConfig::new(4), 3, 1).unwrap();
+    /// assert!(!l.options().poison);
+    /// ```
+    pub fn options(&self) -> CallOptions {
+        self.model.options()
+    }
+
+    /// What the last GPU call did (kernel, parts, GPU time).
+    ///
+    /// ```
+    /// let l = wgpu_lstm::Lstm::with_default_weights(wgpu_lstm::LstmConfig::new(4), 3, 1).unwrap();
+    /// assert_eq!(l.last_report().kernel, "");
+    /// ```
+    pub fn last_report(&self) -> CallReport {
+        self.model.last_report()
     }
 
     /// Calls the layer without mask or initial state.
@@ -403,14 +342,26 @@ impl Lstm {
     /// assert!(matches!(err, Error::Shape { .. }));
     /// ```
     pub fn call(&mut self, input: LstmInput<'_>) -> Result<LstmOutput> {
-        match self.start_call(input)? {
-            Started::Done(out) => Ok(out),
-            Started::Gpu(pending) => {
-                let gpu = self.gpu_mut().expect("a GPU call");
-                let (out3, fin) = gpu.run_wait(pending)?;
-                Ok(self.shape_output(out3, fin))
-            }
-        }
+        let opts = self.model.options();
+        self.call_with(input, &opts)
+    }
+
+    /// [`Lstm::call`] with per-call options (kernel choice, scratch budget, poisoning,
+    /// timing; see [`CallOptions`]).
+    ///
+    /// ```
+    /// use wgpu_lstm::{gpu::{CallOptions, KernelChoice}, Lstm, LstmConfig, LstmInput};
+    /// let mut l = Lstm::with_default_weights(LstmConfig::new(4), 3, 1).unwrap();
+    /// let x = ndarray::Array3::<f32>::zeros((2, 6, 3));
+    /// let opts = CallOptions { kernel: KernelChoice::PerStep, ..CallOptions::default() };
+    /// assert!(l.call_with(LstmInput::new(x.view()), &opts).is_ok());
+    /// ```
+    pub fn call_with(&mut self, input: LstmInput<'_>, opts: &CallOptions) -> Result<LstmOutput> {
+        let (inputs, host) = self.prepare(&input)?;
+        let out =
+            self.model
+                .run_with_state(&inputs, host.as_ref().map(std::slice::from_ref), opts)?;
+        self.wrap(out)
     }
 
     /// The same call as a future: on a GPU the work is submitted at its first poll and the
@@ -432,156 +383,33 @@ impl Lstm {
     /// assert_eq!(y.output.shape(), &[2, 4]);
     /// ```
     pub async fn call_async(&mut self, input: LstmInput<'_>) -> Result<LstmOutput> {
-        match self.start_call(input)? {
-            Started::Done(out) => Ok(out),
-            Started::Gpu(mut pending) => {
-                let gpu = self.gpu_mut().expect("a GPU call");
-                std::future::poll_fn(|cx| match gpu.poll(&mut pending) {
-                    Ok(true) => std::task::Poll::Ready(Ok(())),
-                    Ok(false) => {
-                        cx.waker().wake_by_ref();
-                        std::task::Poll::Pending
-                    }
-                    Err(e) => std::task::Poll::Ready(Err(e)),
-                })
-                .await?;
-                let (out3, fin) = gpu.finish(pending)?;
-                Ok(self.shape_output(out3, fin))
-            }
+        let (inputs, host) = self.prepare(&input)?;
+        let opts = self.model.options();
+        let out = self
+            .model
+            .run_async_with_state(&inputs, host.as_ref().map(std::slice::from_ref), &opts)
+            .await?;
+        self.wrap(out)
+    }
+
+    /// The model inputs and the checked initial state of one call.
+    fn prepare<'a>(
+        &self,
+        input: &LstmInput<'a>,
+    ) -> Result<(Vec<ModelInput<'a>>, Option<LstmState>)> {
+        let mut x = ModelInput::f32(input.inputs.clone());
+        if let Some(m) = &input.mask {
+            let m2 = m
+                .clone()
+                .into_dimensionality::<Ix2>()
+                .map_err(|_| Error::shape("mask", "(B, T)", m.shape()))?;
+            x = x.with_mask(m2);
         }
-    }
-
-    /// Checks the arguments and runs the call on the CPU, or submits it on the GPU.
-    fn start_call(&mut self, input: LstmInput<'_>) -> Result<Started> {
-        let snapshot = self.snapshot();
-        let r = self.start_call_inner(input);
-        if r.is_err() {
-            self.restore(snapshot);
-        }
-        r
-    }
-
-    fn start_call_inner(&mut self, input: LstmInput<'_>) -> Result<Started> {
-        let checked = self.check_input(&input)?;
-        let (batch, _, _) = checked.x.dim();
-        let u = self.config.units;
-        let init = self.begin_call(batch, checked.initial.is_some())?;
-        let want_state = self.config.return_state;
-        match &mut self.backend {
-            Backend::Cpu { state } => {
-                let start = match init {
-                    InitialState::Given => checked.initial.clone().expect("given"),
-                    InitialState::Carried => {
-                        state.clone().unwrap_or_else(|| LstmState::zeros(batch, u))
-                    }
-                    InitialState::Zeros => LstmState::zeros(batch, u),
-                };
-                let mut st = cpu::StepState {
-                    h: start.h,
-                    c: start.c,
-                    hold: Array2::zeros((batch, u)),
-                };
-                let y = cpu::run_sequence(
-                    &self.config,
-                    &self.weights,
-                    checked.x,
-                    checked.mask,
-                    &mut st,
-                );
-                let fin = LstmState { h: st.h, c: st.c };
-                if self.config.stateful {
-                    *state = Some(fin.clone());
-                }
-                Ok(Started::Done(
-                    self.shape_output(y, want_state.then_some(fin)),
-                ))
-            }
-            Backend::Gpu(gpu) => Ok(Started::Gpu(gpu.start(
-                &self.config,
-                &checked,
-                init,
-                want_state,
-            )?)),
-        }
-    }
-
-    /// (B, T, U) or (B, 1, U) plus the final state → Keras's output shapes.
-    fn shape_output(&self, out3: ndarray::Array3<f32>, fin: Option<LstmState>) -> LstmOutput {
-        let (batch, _, u) = out3.dim();
-        let output = if self.config.return_sequences {
-            out3.into_dyn()
-        } else {
-            out3.into_shape_with_order((batch, u))
-                .expect("(B, 1, U) reshapes to (B, U)")
-                .into_dyn()
-        };
-        let (h, c) = match fin {
-            Some(s) => (Some(s.h), Some(s.c)),
-            None => (None, None),
-        };
-        LstmOutput { output, h, c }
-    }
-
-    /// Starts a call of `batch` rows: enforces the stateful batch size and decides where the
-    /// initial state comes from (Keras 3: a given `initial_state` overrides a stored one).
-    pub(crate) fn begin_call(&mut self, batch: usize, given: bool) -> Result<InitialState> {
-        if let Some(sb) = self.stateful_batch
-            && self.config.stateful
-            && sb != batch
-        {
-            return Err(Error::StatefulBatch {
-                expected: sb,
-                got: batch,
-            });
-        }
-        let init = if given {
-            InitialState::Given
-        } else if self.config.stateful && self.stateful_batch.is_some() {
-            InitialState::Carried
-        } else {
-            InitialState::Zeros
-        };
-        if self.config.stateful {
-            self.stateful_batch = Some(batch);
-        }
-        Ok(init)
-    }
-
-    /// What a failed call must put back: the stateful batch size and the GPU's h slot.
-    pub(crate) fn snapshot(&self) -> (Option<usize>, Option<usize>) {
-        let slot = match &self.backend {
-            Backend::Gpu(g) => g.slot(),
-            Backend::Cpu { .. } => None,
-        };
-        (self.stateful_batch, slot)
-    }
-
-    /// Undoes the bookkeeping of a call that failed (see [`Lstm::snapshot`]): the state
-    /// itself is untouched by a failed call.
-    pub(crate) fn restore(&mut self, (batch, slot): (Option<usize>, Option<usize>)) {
-        self.stateful_batch = batch;
-        if let Backend::Gpu(g) = &mut self.backend {
-            g.forget_cached(slot);
-        }
-    }
-
-    /// The GPU half of this layer, when it runs on a GPU (for models that chain layers on the
-    /// GPU).
-    pub(crate) fn gpu_mut(&mut self) -> Option<&mut GpuLstm> {
-        match &mut self.backend {
-            Backend::Gpu(g) => Some(g),
-            Backend::Cpu { .. } => None,
-        }
-    }
-
-    /// The single place where a call's arguments are checked (rank, sizes, mask, state).
-    pub(crate) fn check_input<'a>(&self, input: &LstmInput<'a>) -> Result<CheckedInput<'a>> {
-        let u = self.config.units;
-        let (x, mask) = check_sequence(&input.inputs, input.mask.as_ref(), self.input_dim())?;
-        let (b, _, _) = x.dim();
-        let initial = match &input.initial_state {
+        let host = match &input.initial_state {
             None => None,
             Some((h, c)) => {
+                let b = input.inputs.shape().first().copied().unwrap_or(0);
+                let u = self.config.units;
                 let check = |name: &str, a: &ArrayViewD<'_, f32>| -> Result<Array2<f32>> {
                     a.view()
                         .into_dimensionality::<Ix2>()
@@ -596,7 +424,27 @@ impl Lstm {
                 })
             }
         };
-        Ok(CheckedInput { x, mask, initial })
+        Ok((vec![x], host))
+    }
+
+    /// The model's outputs as an [`LstmOutput`].
+    fn wrap(&self, mut out: Vec<ArrayD<f32>>) -> Result<LstmOutput> {
+        let two = |a: ArrayD<f32>| {
+            a.into_dimensionality::<Ix2>()
+                .map_err(|e| Error::Gpu(format!("a state came back with the wrong rank: {e}")))
+        };
+        let (h, c) = if self.config.return_state && out.len() == 3 {
+            let c = two(out.pop().expect("three outputs"))?;
+            let h = two(out.pop().expect("three outputs"))?;
+            (Some(h), Some(c))
+        } else {
+            (None, None)
+        };
+        Ok(LstmOutput {
+            output: out.swap_remove(0),
+            h,
+            c,
+        })
     }
 
     /// Zeroes the state of a stateful layer (Keras's `reset_states()`); on a GPU the buffers
@@ -610,15 +458,7 @@ impl Lstm {
     /// assert_eq!(l.states().unwrap().unwrap().h.sum(), 0.0);
     /// ```
     pub fn reset_states(&mut self) -> Result<()> {
-        let u = self.config.units;
-        match (&mut self.backend, self.stateful_batch) {
-            (_, None) => Ok(()),
-            (Backend::Cpu { state }, Some(b)) => {
-                *state = Some(LstmState::zeros(b, u));
-                Ok(())
-            }
-            (Backend::Gpu(g), Some(b)) => g.reset_state(b),
-        }
+        self.model.reset_states()
     }
 
     /// The state a stateful layer holds (read back from the GPU), or `None` before its first
@@ -632,18 +472,7 @@ impl Lstm {
     /// assert_eq!(l.states().unwrap().unwrap().h.into_dyn(), out.output);
     /// ```
     pub fn states(&self) -> Result<Option<LstmState>> {
-        if !self.config.stateful || self.stateful_batch.is_none() {
-            return Ok(None);
-        }
-        let b = self.stateful_batch.expect("checked");
-        match &self.backend {
-            Backend::Cpu { state } => Ok(Some(
-                state
-                    .clone()
-                    .unwrap_or_else(|| LstmState::zeros(b, self.config.units)),
-            )),
-            Backend::Gpu(g) => g.read_state(None).map(Some),
-        }
+        Ok(self.model.states()?.into_iter().next().flatten())
     }
 
     /// Gives a stateful layer a zero state for `batch` rows (Keras: a layer built with a fixed
@@ -656,28 +485,13 @@ impl Lstm {
     /// assert_eq!(l.states().unwrap().unwrap().batch(), 8);
     /// ```
     pub fn init_states(&mut self, batch: usize) -> Result<()> {
-        self.set_states(&LstmState::zeros(batch, self.config.units))
-    }
-
-    fn check_rows(&self, rows: &[usize]) -> Result<usize> {
-        let batch = match (self.config.stateful, self.stateful_batch) {
-            (true, Some(b)) => b,
-            (false, _) => {
-                return Err(Error::NoState(
-                    "per-row state needs a stateful layer (stateful=True)".into(),
-                ));
-            }
-            (true, None) => {
-                return Err(Error::NoState(
-                    "the stateful layer holds no state yet: call it once or use init_states(batch)"
-                        .into(),
-                ));
-            }
-        };
-        match rows.iter().find(|&&r| r >= batch) {
-            Some(&row) => Err(Error::RowOutOfRange { row, batch }),
-            None => Ok(batch),
+        if !self.config.stateful {
+            return Err(Error::config(
+                "stateful",
+                "is false: a stateless layer holds no state to set (pass initial_state instead)",
+            ));
         }
+        self.model.init_states(batch)
     }
 
     /// Zeroes h and c of the given batch rows only (a stream in those slots starts over);
@@ -696,19 +510,7 @@ impl Lstm {
     /// assert!(l.reset_rows(&[3]).is_err());
     /// ```
     pub fn reset_rows(&mut self, rows: &[usize]) -> Result<()> {
-        self.check_rows(rows)?;
-        match &mut self.backend {
-            Backend::Cpu { state } => {
-                if let Some(s) = state {
-                    for &r in rows {
-                        s.h.row_mut(r).fill(0.0);
-                        s.c.row_mut(r).fill(0.0);
-                    }
-                }
-                Ok(())
-            }
-            Backend::Gpu(g) => g.reset_rows(rows),
-        }
+        self.model.reset_rows(rows)
     }
 
     /// One row's state, (1, U) each — a checkpoint of the stream in that slot.
@@ -722,19 +524,7 @@ impl Lstm {
     /// assert_eq!(s.h.dim(), (1, 2));
     /// ```
     pub fn row_state(&self, row: usize) -> Result<LstmState> {
-        self.check_rows(&[row])?;
-        match &self.backend {
-            Backend::Cpu { state } => {
-                let s = state
-                    .as_ref()
-                    .ok_or_else(|| Error::NoState("no state yet".into()))?;
-                Ok(LstmState {
-                    h: s.h.slice(ndarray::s![row..row + 1, ..]).to_owned(),
-                    c: s.c.slice(ndarray::s![row..row + 1, ..]).to_owned(),
-                })
-            }
-            Backend::Gpu(g) => g.read_state(Some(row)),
-        }
+        Ok(self.model.row_states(row)?.swap_remove(0))
     }
 
     /// Writes one row's state ((1, U) each) — restore or migrate a stream into a slot;
@@ -750,28 +540,7 @@ impl Lstm {
     /// assert_eq!(l.row_state(0).unwrap(), s);
     /// ```
     pub fn set_row_state(&mut self, row: usize, state: &LstmState) -> Result<()> {
-        self.check_rows(&[row])?;
-        let u = self.config.units;
-        for (name, a) in [("row state h", &state.h), ("row state c", &state.c)] {
-            if a.dim() != (1, u) {
-                return Err(Error::shape(name, format!("(1, {u})"), a.shape()));
-            }
-        }
-        match &mut self.backend {
-            Backend::Cpu { state: s } => {
-                let s = s
-                    .as_mut()
-                    .ok_or_else(|| Error::NoState("no state yet".into()))?;
-                s.h.row_mut(row).assign(&state.h.row(0));
-                s.c.row_mut(row).assign(&state.c.row(0));
-                Ok(())
-            }
-            Backend::Gpu(g) => {
-                let h = state.h.as_standard_layout();
-                let c = state.c.as_standard_layout();
-                g.write_row(row, h.as_slice().expect("std"), c.as_slice().expect("std"))
-            }
-        }
+        self.model.set_row_states(row, std::slice::from_ref(state))
     }
 
     /// Sets the state of a stateful layer (Keras 3's `layer.states[...].assign`), fixing its
@@ -785,30 +554,6 @@ impl Lstm {
     /// assert!(l.set_states(&LstmState::zeros(3, 5)).is_err());
     /// ```
     pub fn set_states(&mut self, state: &LstmState) -> Result<()> {
-        let u = self.config.units;
-        let b = state.h.nrows();
-        for (name, a) in [("state h", &state.h), ("state c", &state.c)] {
-            if a.dim() != (b, u) || b == 0 {
-                return Err(Error::shape(
-                    name,
-                    format!("({b}, {u}) with B >= 1"),
-                    a.shape(),
-                ));
-            }
-        }
-        if !self.config.stateful {
-            return Err(Error::config(
-                "stateful",
-                "is false: a stateless layer holds no state to set (pass initial_state instead)",
-            ));
-        }
-        self.stateful_batch = Some(b);
-        match &mut self.backend {
-            Backend::Cpu { state: s } => {
-                *s = Some(state.clone());
-                Ok(())
-            }
-            Backend::Gpu(g) => g.write_state(state),
-        }
+        self.model.set_states(std::slice::from_ref(state))
     }
 }

@@ -1,133 +1,35 @@
-//! [`Model`]: a Keras `Sequential` (or linear `Functional`) model of `InputLayer`,
-//! `Masking`, `LSTM`, `Bidirectional(LSTM)` and `Dense` layers, loaded from a Keras file or
-//! built from parts, run on the CPU or the GPU.
+//! [`Model`]: a [`Plan`] on a device — loaded from a Keras file (`.keras`, legacy `.h5`) or
+//! built from layers — with the states its stateful layers carry between calls. A thin
+//! facade: the CPU executor (`cpu_executor.rs`) or the GPU executor (`gpu/executor.rs`) runs
+//! the plan.
 //!
-//! On a GPU the whole model is one command encoder and one submit: activations stay in GPU
-//! buffers from layer to layer, and only the final output (and any requested state) is read
-//! back.
+//! On a GPU the whole model is one command encoder and one submit per call: activations stay
+//! in GPU buffers from layer to layer, and only the outputs are read back.
 
 use std::path::Path;
 
-use ndarray::{Array1, Array2, ArrayD, ArrayView, ArrayViewD, Axis, Dimension, Ix2, Ix3};
-use serde_json::Value;
+use ndarray::{ArrayD, ArrayView, ArrayView2, ArrayViewD, Dimension};
 
-use crate::activation::{Activation, KerasFlavour};
-use crate::config::LstmConfig;
-use crate::cpu::{self, MergeMode};
+use crate::activation::KerasFlavour;
+use crate::config::Precision;
+use crate::cpu_executor::CpuExecutor;
 use crate::device::Device;
 use crate::error::{Error, Result};
-use crate::gpu::model::GpuModel;
-use crate::keras::{self, LayerSpec, ModelFile};
-use crate::layer::{Lstm, LstmInput, LstmState, check_sequence};
-use crate::weights::LstmWeights;
+use crate::gpu::executor::GpuExecutor;
+use crate::gpu::options::{CallOptions, CallReport};
+use crate::keras;
+use crate::layers::Layer;
+use crate::plan::Plan;
+use crate::state::LstmState;
+use crate::tensor::{Dtype, TensorInfo, Value};
 
-/// A layer's definition (configuration and weights), independent of the device.
-///
-/// ```
-/// use wgpu_lstm::{model::LayerDef, Activation};
-/// let dense = LayerDef::Dense {
-///     kernel: ndarray::Array2::zeros((4, 1)),
-///     bias: Some(ndarray::Array1::zeros(1)),
-///     activation: Activation::Linear,
-/// };
-/// assert_eq!(dense.class_name(), "Dense");
-/// ```
-#[derive(Debug, Clone)]
-// Definitions are built once per model; boxing the Bidirectional halves would only make the
-// public API clumsier.
-#[allow(clippy::large_enum_variant)]
-pub enum LayerDef {
-    /// Keras `Masking(mask_value)`: steps whose features all equal `mask_value` are masked.
-    Masking {
-        /// The value that marks a padded step.
-        mask_value: f32,
-    },
-    /// Keras `LSTM`.
-    Lstm {
-        /// Its configuration.
-        config: LstmConfig,
-        /// Its weights.
-        weights: LstmWeights,
-    },
-    /// Keras `Bidirectional(LSTM)`: a forward and a backward LSTM on the same input.
-    Bidirectional {
-        /// The forward layer (`go_backwards = false`).
-        forward: (LstmConfig, LstmWeights),
-        /// The backward layer (`go_backwards = true`).
-        backward: (LstmConfig, LstmWeights),
-        /// How the halves are combined.
-        merge: MergeMode,
-    },
-    /// Keras `Dense(units, activation)` on the last axis.
-    Dense {
-        /// (in, units)
-        kernel: Array2<f32>,
-        /// (units) or none.
-        bias: Option<Array1<f32>>,
-        /// Applied after `x·kernel + bias`.
-        activation: Activation,
-    },
-}
-
-impl LayerDef {
-    /// The Keras class name.
-    ///
-    /// ```
-    /// assert_eq!(wgpu_lstm::model::LayerDef::Masking { mask_value: 0.0 }.class_name(), "Masking");
-    /// ```
-    pub fn class_name(&self) -> &'static str {
-        match self {
-            LayerDef::Masking { .. } => "Masking",
-            LayerDef::Lstm { .. } => "LSTM",
-            LayerDef::Bidirectional { .. } => "Bidirectional",
-            LayerDef::Dense { .. } => "Dense",
-        }
-    }
-
-    /// Keras's parameter count.
-    ///
-    /// ```
-    /// let d = wgpu_lstm::model::LayerDef::Dense {
-    ///     kernel: ndarray::Array2::zeros((32, 1)),
-    ///     bias: Some(ndarray::Array1::zeros(1)),
-    ///     activation: wgpu_lstm::Activation::Linear,
-    /// };
-    /// assert_eq!(d.param_count(), 33);
-    /// ```
-    pub fn param_count(&self) -> usize {
-        match self {
-            LayerDef::Masking { .. } => 0,
-            LayerDef::Lstm { config, weights } => config.param_count(weights.input_dim()),
-            LayerDef::Bidirectional {
-                forward, backward, ..
-            } => {
-                forward.0.param_count(forward.1.input_dim())
-                    + backward.0.param_count(backward.1.input_dim())
-            }
-            LayerDef::Dense { kernel, bias, .. } => {
-                kernel.len() + bias.as_ref().map_or(0, |b| b.len())
-            }
-        }
-    }
-
-    /// The feature size this layer consumes, if it has weights.
-    fn input_dim(&self) -> Option<usize> {
-        match self {
-            LayerDef::Masking { .. } => None,
-            LayerDef::Lstm { weights, .. } => Some(weights.input_dim()),
-            LayerDef::Bidirectional { forward, .. } => Some(forward.1.input_dim()),
-            LayerDef::Dense { kernel, .. } => Some(kernel.nrows()),
-        }
-    }
-}
-
-/// A whole model's definition: name, Keras flavour and layers (with their Keras names).
+/// A Keras `Sequential` model's definition: name, Keras flavour and layers (with their
+/// names), in order. [`Model::new`] turns it into a one-input [`Plan`].
 ///
 /// ```
 /// let bytes = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/demo/sine_forecaster.keras"));
-/// let file = wgpu_lstm::keras::load_keras_bytes(bytes, "sine_forecaster.keras").unwrap();
-/// let def = wgpu_lstm::model::ModelDef::from_model_file(&file).unwrap();
-/// assert_eq!(def.layers.len(), 2);
+/// let m = wgpu_lstm::model::Model::from_keras_bytes(bytes, "demo", &wgpu_lstm::Device::Cpu).unwrap();
+/// assert_eq!(m.plan().nodes.len(), 2);
 /// ```
 #[derive(Debug, Clone)]
 pub struct ModelDef {
@@ -135,181 +37,59 @@ pub struct ModelDef {
     pub name: String,
     /// Which Keras saved it.
     pub flavour: KerasFlavour,
-    /// (layer name, definition), in order.
-    pub layers: Vec<(String, LayerDef)>,
-}
-
-fn weight_of(spec: &LayerSpec, name: &str) -> Result<ArrayD<f32>> {
-    spec.weight(name)
-        .ok_or_else(|| {
-            Error::model_file(
-                format!("layer `{}`", spec.name),
-                format!("has no weight `{name}`"),
-            )
-        })?
-        .to_array()
-}
-
-fn as2(a: ArrayD<f32>, what: &str) -> Result<Array2<f32>> {
-    let shape = a.shape().to_vec();
-    a.into_dimensionality::<Ix2>()
-        .map_err(|_| Error::shape(what, "a matrix", &shape))
-}
-
-fn as1(a: ArrayD<f32>, what: &str) -> Result<Array1<f32>> {
-    let shape = a.shape().to_vec();
-    a.into_dimensionality()
-        .map_err(|_| Error::shape(what, "a vector", &shape))
-}
-
-fn lstm_from(
-    config: &Value,
-    spec: &LayerSpec,
-    prefix: &str,
-    flavour: KerasFlavour,
-) -> Result<(LstmConfig, LstmWeights)> {
-    let cfg = LstmConfig::from_keras_json(config, flavour)?;
-    let w = |n: &str| weight_of(spec, &format!("{prefix}{n}"));
-    let k = as2(w("kernel")?, &format!("{} {prefix}kernel", spec.name))?;
-    let r = as2(
-        w("recurrent_kernel")?,
-        &format!("{} {prefix}recurrent_kernel", spec.name),
-    )?;
-    let b = if cfg.use_bias {
-        Some(as1(w("bias")?, &format!("{} {prefix}bias", spec.name))?)
-    } else {
-        None
-    };
-    let weights = LstmWeights::new(k, r, b)?;
-    weights.check(&cfg)?;
-    Ok((cfg, weights))
-}
-
-fn inner_config(v: Option<&Value>) -> Option<&Value> {
-    v.map(|l| l.get("config").unwrap_or(l))
+    /// (layer name, layer), in order.
+    pub layers: Vec<(String, Layer)>,
 }
 
 impl ModelDef {
-    /// Builds a definition from a loaded Keras file. The saving Keras version picks the
-    /// `hard_sigmoid` flavour; a layer class other than InputLayer, Masking, LSTM,
-    /// Bidirectional(LSTM), Dense (or a weightless Dropout/ActivityRegularization, which do
-    /// nothing at inference) is an [`Error::Unsupported`] naming the class and position.
+    /// The sequence input (B, T, D) the first layer with weights takes.
+    fn input(&self) -> Result<TensorInfo> {
+        let d = self.layers.iter().find_map(|(_, l)| match l {
+            Layer::Recurrent(r) => Some(r.input_dim()),
+            Layer::Bidirectional(b) => Some(b.forward.input_dim()),
+            Layer::Dense(d) => Some(d.kernel.nrows()),
+            _ => None,
+        });
+        let d = d.ok_or_else(|| {
+            Error::Unsupported(format!("model `{}` has no layer with weights", self.name))
+        })?;
+        Ok(TensorInfo::f32(vec![None, Some(d)]))
+    }
+
+    /// The plan of this Sequential model on sequences (B, T, D).
     ///
-    /// ```no_run
-    /// let file = wgpu_lstm::keras::load_model_file("model.keras".as_ref()).unwrap();
-    /// let def = wgpu_lstm::model::ModelDef::from_model_file(&file).unwrap();
     /// ```
-    pub fn from_model_file(file: &ModelFile) -> Result<ModelDef> {
-        let flavour = KerasFlavour::from_keras_version(&file.keras_version)?;
-        let mut layers = Vec::new();
-        for (pos, spec) in file.layers.iter().enumerate() {
-            let cfg = &spec.config;
-            let def = match spec.class_name.as_str() {
-                "InputLayer"
-                | "Dropout"
-                | "SpatialDropout1D"
-                | "GaussianNoise"
-                | "GaussianDropout"
-                | "AlphaDropout"
-                | "ActivityRegularization" => continue,
-                "Masking" => LayerDef::Masking {
-                    mask_value: cfg.get("mask_value").and_then(Value::as_f64).unwrap_or(0.0) as f32,
-                },
-                "LSTM" => {
-                    let (config, weights) = lstm_from(cfg, spec, "", flavour)?;
-                    LayerDef::Lstm { config, weights }
-                }
-                "Bidirectional" => {
-                    let merge =
-                        MergeMode::from_keras(cfg.get("merge_mode").and_then(Value::as_str))?;
-                    let fwd_cfg = inner_config(cfg.get("layer")).ok_or_else(|| {
-                        Error::model_file(
-                            format!("layer `{}`", spec.name),
-                            "Bidirectional without an inner `layer` config",
-                        )
-                    })?;
-                    let bwd_cfg = match inner_config(cfg.get("backward_layer")) {
-                        Some(b) => b.clone(),
-                        None => {
-                            let mut b = fwd_cfg.clone();
-                            let gb = fwd_cfg
-                                .get("go_backwards")
-                                .and_then(Value::as_bool)
-                                .unwrap_or(false);
-                            b["go_backwards"] = Value::Bool(!gb);
-                            b
-                        }
-                    };
-                    LayerDef::Bidirectional {
-                        forward: lstm_from(fwd_cfg, spec, "forward/", flavour)?,
-                        backward: lstm_from(&bwd_cfg, spec, "backward/", flavour)?,
-                        merge,
-                    }
-                }
-                "Dense" => {
-                    let act = match cfg.get("activation") {
-                        None | Some(Value::Null) => Activation::Linear,
-                        Some(Value::String(s)) => Activation::from_keras_name(s, flavour)?,
-                        Some(other) => {
-                            return Err(Error::config(
-                                "activation",
-                                format!("expected a name, got {other}"),
-                            ));
-                        }
-                    };
-                    let kernel = as2(weight_of(spec, "kernel")?, &format!("{} kernel", spec.name))?;
-                    let bias = match spec.weight("bias") {
-                        Some(_) => Some(as1(
-                            weight_of(spec, "bias")?,
-                            &format!("{} bias", spec.name),
-                        )?),
-                        None => None,
-                    };
-                    LayerDef::Dense {
-                        kernel,
-                        bias,
-                        activation: act,
-                    }
-                }
-                other => {
-                    return Err(Error::Unsupported(format!(
-                        "layer {pos} `{}` is a {other}; supported: InputLayer, Masking, LSTM, Bidirectional(LSTM), Dense",
-                        spec.name
-                    )));
-                }
-            };
-            layers.push((spec.name.clone(), def));
-        }
-        Ok(ModelDef {
-            name: file.model_name.clone(),
-            flavour,
-            layers,
-        })
+    /// use wgpu_lstm::{layers::{Layer, Recurrent}, model::ModelDef, KerasFlavour, LstmConfig, LstmWeights};
+    /// let cfg = LstmConfig::new(2);
+    /// let def = ModelDef { name: "m".into(), flavour: KerasFlavour::Keras3, layers: vec![
+    ///     ("lstm".into(), Layer::Recurrent(Recurrent::lstm(cfg.clone(), LstmWeights::keras_default(3, &cfg, 0)).unwrap())),
+    /// ]};
+    /// assert_eq!(def.plan().unwrap().output_info(0).shape, vec![Some(2)]);
+    /// ```
+    pub fn plan(&self) -> Result<Plan> {
+        Plan::sequential(&self.name, self.flavour, self.input()?, self.layers.clone())
     }
 }
 
-/// What a model call returns: the output(s) of the last layer and, when the last layer has
-/// `return_state`, its final states.
+/// What a model call returns: every output, in the model's output order.
 ///
 /// ```
 /// use wgpu_lstm::model::ModelOutput;
-/// let out = ModelOutput { outputs: vec![ndarray::ArrayD::zeros(vec![1, 2])], states: vec![] };
+/// let out = ModelOutput { outputs: vec![ndarray::ArrayD::zeros(vec![1, 2])] };
 /// assert_eq!(out.output().shape(), &[1, 2]);
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelOutput {
-    /// One array, or two for a final `Bidirectional(merge_mode=None)` (forward, backward).
+    /// The outputs in the model's order (a Sequential ending in a layer that returns several
+    /// tensors returns them all, as Keras does).
     pub outputs: Vec<ArrayD<f32>>,
-    /// Final states of the last layer when it has `return_state`: `h`, `c` for an LSTM;
-    /// `forward_h`, `forward_c`, `backward_h`, `backward_c` for a Bidirectional.
-    pub states: Vec<(String, Array2<f32>)>,
 }
 
 impl ModelOutput {
-    /// The (first) output.
+    /// The first output.
     ///
     /// ```
-    /// let out = wgpu_lstm::model::ModelOutput { outputs: vec![ndarray::ArrayD::zeros(vec![3])], states: vec![] };
+    /// let out = wgpu_lstm::model::ModelOutput { outputs: vec![ndarray::ArrayD::zeros(vec![3])] };
     /// assert_eq!(out.output().len(), 3);
     /// ```
     pub fn output(&self) -> &ArrayD<f32> {
@@ -317,33 +97,100 @@ impl ModelOutput {
     }
 }
 
-/// A layer of a built model.
-pub(crate) enum Layer {
-    Masking {
-        mask_value: f32,
-    },
-    Lstm(Box<Lstm>),
-    Bidirectional {
-        forward: Box<Lstm>,
-        backward: Box<Lstm>,
-        merge: MergeMode,
-    },
-    Dense {
-        kernel: Array2<f32>,
-        bias: Option<Array1<f32>>,
-        activation: Activation,
-    },
+/// One input array of a call: float32 features, or integer token ids for an `Embedding`.
+///
+/// ```
+/// use wgpu_lstm::model::InputData;
+/// let x = ndarray::Array3::<f32>::zeros((1, 2, 3));
+/// let d = InputData::F32(x.view().into_dyn());
+/// assert_eq!(d.shape(), &[1, 2, 3]);
+/// ```
+#[derive(Debug, Clone)]
+pub enum InputData<'a> {
+    /// float32 values.
+    F32(ArrayViewD<'a, f32>),
+    /// Integer token ids (int32 or int64 files are read as i64).
+    Tokens(ArrayViewD<'a, i64>),
 }
 
-/// The shape of the activations between layers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Flow {
-    pub width: usize,
-    /// true: (B, T, width); false: (B, width).
-    pub seq: bool,
+impl InputData<'_> {
+    /// The array's shape.
+    ///
+    /// ```
+    /// let t = ndarray::Array2::<i64>::zeros((2, 5));
+    /// assert_eq!(wgpu_lstm::model::InputData::Tokens(t.view().into_dyn()).shape(), &[2, 5]);
+    /// ```
+    pub fn shape(&self) -> &[usize] {
+        match self {
+            InputData::F32(a) => a.shape(),
+            InputData::Tokens(a) => a.shape(),
+        }
+    }
 }
 
-/// A runnable model.
+/// One input of a call: its data and optionally a mask (B, T) (Keras's `mask=`).
+///
+/// ```
+/// use wgpu_lstm::model::ModelInput;
+/// let x = ndarray::Array3::<f32>::zeros((1, 2, 3));
+/// let m = ndarray::Array2::from_elem((1, 2), true);
+/// let input = ModelInput::f32(x.view().into_dyn()).with_mask(m.view());
+/// assert!(input.mask.is_some());
+/// ```
+#[derive(Debug, Clone)]
+pub struct ModelInput<'a> {
+    /// The array.
+    pub data: InputData<'a>,
+    /// A mask (B, T), `true` = the step is valid.
+    pub mask: Option<ArrayView2<'a, bool>>,
+}
+
+impl<'a> ModelInput<'a> {
+    /// float32 data without a mask.
+    ///
+    /// ```
+    /// let x = ndarray::Array2::<f32>::zeros((1, 3));
+    /// let _ = wgpu_lstm::model::ModelInput::f32(x.view().into_dyn());
+    /// ```
+    pub fn f32(data: ArrayViewD<'a, f32>) -> Self {
+        ModelInput {
+            data: InputData::F32(data),
+            mask: None,
+        }
+    }
+
+    /// Token ids without a mask.
+    ///
+    /// ```
+    /// let t = ndarray::Array2::<i64>::zeros((1, 3));
+    /// let _ = wgpu_lstm::model::ModelInput::tokens(t.view().into_dyn());
+    /// ```
+    pub fn tokens(data: ArrayViewD<'a, i64>) -> Self {
+        ModelInput {
+            data: InputData::Tokens(data),
+            mask: None,
+        }
+    }
+
+    /// The same input with a mask (B, T).
+    ///
+    /// ```
+    /// let x = ndarray::Array3::<f32>::zeros((1, 2, 1));
+    /// let m = ndarray::array![[true, false]];
+    /// let _ = wgpu_lstm::model::ModelInput::f32(x.view().into_dyn()).with_mask(m.view());
+    /// ```
+    pub fn with_mask(mut self, mask: ArrayView2<'a, bool>) -> Self {
+        self.mask = Some(mask);
+        self
+    }
+}
+
+enum Exec {
+    Cpu(CpuExecutor),
+    Gpu(Box<GpuExecutor>),
+}
+
+/// A runnable model: a [`Plan`] on a device, and the states its stateful layers carry.
 ///
 /// ```
 /// use wgpu_lstm::{Device, model::Model};
@@ -351,37 +198,33 @@ pub(crate) struct Flow {
 /// let mut model = Model::from_keras_bytes(bytes, "sine_forecaster.keras", &Device::Cpu).unwrap();
 /// let x = ndarray::Array3::<f32>::zeros((1, 10, 1));
 /// let y = model.predict(x.view()).unwrap();
-/// assert_eq!(y.shape(), &[1, 10, 1]);
+/// assert_eq!(y[0].shape(), &[1, 10, 1]);
 /// ```
 pub struct Model {
-    def: ModelDef,
-    layers: Vec<Layer>,
-    input_dim: usize,
-    gpu: Option<GpuModel>,
+    plan: Plan,
+    exec: Exec,
+    precision: Precision,
+    /// The batch size the stateful layers' states hold (none before the first call).
+    state_batch: Option<usize>,
+    /// The options plain calls use.
+    options: CallOptions,
 }
 
 impl std::fmt::Debug for Model {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Model")
-            .field("name", &self.def.name)
+            .field("name", &self.plan.name)
             .field(
                 "layers",
                 &self
-                    .def
-                    .layers
+                    .plan
+                    .nodes
                     .iter()
-                    .map(|(n, l)| (n, l.class_name()))
+                    .map(|n| (&n.name, n.layer.class_name()))
                     .collect::<Vec<_>>(),
             )
             .finish()
     }
-}
-
-fn force_bidir(mut cfg: LstmConfig, backwards: bool) -> LstmConfig {
-    // Keras's Bidirectional: masked outputs are zeros exactly when sequences are returned.
-    cfg.zero_output_for_mask = cfg.return_sequences;
-    cfg.go_backwards = backwards;
-    cfg
 }
 
 impl Model {
@@ -393,7 +236,7 @@ impl Model {
     /// ```
     pub fn load(path: &Path, device: &Device) -> Result<Model> {
         let file = keras::load_model_file(path)?;
-        Self::new(ModelDef::from_model_file(&file)?, device)
+        Self::from_plan(keras::plan_from_model_file(&file)?, device)
     }
 
     /// Loads a `.keras` archive from memory.
@@ -405,174 +248,103 @@ impl Model {
     /// ```
     pub fn from_keras_bytes(bytes: &[u8], name: &str, device: &Device) -> Result<Model> {
         let file = keras::load_keras_bytes(bytes, name)?;
-        Self::new(ModelDef::from_model_file(&file)?, device)
+        Self::from_plan(keras::plan_from_model_file(&file)?, device)
     }
 
-    /// Builds a model from a definition on a device. The layers must chain: each layer's
-    /// input size equals the previous layer's output size, and LSTM / Bidirectional / Masking
-    /// layers need a sequence (an LSTM without `return_sequences` ends the sequence).
+    /// A Sequential model from its layers (see [`ModelDef`]), on sequences (B, T, D).
     ///
     /// ```
     /// use wgpu_lstm::{Device, LstmConfig, LstmWeights, KerasFlavour};
-    /// use wgpu_lstm::model::{LayerDef, Model, ModelDef};
+    /// use wgpu_lstm::layers::{Layer, Recurrent};
+    /// use wgpu_lstm::model::{Model, ModelDef};
     /// let c0 = LstmConfig { return_sequences: true, ..LstmConfig::new(6) };
     /// let c1 = LstmConfig::new(4);
+    /// let lstm = |c: &LstmConfig, d| Layer::Recurrent(Recurrent::lstm(c.clone(), LstmWeights::keras_default(d, c, 0)).unwrap());
     /// let def = ModelDef {
     ///     name: "stack".into(),
     ///     flavour: KerasFlavour::Keras3,
-    ///     layers: vec![
-    ///         ("lstm".into(), LayerDef::Lstm { weights: LstmWeights::keras_default(3, &c0, 0), config: c0 }),
-    ///         ("lstm_1".into(), LayerDef::Lstm { weights: LstmWeights::keras_default(6, &c1, 1), config: c1 }),
-    ///     ],
+    ///     layers: vec![("lstm".into(), lstm(&c0, 3)), ("lstm_1".into(), lstm(&c1, 6))],
     /// };
     /// let mut m = Model::new(def, &Device::Cpu).unwrap();
-    /// assert_eq!(m.predict(ndarray::Array3::<f32>::zeros((2, 5, 3)).view()).unwrap().shape(), &[2, 4]);
+    /// assert_eq!(m.predict(ndarray::Array3::<f32>::zeros((2, 5, 3)).view()).unwrap()[0].shape(), &[2, 4]);
     /// ```
     pub fn new(def: ModelDef, device: &Device) -> Result<Model> {
-        let input_dim = def
-            .layers
-            .iter()
-            .find_map(|(_, l)| l.input_dim())
-            .ok_or_else(|| {
-                Error::Unsupported(format!("model `{}` has no layer with weights", def.name))
-            })?;
-        let mut flow = Flow {
-            width: input_dim,
-            seq: true,
-        };
-        let mut layers = Vec::new();
-        for (pos, (name, l)) in def.layers.iter().enumerate() {
-            let at = || format!("layer {pos} `{name}` ({})", l.class_name());
-            if let Some(d) = l.input_dim()
-                && d != flow.width
-            {
-                return Err(Error::shape(
-                    format!("{} kernel", at()),
-                    format!(
-                        "({}, ...) to take the previous layer's {} features",
-                        flow.width, flow.width
-                    ),
-                    &[d],
-                ));
+        Self::from_plan(def.plan()?, device)
+    }
+
+    /// A model from a plan on a device (f32 weights).
+    ///
+    /// ```
+    /// use wgpu_lstm::{model::Model, plan::Plan, tensor::TensorInfo, Device, KerasFlavour};
+    /// let mut b = Plan::builder("identity", KerasFlavour::Keras3);
+    /// let x = b.input("x", TensorInfo::f32(vec![Some(2)]));
+    /// let mut m = Model::from_plan(b.finish(vec![x]).unwrap(), &Device::Cpu).unwrap();
+    /// assert_eq!(m.predict(ndarray::array![[1.0f32, 2.0]].view()).unwrap()[0][[0, 1]], 2.0);
+    /// ```
+    pub fn from_plan(plan: Plan, device: &Device) -> Result<Model> {
+        Self::from_plan_with_precision(plan, device, Precision::F32)
+    }
+
+    /// A model from a plan with a weight precision for its LSTMs (see [`Precision`]; f16
+    /// recurrent weights need `SHADER_F16` on a GPU, and round the same way on the CPU).
+    ///
+    /// ```
+    /// use wgpu_lstm::{model::Model, plan::Plan, tensor::TensorInfo, Device, KerasFlavour, Precision};
+    /// let mut b = Plan::builder("m", KerasFlavour::Keras3);
+    /// let x = b.input("x", TensorInfo::f32(vec![Some(2)]));
+    /// assert!(Model::from_plan_with_precision(b.finish(vec![x]).unwrap(), &Device::Cpu, Precision::F16Weights).is_ok());
+    /// ```
+    pub fn from_plan_with_precision(
+        mut plan: Plan,
+        device: &Device,
+        precision: Precision,
+    ) -> Result<Model> {
+        if precision == Precision::F16Weights {
+            for node in &mut plan.nodes {
+                for r in node.layer.lstms_mut() {
+                    r.weights = r.weights.with_f16_recurrent_kernel();
+                }
             }
-            if matches!(
-                l,
-                LayerDef::Lstm { .. } | LayerDef::Bidirectional { .. } | LayerDef::Masking { .. }
-            ) && !flow.seq
-            {
-                return Err(Error::Unsupported(format!(
-                    "{} needs a sequence (B, T, D), but the previous LSTM has return_sequences=False",
-                    at()
-                )));
-            }
-            let layer = match l {
-                LayerDef::Masking { mask_value } => Layer::Masking {
-                    mask_value: *mask_value,
-                },
-                LayerDef::Lstm { config, weights } => {
-                    flow = Flow {
-                        width: config.units,
-                        seq: config.return_sequences,
-                    };
-                    Layer::Lstm(Box::new(Lstm::on_device(
-                        config.clone(),
-                        weights.clone(),
-                        device,
-                    )?))
-                }
-                LayerDef::Bidirectional {
-                    forward,
-                    backward,
-                    merge,
-                } => {
-                    if forward.0.units != backward.0.units && *merge != MergeMode::Concat {
-                        return Err(Error::config(
-                            "merge_mode",
-                            format!(
-                                "{}: halves of {} and {} units cannot be merged element-wise",
-                                at(),
-                                forward.0.units,
-                                backward.0.units
-                            ),
-                        ));
-                    }
-                    let f = force_bidir(forward.0.clone(), false);
-                    let b = force_bidir(backward.0.clone(), true);
-                    flow = Flow {
-                        width: if *merge == MergeMode::Concat {
-                            f.units + b.units
-                        } else {
-                            f.units
-                        },
-                        seq: f.return_sequences,
-                    };
-                    Layer::Bidirectional {
-                        forward: Box::new(Lstm::on_device(f, forward.1.clone(), device)?),
-                        backward: Box::new(Lstm::on_device(b, backward.1.clone(), device)?),
-                        merge: *merge,
-                    }
-                }
-                LayerDef::Dense {
-                    kernel,
-                    bias,
-                    activation,
-                } => {
-                    if let Some(b) = bias
-                        && b.len() != kernel.ncols()
-                    {
-                        return Err(Error::shape(
-                            format!("{} bias", at()),
-                            format!("({})", kernel.ncols()),
-                            b.shape(),
-                        ));
-                    }
-                    flow.width = kernel.ncols();
-                    Layer::Dense {
-                        kernel: kernel.clone(),
-                        bias: bias.clone(),
-                        activation: *activation,
-                    }
-                }
-            };
-            if matches!(
-                layer,
-                Layer::Bidirectional {
-                    merge: MergeMode::None,
-                    ..
-                }
-            ) && pos + 1 != def.layers.len()
-            {
-                return Err(Error::Unsupported(format!(
-                    "{}: merge_mode=None returns two tensors and must be the last layer",
-                    at()
-                )));
-            }
-            layers.push(layer);
         }
-        let gpu = match device {
-            Device::Cpu => None,
-            Device::Gpu(ctx) => Some(GpuModel::new(ctx, &layers)?),
+        let exec = match device {
+            Device::Cpu => Exec::Cpu(CpuExecutor::new(&plan)),
+            Device::Gpu(ctx) => Exec::Gpu(Box::new(GpuExecutor::new(ctx, &plan, precision)?)),
         };
         Ok(Model {
-            def,
-            layers,
-            input_dim,
-            gpu,
+            plan,
+            exec,
+            precision,
+            state_batch: None,
+            options: CallOptions::default(),
         })
     }
 
-    /// The definition (names, configs, weights).
+    /// The plan (layers, tensors, inputs and outputs).
     ///
     /// ```
     /// let bytes = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/demo/sine_forecaster.keras"));
     /// let m = wgpu_lstm::model::Model::from_keras_bytes(bytes, "demo", &wgpu_lstm::Device::Cpu).unwrap();
-    /// assert_eq!(m.def().name, "sine_forecaster");
+    /// assert_eq!(m.plan().name, "sine_forecaster");
     /// ```
-    pub fn def(&self) -> &ModelDef {
-        &self.def
+    pub fn plan(&self) -> &Plan {
+        &self.plan
     }
 
-    /// Input feature size D.
+    /// `"cpu"` or the GPU adapter's name.
+    ///
+    /// ```
+    /// let bytes = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/demo/sine_forecaster.keras"));
+    /// let m = wgpu_lstm::model::Model::from_keras_bytes(bytes, "demo", &wgpu_lstm::Device::Cpu).unwrap();
+    /// assert_eq!(m.device_name(), "cpu");
+    /// ```
+    pub fn device_name(&self) -> String {
+        match &self.exec {
+            Exec::Cpu(_) => "cpu".into(),
+            Exec::Gpu(g) => g.ctx().adapter_name().to_string(),
+        }
+    }
+
+    /// The last axis of the first input (the feature size D of a sequence model).
     ///
     /// ```
     /// let bytes = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/demo/sine_forecaster.keras"));
@@ -580,7 +352,10 @@ impl Model {
     /// assert_eq!(m.input_dim(), 1);
     /// ```
     pub fn input_dim(&self) -> usize {
-        self.input_dim
+        self.plan
+            .tensor(self.plan.inputs[0].tensor)
+            .last()
+            .unwrap_or(0)
     }
 
     /// Keras's total parameter count.
@@ -591,22 +366,77 @@ impl Model {
     /// assert_eq!(m.param_count(), 4352 + 33);
     /// ```
     pub fn param_count(&self) -> usize {
-        self.def.layers.iter().map(|(_, l)| l.param_count()).sum()
+        self.plan.param_count()
     }
 
-    /// Runs the model on inputs (B, T, D) and returns the (first) output.
+    /// A summary like Keras's `model.summary()`.
+    ///
+    /// ```
+    /// let bytes = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/demo/sine_forecaster.keras"));
+    /// let m = wgpu_lstm::model::Model::from_keras_bytes(bytes, "demo", &wgpu_lstm::Device::Cpu).unwrap();
+    /// assert!(m.summary().contains("Total params: 4385"));
+    /// ```
+    pub fn summary(&self) -> String {
+        self.plan.summary()
+    }
+
+    /// Sets the options plain calls ([`Model::call`], [`Model::predict`], [`Model::run`])
+    /// use on the GPU; they belong to this model only.
+    ///
+    /// ```
+    /// use wgpu_lstm::gpu::{CallOptions, KernelChoice};
+    /// let bytes = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/demo/sine_forecaster.keras"));
+    /// let mut m = wgpu_lstm::model::Model::from_keras_bytes(bytes, "demo", &wgpu_lstm::Device::Cpu).unwrap();
+    /// m.set_options(CallOptions { kernel: KernelChoice::PerStep, ..CallOptions::default() });
+    /// assert_eq!(m.options().kernel, KernelChoice::PerStep);
+    /// ```
+    pub fn set_options(&mut self, options: CallOptions) {
+        self.options = options;
+    }
+
+    /// The options plain calls use.
+    ///
+    /// ```
+    /// let bytes = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/demo/sine_forecaster.keras"));
+    /// let m = wgpu_lstm::model::Model::from_keras_bytes(bytes, "demo", &wgpu_lstm::Device::Cpu).unwrap();
+    /// assert_eq!(m.options(), wgpu_lstm::gpu::CallOptions::default());
+    /// ```
+    pub fn options(&self) -> CallOptions {
+        self.options
+    }
+
+    /// What the last GPU call did (kernel, parts, GPU time); the default on the CPU.
+    ///
+    /// ```
+    /// let bytes = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/demo/sine_forecaster.keras"));
+    /// let m = wgpu_lstm::model::Model::from_keras_bytes(bytes, "demo", &wgpu_lstm::Device::Cpu).unwrap();
+    /// assert_eq!(m.last_report().parts, 0);
+    /// ```
+    pub fn last_report(&self) -> CallReport {
+        match &self.exec {
+            Exec::Cpu(_) => CallReport::default(),
+            Exec::Gpu(g) => g.report(),
+        }
+    }
+
+    /// Runs the model on one float input (B, T, D) (or whatever the model's single input
+    /// is) and returns every output.
     ///
     /// ```
     /// let bytes = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/demo/sine_forecaster.keras"));
     /// let mut m = wgpu_lstm::model::Model::from_keras_bytes(bytes, "demo", &wgpu_lstm::Device::Cpu).unwrap();
     /// assert!(m.predict(ndarray::Array2::<f32>::zeros((1, 1)).view()).is_err());
     /// ```
-    pub fn predict<D: Dimension>(&mut self, inputs: ArrayView<'_, f32, D>) -> Result<ArrayD<f32>> {
-        Ok(self.call(inputs.into_dyn(), None)?.outputs.swap_remove(0))
+    pub fn predict<D: Dimension>(
+        &mut self,
+        inputs: ArrayView<'_, f32, D>,
+    ) -> Result<Vec<ArrayD<f32>>> {
+        let opts = self.options;
+        self.run(&[ModelInput::f32(inputs.into_dyn())], &opts)
     }
 
-    /// Runs the model on inputs (B, T, D) with an optional mask (B, T) (Keras's
-    /// `model(x, mask=...)`; a Masking layer derives its own).
+    /// Runs the model on one float input with an optional mask (B, T) (Keras's
+    /// `model(x, mask=...)`; a Masking or Embedding layer derives its own).
     ///
     /// ```
     /// let bytes = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/demo/sine_forecaster.keras"));
@@ -621,15 +451,222 @@ impl Model {
         inputs: ArrayViewD<'_, f32>,
         mask: Option<ArrayViewD<'_, bool>>,
     ) -> Result<ModelOutput> {
-        let (x, mask) = check_sequence(&inputs, mask.as_ref(), self.input_dim)?;
-        let mask = mask.map(|m| m.to_owned());
-        match &mut self.gpu {
-            Some(g) => g.call(&mut self.layers, x, mask.as_ref()),
-            None => call_cpu(&mut self.layers, x.to_owned().into_dyn(), mask),
+        let mut input = ModelInput::f32(inputs);
+        if let Some(m) = mask {
+            let m2 = m
+                .clone()
+                .into_dimensionality::<ndarray::Ix2>()
+                .map_err(|_| Error::shape("mask", "(B, T)", m.shape()))?;
+            input = input.with_mask(m2);
+        }
+        let opts = self.options;
+        Ok(ModelOutput {
+            outputs: self.run(&[input], &opts)?,
+        })
+    }
+
+    /// Runs the model on all its inputs (in the model's input order, each with an optional
+    /// mask) with per-call options; returns every output in the model's output order.
+    ///
+    /// Errors name the input and what does not fit: the number of inputs, a shape, a
+    /// batch size that differs between inputs, a mask not (B, T), a stateful model called
+    /// with another batch size than it holds (or was built for).
+    ///
+    /// ```
+    /// use wgpu_lstm::model::{Model, ModelInput};
+    /// let bytes = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/demo/sine_forecaster.keras"));
+    /// let mut m = Model::from_keras_bytes(bytes, "demo", &wgpu_lstm::Device::Cpu).unwrap();
+    /// let x = ndarray::Array3::<f32>::zeros((1, 3, 1));
+    /// let y = m.run(&[ModelInput::f32(x.view().into_dyn())], &Default::default()).unwrap();
+    /// assert_eq!(y.len(), 1);
+    /// ```
+    pub fn run(
+        &mut self,
+        inputs: &[ModelInput<'_>],
+        opts: &CallOptions,
+    ) -> Result<Vec<ArrayD<f32>>> {
+        self.run_with_state(inputs, None, opts)
+    }
+
+    /// The same call as a future: on a GPU the work is submitted at the first poll and the
+    /// future completes when the outputs are mapped, polling the device without blocking
+    /// (any executor will do, e.g. `pollster::block_on`). A call split into parts runs its
+    /// parts at the first poll. Dropped before its first poll, the call did not happen;
+    /// once polled it happened (stateful layers' states advanced) and dropping the future
+    /// only discards the outputs. The model stays usable either way.
+    ///
+    /// ```
+    /// use wgpu_lstm::model::{Model, ModelInput};
+    /// let bytes = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/demo/sine_forecaster.keras"));
+    /// let mut m = Model::from_keras_bytes(bytes, "demo", &wgpu_lstm::Device::Cpu).unwrap();
+    /// let x = ndarray::Array3::<f32>::zeros((1, 3, 1));
+    /// let opts = Default::default();
+    /// let y = pollster::block_on(m.run_async(&[ModelInput::f32(x.view().into_dyn())], &opts)).unwrap();
+    /// assert_eq!(y[0].shape(), &[1, 3, 1]);
+    /// ```
+    pub async fn run_async(
+        &mut self,
+        inputs: &[ModelInput<'_>],
+        opts: &CallOptions,
+    ) -> Result<Vec<ArrayD<f32>>> {
+        self.run_async_with_state(inputs, None, opts).await
+    }
+
+    pub(crate) async fn run_async_with_state(
+        &mut self,
+        inputs: &[ModelInput<'_>],
+        host: Option<&[LstmState]>,
+        opts: &CallOptions,
+    ) -> Result<Vec<ArrayD<f32>>> {
+        let (values, carry) = self.begin(inputs)?;
+        let batch = values[0].batch();
+        let stateful = self.plan.is_stateful();
+        match &mut self.exec {
+            Exec::Cpu(c) => {
+                let out = c.call(&self.plan, values, carry, host)?;
+                if stateful {
+                    self.state_batch = Some(batch);
+                }
+                Ok(out)
+            }
+            Exec::Gpu(g) => {
+                let mut started = g.start(&self.plan, &values, carry, host, opts, true)?;
+                if stateful {
+                    self.state_batch = Some(batch);
+                }
+                if let crate::gpu::executor::Started::Pending(p) = &mut started {
+                    std::future::poll_fn(|cx| match g.poll(p) {
+                        Ok(true) => std::task::Poll::Ready(Ok(())),
+                        Ok(false) => {
+                            cx.waker().wake_by_ref();
+                            std::task::Poll::Pending
+                        }
+                        Err(e) => std::task::Poll::Ready(Err(e)),
+                    })
+                    .await?;
+                }
+                g.finish(started)
+            }
         }
     }
 
-    /// Zeroes the state of every stateful layer (Keras's `model.reset_states()`).
+    /// Checks the inputs and the stateful batch rules; returns the values and whether the
+    /// stateful layers carry their states into this call.
+    fn begin(&self, inputs: &[ModelInput<'_>]) -> Result<(Vec<Value>, bool)> {
+        let values = self.check_inputs(inputs)?;
+        let batch = values[0].batch();
+        let stateful = self.plan.is_stateful();
+        if stateful {
+            if let Some(b) = self.plan.batch
+                && b != batch
+            {
+                return Err(Error::StatefulBatch {
+                    expected: b,
+                    got: batch,
+                });
+            }
+            if let Some(sb) = self.state_batch
+                && sb != batch
+            {
+                return Err(Error::StatefulBatch {
+                    expected: sb,
+                    got: batch,
+                });
+            }
+        }
+        Ok((values, stateful && self.state_batch == Some(batch)))
+    }
+
+    /// [`Model::run`] with the first node's start states given from the host (a single
+    /// layer's `initial_state`).
+    pub(crate) fn run_with_state(
+        &mut self,
+        inputs: &[ModelInput<'_>],
+        host: Option<&[LstmState]>,
+        opts: &CallOptions,
+    ) -> Result<Vec<ArrayD<f32>>> {
+        let (values, carry) = self.begin(inputs)?;
+        let batch = values[0].batch();
+        let stateful = self.plan.is_stateful();
+        let out = match &mut self.exec {
+            Exec::Cpu(c) => c.call(&self.plan, values, carry, host),
+            Exec::Gpu(g) => g.call(&self.plan, &values, carry, host, opts),
+        }?;
+        if stateful {
+            self.state_batch = Some(batch);
+        }
+        Ok(out)
+    }
+
+    /// Checks the call's inputs against the plan and turns them into values.
+    fn check_inputs(&self, inputs: &[ModelInput<'_>]) -> Result<Vec<Value>> {
+        let n = self.plan.inputs.len();
+        if inputs.len() != n {
+            let names: Vec<&str> = self.plan.inputs.iter().map(|i| i.name.as_str()).collect();
+            return Err(Error::config(
+                "inputs",
+                format!(
+                    "model `{}` takes {n} input(s) [{}], got {}",
+                    self.plan.name,
+                    names.join(", "),
+                    inputs.len()
+                ),
+            ));
+        }
+        let mut batch = None;
+        let mut values = Vec::with_capacity(n);
+        for (input, spec) in inputs.iter().zip(&self.plan.inputs) {
+            let info = self.plan.tensor(spec.tensor);
+            let shape = input.data.shape();
+            let what = if n == 1 {
+                "inputs".to_string()
+            } else {
+                format!("input `{}`", spec.name)
+            };
+            let fits = shape.len() == info.rank()
+                && shape.iter().all(|&d| d > 0)
+                && info
+                    .shape
+                    .iter()
+                    .zip(&shape[1..])
+                    .all(|(want, &got)| want.is_none_or(|w| w == got));
+            if !fits {
+                return Err(Error::shape(
+                    what,
+                    crate::tensor::expected_words(info, self.plan.batch),
+                    shape,
+                ));
+            }
+            let b = shape[0];
+            if *batch.get_or_insert(b) != b {
+                return Err(Error::shape(
+                    what,
+                    format!("batch size {} like the first input", batch.unwrap_or(0)),
+                    shape,
+                ));
+            }
+            let mut v = match (&input.data, info.dtype) {
+                (InputData::F32(a), Dtype::F32) => Value::new(a.as_standard_layout().into_owned()),
+                (InputData::Tokens(a), _) => {
+                    Value::from_tokens(a.as_standard_layout().into_owned())
+                }
+                (InputData::F32(a), Dtype::Int) => {
+                    // Keras casts float tokens to int32 (truncating)
+                    Value::from_tokens(a.mapv(|x| x as i64))
+                }
+            };
+            if let Some(m) = &input.mask {
+                let m = m.to_owned();
+                crate::tensor::check_mask((n > 1).then_some(what.as_str()), &m, shape)?;
+                v.mask = Some(m);
+            }
+            values.push(v);
+        }
+        Ok(values)
+    }
+
+    /// Zeroes the state of every stateful layer (Keras's `model.reset_states()`); the batch
+    /// size the states were made for is kept.
     ///
     /// ```
     /// let bytes = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/demo/sine_forecaster.keras"));
@@ -637,72 +674,82 @@ impl Model {
     /// m.reset_states().unwrap();
     /// ```
     pub fn reset_states(&mut self) -> Result<()> {
-        for l in &mut self.layers {
-            match l {
-                Layer::Lstm(x) => x.reset_states()?,
-                Layer::Bidirectional {
-                    forward, backward, ..
-                } => {
-                    forward.reset_states()?;
-                    backward.reset_states()?;
+        let Some(b) = self.state_batch else {
+            return Ok(());
+        };
+        self.fill_states(b)
+    }
+
+    /// Every state slot set to zeros for `batch` rows.
+    fn fill_states(&mut self, batch: usize) -> Result<()> {
+        let units = self.slot_units();
+        match &mut self.exec {
+            Exec::Cpu(c) => {
+                for (s, u) in c.slots_mut().into_iter().zip(units) {
+                    *s = Some(LstmState::zeros(batch, u));
                 }
-                _ => {}
+                Ok(())
             }
+            Exec::Gpu(g) => g.lstms().into_iter().try_for_each(|l| l.reset_state(batch)),
         }
-        Ok(())
+    }
+
+    /// The units of every state slot, in plan order.
+    fn slot_units(&self) -> Vec<usize> {
+        self.plan
+            .nodes
+            .iter()
+            .flat_map(|n| n.layer.lstms().into_iter().map(|r| r.config.units))
+            .collect()
     }
 
     /// Makes every LSTM of the model stateful (Keras: rebuilding with `stateful=True`), for
-    /// streaming a signal through it call by call. Returns the same model.
+    /// streaming a signal through it call by call. Returns the same model on `device`.
     ///
     /// ```
     /// let bytes = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/demo/sine_forecaster.keras"));
     /// let m = wgpu_lstm::model::Model::from_keras_bytes(bytes, "demo", &wgpu_lstm::Device::Cpu).unwrap();
     /// let m = m.into_stateful(&wgpu_lstm::Device::Cpu).unwrap();
+    /// assert!(m.plan().is_stateful());
     /// ```
     pub fn into_stateful(self, device: &Device) -> Result<Model> {
-        let mut def = self.def;
-        for (_, l) in &mut def.layers {
-            match l {
-                LayerDef::Lstm { config, .. } => config.stateful = true,
-                LayerDef::Bidirectional {
-                    forward, backward, ..
-                } => {
-                    forward.0.stateful = true;
-                    backward.0.stateful = true;
-                }
-                _ => {}
+        let mut plan = self.plan;
+        for node in &mut plan.nodes {
+            for r in node.layer.lstms_mut() {
+                r.config.stateful = true;
             }
         }
-        Model::new(def, device)
+        let mut m = Self::from_plan(plan, device)?;
+        m.precision = self.precision;
+        m.options = self.options;
+        Ok(m)
     }
 
-    /// Every LSTM of the model (both halves of a Bidirectional), in layer order.
-    fn recurrent_mut(&mut self) -> impl Iterator<Item = &mut Lstm> {
-        self.layers.iter_mut().flat_map(|l| -> Vec<&mut Lstm> {
-            match l {
-                Layer::Lstm(x) => vec![x.as_mut()],
-                Layer::Bidirectional {
-                    forward, backward, ..
-                } => vec![forward.as_mut(), backward.as_mut()],
-                _ => vec![],
-            }
+    fn check_stateful(&self) -> Result<usize> {
+        if !self.plan.is_stateful() {
+            return Err(Error::NoState(format!(
+                "model `{}` has no stateful layer (stateful=True): it holds no per-row state",
+                self.plan.name
+            )));
+        }
+        self.state_batch.ok_or_else(|| {
+            Error::NoState(
+                "the stateful model holds no state yet: call it once or use init_states(batch)"
+                    .into(),
+            )
         })
     }
 
-    fn recurrent(&self) -> impl Iterator<Item = &Lstm> {
-        self.layers.iter().flat_map(|l| -> Vec<&Lstm> {
-            match l {
-                Layer::Lstm(x) => vec![x.as_ref()],
-                Layer::Bidirectional {
-                    forward, backward, ..
-                } => vec![forward.as_ref(), backward.as_ref()],
-                _ => vec![],
-            }
-        })
+    fn check_rows(&self, rows: &[usize]) -> Result<usize> {
+        let batch = self.check_stateful()?;
+        match rows.iter().find(|&&r| r >= batch) {
+            Some(&row) => Err(Error::RowOutOfRange { row, batch }),
+            None => Ok(batch),
+        }
     }
 
-    /// Gives every stateful LSTM a zero state for `batch` rows: the stream slots of a server.
+    /// Gives every stateful layer a zero state for `batch` rows: the stream slots of a
+    /// server (Keras: a model built with a fixed `batch_shape`).
     ///
     /// ```
     /// let bytes = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/demo/sine_forecaster.keras"));
@@ -711,10 +758,29 @@ impl Model {
     /// m.init_states(16).unwrap();
     /// ```
     pub fn init_states(&mut self, batch: usize) -> Result<()> {
-        self.recurrent_mut().try_for_each(|l| l.init_states(batch))
+        if !self.plan.is_stateful() {
+            return Err(Error::config(
+                "stateful",
+                "is false: a stateless model holds no state to set",
+            ));
+        }
+        if batch == 0 {
+            return Err(Error::config("batch", "must be at least 1"));
+        }
+        if let Some(b) = self.plan.batch
+            && b != batch
+        {
+            return Err(Error::StatefulBatch {
+                expected: b,
+                got: batch,
+            });
+        }
+        self.fill_states(batch)?;
+        self.state_batch = Some(batch);
+        Ok(())
     }
 
-    /// Zeroes the given batch rows in every stateful LSTM (those streams start over); every
+    /// Zeroes the given batch rows in every stateful layer (those streams start over); every
     /// other row keeps its state exactly.
     ///
     /// ```
@@ -726,11 +792,23 @@ impl Model {
     /// assert!(m.reset_rows(&[4]).is_err());
     /// ```
     pub fn reset_rows(&mut self, rows: &[usize]) -> Result<()> {
-        self.recurrent_mut().try_for_each(|l| l.reset_rows(rows))
+        self.check_rows(rows)?;
+        match &mut self.exec {
+            Exec::Cpu(c) => {
+                for s in c.slots_mut().into_iter().flatten() {
+                    for &r in rows {
+                        s.h.row_mut(r).fill(0.0);
+                        s.c.row_mut(r).fill(0.0);
+                    }
+                }
+                Ok(())
+            }
+            Exec::Gpu(g) => g.lstms().into_iter().try_for_each(|l| l.reset_rows(rows)),
+        }
     }
 
-    /// The state of one batch row in every stateful LSTM, in layer order (a checkpoint of the
-    /// stream in that slot).
+    /// The state of one batch row in every stateful layer, in plan order (a checkpoint of the
+    /// stream in that slot), each (1, U).
     ///
     /// ```
     /// let bytes = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/demo/sine_forecaster.keras"));
@@ -740,11 +818,31 @@ impl Model {
     /// assert_eq!(m.row_states(1).unwrap().len(), 1);
     /// ```
     pub fn row_states(&self, row: usize) -> Result<Vec<LstmState>> {
-        self.recurrent().map(|l| l.row_state(row)).collect()
+        self.check_rows(&[row])?;
+        let units = self.slot_units();
+        match &self.exec {
+            Exec::Cpu(c) => Ok(c
+                .states()
+                .into_iter()
+                .zip(units)
+                .map(|(s, u)| match s {
+                    Some(s) => LstmState {
+                        h: s.h.slice(ndarray::s![row..row + 1, ..]).to_owned(),
+                        c: s.c.slice(ndarray::s![row..row + 1, ..]).to_owned(),
+                    },
+                    None => LstmState::zeros(1, u),
+                })
+                .collect()),
+            Exec::Gpu(g) => g
+                .lstms_ref()
+                .into_iter()
+                .map(|l| l.read_state(Some(row)))
+                .collect(),
+        }
     }
 
-    /// Writes one batch row's state in every stateful LSTM (restore or migrate a stream),
-    /// `states` as returned by [`Model::row_states`].
+    /// Writes one batch row's state in every stateful layer (restore or migrate a stream),
+    /// `states` as returned by [`Model::row_states`]; every other row keeps its state.
     ///
     /// ```
     /// let bytes = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/demo/sine_forecaster.keras"));
@@ -755,20 +853,86 @@ impl Model {
     /// m.set_row_states(1, &s).unwrap();
     /// ```
     pub fn set_row_states(&mut self, row: usize, states: &[LstmState]) -> Result<()> {
-        let n = self.recurrent().count();
-        if states.len() != n {
+        let batch = self.check_rows(&[row])?;
+        let units = self.slot_units();
+        if states.len() != units.len() {
             return Err(Error::shape(
                 "row states",
-                format!("{n} states (one per LSTM)"),
+                format!("{} states (one per LSTM)", units.len()),
                 &[states.len()],
             ));
         }
-        self.recurrent_mut()
-            .zip(states)
-            .try_for_each(|(l, s)| l.set_row_state(row, s))
+        for (s, &u) in states.iter().zip(&units) {
+            for (name, a) in [("row state h", &s.h), ("row state c", &s.c)] {
+                if a.dim() != (1, u) {
+                    return Err(Error::shape(name, format!("(1, {u})"), a.shape()));
+                }
+            }
+        }
+        match &mut self.exec {
+            Exec::Cpu(c) => {
+                for ((slot, s), u) in c.slots_mut().into_iter().zip(states).zip(units) {
+                    let st = slot.get_or_insert_with(|| LstmState::zeros(batch, u));
+                    st.h.row_mut(row).assign(&s.h.row(0));
+                    st.c.row_mut(row).assign(&s.c.row(0));
+                }
+                Ok(())
+            }
+            Exec::Gpu(g) => g.lstms().into_iter().zip(states).try_for_each(|(l, s)| {
+                let h = s.h.as_standard_layout();
+                let c = s.c.as_standard_layout();
+                l.write_row(row, h.as_slice().expect("std"), c.as_slice().expect("std"))
+            }),
+        }
     }
 
-    /// The states of the model's LSTM layers (for inspection), in layer order.
+    /// Sets the whole state of every stateful layer (each (B, U)), fixing the batch size.
+    pub(crate) fn set_states(&mut self, states: &[LstmState]) -> Result<()> {
+        if !self.plan.is_stateful() {
+            return Err(Error::config(
+                "stateful",
+                "is false: a stateless layer holds no state to set (pass initial_state instead)",
+            ));
+        }
+        let units = self.slot_units();
+        let b = states.first().map_or(0, LstmState::batch);
+        for (s, &u) in states.iter().zip(&units) {
+            for (name, a) in [("state h", &s.h), ("state c", &s.c)] {
+                if a.dim() != (b, u) || b == 0 {
+                    return Err(Error::shape(
+                        name,
+                        format!("({b}, {u}) with B >= 1"),
+                        a.shape(),
+                    ));
+                }
+            }
+        }
+        if let Some(fixed) = self.plan.batch
+            && fixed != b
+        {
+            return Err(Error::StatefulBatch {
+                expected: fixed,
+                got: b,
+            });
+        }
+        match &mut self.exec {
+            Exec::Cpu(c) => {
+                for (slot, s) in c.slots_mut().into_iter().zip(states) {
+                    *slot = Some(s.clone());
+                }
+            }
+            Exec::Gpu(g) => {
+                for (l, s) in g.lstms().into_iter().zip(states) {
+                    l.write_state(s)?;
+                }
+            }
+        }
+        self.state_batch = Some(b);
+        Ok(())
+    }
+
+    /// The states the stateful layers hold (read back from the GPU), in plan order; `None`
+    /// for a stateless layer or before the first call.
     ///
     /// ```
     /// let bytes = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/demo/sine_forecaster.keras"));
@@ -776,204 +940,36 @@ impl Model {
     /// assert!(m.states().unwrap().iter().all(|s| s.is_none()));
     /// ```
     pub fn states(&self) -> Result<Vec<Option<LstmState>>> {
-        let mut v = Vec::new();
-        for l in &self.layers {
-            match l {
-                Layer::Lstm(x) => v.push(x.states()?),
-                Layer::Bidirectional {
-                    forward, backward, ..
-                } => {
-                    v.push(forward.states()?);
-                    v.push(backward.states()?);
-                }
-                _ => {}
-            }
-        }
-        Ok(v)
-    }
-
-    /// A summary like Keras's `model.summary()`: layers, output shapes, parameter counts.
-    ///
-    /// ```
-    /// let bytes = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/demo/sine_forecaster.keras"));
-    /// let m = wgpu_lstm::model::Model::from_keras_bytes(bytes, "demo", &wgpu_lstm::Device::Cpu).unwrap();
-    /// assert!(m.summary().contains("Total params: 4385"));
-    /// ```
-    pub fn summary(&self) -> String {
-        let mut s = format!(
-            "Model \"{}\" (saved by {}), input (B, T, {})\n",
-            self.def.name,
-            self.def.flavour.name(),
-            self.input_dim
-        );
-        s.push_str(&format!(
-            "{:<28} {:<22} {:>10}\n",
-            "Layer (type)", "Output shape", "Param #"
-        ));
-        let mut flow = Flow {
-            width: self.input_dim,
-            seq: true,
+        let stateful: Vec<bool> = self
+            .plan
+            .nodes
+            .iter()
+            .flat_map(|n| n.layer.lstms().into_iter().map(|r| r.config.stateful))
+            .collect();
+        let units = self.slot_units();
+        let Some(batch) = self.state_batch else {
+            return Ok(vec![None; stateful.len()]);
         };
-        for (name, l) in &self.def.layers {
-            let detail = match l {
-                LayerDef::Masking { mask_value } => format!("mask_value={mask_value}"),
-                LayerDef::Lstm { config, .. } => {
-                    flow = Flow {
-                        width: config.units,
-                        seq: config.return_sequences,
-                    };
-                    format!(
-                        "units={} act={} rec={}{}{}{}",
-                        config.units,
-                        config.activation,
-                        config.recurrent_activation,
-                        if config.return_sequences {
-                            " return_sequences"
-                        } else {
-                            ""
-                        },
-                        if config.go_backwards {
-                            " go_backwards"
-                        } else {
-                            ""
-                        },
-                        if config.stateful { " stateful" } else { "" }
-                    )
-                }
-                LayerDef::Bidirectional {
-                    forward,
-                    backward,
-                    merge,
-                } => {
-                    flow = Flow {
-                        width: if *merge == MergeMode::Concat {
-                            forward.0.units + backward.0.units
-                        } else {
-                            forward.0.units
-                        },
-                        seq: forward.0.return_sequences,
-                    };
-                    format!("LSTM({}) both ways, merge={merge:?}", forward.0.units)
-                }
-                LayerDef::Dense {
-                    kernel, activation, ..
-                } => {
-                    flow.width = kernel.ncols();
-                    format!("units={} activation={activation}", kernel.ncols())
-                }
-            };
-            let shape = if flow.seq {
-                format!("(B, T, {})", flow.width)
-            } else {
-                format!("(B, {})", flow.width)
-            };
-            s.push_str(&format!(
-                "{:<28} {:<22} {:>10}   {detail}\n",
-                format!("{name} ({})", l.class_name()),
-                shape,
-                l.param_count()
-            ));
-        }
-        s.push_str(&format!("Total params: {}\n", self.param_count()));
-        s
-    }
-}
-
-/// Runs the layers on the CPU, the twin of `GpuModel::call`.
-fn call_cpu(
-    layers: &mut [Layer],
-    mut x: ArrayD<f32>,
-    mut mask: Option<Array2<bool>>,
-) -> Result<ModelOutput> {
-    let n = layers.len();
-    let mut states = Vec::new();
-    let mut outputs = None;
-    for (i, layer) in layers.iter_mut().enumerate() {
-        let last = i + 1 == n;
-        match layer {
-            Layer::Masking { mask_value } => {
-                let x3 = x
-                    .view()
-                    .into_dimensionality::<Ix3>()
-                    .expect("checked at build");
-                let (y, m) = cpu::masking(x3, *mask_value);
-                x = y.into_dyn();
-                mask = Some(m);
-            }
-            Layer::Lstm(l) => {
-                let mut input = LstmInput::new(x.view());
-                if let Some(m) = &mask {
-                    input = input.mask(m.view());
-                }
-                let out = l.call(input)?;
-                if !l.config().return_sequences {
-                    mask = None;
-                }
-                if last && let (Some(h), Some(c)) = (out.h, out.c) {
-                    states.push(("h".to_string(), h));
-                    states.push(("c".to_string(), c));
-                }
-                x = out.output;
-            }
-            Layer::Bidirectional {
-                forward,
-                backward,
-                merge,
-            } => {
-                let mut input = LstmInput::new(x.view());
-                if let Some(m) = &mask {
-                    input = input.mask(m.view());
-                }
-                let f = forward.call(input.clone())?;
-                let b = backward.call(input)?;
-                let seq = forward.config().return_sequences;
-                let b_out = if seq {
-                    b.output
-                        .slice_axis(Axis(1), ndarray::Slice::new(0, None, -1))
-                        .to_owned()
-                } else {
-                    b.output.clone()
-                };
-                if last {
-                    for (prefix, o) in [("forward", &f), ("backward", &b)] {
-                        if let (Some(h), Some(c)) = (&o.h, &o.c) {
-                            states.push((format!("{prefix}_h"), h.clone()));
-                            states.push((format!("{prefix}_c"), c.clone()));
-                        }
+        match &self.exec {
+            Exec::Cpu(c) => Ok(c
+                .states()
+                .into_iter()
+                .zip(&stateful)
+                .zip(units)
+                .map(|((s, &on), u)| on.then(|| s.unwrap_or_else(|| LstmState::zeros(batch, u))))
+                .collect()),
+            Exec::Gpu(g) => g
+                .lstms_ref()
+                .into_iter()
+                .zip(&stateful)
+                .map(|(l, &on)| {
+                    if on {
+                        l.read_state(None).map(Some)
+                    } else {
+                        Ok(None)
                     }
-                }
-                if !seq {
-                    mask = None;
-                }
-                x = match merge {
-                    MergeMode::Concat => {
-                        let axis = Axis(f.output.ndim() - 1);
-                        ndarray::concatenate(axis, &[f.output.view(), b_out.view()])
-                            .expect("same leading shape")
-                    }
-                    MergeMode::None => {
-                        outputs = Some(vec![f.output, b_out]);
-                        break;
-                    }
-                    m => cpu::merge(&f.output, &b_out, *m),
-                };
-            }
-            Layer::Dense {
-                kernel,
-                bias,
-                activation,
-            } => {
-                x = cpu::dense(
-                    x.view(),
-                    kernel.view(),
-                    bias.as_ref().map(|b| b.view()),
-                    *activation,
-                );
-            }
+                })
+                .collect(),
         }
     }
-    Ok(ModelOutput {
-        outputs: outputs.unwrap_or_else(|| vec![x]),
-        states,
-    })
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use wgpu_lstm::model::{LayerDef, Model};
+use wgpu_lstm::model::Model;
 use wgpu_lstm::{
     Activation, Device, Error, KerasFlavour, LstmConfig, Result, conformance, describe, gpu, keras,
 };
@@ -176,12 +176,12 @@ fn run(cmd: Command) -> Result<ExitCode> {
         } => {
             let model = Model::load(&path, &Device::Cpu)?;
             print!("{}", model.summary());
-            for (name, l) in &model.def().layers {
-                if let LayerDef::Lstm { config, weights } = l {
-                    println!("\n== {name} ==");
+            for node in &model.plan().nodes {
+                for r in node.layer.lstms() {
+                    println!("\n== {} ==", node.name);
                     print!(
                         "{}",
-                        describe::describe_layer(config, weights.input_dim(), None, None)
+                        describe::describe_layer(&r.config, r.input_dim(), None, None)
                     );
                 }
             }
@@ -371,8 +371,8 @@ fn demo(steps: usize, device: DeviceArg) -> Result<ExitCode> {
     for k in 0..steps as u64 {
         let t = t0 + k;
         let xs = ndarray::Array3::from_elem((1, 1, 1), x);
-        let pred = on_dev.predict(xs.view())?[[0, 0, 0]];
-        let pred_cpu = on_cpu.predict(xs.view())?[[0, 0, 0]];
+        let pred = on_dev.predict(xs.view())?[0][[0, 0, 0]];
+        let pred_cpu = on_cpu.predict(xs.view())?[0][[0, 0, 0]];
         let next = signal(t + 1, noise());
         worst = worst.max((pred - pred_cpu).abs());
         if k >= 8 {

@@ -1,7 +1,7 @@
 //! [`GpuContext`]: adapter choice, device request, error capture, and the buffer helpers
 //! every GPU layer uses.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
@@ -158,13 +158,7 @@ pub struct GpuContext {
     queue: wgpu::Queue,
     info: wgpu::AdapterInfo,
     errors: Arc<Mutex<ErrorLog>>,
-    poison: AtomicBool,
-    scratch_budget: AtomicU64,
-    kernel_choice: Mutex<KernelChoice>,
-    /// The recurrent kernel the last recorded layer call dispatched.
-    last_kernel: Mutex<&'static str>,
     stats: [AtomicU64; 7],
-    timing: Option<Timing>,
     pub(crate) kernels: Kernels,
 }
 
@@ -178,7 +172,6 @@ pub(crate) struct PendingRead {
     staging: wgpu::Buffer,
     total: u64,
     spans: Vec<(u64, u64)>,
-    timing: bool,
     rx: std::sync::mpsc::Receiver<std::result::Result<(), wgpu::BufferAsyncError>>,
     done: Option<Result<()>>,
     /// A map was requested and the buffer has not been unmapped since.
@@ -195,36 +188,6 @@ impl Drop for PendingRead {
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         self.staging.unmap();
         let _ = pollster::block_on(scope.pop());
-    }
-}
-
-/// Timestamp queries around the compute passes of one call (where the adapter has them).
-struct Timing {
-    on: AtomicBool,
-    /// Whether the current call's first pass has written its begin timestamp.
-    begun: AtomicBool,
-    queries: wgpu::QuerySet,
-    resolve: wgpu::Buffer,
-    last_ns: AtomicU64,
-    /// Inside [`GpuContext::sum_gpu_time`]: each submit's time is added to `sum_ns`.
-    summing: AtomicBool,
-    sum_ns: AtomicU64,
-}
-
-/// While alive, the GPU times of the submits of one call made in parts add up; on drop the
-/// sum becomes [`GpuContext::last_gpu_time_ns`].
-pub(crate) struct GpuTimeSum<'a>(&'a GpuContext);
-
-impl Drop for GpuTimeSum<'_> {
-    fn drop(&mut self) {
-        if let Some(t) = &self.0.timing
-            && t.summing.swap(false, Ordering::Relaxed)
-        {
-            // nothing measured: no time rather than the previous call's
-            let sum = t.sum_ns.swap(0, Ordering::Relaxed);
-            let v = if sum > 0 { sum } else { u64::MAX };
-            t.last_ns.store(v, Ordering::Relaxed);
-        }
     }
 }
 
@@ -267,36 +230,12 @@ const BUFFERS: usize = 4;
 const PEAK: usize = 5;
 const BIND_GROUPS: usize = 6;
 
-/// Which recurrent kernel a layer uses.
-///
-/// ```
-/// assert_eq!(wgpu_lstm::gpu::KernelChoice::default(), wgpu_lstm::gpu::KernelChoice::Auto);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum KernelChoice {
-    /// By shape: the persistent kernel for units ≤ 256 (within the adapter's loop budget),
-    /// else one dispatch per timestep (with subgroup shuffles where the device has them).
-    #[default]
-    Auto,
-    /// Always one dispatch per timestep, the k-split reduced in workgroup memory
-    /// (`lstm_step.wgsl`).
-    PerStep,
-    /// Always one dispatch per timestep, the k-split reduced by subgroup shuffles
-    /// (`lstm_step_subgroup.wgsl`) where the device has `SUBGROUP`, else as `PerStep`.
-    PerStepSubgroup,
-    /// The persistent kernel (`lstm_sequence.wgsl`) wherever it applies (units ≤ 256).
-    Persistent,
-}
-
 /// Most loop iterations one shader invocation may make, counted over all its loops, on every
 /// adapter: lavapipe (llvmpipe) silently stops every loop of an invocation after 65 535
 /// iterations in total and returns wrong results with no error, so every kernel whose trip
 /// counts grow with a user's sizes (features, units, timesteps) is cut into dispatches that
 /// stay under this, or the shape is refused before anything runs.
 pub const LOOP_BUDGET: u64 = 60_000;
-
-/// Default budget for one layer call's input-projection scratch (B·T·4U floats): 256 MiB.
-pub const DEFAULT_SCRATCH_BUDGET: u64 = 256 << 20;
 
 impl std::fmt::Debug for GpuContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -446,38 +385,12 @@ impl GpuContext {
             log.lost.get_or_insert(format!("{reason:?}: {msg}"));
         });
         let kernels = Kernels::new(&device);
-        let timing = device
-            .features()
-            .contains(wgpu::Features::TIMESTAMP_QUERY)
-            .then(|| Timing {
-                on: AtomicBool::new(false),
-                begun: AtomicBool::new(false),
-                queries: device.create_query_set(&wgpu::QuerySetDescriptor {
-                    label: Some("pass timestamps"),
-                    ty: wgpu::QueryType::Timestamp,
-                    count: 2,
-                }),
-                resolve: device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some("timestamp resolve"),
-                    size: 16,
-                    usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
-                    mapped_at_creation: false,
-                }),
-                last_ns: AtomicU64::new(u64::MAX),
-                summing: AtomicBool::new(false),
-                sum_ns: AtomicU64::new(0),
-            });
         Arc::new(GpuContext {
             device,
             queue,
             info,
             errors,
-            poison: AtomicBool::new(false),
-            scratch_budget: AtomicU64::new(DEFAULT_SCRATCH_BUDGET),
-            kernel_choice: Mutex::new(KernelChoice::Auto),
-            last_kernel: Mutex::new(""),
             stats: Default::default(),
-            timing,
             kernels,
         })
     }
@@ -574,144 +487,6 @@ impl GpuContext {
         }
     }
 
-    /// Debugging aid for tests: when on, every layer fills its output and scratch buffers with
-    /// NaN before each call, so an element a kernel fails to write shows up as NaN instead of
-    /// a stale value from an earlier call.
-    ///
-    /// ```no_run
-    /// let ctx = wgpu_lstm::gpu::GpuContext::new().unwrap();
-    /// ctx.set_debug_poison(true);
-    /// assert!(ctx.debug_poison());
-    /// ```
-    pub fn set_debug_poison(&self, on: bool) {
-        self.poison.store(on, Ordering::Relaxed);
-    }
-
-    /// Whether [`GpuContext::set_debug_poison`] is on.
-    ///
-    /// ```no_run
-    /// assert!(!wgpu_lstm::gpu::GpuContext::new().unwrap().debug_poison());
-    /// ```
-    pub fn debug_poison(&self) -> bool {
-        self.poison.load(Ordering::Relaxed)
-    }
-
-    /// Turns GPU timing on or off: with it on, every call's compute passes are bracketed by
-    /// timestamp queries and [`GpuContext::last_gpu_time_ns`] gives the GPU time of the last
-    /// call. Returns whether the adapter supports it (`TIMESTAMP_QUERY`).
-    ///
-    /// ```no_run
-    /// let ctx = wgpu_lstm::gpu::GpuContext::new().unwrap();
-    /// if ctx.set_gpu_timing(true) {
-    ///     // ... run a layer ...
-    ///     println!("{:?} ns", ctx.last_gpu_time_ns());
-    /// }
-    /// ```
-    pub fn set_gpu_timing(&self, on: bool) -> bool {
-        match &self.timing {
-            Some(t) => {
-                t.on.store(on, Ordering::Relaxed);
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// GPU time of the last timed call in nanoseconds (first pass begin to last pass end),
-    /// if timing is on and supported. For a call run in parts (see
-    /// [`GpuContext::set_scratch_budget`]) it is the sum of the parts' GPU times.
-    ///
-    /// ```no_run
-    /// let ctx = wgpu_lstm::gpu::GpuContext::new().unwrap();
-    /// assert_eq!(ctx.last_gpu_time_ns(), None);
-    /// ```
-    pub fn last_gpu_time_ns(&self) -> Option<u64> {
-        let t = self.timing.as_ref()?;
-        let v = t.last_ns.load(Ordering::Relaxed);
-        (v != u64::MAX).then_some(v)
-    }
-
-    /// Makes the GPU time of a call run in several submits (a split call) the sum of its
-    /// parts' GPU times (the host's gaps between parts not included), from now until the
-    /// guard drops. Like [`GpuContext::last_gpu_time_ns`] it is per context: time calls
-    /// that nothing else on the context runs beside (the benchmark uses its own context).
-    pub(crate) fn sum_gpu_time(&self) -> GpuTimeSum<'_> {
-        if let Some(t) = &self.timing {
-            t.sum_ns.store(0, Ordering::Relaxed);
-            t.summing.store(true, Ordering::Relaxed);
-        }
-        GpuTimeSum(self)
-    }
-
-    fn timing_on(&self) -> Option<&Timing> {
-        self.timing
-            .as_ref()
-            .filter(|t| t.on.load(Ordering::Relaxed))
-    }
-
-    /// The timestamp writes for the next compute pass of the call being recorded: the first
-    /// pass writes the begin stamp, every pass the end stamp (the last one wins).
-    pub(crate) fn pass_timestamps(&self) -> Option<wgpu::ComputePassTimestampWrites<'_>> {
-        let t = self.timing_on()?;
-        let first = !t.begun.swap(true, Ordering::Relaxed);
-        Some(wgpu::ComputePassTimestampWrites {
-            query_set: &t.queries,
-            beginning_of_pass_write_index: first.then_some(0),
-            end_of_pass_write_index: Some(1),
-        })
-    }
-
-    /// Sets the memory budget for one call's scratch (the input projection, B·T·4U floats,
-    /// and the per-part input and output). A call that needs more — or more than one storage
-    /// binding — is split over time and batch transparently, with identical results.
-    ///
-    /// ```no_run
-    /// let ctx = wgpu_lstm::gpu::GpuContext::new().unwrap();
-    /// ctx.set_scratch_budget(64 << 20);
-    /// assert_eq!(ctx.scratch_budget(), 64 << 20);
-    /// ```
-    pub fn set_scratch_budget(&self, bytes: u64) {
-        self.scratch_budget.store(bytes, Ordering::Relaxed);
-    }
-
-    /// Overrides the choice of recurrent kernel (for benchmarks and tests).
-    ///
-    /// ```no_run
-    /// use wgpu_lstm::gpu::{GpuContext, KernelChoice};
-    /// let ctx = GpuContext::new().unwrap();
-    /// ctx.set_kernel_choice(KernelChoice::PerStep);
-    /// assert_eq!(ctx.kernel_choice(), KernelChoice::PerStep);
-    /// ```
-    pub fn set_kernel_choice(&self, choice: KernelChoice) {
-        *self.kernel_choice.lock().unwrap_or_else(|p| p.into_inner()) = choice;
-    }
-
-    /// The recurrent kernel the last recorded layer call dispatched: `"persistent"`,
-    /// `"per-step"` or `"per-step-subgroup"` (empty before the first call) — what `Auto` or a
-    /// forced choice that does not apply turned into.
-    ///
-    /// ```no_run
-    /// let ctx = wgpu_lstm::gpu::GpuContext::new().unwrap();
-    /// assert_eq!(ctx.last_kernel(), "");
-    /// ```
-    pub fn last_kernel(&self) -> &'static str {
-        *self.last_kernel.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub(crate) fn set_last_kernel(&self, name: &'static str) {
-        *self.last_kernel.lock().unwrap_or_else(|p| p.into_inner()) = name;
-    }
-
-    /// The recurrent-kernel choice in force.
-    ///
-    /// ```no_run
-    /// let ctx = wgpu_lstm::gpu::GpuContext::new().unwrap();
-    /// assert_eq!(ctx.kernel_choice(), wgpu_lstm::gpu::KernelChoice::Auto);
-    /// ```
-    pub fn kernel_choice(&self) -> KernelChoice {
-        *self.kernel_choice.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Whether shader loops may run this many iterations per invocation ([`LOOP_BUDGET`],
     /// on every adapter).
     pub(crate) fn loop_budget_ok(&self, iterations: u64) -> bool {
@@ -767,16 +542,6 @@ impl GpuContext {
     /// ```
     pub fn subgroup_size_fixed(&self) -> bool {
         self.info.subgroup_min_size == self.info.subgroup_max_size
-    }
-
-    /// The scratch budget (default [`DEFAULT_SCRATCH_BUDGET`]).
-    ///
-    /// ```no_run
-    /// let ctx = wgpu_lstm::gpu::GpuContext::new().unwrap();
-    /// assert_eq!(ctx.scratch_budget(), wgpu_lstm::gpu::DEFAULT_SCRATCH_BUDGET);
-    /// ```
-    pub fn scratch_budget(&self) -> u64 {
-        self.scratch_budget.load(Ordering::Relaxed)
     }
 
     /// The work counters so far.
@@ -844,7 +609,7 @@ impl GpuContext {
         self.note_memory();
     }
 
-    /// Fills the first `elems` f32 of `buffer` with NaN (see [`GpuContext::set_debug_poison`]).
+    /// Fills the first `elems` f32 of `buffer` with NaN (`CallOptions::poison`).
     pub(crate) fn poison(&self, buffer: &wgpu::Buffer, elems: usize) {
         let nan = vec![f32::NAN; elems];
         self.queue
@@ -960,18 +725,9 @@ impl GpuContext {
         staging: &wgpu::Buffer,
         ranges: &[(&wgpu::Buffer, u64, usize)],
     ) -> PendingRead {
-        let timing = self
-            .timing_on()
-            .filter(|t| t.begun.swap(false, Ordering::Relaxed))
-            .is_some();
-        let mut ranges = ranges.to_vec();
-        if let (true, Some(t)) = (timing, &self.timing) {
-            encoder.resolve_query_set(&t.queries, 0..2, &t.resolve, 0);
-            ranges.push((&t.resolve, 0, 4));
-        }
         let mut at = 0u64;
         let mut spans = Vec::with_capacity(ranges.len());
-        for (buf, offset_elems, len) in &ranges {
+        for (buf, offset_elems, len) in ranges {
             let bytes = (*len as u64) * 4;
             if bytes > 0 {
                 encoder.copy_buffer_to_buffer(buf, offset_elems * 4, staging, at, bytes);
@@ -996,7 +752,6 @@ impl GpuContext {
             staging: staging.clone(),
             total: at,
             spans,
-            timing,
             rx,
             done: None,
             mapped: at > 0,
@@ -1040,7 +795,7 @@ impl GpuContext {
             self.check_lost()?;
             return Err(e);
         }
-        let mut out: Vec<Vec<f32>> = if pending.total == 0 {
+        let out: Vec<Vec<f32>> = if pending.total == 0 {
             pending.spans.iter().map(|_| Vec::new()).collect()
         } else {
             let slice = pending.staging.slice(0..pending.total);
@@ -1060,19 +815,6 @@ impl GpuContext {
             pending.mapped = false;
             out
         };
-        if let (true, Some(t)) = (pending.timing, &self.timing) {
-            let words = out.pop().unwrap_or_default();
-            // two little-endian u64 stamps in four f32 words (no alignment assumed)
-            let bits: Vec<u32> = words.iter().map(|w| w.to_bits()).collect();
-            let stamp = |i: usize| bits[2 * i] as u64 | (bits[2 * i + 1] as u64) << 32;
-            let period = self.queue.get_timestamp_period() as f64;
-            let ns = (stamp(1).saturating_sub(stamp(0)) as f64 * period) as u64;
-            if t.summing.load(Ordering::Relaxed) {
-                t.sum_ns.fetch_add(ns, Ordering::Relaxed);
-            } else {
-                t.last_ns.store(ns, Ordering::Relaxed);
-            }
-        }
         self.check_lost()?;
         Ok(out)
     }

@@ -9,7 +9,7 @@
 //! after another, each adding to the partial sums of the one before; only the last chunk
 //! adds the bias and applies the activation.
 //!
-//! The records live in one uniform buffer, [`GemmDims`], bound with a dynamic offset; a
+//! The records live in one uniform buffer (`GemmDims`), bound with a dynamic offset; a
 //! repeated call of the same shape uploads nothing.
 
 use crate::error::Result;

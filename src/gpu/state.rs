@@ -8,7 +8,7 @@ use ndarray::Array2;
 
 use crate::error::Result;
 use crate::gpu::GpuContext;
-use crate::layer::LstmState;
+use crate::state::LstmState;
 
 /// The state buffers of one layer for one batch size.
 pub(crate) struct GpuState {
@@ -68,6 +68,51 @@ impl GpuState {
             bytemuck::cast_slice(c.as_slice().expect("standard layout")),
         );
         self.slot = 0;
+    }
+
+    /// Records zeroing h (current slot) and c of rows [r0, r0 + rows) into `encoder`.
+    pub fn clear_range(&self, encoder: &mut wgpu::CommandEncoder, r0: usize, rows: usize) {
+        let u = self.units as u64;
+        let base = self.slot_offset(self.slot) as u64;
+        let (r0, n) = (r0 as u64, rows as u64);
+        encoder.clear_buffer(&self.h, (base + r0 * u) * 4, Some(n * u * 4));
+        encoder.clear_buffer(&self.c, r0 * u * 4, Some(n * u * 4));
+    }
+
+    /// Uploads rows [r0, r0 + rows) of a whole-batch host state into h (current slot) and c.
+    pub fn upload_range(&self, ctx: &GpuContext, state: &LstmState, r0: usize, rows: usize) {
+        let u = self.units;
+        let base = self.slot_offset(self.slot);
+        let h = state.h.slice(ndarray::s![r0..r0 + rows, ..]);
+        let c = state.c.slice(ndarray::s![r0..r0 + rows, ..]);
+        let (h, c) = (h.as_standard_layout(), c.as_standard_layout());
+        ctx.upload(
+            &self.h,
+            ((base + r0 * u) * 4) as u64,
+            bytemuck::cast_slice(h.as_slice().expect("standard layout")),
+        );
+        ctx.upload(
+            &self.c,
+            (r0 * u * 4) as u64,
+            bytemuck::cast_slice(c.as_slice().expect("standard layout")),
+        );
+    }
+
+    /// Records copying (rows, U) tensors `h`, `c` into rows [r0, r0 + rows) of h (current
+    /// slot) and c.
+    pub fn copy_range(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        h: &wgpu::Buffer,
+        c: &wgpu::Buffer,
+        r0: usize,
+        rows: usize,
+    ) {
+        let u = self.units as u64;
+        let base = self.slot_offset(self.slot) as u64;
+        let (r0, n) = (r0 as u64, rows as u64);
+        encoder.copy_buffer_to_buffer(h, 0, &self.h, (base + r0 * u) * 4, n * u * 4);
+        encoder.copy_buffer_to_buffer(c, 0, &self.c, r0 * u * 4, n * u * 4);
     }
 
     /// Records zeroing h and c of the given rows (current slot) into `encoder`.
@@ -130,14 +175,5 @@ impl GpuState {
             h: Array2::from_shape_vec((rows, self.units), h).expect("rows·U"),
             c: Array2::from_shape_vec((rows, self.units), c).expect("rows·U"),
         })
-    }
-
-    /// Wraps two flat (B·U) vectors as an [`LstmState`].
-    pub fn to_state(&self, h: Vec<f32>, c: Vec<f32>) -> LstmState {
-        let shape = (self.batch, self.units);
-        LstmState {
-            h: Array2::from_shape_vec(shape, h).expect("B·U elements"),
-            c: Array2::from_shape_vec(shape, c).expect("B·U elements"),
-        }
     }
 }

@@ -74,6 +74,7 @@ use crate::error::{Error, Result};
 
 mod arch;
 mod archive;
+mod classes;
 mod hdf5;
 mod layers;
 mod legacy_h5;
@@ -82,6 +83,8 @@ mod weights_h5;
 
 #[cfg(test)]
 mod tests;
+
+pub use classes::plan_from_model_file;
 
 /// One layer as found in the file: class name, layer name, its Keras config dict, and its
 /// weights in Keras order.

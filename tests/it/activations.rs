@@ -93,7 +93,6 @@ fn gpu_eval(ctx: &wgpu_lstm::gpu::GpuContext, code: u32, xs: &[f32]) -> Vec<f32>
     bytemuck::cast_slice(&rb.slice(..).get_mapped_range().unwrap()).to_vec()
 }
 
-#[test]
 fn every_activation_matches_its_cpu_twin() {
     let Some(ctx) = gpu() else { return };
     let xs = grid();
@@ -135,4 +134,12 @@ fn every_activation_matches_its_cpu_twin() {
         );
     }
     assert_no_gpu_errors(&ctx);
+}
+
+/// This module's tests, for the harness in main.rs.
+pub fn tests() -> Vec<libtest_mimic::Trial> {
+    vec![crate::common::gpu_test(
+        "activations::every_activation_matches_its_cpu_twin",
+        every_activation_matches_its_cpu_twin,
+    )]
 }

@@ -244,7 +244,6 @@ fn table() -> Vec<Case> {
     ]
 }
 
-#[test]
 fn every_bad_input_gives_its_typed_error() {
     let mut devices = vec![Device::Cpu];
     if let Some(ctx) = gpu() {
@@ -266,4 +265,12 @@ fn every_bad_input_gives_its_typed_error() {
             crate::common::assert_no_gpu_errors(ctx);
         }
     }
+}
+
+/// This module's tests, for the harness in main.rs.
+pub fn tests() -> Vec<libtest_mimic::Trial> {
+    vec![crate::common::gpu_test(
+        "bad_inputs::every_bad_input_gives_its_typed_error",
+        every_bad_input_gives_its_typed_error,
+    )]
 }

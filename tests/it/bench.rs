@@ -8,12 +8,11 @@ use wgpu_lstm::bench::{
     BenchConfig, BenchOptions, BenchReport, BenchResult, compare_with_cudnn, markdown_table,
     run_bench, run_suite, svg_chart,
 };
-use wgpu_lstm::gpu::{DEFAULT_SCRATCH_BUDGET, GpuContext, GpuOptions, KernelChoice};
+use wgpu_lstm::gpu::{GpuContext, GpuOptions, KernelChoice};
 use wgpu_lstm::{Device, Error};
 
 use crate::common::gpu;
 
-#[test]
 fn parses_grid_names_and_shapes() {
     let grid = [
         ("stream_step", (1, 1, 64, 256)),
@@ -38,7 +37,6 @@ fn parses_grid_names_and_shapes() {
     assert_eq!(BenchConfig::parse("64,100,128,256").unwrap().name, "medium");
 }
 
-#[test]
 fn bad_config_strings_are_typed_errors_naming_the_input() {
     for bad in [
         "",
@@ -75,7 +73,6 @@ fn bad_config_strings_are_typed_errors_naming_the_input() {
     ));
 }
 
-#[test]
 fn parse_list_mixes_names_shapes_and_all() {
     let v = BenchConfig::parse_list(&["medium, 2,3,4,5", "stream_step"]).unwrap();
     let names: Vec<&str> = v.iter().map(|c| c.name.as_str()).collect();
@@ -90,7 +87,6 @@ fn parse_list_mixes_names_shapes_and_all() {
     );
 }
 
-#[test]
 fn flop_and_memory_estimate_follow_the_shapes() {
     let large = BenchConfig::named("large").unwrap();
     assert_eq!(large.flop(), 2 * 256 * 200 * 4 * 1024 * (512 + 1024));
@@ -121,7 +117,6 @@ fn check_common(r: &BenchResult, cfg: &BenchConfig) {
     assert_eq!(r.memory_estimate_bytes, cfg.memory_estimate_bytes());
 }
 
-#[test]
 fn run_bench_on_the_cpu() {
     let cfg = BenchConfig::parse("2,3,4,5").unwrap();
     let mut seen = Vec::new();
@@ -160,7 +155,6 @@ fn private_gpu() -> Option<Device> {
     Some(Device::Gpu(ctx))
 }
 
-#[test]
 fn run_bench_on_the_gpu_counts_one_submit_and_one_plus_t_dispatches() {
     let Some(dev) = private_gpu() else { return };
     let Device::Gpu(ctx) = &dev else {
@@ -174,8 +168,6 @@ fn run_bench_on_the_gpu_counts_one_submit_and_one_plus_t_dispatches() {
     };
     let r = run_bench(&cfg, &dev, &per_step, |_, _| {}).unwrap();
     assert_eq!(r.kernel, "PerStep → per-step");
-    // The context's own choice is restored afterwards.
-    assert_eq!(ctx.kernel_choice(), KernelChoice::Auto);
     check_common(&r, &cfg);
     assert!(r.is_gpu());
     assert_eq!(r.device, ctx.adapter_name());
@@ -200,7 +192,11 @@ fn run_bench_on_the_gpu_counts_one_submit_and_one_plus_t_dispatches() {
         peak >= floor && peak < 64 << 20,
         "peak {peak} B, floor {floor} B"
     );
-    if ctx.set_gpu_timing(false) {
+    let timestamps = ctx
+        .device()
+        .features()
+        .contains(wgpu::Features::TIMESTAMP_QUERY);
+    if timestamps {
         let g = r.gpu_ms.expect("GPU time where timestamps are supported");
         assert!(g.is_finite() && g >= 0.0, "{g}");
         assert!(r.gpu_reps > 0 && r.gpu_gflops.is_some());
@@ -208,28 +204,29 @@ fn run_bench_on_the_gpu_counts_one_submit_and_one_plus_t_dispatches() {
         assert_eq!(r.gpu_ms, None);
     }
     // The persistent kernel: the projection and one dispatch for the whole sequence.
-    ctx.set_kernel_choice(KernelChoice::Persistent);
-    let r = run_bench(&cfg, &dev, &quick(), |_, _| {}).unwrap();
+    let persistent = BenchOptions {
+        kernel: Some(KernelChoice::Persistent),
+        ..quick()
+    };
+    let r = run_bench(&cfg, &dev, &persistent, |_, _| {}).unwrap();
     assert_eq!(r.kernel, "Persistent → persistent");
     assert_eq!(r.dispatches_per_call, Some(2.0), "{r:?}");
     assert_eq!(r.submits_per_call, Some(1.0), "{r:?}");
-    ctx.set_kernel_choice(KernelChoice::Auto);
     // A scratch budget too small for the call splits it into parts, one submit each: its GPU
-    // time is the sum over the parts, and the context's budget is restored afterwards.
+    // time is the sum over the parts.
     let tiny = BenchOptions {
         scratch_budget: Some(2 * 16 * 5),
         ..quick()
     };
     let r = run_bench(&cfg, &dev, &tiny, |_, _| {}).unwrap();
     assert!(r.submits_per_call.unwrap() > 1.0, "{r:?}");
-    if ctx.set_gpu_timing(false) {
+    if timestamps {
         let g = r
             .gpu_ms
             .expect("a split call has a GPU time: the sum of its parts");
         assert!(g.is_finite() && g > 0.0, "{r:?}");
     }
     assert!(r.median_ms > 0.0);
-    assert_eq!(ctx.scratch_budget(), DEFAULT_SCRATCH_BUDGET);
     // Streaming: stateful, T = 1: one projection + one step, one submit, the output read
     // back, h and c left on the GPU, nothing allocated.
     let s = BenchConfig::parse("1,1,4,5").unwrap();
@@ -311,7 +308,6 @@ fn fake_cudnn() -> serde_json::Value {
     })
 }
 
-#[test]
 fn markdown_has_one_row_per_result() {
     let rs = fake_results();
     let md = markdown_table(&rs);
@@ -329,7 +325,6 @@ fn markdown_has_one_row_per_result() {
     assert!(lines[3].contains("| 101 | 1 |"), "{}", lines[3]);
 }
 
-#[test]
 fn svg_has_one_rect_per_bar_and_escapes_names() {
     let rs = fake_results();
     let svg = svg_chart(&rs);
@@ -351,7 +346,6 @@ fn svg_has_one_rect_per_bar_and_escapes_names() {
     assert!(empty.starts_with("<svg") && !empty.contains("<rect"));
 }
 
-#[test]
 fn report_round_trips_through_json_and_lists_failures() {
     let cfgs = [
         BenchConfig::parse("1,2,3,4").unwrap(),
@@ -396,7 +390,6 @@ fn row<'a>(md: &'a str, start: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no row starting {start:?} in\n{md}"))
 }
 
-#[test]
 fn compare_with_cudnn_gives_the_ratios_and_goals() {
     let md = compare_with_cudnn(&fake_results(), &fake_cudnn());
     assert!(
@@ -448,7 +441,6 @@ fn compare_with_cudnn_gives_the_ratios_and_goals() {
     );
 }
 
-#[test]
 fn stream_goal_is_missed_when_either_half_is() {
     let cudnn = fake_cudnn();
     let md = compare_with_cudnn(
@@ -469,7 +461,6 @@ fn stream_goal_is_missed_when_either_half_is() {
 }
 
 /// `scripts/compare_cudnn.py` must print exactly what `compare_with_cudnn` does.
-#[test]
 fn python_comparison_matches_the_rust_one() {
     let python = std::process::Command::new("python3")
         .arg("--version")
@@ -503,4 +494,55 @@ fn python_comparison_matches_the_rust_one() {
     let rs = compare_with_cudnn(&report.results, &fake_cudnn());
     assert_eq!(py, rs);
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// This module's tests, for the harness in main.rs.
+pub fn tests() -> Vec<libtest_mimic::Trial> {
+    vec![
+        crate::common::test(
+            "bench::parses_grid_names_and_shapes",
+            parses_grid_names_and_shapes,
+        ),
+        crate::common::test(
+            "bench::bad_config_strings_are_typed_errors_naming_the_input",
+            bad_config_strings_are_typed_errors_naming_the_input,
+        ),
+        crate::common::test(
+            "bench::parse_list_mixes_names_shapes_and_all",
+            parse_list_mixes_names_shapes_and_all,
+        ),
+        crate::common::test(
+            "bench::flop_and_memory_estimate_follow_the_shapes",
+            flop_and_memory_estimate_follow_the_shapes,
+        ),
+        crate::common::gpu_test("bench::run_bench_on_the_cpu", run_bench_on_the_cpu),
+        crate::common::gpu_test(
+            "bench::run_bench_on_the_gpu_counts_one_submit_and_one_plus_t_dispatches",
+            run_bench_on_the_gpu_counts_one_submit_and_one_plus_t_dispatches,
+        ),
+        crate::common::test(
+            "bench::markdown_has_one_row_per_result",
+            markdown_has_one_row_per_result,
+        ),
+        crate::common::test(
+            "bench::svg_has_one_rect_per_bar_and_escapes_names",
+            svg_has_one_rect_per_bar_and_escapes_names,
+        ),
+        crate::common::test(
+            "bench::report_round_trips_through_json_and_lists_failures",
+            report_round_trips_through_json_and_lists_failures,
+        ),
+        crate::common::test(
+            "bench::compare_with_cudnn_gives_the_ratios_and_goals",
+            compare_with_cudnn_gives_the_ratios_and_goals,
+        ),
+        crate::common::test(
+            "bench::stream_goal_is_missed_when_either_half_is",
+            stream_goal_is_missed_when_either_half_is,
+        ),
+        crate::common::test(
+            "bench::python_comparison_matches_the_rust_one",
+            python_comparison_matches_the_rust_one,
+        ),
+    ]
 }

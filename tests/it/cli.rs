@@ -6,7 +6,6 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_wgpu-lstm"))
 }
 
-#[test]
 fn describe_gives_keras_parameter_counts() {
     for (units, dim, want) in [(4, 3, 128), (32, 1, 4352), (128, 32, 82432), (3, 4, 96)] {
         let out = bin()
@@ -49,7 +48,6 @@ fn describe_gives_keras_parameter_counts() {
     );
 }
 
-#[test]
 fn errors_exit_2_with_a_message_and_no_panic() {
     let out = bin()
         .args([
@@ -74,7 +72,6 @@ fn errors_exit_2_with_a_message_and_no_panic() {
     assert_eq!(out.status.code(), Some(2));
 }
 
-#[test]
 fn conformance_reports_every_fixture_and_fails_on_broken_files() {
     let dir = tempdir();
     let src = crate::common::fixtures_dir();
@@ -127,7 +124,6 @@ fn demo_model() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/sine_forecaster.keras")
 }
 
-#[test]
 fn describe_a_model_file_lists_layers_shapes_and_params() {
     let out = bin()
         .args(["describe", demo_model().to_str().unwrap()])
@@ -145,7 +141,6 @@ fn describe_a_model_file_lists_layers_shapes_and_params() {
     );
 }
 
-#[test]
 fn run_reads_npy_writes_npy_and_matches_keras() {
     let dir = tempdir();
     let expected: serde_json::Value = serde_json::from_str(
@@ -204,7 +199,6 @@ fn run_reads_npy_writes_npy_and_matches_keras() {
     assert!(text.contains("output shape [1, 200, 1]"), "{text}");
 }
 
-#[test]
 fn run_gives_typed_errors_for_bad_npy_and_shapes() {
     let dir = tempdir();
     // float64 .npy: refused by name, exit 2, no panic
@@ -275,7 +269,6 @@ fn run_gives_typed_errors_for_bad_npy_and_shapes() {
     );
 }
 
-#[test]
 fn the_demo_runs() {
     let dev = if crate::common::gpu().is_some() {
         "gpu"
@@ -296,4 +289,35 @@ fn the_demo_runs() {
         text.contains("Total params: 4385") && text.contains("model MSE"),
         "{text}"
     );
+}
+
+/// This module's tests, for the harness in main.rs.
+pub fn tests() -> Vec<libtest_mimic::Trial> {
+    vec![
+        crate::common::test(
+            "cli::describe_gives_keras_parameter_counts",
+            describe_gives_keras_parameter_counts,
+        ),
+        crate::common::test(
+            "cli::errors_exit_2_with_a_message_and_no_panic",
+            errors_exit_2_with_a_message_and_no_panic,
+        ),
+        crate::common::test(
+            "cli::conformance_reports_every_fixture_and_fails_on_broken_files",
+            conformance_reports_every_fixture_and_fails_on_broken_files,
+        ),
+        crate::common::test(
+            "cli::describe_a_model_file_lists_layers_shapes_and_params",
+            describe_a_model_file_lists_layers_shapes_and_params,
+        ),
+        crate::common::gpu_test(
+            "cli::run_reads_npy_writes_npy_and_matches_keras",
+            run_reads_npy_writes_npy_and_matches_keras,
+        ),
+        crate::common::test(
+            "cli::run_gives_typed_errors_for_bad_npy_and_shapes",
+            run_gives_typed_errors_for_bad_npy_and_shapes,
+        ),
+        crate::common::gpu_test("cli::the_demo_runs", the_demo_runs),
+    ]
 }

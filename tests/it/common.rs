@@ -1,7 +1,12 @@
-//! Shared test helpers: the fixture folder and one GPU context per test binary.
+//! Shared test helpers: the harness's trial makers ([`test`], [`gpu_test`], [`suite`] over
+//! every [`Exec`]), the fixture folder, one GPU context per test binary, random data.
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
+
+use libtest_mimic::Trial;
+use wgpu_lstm::gpu::{CallOptions, KernelChoice};
+use wgpu_lstm::{Device, Precision};
 
 use ndarray::{Array, Array2, Array3, ArrayD};
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -23,10 +28,7 @@ pub fn fixtures_dir() -> PathBuf {
 pub fn gpu() -> Option<Arc<GpuContext>> {
     static CTX: OnceLock<Option<Arc<GpuContext>>> = OnceLock::new();
     CTX.get_or_init(|| match GpuContext::new() {
-        Ok(ctx) => {
-            ctx.set_debug_poison(true);
-            Some(ctx)
-        }
+        Ok(ctx) => Some(ctx),
         Err(e) => {
             let found: Vec<String> = list_adapters(None).iter().map(|a| a.to_string()).collect();
             let msg = format!(
@@ -41,6 +43,149 @@ pub fn gpu() -> Option<Arc<GpuContext>> {
         }
     })
     .clone()
+}
+
+/// Whether GPU tests run: an adapter exists, or `CI` is set (then a missing adapter fails
+/// the tests that need one).
+pub fn gpu_runs() -> bool {
+    static RUNS: OnceLock<bool> = OnceLock::new();
+    *RUNS.get_or_init(|| std::env::var_os("CI").is_some() || !list_adapters(None).is_empty())
+}
+
+/// A plain test.
+pub fn test(name: &str, f: fn()) -> Trial {
+    Trial::test(name, move || {
+        f();
+        Ok(())
+    })
+}
+
+/// A test that needs a GPU: ignored (never passed) without an adapter outside CI.
+pub fn gpu_test(name: &str, f: fn()) -> Trial {
+    test(name, f).with_ignored_flag(!gpu_runs())
+}
+
+/// One executor of the suite: the CPU, or the GPU with a recurrent kernel and a precision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exec {
+    Cpu,
+    Gpu(KernelChoice, Precision),
+}
+
+impl Exec {
+    /// Every executor and kernel variant: CPU; GPU with the kernel chosen by shape, each
+    /// recurrent kernel forced, and f16 recurrent weights.
+    pub fn all() -> Vec<Exec> {
+        vec![
+            Exec::Cpu,
+            Exec::Gpu(KernelChoice::Auto, Precision::F32),
+            Exec::Gpu(KernelChoice::PerStep, Precision::F32),
+            Exec::Gpu(KernelChoice::PerStepSubgroup, Precision::F32),
+            Exec::Gpu(KernelChoice::Persistent, Precision::F32),
+            Exec::Gpu(KernelChoice::Auto, Precision::F16Weights),
+        ]
+    }
+
+    /// The GPU executors with f32 weights (every recurrent kernel).
+    pub fn gpu_f32() -> Vec<Exec> {
+        Exec::all()
+            .into_iter()
+            .filter(|e| matches!(e, Exec::Gpu(_, Precision::F32)))
+            .collect()
+    }
+
+    /// A short name for test names: `cpu`, `gpu-auto`, `gpu-per-step`, …, `gpu-f16`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Exec::Cpu => "cpu",
+            Exec::Gpu(_, Precision::F16Weights) => "gpu-f16",
+            Exec::Gpu(KernelChoice::Auto, _) => "gpu-auto",
+            Exec::Gpu(KernelChoice::PerStep, _) => "gpu-per-step",
+            Exec::Gpu(KernelChoice::PerStepSubgroup, _) => "gpu-subgroup",
+            Exec::Gpu(KernelChoice::Persistent, _) => "gpu-persistent",
+        }
+    }
+
+    /// The device (the shared GPU context).
+    pub fn device(&self) -> Device {
+        match self {
+            Exec::Cpu => Device::Cpu,
+            Exec::Gpu(..) => Device::Gpu(gpu().expect("GPU trials run only with a GPU")),
+        }
+    }
+
+    /// The call options: the kernel, and every output and scratch buffer poisoned with NaN.
+    pub fn options(&self) -> CallOptions {
+        match self {
+            Exec::Cpu => CallOptions::default(),
+            Exec::Gpu(k, _) => CallOptions {
+                kernel: *k,
+                poison: true,
+                ..CallOptions::default()
+            },
+        }
+    }
+
+    /// The weight precision.
+    pub fn precision(&self) -> Precision {
+        match self {
+            Exec::Cpu => Precision::F32,
+            Exec::Gpu(_, p) => *p,
+        }
+    }
+
+    /// The tolerance against Keras: 1e-5 on the CPU, 1e-4 on the GPU (its exp may be a few
+    /// ULP off); with f16 recurrent weights the comparison is against the CPU with the same
+    /// rounding, not Keras (see README "Precision").
+    pub fn tolerance(&self) -> f32 {
+        match self {
+            Exec::Cpu => 1e-5,
+            Exec::Gpu(..) => 1e-4,
+        }
+    }
+
+    /// Whether this executor's variant exists on the shared device (the subgroup kernel
+    /// needs SUBGROUP, f16 weights SHADER_F16). In CI a missing variant fails (panics here,
+    /// while the trials are listed).
+    pub fn available(&self) -> bool {
+        let Exec::Gpu(k, p) = self else { return true };
+        if !gpu_runs() {
+            return false;
+        }
+        let Some(ctx) = gpu() else { return false };
+        let f = ctx.device().features();
+        let ok = (*k != KernelChoice::PerStepSubgroup || ctx.subgroup_lanes().is_some())
+            && (*p != Precision::F16Weights || f.contains(wgpu::Features::SHADER_F16));
+        assert!(
+            ok || std::env::var_os("CI").is_none(),
+            "{} is not available on {}: it would go untested in CI",
+            self.name(),
+            ctx.adapter_name()
+        );
+        ok
+    }
+}
+
+/// One trial per executor, named `name[executor]`; GPU trials are ignored without an adapter
+/// outside CI, and so is a variant the adapter lacks (in CI that fails).
+pub fn suite(name: &str, f: fn(&Exec)) -> Vec<Trial> {
+    suite_of(name, &Exec::all(), f)
+}
+
+/// [`suite`] over the given executors.
+pub fn suite_of(name: &str, execs: &[Exec], f: fn(&Exec)) -> Vec<Trial> {
+    execs
+        .iter()
+        .copied()
+        .map(|ex| {
+            let trial = Trial::test(format!("{name}[{}]", ex.name()), move || {
+                f(&ex);
+                Ok(())
+            });
+            let gpu = matches!(ex, Exec::Gpu(..));
+            trial.with_ignored_flag(gpu && (!gpu_runs() || !ex.available()))
+        })
+        .collect()
 }
 
 /// Fails the test if wgpu reported any error since the last check.
@@ -112,5 +257,28 @@ pub fn random_config(rng: &mut StdRng, units: usize) -> LstmConfig {
         go_backwards: rng.random_bool(0.3),
         zero_output_for_mask: rng.random_bool(0.3),
         ..LstmConfig::new(units)
+    }
+}
+
+/// A Bidirectional from (config, weights) halves, built as Keras builds it.
+pub struct BidirDef {
+    pub forward: (LstmConfig, wgpu_lstm::LstmWeights),
+    pub backward: (LstmConfig, wgpu_lstm::LstmWeights),
+    pub merge: wgpu_lstm::layers::bidirectional::MergeMode,
+}
+
+impl BidirDef {
+    /// As Keras's `Bidirectional(layer)`: the backward half processes the other way.
+    pub fn build(mut self) -> wgpu_lstm::layers::Layer {
+        use wgpu_lstm::layers::{Bidirectional, Layer, Recurrent};
+        self.backward.0.go_backwards = !self.forward.0.go_backwards;
+        Layer::Bidirectional(
+            Bidirectional::new(
+                Recurrent::lstm(self.forward.0, self.forward.1).unwrap(),
+                Recurrent::lstm(self.backward.0, self.backward.1).unwrap(),
+                self.merge,
+            )
+            .unwrap(),
+        )
     }
 }

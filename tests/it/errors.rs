@@ -23,7 +23,6 @@ fn devices() -> Vec<Device> {
     v
 }
 
-#[test]
 fn wrong_weight_shapes() {
     let e = LstmWeights::new(Array2::zeros((3, 16)), Array2::zeros((4, 12)), None).unwrap_err();
     assert!(
@@ -62,7 +61,6 @@ fn wrong_weight_shapes() {
     );
 }
 
-#[test]
 fn zero_units_is_a_config_error() {
     let e = Lstm::with_default_weights(LstmConfig::new(0), 3, 0).unwrap_err();
     assert!(
@@ -71,7 +69,6 @@ fn zero_units_is_a_config_error() {
     );
 }
 
-#[test]
 fn wrong_input_rank_or_feature_size() {
     for dev in devices() {
         let mut l = layer(&dev, false);
@@ -98,7 +95,6 @@ fn wrong_input_rank_or_feature_size() {
     }
 }
 
-#[test]
 fn mask_shape_mismatch() {
     for dev in devices() {
         let mut l = layer(&dev, false);
@@ -119,7 +115,6 @@ fn mask_shape_mismatch() {
     }
 }
 
-#[test]
 fn initial_state_shape_mismatch() {
     for dev in devices() {
         let mut l = layer(&dev, false);
@@ -143,7 +138,6 @@ fn initial_state_shape_mismatch() {
     }
 }
 
-#[test]
 fn stateful_batch_size_change() {
     for dev in devices() {
         let mut l = layer(&dev, true);
@@ -169,7 +163,6 @@ fn stateful_batch_size_change() {
     }
 }
 
-#[test]
 fn unknown_activation() {
     let e = Activation::from_keras_name("tanhh", KerasFlavour::Keras3).unwrap_err();
     assert!(matches!(&e, Error::UnknownActivation { name, .. } if name == "tanhh"));
@@ -179,7 +172,6 @@ fn unknown_activation() {
     assert!(matches!(e, Error::UnknownActivation { .. }));
 }
 
-#[test]
 fn config_json_errors_name_the_field() {
     for (json, field) in [
         (serde_json::json!({"activation": "tanh"}), "units"),
@@ -199,4 +191,33 @@ fn config_json_errors_name_the_field() {
             "{e}"
         );
     }
+}
+
+/// This module's tests, for the harness in main.rs.
+pub fn tests() -> Vec<libtest_mimic::Trial> {
+    vec![
+        crate::common::test("errors::wrong_weight_shapes", wrong_weight_shapes),
+        crate::common::test(
+            "errors::zero_units_is_a_config_error",
+            zero_units_is_a_config_error,
+        ),
+        crate::common::gpu_test(
+            "errors::wrong_input_rank_or_feature_size",
+            wrong_input_rank_or_feature_size,
+        ),
+        crate::common::gpu_test("errors::mask_shape_mismatch", mask_shape_mismatch),
+        crate::common::gpu_test(
+            "errors::initial_state_shape_mismatch",
+            initial_state_shape_mismatch,
+        ),
+        crate::common::gpu_test(
+            "errors::stateful_batch_size_change",
+            stateful_batch_size_change,
+        ),
+        crate::common::test("errors::unknown_activation", unknown_activation),
+        crate::common::test(
+            "errors::config_json_errors_name_the_field",
+            config_json_errors_name_the_field,
+        ),
+    ]
 }

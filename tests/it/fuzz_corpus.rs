@@ -78,7 +78,6 @@ fn replay(target: &str) {
     );
 }
 
-#[test]
 fn corpus_folders_match_targets() {
     let mut dirs: Vec<String> = std::fs::read_dir(corpus_root())
         .expect("fuzz/corpus")
@@ -90,27 +89,37 @@ fn corpus_folders_match_targets() {
     assert_eq!(dirs, targets);
 }
 
-#[test]
 fn keras_archive() {
     replay("keras_archive");
 }
 
-#[test]
 fn legacy_h5() {
     replay("legacy_h5");
 }
 
-#[test]
 fn weights_h5() {
     replay("weights_h5");
 }
 
-#[test]
 fn npy() {
     replay("npy");
 }
 
-#[test]
 fn model_config() {
     replay("model_config");
+}
+
+/// This module's tests, for the harness in main.rs.
+pub fn tests() -> Vec<libtest_mimic::Trial> {
+    vec![
+        crate::common::test(
+            "fuzz_corpus::corpus_folders_match_targets",
+            corpus_folders_match_targets,
+        ),
+        crate::common::test("fuzz_corpus::keras_archive", keras_archive),
+        crate::common::test("fuzz_corpus::legacy_h5", legacy_h5),
+        crate::common::test("fuzz_corpus::weights_h5", weights_h5),
+        crate::common::test("fuzz_corpus::npy", npy),
+        crate::common::test("fuzz_corpus::model_config", model_config),
+    ]
 }

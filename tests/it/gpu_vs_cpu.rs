@@ -7,7 +7,20 @@ use ndarray::ArrayD;
 use rand::Rng;
 use wgpu_lstm::{Activation, Device, Lstm, LstmConfig, LstmInput, LstmWeights};
 
-use crate::common::{assert_no_gpu_errors, gpu, random, random_config, random_mask, random3, rng};
+use wgpu_lstm::gpu::{CallOptions, KernelChoice};
+
+use crate::common::{
+    Exec, assert_no_gpu_errors, gpu, random, random_config, random_mask, random3, rng,
+};
+
+/// The test options: every output and scratch buffer poisoned with NaN first.
+fn poisoned(kernel: KernelChoice) -> CallOptions {
+    CallOptions {
+        kernel,
+        poison: true,
+        ..CallOptions::default()
+    }
+}
 
 /// Max error relative to max(1, |cpu|): activations such as linear/relu/exponential let
 /// values grow far beyond 1 with large inputs, where f32 itself has an absolute resolution
@@ -53,6 +66,7 @@ fn contractive(a: Activation) -> bool {
 
 fn run_case(
     ctx: &std::sync::Arc<wgpu_lstm::gpu::GpuContext>,
+    opts: &CallOptions,
     seed: u64,
     mut s: Shape,
     cfg: LstmConfig,
@@ -123,10 +137,12 @@ fn run_case(
     }
     let mut on_cpu = Lstm::new(cfg.clone(), w.clone()).unwrap();
     let mut on_gpu = Lstm::on_device(cfg.clone(), w, &Device::Gpu(ctx.clone())).unwrap();
+    on_gpu.set_options(*opts);
     let want = on_cpu.call(input.clone()).unwrap();
     let got = on_gpu.call(input).unwrap();
     let what = format!(
-        "seed {seed}: U={} D={} B={} T={} act={} rec={} mask={} init={} xscale={xscale} cfg={cfg:?}",
+        "{:?} seed {seed}: U={} D={} B={} T={} act={} rec={} mask={} init={} xscale={xscale} cfg={cfg:?}",
+        opts.kernel,
         s.units,
         s.dim,
         s.batch,
@@ -134,7 +150,7 @@ fn run_case(
         cfg.activation,
         cfg.recurrent_activation,
         mask.is_some(),
-        init.is_some()
+        init.is_some(),
     );
     let e = rel_err(&got.output, &want.output);
     assert!(e <= 1e-4, "output error {e}: {what}");
@@ -150,58 +166,27 @@ fn run_case(
 }
 
 /// Random shapes within units 1–300, features 1–150, batch 1–20, timesteps 1–60, kept to a
-/// work budget that lavapipe runs in seconds; the kernel chosen by shape (the persistent one
-/// for units ≤ 256).
-#[test]
-fn random_configurations_match_the_cpu() {
-    let Some(ctx) = gpu() else { return };
-    random_cases(&ctx, 0x5eed, 40);
-}
-
-/// The same with one dispatch per timestep forced, so both recurrent kernels see every shape.
-#[test]
-fn random_configurations_match_the_cpu_per_step_kernel() {
-    if gpu().is_none() {
-        return;
-    }
-    let ctx = wgpu_lstm::gpu::GpuContext::new().unwrap();
-    ctx.set_debug_poison(true);
-    ctx.set_kernel_choice(wgpu_lstm::gpu::KernelChoice::PerStep);
-    random_cases(&ctx, 0xbeef, 30);
-}
-
-/// The same with the subgroup step kernel forced (k-split reduced by subgroup shuffles),
-/// every k-split it can take on this adapter included. In CI (lavapipe has subgroups of 8)
-/// an adapter without SUBGROUP fails the test rather than testing the fallback.
-#[test]
-fn random_configurations_match_the_cpu_subgroup_step_kernel() {
-    if gpu().is_none() {
-        return;
-    }
-    let ctx = wgpu_lstm::gpu::GpuContext::new().unwrap();
-    ctx.set_debug_poison(true);
-    ctx.set_kernel_choice(wgpu_lstm::gpu::KernelChoice::PerStepSubgroup);
-    let Some(lanes) = ctx.subgroup_lanes() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "adapter {} has no SUBGROUP feature: the subgroup kernel would go untested",
-            ctx.adapter_name()
-        );
-        return;
+/// work budget that lavapipe runs in seconds, on every GPU kernel variant (the CPU is the
+/// reference). For the subgroup kernel, every k-split it can take on this adapter too.
+fn random_configurations_match_the_cpu(ex: &Exec) {
+    let Exec::Gpu(kernel, _) = *ex else { return };
+    let ctx = gpu().expect("a GPU trial");
+    let opts = poisoned(kernel);
+    let seed = match kernel {
+        KernelChoice::Auto => 0x5eed,
+        KernelChoice::PerStep => 0xbeef,
+        KernelChoice::PerStepSubgroup => 0x5b9,
+        KernelChoice::Persistent => 0x9e75,
     };
+    random_cases(&ctx, &opts, seed, 30);
+    if kernel != KernelChoice::PerStepSubgroup {
+        return;
+    }
+    let lanes = ctx.subgroup_lanes().expect("checked by the suite");
     assert!(lanes.is_power_of_two());
-    random_cases(&ctx, 0x5b9, 30);
     // k-splits 1, 2, 4, … up to the lanes: batch × units from large to tiny
     let mut r = rng(3);
-    for (u, b) in [
-        (300, 64),
-        (130, 90),
-        (64, 100),
-        (40, 20),
-        (17, 3),
-        (5, 1),
-        (1, 1),
-    ] {
+    for (u, b) in [(300, 64), (130, 90), (64, 100), (40, 20), (1, 1)] {
         let cfg = LstmConfig {
             return_sequences: true,
             return_state: true,
@@ -213,11 +198,16 @@ fn random_configurations_match_the_cpu_subgroup_step_kernel() {
             batch: b,
             steps: 2,
         };
-        run_case(&ctx, r.random(), s, LstmConfig { units: u, ..cfg });
+        run_case(&ctx, &opts, r.random(), s, LstmConfig { units: u, ..cfg });
     }
 }
 
-fn random_cases(ctx: &std::sync::Arc<wgpu_lstm::gpu::GpuContext>, seed: u64, n: usize) {
+fn random_cases(
+    ctx: &std::sync::Arc<wgpu_lstm::gpu::GpuContext>,
+    opts: &CallOptions,
+    seed: u64,
+    n: usize,
+) {
     let mut r = rng(seed);
     let mut done = 0;
     while done < n {
@@ -233,16 +223,16 @@ fn random_cases(ctx: &std::sync::Arc<wgpu_lstm::gpu::GpuContext>, seed: u64, n: 
         }
         let seed = r.random();
         let cfg = random_config(&mut r, s.units);
-        run_case(ctx, seed, s, cfg);
+        run_case(ctx, opts, seed, s, cfg);
         done += 1;
     }
 }
 
 /// Every activation in each slot at least once, including the extremes of the size ranges
 /// and every k-split of the step kernel (1 … 32).
-#[test]
 fn every_activation_in_both_slots() {
     let Some(ctx) = gpu() else { return };
+    let opts = &poisoned(KernelChoice::Auto);
     let mut r = rng(77);
     for (i, a) in Activation::ALL.into_iter().enumerate() {
         let other = Activation::ALL[(i * 7 + 3) % Activation::ALL.len()];
@@ -260,7 +250,7 @@ fn every_activation_in_both_slots() {
                 batch: 3,
                 steps: 7,
             };
-            run_case(&ctx, r.random(), s, LstmConfig { units: 5, ..cfg });
+            run_case(&ctx, opts, r.random(), s, LstmConfig { units: 5, ..cfg });
         }
     }
     for (u, d, b, t) in [
@@ -280,6 +270,7 @@ fn every_activation_in_both_slots() {
         };
         run_case(
             &ctx,
+            opts,
             r.random(),
             Shape {
                 units: u,
@@ -293,14 +284,12 @@ fn every_activation_in_both_slots() {
 }
 
 /// One call of a whole sequence is one queue submission with 1 + T dispatches.
-#[test]
 fn one_sequence_costs_one_submit() {
     // A context of its own: the shared one counts other tests' work running in parallel.
     if gpu().is_none() {
         return;
     }
     let ctx = wgpu_lstm::gpu::GpuContext::new().unwrap();
-    ctx.set_kernel_choice(wgpu_lstm::gpu::KernelChoice::PerStep);
     let cfg = LstmConfig {
         return_sequences: true,
         return_state: true,
@@ -312,6 +301,10 @@ fn one_sequence_costs_one_submit() {
         &Device::Gpu(ctx.clone()),
     )
     .unwrap();
+    l.set_options(CallOptions {
+        kernel: KernelChoice::PerStep,
+        ..CallOptions::default()
+    });
     let x = random3(&mut rng(5), 3, 17, 4, 1.0);
     l.forward(x.view()).unwrap();
     let before = ctx.stats();
@@ -320,7 +313,7 @@ fn one_sequence_costs_one_submit() {
     assert_eq!(after.submits - before.submits, 1);
     assert_eq!(after.dispatches - before.dispatches, 1 + 17);
     // the persistent kernel: projection + one dispatch for all 17 steps
-    ctx.set_kernel_choice(wgpu_lstm::gpu::KernelChoice::Persistent);
+    l.set_options(CallOptions::default());
     l.forward(x.view()).unwrap();
     let persistent = ctx.stats();
     assert_eq!(persistent.submits - after.submits, 1);
@@ -336,13 +329,11 @@ fn one_sequence_costs_one_submit() {
 /// A call over the scratch budget is split over time and batch (forced here with tiny
 /// budgets) and gives the same results as the CPU, masks, go_backwards, initial states and
 /// stateful carry included.
-#[test]
 fn split_calls_equal_unsplit_ones() {
     if gpu().is_none() {
         return;
     }
     let ctx = wgpu_lstm::gpu::GpuContext::new().unwrap();
-    ctx.set_debug_poison(true);
     let (b, t, d, u) = (5, 9, 2, 3);
     let mut r = rng(31);
     // budget in row-steps of the projection (16·U bytes each): (rows, chunk) = (5, 2), (5, 1), (3, 1), (1, 1)
@@ -363,7 +354,13 @@ fn split_calls_equal_unsplit_ones() {
             let w = LstmWeights::keras_default(d, &cfg, row_steps);
             let mut cpu = Lstm::new(cfg.clone(), w.clone()).unwrap();
             let mut split = Lstm::on_device(cfg, w, &Device::Gpu(ctx.clone())).unwrap();
-            ctx.set_scratch_budget(row_steps * 16 * u as u64);
+            // bytes per row-step: x (D), the output (U) and h/c states' outputs, the mask,
+            // and the projection scratch (4U): enough for `row_steps` of them
+            split.set_options(CallOptions {
+                scratch_budget: row_steps * 4 * (d + 3 * u + 1 + 4 * u) as u64,
+                poison: true,
+                ..CallOptions::default()
+            });
             for call in 0..2 {
                 let x = random3(&mut r, b, t, d, 1.0);
                 let mask = random_mask(&mut r, b, t);
@@ -395,7 +392,6 @@ fn split_calls_equal_unsplit_ones() {
                     "{what}"
                 );
             }
-            ctx.set_scratch_budget(wgpu_lstm::gpu::DEFAULT_SCRATCH_BUDGET);
         }
     }
     assert_no_gpu_errors(&ctx);
@@ -403,7 +399,6 @@ fn split_calls_equal_unsplit_ones() {
 
 /// What cannot be split — one timestep of one row over the budget — is a typed error
 /// naming the limit.
-#[test]
 fn unsplittable_inputs_are_a_typed_error() {
     if gpu().is_none() {
         return;
@@ -416,7 +411,10 @@ fn unsplittable_inputs_are_a_typed_error() {
         &Device::Gpu(ctx.clone()),
     )
     .unwrap();
-    ctx.set_scratch_budget(32);
+    l.set_options(CallOptions {
+        scratch_budget: 32,
+        ..CallOptions::default()
+    });
     let x = ndarray::Array3::<f32>::zeros((1, 3, 1));
     let e = l.forward(x.view()).unwrap_err();
     assert!(
@@ -430,19 +428,18 @@ fn unsplittable_inputs_are_a_typed_error() {
 /// adapter the persistent kernel runs a sequence that would loop past the budget as several
 /// dispatches of chunks of steps (carrying h, c and the hold in their buffers) — same
 /// results as the CPU.
-#[test]
 fn the_persistent_kernel_respects_the_loop_budget() {
     if gpu().is_none() {
         return;
     }
     let ctx = wgpu_lstm::gpu::GpuContext::new().unwrap();
-    ctx.set_debug_poison(true);
     let cfg = LstmConfig {
         return_sequences: true,
         ..LstmConfig::new(200)
     };
     let w = LstmWeights::keras_default(2, &cfg, 3);
     let mut g = Lstm::on_device(cfg.clone(), w.clone(), &Device::Gpu(ctx.clone())).unwrap();
+    g.set_options(poisoned(KernelChoice::Auto));
     let mut c = Lstm::new(cfg, w).unwrap();
     // enough steps that the loop iterations per invocation (dot-product slices + k-split
     // sum + 2 per step, for this device's workgroup size) pass the budget
@@ -457,7 +454,8 @@ fn the_persistent_kernel_respects_the_loop_budget() {
     let y = g.forward(x.view()).unwrap().output;
     let dispatches = ctx.stats().dispatches - before;
     assert_eq!(dispatches, 1 + 2, "projection + two persistent chunks");
-    assert_eq!(ctx.last_kernel(), "persistent");
+    assert_eq!(g.last_report().kernel, "persistent");
+    assert_eq!(g.last_report().parts, 1);
     assert!(crate::common::max_abs(&y, &c.forward(x.view()).unwrap().output) <= 1e-4);
     // a shorter sequence of the same layer runs persistent
     let before = ctx.stats().dispatches;
@@ -468,14 +466,12 @@ fn the_persistent_kernel_respects_the_loop_budget() {
 
 /// One layer whose kernel changes between calls (each kernel reads its own layout of the
 /// recurrent kernel, uploaded on first use): every call equals the CPU, state carried.
-#[test]
 fn one_layer_switching_kernels_between_calls_matches_the_cpu() {
-    use wgpu_lstm::gpu::{GpuContext, KernelChoice};
+    use wgpu_lstm::gpu::GpuContext;
     if gpu().is_none() {
         return;
     }
     let ctx = GpuContext::new().unwrap();
-    ctx.set_debug_poison(true);
     let cfg = LstmConfig {
         stateful: true,
         return_sequences: true,
@@ -492,7 +488,7 @@ fn one_layer_switching_kernels_between_calls_matches_the_cpu() {
         KernelChoice::PerStepSubgroup,
         KernelChoice::Auto,
     ] {
-        ctx.set_kernel_choice(choice);
+        g.set_options(poisoned(choice));
         let x = random3(&mut r, 3, 4, 5, 1.0);
         let got = g.forward(x.view()).unwrap().output;
         let want = c.forward(x.view()).unwrap().output;
@@ -509,7 +505,6 @@ fn one_layer_switching_kernels_between_calls_matches_the_cpu() {
 /// purpose) and default limits otherwise (256 invocations, 16 KiB of workgroup memory), a
 /// layer and a model split their calls so that no dispatch exceeds the limit, and equal the
 /// CPU; the persistent kernel runs with 256-invocation workgroups there.
-#[test]
 fn calls_respect_a_small_dispatch_limit() {
     if gpu().is_none() {
         return;
@@ -531,14 +526,12 @@ fn calls_respect_a_small_dispatch_limit() {
     }))
     .unwrap();
     let ctx = wgpu_lstm::gpu::GpuContext::from_device(adapter.get_info(), device, queue);
-    ctx.set_debug_poison(true);
     assert_eq!(ctx.sequence_workgroup_size(), 256);
     let mut r = rng(41);
     for choice in [
         wgpu_lstm::gpu::KernelChoice::Auto,
         wgpu_lstm::gpu::KernelChoice::PerStep,
     ] {
-        ctx.set_kernel_choice(choice);
         let cfg = LstmConfig {
             return_sequences: true,
             stateful: true,
@@ -546,6 +539,7 @@ fn calls_respect_a_small_dispatch_limit() {
         };
         let w = LstmWeights::keras_default(3, &cfg, 2);
         let mut g = Lstm::on_device(cfg.clone(), w.clone(), &Device::Gpu(ctx.clone())).unwrap();
+        g.set_options(poisoned(choice));
         let mut c = Lstm::new(cfg, w).unwrap();
         for _ in 0..2 {
             // 5 rows > 3 workgroups of the recurrence; 5·50 rows > 3·64 of the projection
@@ -560,7 +554,8 @@ fn calls_respect_a_small_dispatch_limit() {
         }
     }
     // a model (LSTM → Dense) splits its rows the same way
-    use wgpu_lstm::model::{LayerDef, Model, ModelDef};
+    use wgpu_lstm::layers::{Dense, Layer, Masking, Recurrent};
+    use wgpu_lstm::model::{Model, ModelDef};
     let cfg = LstmConfig {
         return_sequences: true,
         ..LstmConfig::new(4)
@@ -571,18 +566,18 @@ fn calls_respect_a_small_dispatch_limit() {
         layers: vec![
             (
                 "lstm".into(),
-                LayerDef::Lstm {
+                Layer::Recurrent(Recurrent {
                     weights: LstmWeights::keras_default(3, &cfg, 5),
                     config: cfg,
-                },
+                }),
             ),
             (
                 "dense".into(),
-                LayerDef::Dense {
+                Layer::Dense(Dense {
                     kernel: crate::common::random(&mut r, ndarray::Ix2(4, 2), 0.5),
                     bias: None,
                     activation: wgpu_lstm::Activation::Linear,
-                },
+                }),
             ),
         ],
     };
@@ -595,7 +590,7 @@ fn calls_respect_a_small_dispatch_limit() {
         .unwrap()
         .predict(x.view())
         .unwrap();
-    assert!(crate::common::max_abs(&got, &want) <= 1e-5);
+    assert!(crate::common::max_abs(&got[0], &want[0]) <= 1e-5);
     // masking (rows × feature chunks) and an element-wise Bidirectional merge (rows × units)
     // cover more invocations than 3 workgroups of 64 along one dimension: 2-D grids
     let half = LstmConfig {
@@ -606,14 +601,18 @@ fn calls_respect_a_small_dispatch_limit() {
         name: "bidir".into(),
         flavour: wgpu_lstm::KerasFlavour::Keras3,
         layers: vec![
-            ("masking".into(), LayerDef::Masking { mask_value: 0.0 }),
+            (
+                "masking".into(),
+                Layer::Masking(Masking { mask_value: 0.0 }),
+            ),
             (
                 "bidirectional".into(),
-                LayerDef::Bidirectional {
+                crate::common::BidirDef {
                     forward: (half.clone(), LstmWeights::keras_default(3, &half, 6)),
                     backward: (half.clone(), LstmWeights::keras_default(3, &half, 7)),
-                    merge: wgpu_lstm::cpu::MergeMode::Sum,
-                },
+                    merge: wgpu_lstm::layers::bidirectional::MergeMode::Sum,
+                }
+                .build(),
             ),
         ],
     };
@@ -627,7 +626,7 @@ fn calls_respect_a_small_dispatch_limit() {
         .unwrap()
         .predict(xm.view())
         .unwrap();
-    assert!(crate::common::max_abs(&got, &want) <= 1e-5);
+    assert!(crate::common::max_abs(&got[0], &want[0]) <= 1e-5);
     // a model row longer than one dispatch covers (3·64 projection rows) is cut into
     // several GEMM dispatches: same result
     let long = random3(&mut r, 1, 3 * 64 * 3 + 1, 3, 1.0);
@@ -639,6 +638,46 @@ fn calls_respect_a_small_dispatch_limit() {
         .unwrap()
         .predict(long.view())
         .unwrap();
-    assert!(crate::common::max_abs(&got, &want) <= 1e-5);
+    assert!(crate::common::max_abs(&got[0], &want[0]) <= 1e-5);
     assert_no_gpu_errors(&ctx);
+}
+
+/// This module's tests, for the harness in main.rs.
+pub fn tests() -> Vec<libtest_mimic::Trial> {
+    let mut v = crate::common::suite_of(
+        "gpu_vs_cpu::random_configurations_match_the_cpu",
+        &Exec::gpu_f32(),
+        random_configurations_match_the_cpu,
+    );
+    v.extend([
+        crate::common::gpu_test(
+            "gpu_vs_cpu::every_activation_in_both_slots",
+            every_activation_in_both_slots,
+        ),
+        crate::common::gpu_test(
+            "gpu_vs_cpu::one_sequence_costs_one_submit",
+            one_sequence_costs_one_submit,
+        ),
+        crate::common::gpu_test(
+            "gpu_vs_cpu::split_calls_equal_unsplit_ones",
+            split_calls_equal_unsplit_ones,
+        ),
+        crate::common::gpu_test(
+            "gpu_vs_cpu::unsplittable_inputs_are_a_typed_error",
+            unsplittable_inputs_are_a_typed_error,
+        ),
+        crate::common::gpu_test(
+            "gpu_vs_cpu::the_persistent_kernel_respects_the_loop_budget",
+            the_persistent_kernel_respects_the_loop_budget,
+        ),
+        crate::common::gpu_test(
+            "gpu_vs_cpu::one_layer_switching_kernels_between_calls_matches_the_cpu",
+            one_layer_switching_kernels_between_calls_matches_the_cpu,
+        ),
+        crate::common::gpu_test(
+            "gpu_vs_cpu::calls_respect_a_small_dispatch_limit",
+            calls_respect_a_small_dispatch_limit,
+        ),
+    ]);
+    v
 }

@@ -62,7 +62,6 @@ fn rows(v: &[f32], width: usize) -> ndarray::ArrayD<f32> {
     Array2::from_shape_fn((v.len(), width), |(r, _)| v[r]).into_dyn()
 }
 
-#[test]
 fn test_correctness() {
     let x = arange(3, 6, 4);
     let want = rows(&[0.6288687, 0.86899155, 0.9460773], 3);
@@ -96,7 +95,6 @@ fn test_correctness() {
     );
 }
 
-#[test]
 fn test_statefulness() {
     let x = arange(2, 3, 4);
     let cfg = LstmConfig {
@@ -116,7 +114,6 @@ fn test_statefulness() {
     }
 }
 
-#[test]
 fn test_pass_initial_state() {
     let x = arange(2, 4, 3);
     let s = array![[0.0f32, 1.0], [2.0, 3.0]];
@@ -134,7 +131,6 @@ fn test_pass_initial_state() {
     );
 }
 
-#[test]
 fn test_masking() {
     let x = arange(2, 4, 3);
     let mask = array![[true, true, true, false], [true, true, false, false]];
@@ -179,4 +175,17 @@ fn test_masking() {
         LstmInput::new(x.view()).mask(back_mask.view()),
         rows(&[0.15341201, 0.3844719], 2),
     );
+}
+
+/// This module's tests, for the harness in main.rs.
+pub fn tests() -> Vec<libtest_mimic::Trial> {
+    vec![
+        crate::common::test("keras_vectors::test_correctness", test_correctness),
+        crate::common::gpu_test("keras_vectors::test_statefulness", test_statefulness),
+        crate::common::test(
+            "keras_vectors::test_pass_initial_state",
+            test_pass_initial_state,
+        ),
+        crate::common::test("keras_vectors::test_masking", test_masking),
+    ]
 }

@@ -9,6 +9,7 @@ use serde_json::Value;
 use wgpu_lstm::conformance::json_array;
 use wgpu_lstm::keras::{self, LayerSpec, ModelFile};
 use wgpu_lstm::model::{Model, ModelDef};
+use wgpu_lstm::plan::Plan;
 use wgpu_lstm::{Device, Error};
 
 use crate::common::{assert_no_gpu_errors, fixtures_dir, gpu, max_abs};
@@ -30,12 +31,12 @@ fn companion(name: &str) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-fn check(model_def: ModelDef, expected: &Value, what: &str) {
+fn check(plan: Plan, expected: &Value, what: &str) {
     let x = json_array(&expected["input"], "input").unwrap();
     let want = json_array(&expected["predict_output"], "predict_output").unwrap();
     for (dev, tol) in devices() {
-        let mut m = Model::new(model_def.clone(), &dev).unwrap();
-        let got = m.predict(x.view()).unwrap();
+        let mut m = Model::from_plan(plan.clone(), &dev).unwrap();
+        let got = m.predict(x.view()).unwrap().swap_remove(0);
         let e = max_abs(&got, &want);
         assert!(e <= tol, "{what} on {}: error {e}", dev.name());
         if let Device::Gpu(ctx) = &dev {
@@ -44,18 +45,16 @@ fn check(model_def: ModelDef, expected: &Value, what: &str) {
     }
 }
 
-#[test]
 fn keras3_keras_file_reproduces_predict_output() {
     let file = keras::load_model_file(&models_dir().join("keras3_seq_lstm.keras")).unwrap();
     assert_eq!(file.keras_version, "3.15.1");
     check(
-        ModelDef::from_model_file(&file).unwrap(),
+        keras::plan_from_model_file(&file).unwrap(),
         &companion("keras3_seq_lstm.json"),
         "keras3 .keras",
     );
 }
 
-#[test]
 fn keras3_weights_h5_with_architecture_reproduces_predict_output() {
     // The architecture from the .keras archive's config.json, the weights from .weights.h5.
     let archive = std::fs::read(models_dir().join("keras3_seq_lstm.keras")).unwrap();
@@ -67,17 +66,16 @@ fn keras3_weights_h5_with_architecture_reproduces_predict_output() {
     )
     .unwrap();
     check(
-        ModelDef::from_model_file(&file).unwrap(),
+        keras::plan_from_model_file(&file).unwrap(),
         &companion("keras3_seq_lstm.json"),
         "keras3 .weights.h5",
     );
 }
 
-#[test]
 fn tf_keras_legacy_h5_reproduces_predict_output() {
     let file = keras::load_model_file(&models_dir().join("tfkeras2_seq_lstm.h5")).unwrap();
     assert_eq!(file.keras_version, "2.21.0");
-    let def = ModelDef::from_model_file(&file).unwrap();
+    let def = keras::plan_from_model_file(&file).unwrap();
     assert_eq!(def.flavour, wgpu_lstm::KerasFlavour::Keras2);
     check(def, &companion("tfkeras2_seq_lstm.json"), "tf_keras .h5");
 }
@@ -106,7 +104,6 @@ fn demo() -> (Value, Vec<u8>) {
     )
 }
 
-#[test]
 fn demo_model_reproduces_its_whole_sequence_output() {
     let (expected, bytes) = demo();
     let x = json_array(&expected["input"], "input").unwrap();
@@ -114,13 +111,12 @@ fn demo_model_reproduces_its_whole_sequence_output() {
     for (dev, tol) in devices() {
         let mut m = Model::from_keras_bytes(&bytes, "sine_forecaster.keras", &dev).unwrap();
         assert_eq!(m.param_count(), 4385);
-        let got = m.predict(x.view()).unwrap();
+        let got = m.predict(x.view()).unwrap().swap_remove(0);
         let e = max_abs(&got, &want);
         assert!(e <= tol, "demo on {}: error {e}", dev.name());
     }
 }
 
-#[test]
 fn demo_model_streamed_one_step_at_a_time_reproduces_the_stateful_output() {
     let (expected, bytes) = demo();
     let x = json_array(&expected["input"], "input").unwrap();
@@ -131,14 +127,17 @@ fn demo_model_streamed_one_step_at_a_time_reproduces_the_stateful_output() {
         let mut m = m.into_stateful(&dev).unwrap();
         let mut got = ArrayD::<f32>::zeros(want.shape());
         for t in 0..steps {
-            let y = m.predict(x.slice(s![.., t..t + 1, ..])).unwrap();
+            let y = m
+                .predict(x.slice(s![.., t..t + 1, ..]))
+                .unwrap()
+                .swap_remove(0);
             got.slice_mut(s![.., t..t + 1, ..]).assign(&y);
         }
         let e = max_abs(&got, &want);
         assert!(e <= tol, "stateful demo on {}: error {e}", dev.name());
         // reset: the next step starts from zero state again
         m.reset_states().unwrap();
-        let first = m.predict(x.slice(s![.., 0..1, ..])).unwrap();
+        let first = m.predict(x.slice(s![.., 0..1, ..])).unwrap().swap_remove(0);
         assert!(max_abs(&first, &want.slice(s![.., 0..1, ..]).to_owned().into_dyn()) <= tol);
     }
 }
@@ -152,7 +151,6 @@ fn lstm_spec(name: &str) -> LayerSpec {
     }
 }
 
-#[test]
 fn an_unsupported_layer_is_a_typed_error_naming_class_and_position() {
     let file = ModelFile {
         keras_version: "3.15.1".into(),
@@ -160,14 +158,13 @@ fn an_unsupported_layer_is_a_typed_error_naming_class_and_position() {
         class_name: "Sequential".into(),
         layers: vec![lstm_spec("my_gru")],
     };
-    let e = ModelDef::from_model_file(&file).unwrap_err();
+    let e = keras::plan_from_model_file(&file).unwrap_err();
     assert!(
-        matches!(&e, Error::Unsupported(m) if m.contains("layer 0") && m.contains("my_gru") && m.contains("GRU")),
+        matches!(&e, Error::Unsupported(m) if m.contains("`my_gru` (GRU)")),
         "{e}"
     );
 }
 
-#[test]
 fn layers_that_do_not_chain_are_a_typed_error() {
     let mut file = keras::load_model_file(&models_dir().join("keras3_seq_lstm.keras")).unwrap();
     // LSTM(4) after an LSTM without return_sequences cannot take a sequence.
@@ -177,15 +174,14 @@ fn layers_that_do_not_chain_are_a_typed_error() {
         .find(|l| l.class_name == "LSTM")
         .unwrap();
     first.config["return_sequences"] = Value::Bool(false);
-    let def = ModelDef::from_model_file(&file).unwrap();
-    let e = Model::new(def, &Device::Cpu).unwrap_err();
+    let e = keras::plan_from_model_file(&file).unwrap_err();
     assert!(
-        matches!(&e, Error::Unsupported(m) if m.contains("return_sequences")),
+        matches!(&e, Error::Layer { layer, .. } if layer == "lstm_1"),
         "{e}"
     );
+    assert!(e.to_string().contains("a sequence (B, T, 8)"), "{e}");
 }
 
-#[test]
 fn model_inputs_of_the_wrong_rank_or_size_are_typed_errors() {
     let (_, bytes) = demo();
     let mut m = Model::from_keras_bytes(&bytes, "demo", &Device::Cpu).unwrap();
@@ -212,8 +208,8 @@ fn model_inputs_of_the_wrong_rank_or_size_are_typed_errors() {
 }
 
 use rand::Rng;
-use wgpu_lstm::cpu::MergeMode;
-use wgpu_lstm::model::LayerDef;
+use wgpu_lstm::layers::bidirectional::MergeMode;
+use wgpu_lstm::layers::{Dense, Layer, Masking, Recurrent};
 use wgpu_lstm::{Activation, KerasFlavour, Lstm, LstmConfig, LstmInput, LstmWeights};
 
 fn lstm_def(
@@ -232,7 +228,6 @@ fn lstm_def(
 
 /// Bidirectional with every merge mode equals its definition built from two plain layers
 /// (forward, and backward with go_backwards flipped back to time order), on the CPU.
-#[test]
 fn bidirectional_merge_modes_follow_keras_definition() {
     let mut r = crate::common::rng(42);
     let (b, t, d, u) = (3, 6, 4, 5);
@@ -283,11 +278,12 @@ fn bidirectional_merge_modes_follow_keras_definition() {
                 flavour: KerasFlavour::Keras3,
                 layers: vec![(
                     "bidirectional".into(),
-                    LayerDef::Bidirectional {
+                    crate::common::BidirDef {
                         forward: fwd.clone(),
                         backward: bwd.clone(),
                         merge,
-                    },
+                    }
+                    .build(),
                 )],
             };
             let mut m = Model::new(def, &Device::Cpu).unwrap();
@@ -313,7 +309,6 @@ fn bidirectional_merge_modes_follow_keras_definition() {
 }
 
 /// A Masking layer gives the same result as passing the mask it derives.
-#[test]
 fn masking_layer_equals_the_explicit_mask() {
     let mut r = crate::common::rng(7);
     let (b, t, d, u) = (4, 7, 3, 6);
@@ -329,23 +324,26 @@ fn masking_layer_equals_the_explicit_mask() {
         name: "m".into(),
         flavour: KerasFlavour::Keras3,
         layers: vec![
-            ("masking".into(), LayerDef::Masking { mask_value: 0.0 }),
+            (
+                "masking".into(),
+                Layer::Masking(Masking { mask_value: 0.0 }),
+            ),
             (
                 "lstm".into(),
-                LayerDef::Lstm {
+                Layer::Recurrent(Recurrent {
                     config: l.0.clone(),
                     weights: l.1.clone(),
-                },
+                }),
             ),
         ],
     };
     let plain = ModelDef {
         layers: vec![(
             "lstm".into(),
-            LayerDef::Lstm {
+            Layer::Recurrent(Recurrent {
                 config: l.0,
                 weights: l.1,
-            },
+            }),
         )],
         ..with_masking.clone()
     };
@@ -357,14 +355,14 @@ fn masking_layer_equals_the_explicit_mask() {
         let got = Model::new(with_masking.clone(), &dev)
             .unwrap()
             .predict(x.view())
-            .unwrap();
+            .unwrap()
+            .swap_remove(0);
         assert!(max_abs(&got, want.output()) <= tol, "{}", dev.name());
     }
 }
 
 /// Random models (Masking, stacked LSTMs, Bidirectional with every merge mode, Dense heads
 /// with random activations): the GPU, chaining layers on the GPU, equals the CPU.
-#[test]
 fn random_models_match_on_gpu_and_cpu() {
     let Some(ctx) = gpu() else { return };
     let mut r = crate::common::rng(2024);
@@ -376,7 +374,10 @@ fn random_models_match_on_gpu_and_cpu() {
         );
         let mut layers = Vec::new();
         if r.random_bool(0.5) {
-            layers.push(("masking".to_string(), LayerDef::Masking { mask_value: 0.0 }));
+            layers.push((
+                "masking".to_string(),
+                Layer::Masking(Masking { mask_value: 0.0 }),
+            ));
         }
         let mut width = d;
         let n_rec = r.random_range(1..4);
@@ -394,21 +395,22 @@ fn random_models_match_on_gpu_and_cpu() {
                 let g = lstm_def(&mut r, width, u, rseq);
                 layers.push((
                     format!("bidirectional_{i}"),
-                    LayerDef::Bidirectional {
+                    crate::common::BidirDef {
                         forward: f,
                         backward: g,
                         merge,
-                    },
+                    }
+                    .build(),
                 ));
                 width = if merge == MergeMode::Concat { 2 * u } else { u };
             } else {
                 let l = lstm_def(&mut r, width, u, rseq);
                 layers.push((
                     format!("lstm_{i}"),
-                    LayerDef::Lstm {
+                    Layer::Recurrent(Recurrent {
                         config: l.0,
                         weights: l.1,
-                    },
+                    }),
                 ));
                 width = u;
             }
@@ -426,13 +428,13 @@ fn random_models_match_on_gpu_and_cpu() {
             };
             layers.push((
                 "dense".into(),
-                LayerDef::Dense {
+                Layer::Dense(Dense {
                     kernel: crate::common::random(&mut r, ndarray::Ix2(width, units), 0.5),
                     bias: r
                         .random_bool(0.8)
                         .then(|| crate::common::random(&mut r, ndarray::Ix1(units), 0.5)),
                     activation,
-                },
+                }),
             ));
         }
         let def = ModelDef {
@@ -465,19 +467,21 @@ fn random_models_match_on_gpu_and_cpu() {
 }
 
 /// A stateful model on the GPU: one submit per call for the whole model.
-#[test]
 fn a_model_call_is_one_submit() {
     if gpu().is_none() {
         return;
     }
     let ctx = wgpu_lstm::gpu::GpuContext::new().unwrap();
-    ctx.set_kernel_choice(wgpu_lstm::gpu::KernelChoice::PerStep);
     let (_, bytes) = demo();
     let mut m = Model::from_keras_bytes(&bytes, "demo", &Device::Gpu(ctx.clone())).unwrap();
+    m.set_options(wgpu_lstm::gpu::CallOptions {
+        kernel: wgpu_lstm::gpu::KernelChoice::PerStep,
+        ..Default::default()
+    });
     let x = ndarray::Array3::<f32>::zeros((2, 9, 1));
-    m.predict(x.view()).unwrap();
+    m.predict(x.view()).unwrap().swap_remove(0);
     let before = ctx.stats();
-    m.predict(x.view()).unwrap();
+    m.predict(x.view()).unwrap().swap_remove(0);
     let after = ctx.stats();
     assert_eq!(after.submits - before.submits, 1);
     // LSTM: projection + 9 steps; Dense: 1
@@ -488,13 +492,11 @@ fn a_model_call_is_one_submit() {
 /// A model call over the scratch budget runs per group of batch rows (forced here with a
 /// tiny budget) and equals the CPU: masking, stacked and bidirectional LSTMs, a Dense head,
 /// stateful carry across calls.
-#[test]
 fn split_model_calls_equal_unsplit_ones() {
     if gpu().is_none() {
         return;
     }
     let ctx = wgpu_lstm::gpu::GpuContext::new().unwrap();
-    ctx.set_debug_poison(true);
     let mut r = crate::common::rng(77);
     let (b, t, d) = (7, 5, 3);
     let stateful = |(mut c, w): (LstmConfig, LstmWeights)| {
@@ -508,45 +510,57 @@ fn split_model_calls_equal_unsplit_ones() {
         name: "split".into(),
         flavour: KerasFlavour::Keras3,
         layers: vec![
-            ("masking".into(), LayerDef::Masking { mask_value: 0.0 }),
+            (
+                "masking".into(),
+                Layer::Masking(Masking { mask_value: 0.0 }),
+            ),
             (
                 "lstm".into(),
-                LayerDef::Lstm {
+                Layer::Recurrent(Recurrent {
                     config: l0.0,
                     weights: l0.1,
-                },
+                }),
             ),
             (
                 "bidirectional".into(),
-                LayerDef::Bidirectional {
+                crate::common::BidirDef {
                     forward: f,
                     backward: g,
                     merge: MergeMode::Concat,
-                },
+                }
+                .build(),
             ),
             (
                 "dense".into(),
-                LayerDef::Dense {
+                Layer::Dense(Dense {
                     kernel: crate::common::random(&mut r, ndarray::Ix2(6, 2), 0.5),
                     bias: None,
                     activation: Activation::Tanh,
-                },
+                }),
             ),
         ],
     };
     let mut cpu = Model::new(def.clone(), &Device::Cpu).unwrap();
     let mut split = Model::new(def, &Device::Gpu(ctx.clone())).unwrap();
-    // per row: 5 steps × 16 floats (4U of the first LSTM) × 8 bytes = 640: 2 rows per group
-    ctx.set_scratch_budget(2 * 640);
+    // per row and step: the tensors (input 3 + masked 3 + lstm 4 + bidirectional 6 +
+    // dense 2 floats, and a mask word for each of the five sequences) and the LSTMs'
+    // projection scratch (16·(4 + 3 + 3) bytes) plus the Bidirectional halves (4·6): 5 steps
+    // × (4·18 + 4·5 + 160 + 24) = 1380 bytes a row; 2 rows per group
+    split.set_options(wgpu_lstm::gpu::CallOptions {
+        scratch_budget: 2 * 1380,
+        poison: true,
+        ..Default::default()
+    });
     let before = ctx.stats().submits;
     for _ in 0..2 {
         let mut x = crate::common::random3(&mut r, b, t, d, 1.0);
         x.slice_mut(s![2, 3.., ..]).fill(0.0);
-        let want = cpu.predict(x.view()).unwrap();
-        let got = split.predict(x.view()).unwrap();
+        let want = cpu.predict(x.view()).unwrap().swap_remove(0);
+        let got = split.predict(x.view()).unwrap().swap_remove(0);
         assert!(max_abs(&got, &want) <= 1e-4, "{}", max_abs(&got, &want));
     }
     assert_eq!(ctx.stats().submits - before, 2 * 4, "4 row groups per call");
+    assert_eq!(split.last_report().parts, 4);
     for (a, c) in split
         .states()
         .unwrap()
@@ -562,7 +576,6 @@ fn split_model_calls_equal_unsplit_ones() {
 /// only its input: masking, a Bidirectional layer with an element-wise merge, a stacked LSTM
 /// and a Dense head all reuse their bind groups and parameter records. Outputs stay equal to
 /// the CPU's on every call, with both recurrent kernels.
-#[test]
 fn repeated_model_calls_reuse_everything_and_upload_only_the_input() {
     use wgpu_lstm::gpu::{GpuContext, KernelChoice};
     if gpu().is_none() {
@@ -577,29 +590,33 @@ fn repeated_model_calls_reuse_everything_and_upload_only_the_input() {
         name: "reuse".into(),
         flavour: KerasFlavour::Keras3,
         layers: vec![
-            ("masking".into(), LayerDef::Masking { mask_value: 0.0 }),
+            (
+                "masking".into(),
+                Layer::Masking(Masking { mask_value: 0.0 }),
+            ),
             (
                 "bidirectional".into(),
-                LayerDef::Bidirectional {
+                crate::common::BidirDef {
                     forward: f,
                     backward: g,
                     merge: MergeMode::Ave,
-                },
+                }
+                .build(),
             ),
             (
                 "lstm".into(),
-                LayerDef::Lstm {
+                Layer::Recurrent(Recurrent {
                     config: l.0,
                     weights: l.1,
-                },
+                }),
             ),
             (
                 "dense".into(),
-                LayerDef::Dense {
+                Layer::Dense(Dense {
                     kernel: crate::common::random(&mut r, ndarray::Ix2(5, 2), 0.5),
                     bias: Some(crate::common::random(&mut r, ndarray::Ix1(2), 0.5)),
                     activation: Activation::Tanh,
-                },
+                }),
             ),
         ],
     };
@@ -611,8 +628,12 @@ fn repeated_model_calls_reuse_everything_and_upload_only_the_input() {
     }
     for choice in choices {
         let ctx = GpuContext::new().unwrap();
-        ctx.set_kernel_choice(choice);
         let mut m = Model::new(def.clone(), &Device::Gpu(ctx.clone())).unwrap();
+        m.set_options(wgpu_lstm::gpu::CallOptions {
+            kernel: choice,
+            poison: true,
+            ..Default::default()
+        });
         for call in 0..5 {
             let mut x = crate::common::random3(&mut r, b, t, d, 1.0);
             x.slice_mut(s![1, 2, ..]).fill(0.0); // a masked step
@@ -639,4 +660,66 @@ fn repeated_model_calls_reuse_everything_and_upload_only_the_input() {
         }
         assert_no_gpu_errors(&ctx);
     }
+}
+
+/// This module's tests, for the harness in main.rs.
+pub fn tests() -> Vec<libtest_mimic::Trial> {
+    vec![
+        crate::common::test(
+            "models::keras3_keras_file_reproduces_predict_output",
+            keras3_keras_file_reproduces_predict_output,
+        ),
+        crate::common::test(
+            "models::keras3_weights_h5_with_architecture_reproduces_predict_output",
+            keras3_weights_h5_with_architecture_reproduces_predict_output,
+        ),
+        crate::common::test(
+            "models::tf_keras_legacy_h5_reproduces_predict_output",
+            tf_keras_legacy_h5_reproduces_predict_output,
+        ),
+        crate::common::gpu_test(
+            "models::demo_model_reproduces_its_whole_sequence_output",
+            demo_model_reproduces_its_whole_sequence_output,
+        ),
+        crate::common::gpu_test(
+            "models::demo_model_streamed_one_step_at_a_time_reproduces_the_stateful_output",
+            demo_model_streamed_one_step_at_a_time_reproduces_the_stateful_output,
+        ),
+        crate::common::test(
+            "models::an_unsupported_layer_is_a_typed_error_naming_class_and_position",
+            an_unsupported_layer_is_a_typed_error_naming_class_and_position,
+        ),
+        crate::common::test(
+            "models::layers_that_do_not_chain_are_a_typed_error",
+            layers_that_do_not_chain_are_a_typed_error,
+        ),
+        crate::common::test(
+            "models::model_inputs_of_the_wrong_rank_or_size_are_typed_errors",
+            model_inputs_of_the_wrong_rank_or_size_are_typed_errors,
+        ),
+        crate::common::test(
+            "models::bidirectional_merge_modes_follow_keras_definition",
+            bidirectional_merge_modes_follow_keras_definition,
+        ),
+        crate::common::gpu_test(
+            "models::masking_layer_equals_the_explicit_mask",
+            masking_layer_equals_the_explicit_mask,
+        ),
+        crate::common::gpu_test(
+            "models::random_models_match_on_gpu_and_cpu",
+            random_models_match_on_gpu_and_cpu,
+        ),
+        crate::common::gpu_test(
+            "models::a_model_call_is_one_submit",
+            a_model_call_is_one_submit,
+        ),
+        crate::common::gpu_test(
+            "models::split_model_calls_equal_unsplit_ones",
+            split_model_calls_equal_unsplit_ones,
+        ),
+        crate::common::gpu_test(
+            "models::repeated_model_calls_reuse_everything_and_upload_only_the_input",
+            repeated_model_calls_reuse_everything_and_upload_only_the_input,
+        ),
+    ]
 }

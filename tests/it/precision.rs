@@ -7,7 +7,6 @@ use wgpu_lstm::gpu::KernelChoice;
 
 use crate::common::{assert_no_gpu_errors, gpu, max_abs, random3, rng};
 
-#[test]
 fn f16_weights_on_the_gpu_equal_the_cpu_twin() {
     let Some(ctx) = gpu() else { return };
     if !ctx.device().features().contains(wgpu::Features::SHADER_F16) {
@@ -26,16 +25,14 @@ fn f16_weights_on_the_gpu_equal_the_cpu_twin() {
         assert!(matches!(e, Error::Unsupported(_)));
         return;
     }
-    // every recurrent kernel: persistent (chosen for these units), and both per-step ones
-    let mut contexts = vec![ctx.clone()];
-    for choice in [KernelChoice::PerStep, KernelChoice::PerStepSubgroup] {
-        let c = wgpu_lstm::gpu::GpuContext::new().unwrap();
-        c.set_kernel_choice(choice);
-        c.set_debug_poison(true);
-        contexts.push(c);
-    }
+    // every recurrent kernel: by shape, persistent, and both per-step ones
     let mut r = rng(16);
-    for ctx in &contexts {
+    for choice in [
+        KernelChoice::Auto,
+        KernelChoice::Persistent,
+        KernelChoice::PerStep,
+        KernelChoice::PerStepSubgroup,
+    ] {
         for (u, d, b, t) in [(5, 3, 2, 7), (64, 8, 3, 6), (130, 4, 1, 4)] {
             let cfg = LstmConfig {
                 return_sequences: true,
@@ -50,6 +47,11 @@ fn f16_weights_on_the_gpu_equal_the_cpu_twin() {
                 Precision::F16Weights,
             )
             .unwrap();
+            gpu_l.set_options(wgpu_lstm::gpu::CallOptions {
+                kernel: choice,
+                poison: true,
+                ..Default::default()
+            });
             let mut cpu_l =
                 Lstm::on_device_with_precision(cfg, w, &Device::Cpu, Precision::F16Weights)
                     .unwrap();
@@ -58,18 +60,16 @@ fn f16_weights_on_the_gpu_equal_the_cpu_twin() {
             let c = cpu_l.call(LstmInput::new(x.view())).unwrap();
             assert!(
                 max_abs(&a.output, &c.output) <= 1e-5,
-                "{:?} U={u}: {}",
-                ctx.kernel_choice(),
+                "{choice:?} U={u}: {}",
                 max_abs(&a.output, &c.output)
             );
         }
-        assert_no_gpu_errors(ctx);
+        assert_no_gpu_errors(&ctx);
     }
 }
 
 /// The error f16 storage of R costs against exact f32, on the CPU twin (a property of the
 /// rounding, not of the device): T = 100 steps of random inputs.
-#[test]
 fn f16_weights_error_against_f32_is_bounded() {
     let mut r = rng(5);
     let mut report = Vec::new();
@@ -95,4 +95,18 @@ fn f16_weights_error_against_f32_is_bounded() {
         "f16-weight error vs f32 over 100 steps: {}",
         report.join(", ")
     );
+}
+
+/// This module's tests, for the harness in main.rs.
+pub fn tests() -> Vec<libtest_mimic::Trial> {
+    vec![
+        crate::common::gpu_test(
+            "precision::f16_weights_on_the_gpu_equal_the_cpu_twin",
+            f16_weights_on_the_gpu_equal_the_cpu_twin,
+        ),
+        crate::common::test(
+            "precision::f16_weights_error_against_f32_is_bounded",
+            f16_weights_error_against_f32_is_bounded,
+        ),
+    ]
 }

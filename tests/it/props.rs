@@ -74,7 +74,6 @@ fn layer(cfg: LstmConfig, c: &Case) -> Lstm {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(96))]
 
-    #[test]
     fn a_mask_of_all_ones_equals_no_mask(c in case()) {
         let x = random3(&mut rng(c.seed ^ 1), c.batch, c.steps, c.dim, 2.0);
         let mut l = layer(config(&c), &c);
@@ -85,7 +84,6 @@ proptest! {
         prop_assert_eq!(max_abs(&plain.c.unwrap().into_dyn(), &masked.c.unwrap().into_dyn()), 0.0);
     }
 
-    #[test]
     fn go_backwards_equals_forward_on_reversed_input(c in case()) {
         let x = random3(&mut rng(c.seed ^ 2), c.batch, c.steps, c.dim, 2.0);
         let rev = x.slice(s![.., ..;-1, ..]).to_owned();
@@ -98,7 +96,6 @@ proptest! {
         prop_assert!(max_abs(&a.c.unwrap().into_dyn(), &b.c.unwrap().into_dyn()) <= 1e-6);
     }
 
-    #[test]
     fn a_stateful_call_split_in_two_equals_one_call(c in case(), cut in 1usize..10) {
         let steps = c.steps.max(2);
         let cut = cut.min(steps - 1);
@@ -116,7 +113,6 @@ proptest! {
         prop_assert!(max_abs(&sw.h.into_dyn(), &ss.h.into_dyn()) <= 1e-6);
     }
 
-    #[test]
     fn the_output_at_step_t_does_not_depend_on_later_inputs(c in case(), t in 0usize..10) {
         let t = t.min(c.steps - 1);
         let x = random3(&mut rng(c.seed ^ 4), c.batch, c.steps, c.dim, 2.0);
@@ -128,4 +124,26 @@ proptest! {
         let (a, b) = (a.slice(s![.., ..=t, ..]).to_owned().into_dyn(), b.slice(s![.., ..=t, ..]).to_owned().into_dyn());
         prop_assert_eq!(max_abs(&a, &b), 0.0);
     }
+}
+
+/// This module's tests, for the harness in main.rs.
+pub fn tests() -> Vec<libtest_mimic::Trial> {
+    vec![
+        crate::common::test(
+            "props::a_mask_of_all_ones_equals_no_mask",
+            a_mask_of_all_ones_equals_no_mask,
+        ),
+        crate::common::test(
+            "props::go_backwards_equals_forward_on_reversed_input",
+            go_backwards_equals_forward_on_reversed_input,
+        ),
+        crate::common::test(
+            "props::a_stateful_call_split_in_two_equals_one_call",
+            a_stateful_call_split_in_two_equals_one_call,
+        ),
+        crate::common::test(
+            "props::the_output_at_step_t_does_not_depend_on_later_inputs",
+            the_output_at_step_t_does_not_depend_on_later_inputs,
+        ),
+    ]
 }

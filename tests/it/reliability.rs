@@ -7,12 +7,13 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
 use ndarray::{Array2, Array3};
-use wgpu_lstm::model::{LayerDef, Model, ModelDef};
+use wgpu_lstm::layers::{Dense, Layer, Masking, Recurrent};
+use wgpu_lstm::model::{Model, ModelDef};
 use wgpu_lstm::{Activation, Device, KerasFlavour, Lstm, LstmConfig, LstmInput, LstmWeights};
 
 use crate::common::{assert_no_gpu_errors, gpu, max_abs, random, random3, rng};
 
-fn model(layers: Vec<(&str, LayerDef)>) -> ModelDef {
+fn model(layers: Vec<(&str, Layer)>) -> ModelDef {
     ModelDef {
         name: "m".into(),
         flavour: KerasFlavour::Keras3,
@@ -25,20 +26,22 @@ fn model(layers: Vec<(&str, LayerDef)>) -> ModelDef {
 
 fn gpu_and_cpu(def: &ModelDef, x: &Array3<f32>) -> (ndarray::ArrayD<f32>, ndarray::ArrayD<f32>) {
     let ctx = gpu().expect("checked by the caller");
-    let got = Model::new(def.clone(), &Device::Gpu(ctx))
-        .unwrap()
-        .predict(x.view())
-        .unwrap();
+    let mut g = Model::new(def.clone(), &Device::Gpu(ctx)).unwrap();
+    g.set_options(wgpu_lstm::gpu::CallOptions {
+        poison: true,
+        ..Default::default()
+    });
+    let got = g.predict(x.view()).unwrap().swap_remove(0);
     let want = Model::new(def.clone(), &Device::Cpu)
         .unwrap()
         .predict(x.view())
-        .unwrap();
+        .unwrap()
+        .swap_remove(0);
     (got, want)
 }
 
 /// Masking over 70 000 features (a one-hot vocabulary): a step valid only through feature
 /// 69 999 — past one invocation's 65 535 loop iterations — is valid on the GPU too.
-#[test]
 fn masking_over_more_features_than_one_loop_may_scan() {
     if gpu().is_none() {
         return;
@@ -54,10 +57,10 @@ fn masking_over_more_features_than_one_loop_may_scan() {
         ..LstmConfig::new(2)
     };
     let def = model(vec![
-        ("masking", LayerDef::Masking { mask_value: 0.0 }),
+        ("masking", Layer::Masking(Masking { mask_value: 0.0 })),
         (
             "lstm",
-            LayerDef::Lstm {
+            Layer::Recurrent(Recurrent {
                 weights: LstmWeights::new(
                     random(&mut r, ndarray::Ix2(d, 8), 0.5),
                     random(&mut r, ndarray::Ix2(2, 8), 0.5),
@@ -65,7 +68,7 @@ fn masking_over_more_features_than_one_loop_may_scan() {
                 )
                 .unwrap(),
                 config: cfg,
-            },
+            }),
         ),
     ]);
     let (got, want) = gpu_and_cpu(&def, &x);
@@ -78,7 +81,6 @@ fn masking_over_more_features_than_one_loop_may_scan() {
 /// An input projection over D = 1 100 000 features (more than 65 535 slices of 16) and a
 /// Dense layer over as many inputs: the dot products are cut into chunks of K, summed in
 /// place, and equal the CPU.
-#[test]
 fn projections_over_more_features_than_one_loop_may_scan() {
     if gpu().is_none() {
         return;
@@ -92,7 +94,7 @@ fn projections_over_more_features_than_one_loop_may_scan() {
     };
     let lstm = model(vec![(
         "lstm",
-        LayerDef::Lstm {
+        Layer::Recurrent(Recurrent {
             weights: LstmWeights::new(
                 random(&mut r, ndarray::Ix2(d, 4), 0.002),
                 random(&mut r, ndarray::Ix2(1, 4), 0.5),
@@ -100,18 +102,18 @@ fn projections_over_more_features_than_one_loop_may_scan() {
             )
             .unwrap(),
             config: cfg,
-        },
+        }),
     )]);
     let (got, want) = gpu_and_cpu(&lstm, &x);
     assert!(want.iter().all(|v| v.abs() > 1e-6));
     assert!(max_abs(&got, &want) <= 1e-4, "{}", max_abs(&got, &want));
     let dense = model(vec![(
         "dense",
-        LayerDef::Dense {
+        Layer::Dense(Dense {
             kernel: random(&mut r, ndarray::Ix2(d, 3), 0.002),
             bias: Some(random(&mut r, ndarray::Ix1(3), 0.5)),
             activation: Activation::Tanh,
-        },
+        }),
     )]);
     let (got, want) = gpu_and_cpu(&dense, &x);
     assert!(max_abs(&got, &want) <= 1e-4, "{}", max_abs(&got, &want));
@@ -120,7 +122,6 @@ fn projections_over_more_features_than_one_loop_may_scan() {
 
 /// A Dense layer of 4 200 000 units needs more than 65 535 workgroups of 64 columns: its
 /// GEMM runs as two blocks of columns and equals the CPU.
-#[test]
 fn a_dense_layer_wider_than_one_dispatch() {
     if gpu().is_none() {
         return;
@@ -131,18 +132,18 @@ fn a_dense_layer_wider_than_one_dispatch() {
     let def = model(vec![
         (
             "lstm",
-            LayerDef::Lstm {
+            Layer::Recurrent(Recurrent {
                 weights: LstmWeights::keras_default(3, &cfg, 3),
                 config: cfg,
-            },
+            }),
         ),
         (
             "dense",
-            LayerDef::Dense {
+            Layer::Dense(Dense {
                 kernel: random(&mut r, ndarray::Ix2(2, units), 0.5),
                 bias: Some(random(&mut r, ndarray::Ix1(units), 0.5)),
                 activation: Activation::Sigmoid,
-            },
+            }),
         ),
     ]);
     let x = random3(&mut r, 1, 2, 3, 1.0);
@@ -171,7 +172,6 @@ fn stateful(units: usize) -> (LstmConfig, LstmWeights) {
 /// did not happen); once polled the work is submitted, so dropped after that the call
 /// happened (a stateful layer's state advanced) and only its results are discarded. Either
 /// way the layer and every other layer of the context stay usable and equal the CPU.
-#[test]
 fn a_dropped_async_call_leaves_its_layer_usable() {
     let Some(ctx) = gpu() else { return };
     let (cfg, w) = stateful(32);
@@ -237,7 +237,6 @@ fn a_dropped_async_call_leaves_its_layer_usable() {
 /// while other threads run healthy layers and models on the same context: every healthy
 /// call succeeds and equals the CPU, and the provoked errors are reported by
 /// `check_errors`, to nobody's call.
-#[test]
 fn gpu_errors_stay_with_the_thread_that_caused_them() {
     let Some(_) = gpu() else { return };
     // a context of its own, so the uncaptured errors counted here are this test's
@@ -280,22 +279,22 @@ fn gpu_errors_stay_with_the_thread_that_caused_them() {
                 let mut g =
                     Lstm::on_device(cfg.clone(), w.clone(), &Device::Gpu(ctx.clone())).unwrap();
                 let mut c = Lstm::new(cfg.clone(), w.clone()).unwrap();
-                let dense = LayerDef::Dense {
+                let dense = Layer::Dense(Dense {
                     kernel: Array2::from_elem((cfg.units, 2), 0.25),
                     bias: None,
                     activation: Activation::Linear,
-                };
+                });
                 let def = model(vec![
-                    ("masking", LayerDef::Masking { mask_value: 0.0 }),
+                    ("masking", Layer::Masking(Masking { mask_value: 0.0 })),
                     (
                         "lstm",
-                        LayerDef::Lstm {
+                        Layer::Recurrent(Recurrent {
                             config: LstmConfig {
                                 stateful: false,
                                 ..cfg.clone()
                             },
                             weights: w,
-                        },
+                        }),
                     ),
                     ("dense", dense),
                 ]);
@@ -306,8 +305,8 @@ fn gpu_errors_stay_with_the_thread_that_caused_them() {
                     let a = g.forward(x.view()).unwrap().output;
                     let b = c.forward(x.view()).unwrap().output;
                     assert!(max_abs(&a, &b) <= 1e-4);
-                    let a = gm.predict(x.view()).unwrap();
-                    let b = cm.predict(x.view()).unwrap();
+                    let a = gm.predict(x.view()).unwrap().swap_remove(0);
+                    let b = cm.predict(x.view()).unwrap().swap_remove(0);
                     assert!(max_abs(&a, &b) <= 1e-4);
                 }
             })
@@ -323,4 +322,30 @@ fn gpu_errors_stay_with_the_thread_that_caused_them() {
     let e = ctx.check_errors().unwrap_err();
     assert!(e.to_string().contains("provoked"), "{e}");
     ctx.check_errors().expect("cleared by the first check");
+}
+
+/// This module's tests, for the harness in main.rs.
+pub fn tests() -> Vec<libtest_mimic::Trial> {
+    vec![
+        crate::common::gpu_test(
+            "reliability::masking_over_more_features_than_one_loop_may_scan",
+            masking_over_more_features_than_one_loop_may_scan,
+        ),
+        crate::common::gpu_test(
+            "reliability::projections_over_more_features_than_one_loop_may_scan",
+            projections_over_more_features_than_one_loop_may_scan,
+        ),
+        crate::common::gpu_test(
+            "reliability::a_dense_layer_wider_than_one_dispatch",
+            a_dense_layer_wider_than_one_dispatch,
+        ),
+        crate::common::gpu_test(
+            "reliability::a_dropped_async_call_leaves_its_layer_usable",
+            a_dropped_async_call_leaves_its_layer_usable,
+        ),
+        crate::common::gpu_test(
+            "reliability::gpu_errors_stay_with_the_thread_that_caused_them",
+            gpu_errors_stay_with_the_thread_that_caused_them,
+        ),
+    ]
 }

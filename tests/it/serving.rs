@@ -20,7 +20,6 @@ fn devices() -> Vec<Device> {
 /// moments a slot is reset (its stream starts over), checkpointed, or a checkpoint is
 /// restored into some slot (a stream migrates). Every slot's output must equal its stream
 /// run alone (batch 1) on the CPU, and untouched slots keep their state exactly.
-#[test]
 fn many_independent_streams_in_one_batch_equal_each_stream_alone() {
     for dev in devices() {
         let mut r = rng(99);
@@ -104,7 +103,6 @@ fn many_independent_streams_in_one_batch_equal_each_stream_alone() {
 }
 
 /// The same multiplexing through a whole model (the demo: LSTM → Dense), on the GPU.
-#[test]
 fn a_stateful_model_serves_streams_per_row() {
     let bytes = std::fs::read(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/sine_forecaster.keras"),
@@ -138,9 +136,12 @@ fn a_stateful_model_serves_streams_per_row() {
                 alone[2].set_row_states(0, &c).unwrap();
             }
             let x = random3(&mut r, 3, 1, 1, 1.0);
-            let y = served.predict(x.view()).unwrap();
+            let y = served.predict(x.view()).unwrap().swap_remove(0);
             for (k, a) in alone.iter_mut().enumerate() {
-                let yk = a.predict(x.slice(s![k..k + 1, .., ..])).unwrap();
+                let yk = a
+                    .predict(x.slice(s![k..k + 1, .., ..]))
+                    .unwrap()
+                    .swap_remove(0);
                 assert!(
                     max_abs(&y.slice(s![k..k + 1, .., ..]).to_owned().into_dyn(), &yk) <= 1e-4,
                     "step {step} slot {k}"
@@ -150,7 +151,6 @@ fn a_stateful_model_serves_streams_per_row() {
     }
 }
 
-#[test]
 fn per_row_operations_give_typed_errors() {
     for dev in devices() {
         let cfg = LstmConfig {
@@ -194,7 +194,6 @@ fn rss_bytes() -> u64 {
 
 /// 100 000 one-step calls with row resets and full resets: no GPU buffer is created after
 /// the warm-up and host memory stays flat.
-#[test]
 fn one_hundred_thousand_streaming_steps_keep_memory_flat() {
     let Some(_) = gpu() else { return };
     let ctx = wgpu_lstm::gpu::GpuContext::new().unwrap();
@@ -240,7 +239,6 @@ fn one_hundred_thousand_streaming_steps_keep_memory_flat() {
 }
 
 /// Layers are Send + Sync; several threads run their own layers on one shared device.
-#[test]
 fn layers_run_from_several_threads_on_one_device() {
     fn send_sync<T: Send + Sync>() {}
     send_sync::<Lstm>();
@@ -275,7 +273,6 @@ fn layers_run_from_several_threads_on_one_device() {
 
 /// The async call gives the same result as the blocking one, on every device, and a
 /// stateful layer's state advances the same way.
-#[test]
 fn the_async_call_equals_the_blocking_call() {
     for dev in devices() {
         let cfg = LstmConfig {
@@ -301,7 +298,6 @@ fn the_async_call_equals_the_blocking_call() {
 
 /// A lost device is a typed error, never a panic or a hang; afterwards a new context and
 /// layer work.
-#[test]
 fn a_lost_device_is_a_typed_error_and_a_new_context_works() {
     if gpu().is_none() {
         return;
@@ -329,7 +325,6 @@ fn a_lost_device_is_a_typed_error_and_a_new_context_works() {
 /// NaN and Inf in inputs, as in Keras: a NaN at a valid step makes that row's state and
 /// outputs NaN from that step on; a NaN at a masked step is ignored; ±Inf saturates the gates
 /// to finite values; other rows are untouched. Same on the CPU and the GPU, nothing crashes.
-#[test]
 fn nan_and_inf_inputs_propagate_as_in_keras() {
     for dev in devices() {
         let cfg = LstmConfig {
@@ -381,7 +376,6 @@ fn nan_and_inf_inputs_propagate_as_in_keras() {
 /// step records (one bank per starting h slot) are already on the GPU. Checked for both
 /// recurrent kernels, for a stateful stream of odd-length calls (the starting slot
 /// alternates) and for stateless sequences, with every output checked against the CPU.
-#[test]
 fn repeated_calls_upload_only_their_inputs() {
     use wgpu_lstm::gpu::{GpuContext, KernelChoice};
     let Some(_) = gpu() else { return };
@@ -392,8 +386,11 @@ fn repeated_calls_upload_only_their_inputs() {
     }
     for choice in choices {
         let ctx = GpuContext::new().unwrap();
-        ctx.set_debug_poison(false); // poisoning uploads NaNs into the scratch
-        ctx.set_kernel_choice(choice);
+        // no poisoning: it uploads NaNs into the scratch, which this test counts
+        let opts = wgpu_lstm::gpu::CallOptions {
+            kernel: choice,
+            ..Default::default()
+        };
         for (stateful, steps) in [(true, 1), (true, 3), (false, 5)] {
             let cfg = LstmConfig {
                 stateful,
@@ -402,6 +399,7 @@ fn repeated_calls_upload_only_their_inputs() {
             };
             let w = LstmWeights::keras_default(3, &cfg, 7);
             let mut g = Lstm::on_device(cfg.clone(), w.clone(), &Device::Gpu(ctx.clone())).unwrap();
+            g.set_options(opts);
             let mut c = Lstm::on_device(cfg, w, &Device::Cpu).unwrap();
             let mut r = rng(steps as u64);
             for call in 0..6 {
@@ -429,4 +427,46 @@ fn repeated_calls_upload_only_their_inputs() {
         }
         assert_no_gpu_errors(&ctx);
     }
+}
+
+/// This module's tests, for the harness in main.rs.
+pub fn tests() -> Vec<libtest_mimic::Trial> {
+    vec![
+        crate::common::gpu_test(
+            "serving::many_independent_streams_in_one_batch_equal_each_stream_alone",
+            many_independent_streams_in_one_batch_equal_each_stream_alone,
+        ),
+        crate::common::gpu_test(
+            "serving::a_stateful_model_serves_streams_per_row",
+            a_stateful_model_serves_streams_per_row,
+        ),
+        crate::common::gpu_test(
+            "serving::per_row_operations_give_typed_errors",
+            per_row_operations_give_typed_errors,
+        ),
+        crate::common::gpu_test(
+            "serving::one_hundred_thousand_streaming_steps_keep_memory_flat",
+            one_hundred_thousand_streaming_steps_keep_memory_flat,
+        ),
+        crate::common::gpu_test(
+            "serving::layers_run_from_several_threads_on_one_device",
+            layers_run_from_several_threads_on_one_device,
+        ),
+        crate::common::gpu_test(
+            "serving::the_async_call_equals_the_blocking_call",
+            the_async_call_equals_the_blocking_call,
+        ),
+        crate::common::gpu_test(
+            "serving::a_lost_device_is_a_typed_error_and_a_new_context_works",
+            a_lost_device_is_a_typed_error_and_a_new_context_works,
+        ),
+        crate::common::gpu_test(
+            "serving::nan_and_inf_inputs_propagate_as_in_keras",
+            nan_and_inf_inputs_propagate_as_in_keras,
+        ),
+        crate::common::gpu_test(
+            "serving::repeated_calls_upload_only_their_inputs",
+            repeated_calls_upload_only_their_inputs,
+        ),
+    ]
 }

@@ -5,7 +5,6 @@ use wgpu_lstm::{Device, Lstm, LstmConfig, LstmInput, LstmState, LstmWeights};
 
 use crate::common::{assert_no_gpu_errors, gpu, max_abs, random, random_mask, random3, rng};
 
-#[test]
 fn stateful_calls_with_resets_match_the_cpu() {
     let Some(ctx) = gpu() else { return };
     let mut r = rng(11);
@@ -70,7 +69,6 @@ fn stateful_calls_with_resets_match_the_cpu() {
 }
 
 /// Stateful on the GPU: one step per call equals one call over the whole sequence.
-#[test]
 fn streaming_one_step_at_a_time_equals_the_whole_sequence() {
     let Some(ctx) = gpu() else { return };
     let cfg = LstmConfig {
@@ -96,4 +94,18 @@ fn streaming_one_step_at_a_time_equals_the_whole_sequence() {
         assert!(max_abs(&y, &want) <= 1e-5, "step {t}");
     }
     assert_no_gpu_errors(&ctx);
+}
+
+/// This module's tests, for the harness in main.rs.
+pub fn tests() -> Vec<libtest_mimic::Trial> {
+    vec![
+        crate::common::gpu_test(
+            "stateful::stateful_calls_with_resets_match_the_cpu",
+            stateful_calls_with_resets_match_the_cpu,
+        ),
+        crate::common::gpu_test(
+            "stateful::streaming_one_step_at_a_time_equals_the_whole_sequence",
+            streaming_one_step_at_a_time_equals_the_whole_sequence,
+        ),
+    ]
 }

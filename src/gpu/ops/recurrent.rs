@@ -1,25 +1,28 @@
-//! The host-side scheduler: a GPU layer's weights and buffers, and one call recorded as one
-//! command encoder with one compute pass (input projection, then T step dispatches), one
-//! submit, and one readback of what the caller asked for.
+//! An LSTM on the GPU ([`GpuLstm`]): its weights (gate-interleaved at upload), its state
+//! buffers (which stay on the GPU between calls), and one call recorded into the executor's
+//! command encoder as one compute pass: the input-projection GEMM, then the recurrence — the
+//! persistent kernel (`lstm_sequence.wgsl`, chunks of steps within the loop budget) or one
+//! dispatch per step (`lstm_step.wgsl`, `lstm_step_subgroup.wgsl`).
 //!
-//! Twin of `cpu::run_sequence`.
+//! GPU half of `layers/recurrent.rs`; twin of `cpu::run_sequence`.
 
 use std::sync::Arc;
-
-use ndarray::Array3;
 
 use crate::config::{LstmConfig, Precision};
 use crate::error::Result;
 use crate::gpu::GpuContext;
-use crate::gpu::context::{KernelChoice, LOOP_BUDGET};
+use crate::gpu::context::LOOP_BUDGET;
 use crate::gpu::gemm::GemmDims;
 use crate::gpu::kernels::{
     SEQUENCE_MAX_UNITS, SEQUENCE_REGISTER_SLICES, STEP_RECORD_BYTES, STEP_WG, SeqRecord,
     StepRecord, sequence_ksplit, sequence_registers, sequence_workgroup, step_ksplit,
 };
+use crate::gpu::options::KernelChoice;
 use crate::gpu::state::GpuState;
-use crate::layer::{CheckedInput, InitialState, LstmState};
+use crate::state::LstmState;
 use crate::weights::LstmWeights;
+
+use super::Recorder;
 
 /// Rearranges a (rows, 4U) Keras gate-block matrix so that column `4j + g` holds Keras
 /// column `g·U + j`: one vec4 load then feeds gates i, f, c, o of unit j.
@@ -76,53 +79,25 @@ impl OutLayout {
     }
 }
 
-/// Which part of a call one recording covers: rows [row0, row0 + rows) of a state of
-/// `batch` rows, `steps` timesteps; `first` = the first time chunk of these rows in this call
-/// (their masked-output hold starts at zero).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Part {
-    pub batch: usize,
-    pub row0: usize,
-    pub rows: usize,
-    pub steps: usize,
-    pub first: bool,
-}
-
-impl Part {
-    /// All rows, all steps.
-    pub fn whole(batch: usize, steps: usize) -> Self {
-        Part {
-            batch,
-            row0: 0,
-            rows: batch,
-            steps,
-            first: true,
-        }
-    }
-}
-
-/// A call submitted to the GPU whose results have not been read yet (or, for a call split
-/// into parts, that already completed).
-pub(crate) enum PendingCall {
-    Submitted {
-        read: crate::gpu::context::PendingRead,
-        batch: usize,
-        out_steps: usize,
-        want_state: bool,
-    },
-    Ready(Array3<f32>, Option<LstmState>),
+/// How an LSTM's state starts for the rows of one recording.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum LstmInit<'a> {
+    /// Zeros.
+    Zeros,
+    /// What the state buffers hold (a stateful layer's carried state, or a later time chunk).
+    Carried,
+    /// A state from the host, for the whole batch (`initial_state` of a single layer).
+    Host(&'a LstmState),
+    /// h and c from tensors of the graph: (rows, U) each, the rows of this part.
+    Tensors(&'a wgpu::Buffer, &'a wgpu::Buffer),
 }
 
 /// Buffers that depend on the call's size, grown on demand and reused.
 struct CallBuffers {
-    x: wgpu::Buffer,
-    x_cap: u64,
     z: wgpu::Buffer,
     z_cap: u64,
-    mask: wgpu::Buffer,
-    mask_cap: u64,
-    out: wgpu::Buffer,
-    out_cap: u64,
+    /// Bound where a call has no mask (never read then).
+    no_mask: wgpu::Buffer,
     /// Step records in two banks of `steps_cap / 2` bytes, one per starting h slot, so a
     /// stateful caller alternating slots re-uses both.
     steps: wgpu::Buffer,
@@ -131,8 +106,6 @@ struct CallBuffers {
     banks: [Option<RecordKey>; 2],
     /// The input projection's dispatch records (a call with the same B·T uploads nothing).
     gemm: GemmDims,
-    staging: wgpu::Buffer,
-    staging_cap: u64,
 }
 
 /// The buffers a cached pair of bind groups was made for.
@@ -223,20 +196,13 @@ impl GpuLstm {
             (device.limits().min_uniform_buffer_offset_alignment as u64).max(STEP_RECORD_BYTES);
         let empty = wgpu::BufferUsages::empty();
         let bufs = CallBuffers {
-            x: ctx.storage("x", 16, empty),
-            x_cap: 16,
             z: ctx.storage("z", 16, empty),
             z_cap: 16,
-            mask: ctx.storage("mask", 16, empty),
-            mask_cap: 16,
-            out: ctx.storage("out", 16, empty),
-            out_cap: 16,
+            no_mask: ctx.storage("no mask", 16, empty),
             steps: uniform(ctx, 2 * stride),
             steps_cap: 2 * stride,
             banks: [None, None],
             gemm: GemmDims::new(ctx),
-            staging: ctx.staging(16),
-            staging_cap: 16,
         };
         let linear = crate::Activation::Linear.code();
         let me = GpuLstm {
@@ -256,46 +222,6 @@ impl GpuLstm {
             bind_groups: None,
         };
         Ok(me)
-    }
-
-    pub fn adapter_name(&self) -> String {
-        self.ctx.adapter_name().to_string()
-    }
-
-    /// Grows the host-call buffers (x, mask, out, staging) for a (B, T) call.
-    fn ensure_host_buffers(&mut self, batch: usize, steps: usize, out_len: usize) -> Result<()> {
-        let (d, u) = (self.input_dim as u64, self.units as u64);
-        let (b, t) = (batch as u64, steps as u64);
-        let ctx = self.ctx.clone();
-        let need = [
-            ("inputs", b * t * d * 4),
-            ("mask", b * t * 4),
-            ("output", out_len as u64 * 4),
-        ];
-        for (what, bytes) in need {
-            ctx.check_binding(what, bytes)?;
-        }
-        let empty = wgpu::BufferUsages::empty();
-        let grow = |buf: &mut wgpu::Buffer, cap: &mut u64, bytes: u64, label: &str| {
-            if bytes > *cap {
-                *buf = ctx.storage(label, bytes, empty);
-                *cap = bytes;
-            }
-        };
-        grow(&mut self.bufs.x, &mut self.bufs.x_cap, need[0].1, "x");
-        grow(
-            &mut self.bufs.mask,
-            &mut self.bufs.mask_cap,
-            need[1].1,
-            "mask",
-        );
-        grow(&mut self.bufs.out, &mut self.bufs.out_cap, need[2].1, "out");
-        let staging_bytes = (out_len as u64 + 2 * b * u) * 4;
-        if staging_bytes > self.bufs.staging_cap {
-            self.bufs.staging = ctx.staging(staging_bytes);
-            self.bufs.staging_cap = staging_bytes;
-        }
-        Ok(())
     }
 
     /// Grows the scratch (projection, step records) for `batch` rows × `steps`, and makes
@@ -398,7 +324,7 @@ impl GpuLstm {
         let state = self.state.as_ref().expect("ensure_scratch made the state");
         let key = BindKey {
             x: io.x.clone(),
-            mask: io.mask.unwrap_or(&self.bufs.mask).clone(),
+            mask: io.mask.unwrap_or(&self.bufs.no_mask).clone(),
             out: io.out.clone(),
             z: self.bufs.z.clone(),
             steps: self.bufs.steps.clone(),
@@ -451,36 +377,44 @@ impl GpuLstm {
         (proj, step)
     }
 
-    /// Records one call into `encoder`: state initialisation, the input projection and T step
-    /// dispatches in one compute pass. Nothing is submitted.
-    #[allow(clippy::too_many_arguments)]
+    /// Records this layer's part of a call into the recorder's encoder: the rows' initial
+    /// state, the input projection and the recurrence in one compute pass. Nothing is
+    /// submitted.
     pub fn record(
         &mut self,
-        encoder: &mut wgpu::CommandEncoder,
+        rec: &mut Recorder<'_>,
         config: &LstmConfig,
-        part: Part,
-        init: InitialState,
-        initial: Option<&LstmState>,
+        init: LstmInit<'_>,
         io: &Io<'_>,
     ) -> Result<()> {
         let u = self.units;
         let d = self.input_dim;
+        let part = rec.part;
         let (batch, steps) = (part.rows, part.steps);
         self.ensure_scratch(batch, steps, part.batch)?;
         let ctx = self.ctx.clone();
-        if ctx.debug_poison() {
+        if rec.opts.poison {
             ctx.poison(&self.bufs.z, batch * steps * 4 * u);
         }
         self.bufs.gemm.prepare(&ctx, batch * steps, 4 * u, d)?;
         let state = self.state.as_mut().expect("ensured");
+        let (r0, rows) = (part.row0, part.rows);
         match init {
-            InitialState::Zeros => state.clear(encoder),
-            InitialState::Given => state.upload(&ctx, initial.expect("given state")),
-            InitialState::Carried => {}
+            LstmInit::Zeros => {
+                // a whole call from zeros starts in slot 0, so repeated calls of one shape
+                // reuse the same bank of step records
+                if r0 == 0 && rows == part.batch {
+                    state.slot = 0;
+                }
+                state.clear_range(rec.encoder, r0, rows)
+            }
+            LstmInit::Host(s) => state.upload_range(&ctx, s, r0, rows),
+            LstmInit::Tensors(h, c) => state.copy_range(rec.encoder, h, c, r0, rows),
+            LstmInit::Carried => {}
         }
         if part.first {
-            let (at, len) = ((part.row0 * u * 4) as u64, (part.rows * u * 4) as u64);
-            encoder.clear_buffer(&state.hold, at, Some(len));
+            let (at, len) = ((r0 * u * 4) as u64, (rows * u * 4) as u64);
+            rec.encoder.clear_buffer(&state.hold, at, Some(len));
         }
 
         let start = state.slot;
@@ -498,7 +432,7 @@ impl GpuLstm {
         let per_step = slices + seq_ks as u64 + 2;
         let chunk_steps = (LOOP_BUDGET.saturating_sub(SEQUENCE_REGISTER_SLICES as u64) / per_step)
             .max(1) as usize;
-        let choice = ctx.kernel_choice();
+        let choice = rec.opts.kernel;
         let persistent = match choice {
             KernelChoice::PerStep | KernelChoice::PerStepSubgroup => None,
             KernelChoice::Auto | KernelChoice::Persistent => {
@@ -546,15 +480,18 @@ impl GpuLstm {
             None => self.recurrent_interleaved(),
         };
         let (proj_bg, step_bg) = self.bind_groups(io, &r);
-        ctx.set_last_kernel(match (persistent.is_some(), subgroup_ks) {
+        rec.report.kernel = match (persistent.is_some(), subgroup_ks) {
             (true, _) => "persistent",
             (false, Some(_)) => "per-step-subgroup",
             (false, None) => "per-step",
-        });
-        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-            label: Some("lstm sequence"),
-            timestamp_writes: ctx.pass_timestamps(),
-        });
+        };
+        let timestamps = rec.timestamps();
+        let mut pass = rec
+            .encoder
+            .begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("lstm sequence"),
+                timestamp_writes: timestamps,
+            });
         pass.set_pipeline(&self.proj_pipeline);
         let proj_dispatches = self.bufs.gemm.dispatch(&mut pass, &proj_bg);
         if let Some(chunk) = persistent {
@@ -571,7 +508,7 @@ impl GpuLstm {
                 pass.dispatch_workgroups(batch as u32, 1, 1);
             }
             drop(pass);
-            ctx.count_dispatches(proj_dispatches + chunks);
+            rec.dispatched(proj_dispatches + chunks);
         } else {
             let (ks, pipeline) = match subgroup_ks {
                 Some(ks) => (
@@ -606,7 +543,7 @@ impl GpuLstm {
                 pass.dispatch_workgroups(groups.0, groups.1, 1);
             }
             drop(pass);
-            ctx.count_dispatches(proj_dispatches + steps as u64);
+            rec.dispatched(proj_dispatches + steps as u64);
         }
         Ok(())
     }
@@ -628,62 +565,6 @@ impl GpuLstm {
         self.state.as_ref().map(|s| s.ranges())
     }
 
-    /// Wraps flat h and c read back from [`GpuLstm::state_ranges`].
-    pub fn wrap_state(&self, h: Vec<f32>, c: Vec<f32>) -> LstmState {
-        self.state.as_ref().expect("state exists").to_state(h, c)
-    }
-
-    /// Uploads one part's inputs (and mask) into the host-call buffers; returns the x, mask
-    /// (when there is one) and output buffers to record with.
-    fn stage(
-        &self,
-        x: ndarray::ArrayView3<'_, f32>,
-        mask: Option<ndarray::ArrayView2<'_, bool>>,
-    ) -> (wgpu::Buffer, Option<wgpu::Buffer>, wgpu::Buffer) {
-        let x = x.as_standard_layout();
-        self.ctx.upload(
-            &self.bufs.x,
-            0,
-            bytemuck::cast_slice(x.as_slice().expect("std")),
-        );
-        if let Some(m) = &mask {
-            let words: Vec<u32> = m.iter().map(|&v| v as u32).collect();
-            self.ctx
-                .upload(&self.bufs.mask, 0, bytemuck::cast_slice(&words));
-        }
-        (
-            self.bufs.x.clone(),
-            mask.is_some().then(|| self.bufs.mask.clone()),
-            self.bufs.out.clone(),
-        )
-    }
-
-    /// Runs one call from the host, first half: uploads x (and the mask), records, submits
-    /// once and asks for the readback of the output (and h, c when `want_state`); nothing
-    /// waits. [`GpuLstm::run_wait`] or [`GpuLstm::poll`] + [`GpuLstm::finish`] complete it.
-    ///
-    /// Runs in its own error scopes: the call fails with the errors of its own work only.
-    /// A failed call leaves the layer usable: the state slot and every cached record are
-    /// restored or forgotten (the GPU skips an invalid submission, so h and c keep their
-    /// values).
-    pub fn start(
-        &mut self,
-        config: &LstmConfig,
-        input: &CheckedInput<'_>,
-        init: InitialState,
-        want_state: bool,
-    ) -> Result<PendingCall> {
-        let slot = self.slot();
-        let ctx = self.ctx.clone();
-        let r = ctx.scoped("LSTM layer call", || {
-            self.start_unscoped(config, input, init, want_state)
-        });
-        if r.is_err() {
-            self.forget_cached(slot);
-        }
-        r
-    }
-
     /// After a failed call: back to the h slot the call started from, and nothing cached
     /// that the failed submission may not have written.
     pub(crate) fn forget_cached(&mut self, slot: Option<usize>) {
@@ -693,217 +574,6 @@ impl GpuLstm {
         self.bufs.banks = [None, None];
         self.bufs.gemm.invalidate();
         self.bind_groups = None;
-    }
-
-    fn start_unscoped(
-        &mut self,
-        config: &LstmConfig,
-        input: &CheckedInput<'_>,
-        init: InitialState,
-        want_state: bool,
-    ) -> Result<PendingCall> {
-        let (batch, steps, _) = input.x.dim();
-        let plan = self.split_plan(batch, steps)?;
-        if plan != (batch, steps) {
-            return self.run_split(config, input, init, want_state, plan);
-        }
-        let u = self.units;
-        let out_steps = if config.return_sequences { steps } else { 1 };
-        let out_len = batch * out_steps * u;
-        self.ensure_host_buffers(batch, steps, out_len)?;
-        let ctx = self.ctx.clone();
-        if ctx.debug_poison() {
-            ctx.poison(&self.bufs.out, out_len);
-        }
-        let (x_buf, mask_buf, out_buf) = self.stage(input.x, input.mask);
-        let mut encoder = ctx
-            .device()
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("lstm call"),
-            });
-        let io = Io {
-            x: &x_buf,
-            mask: mask_buf.as_ref(),
-            out: &out_buf,
-            layout: OutLayout::dense(u),
-        };
-        self.record(
-            &mut encoder,
-            config,
-            Part::whole(batch, steps),
-            init,
-            input.initial.as_ref(),
-            &io,
-        )?;
-        let mut ranges = vec![(&out_buf, 0u64, out_len)];
-        if want_state {
-            ranges.extend(self.state_ranges().expect("recorded"));
-        }
-        let read = ctx.submit_for_read(encoder, &self.bufs.staging, &ranges);
-        Ok(PendingCall::Submitted {
-            read,
-            batch,
-            out_steps,
-            want_state,
-        })
-    }
-
-    /// How a (batch, steps) call is cut so every buffer fits one storage binding and the
-    /// projection scratch fits the context's budget: (rows per part, steps per part).
-    fn split_plan(&self, batch: usize, steps: usize) -> Result<(usize, usize)> {
-        let limits = self.ctx.device().limits();
-        let limit = limits
-            .max_storage_buffer_binding_size
-            .min(limits.max_buffer_size);
-        let budget = self.ctx.scratch_budget().min(limit);
-        let (d, u) = (self.input_dim as u64, self.units as u64);
-        // bytes per (row, step): x D floats, projection 4U, output U, mask 1 word; the
-        // recurrence dispatches B workgroups along x or y, at most
-        // max_compute_workgroups_per_dimension (the projection GEMM cuts its own dispatches)
-        let wg_max = limits.max_compute_workgroups_per_dimension as u64;
-        let max_row_steps = (budget / (16 * u))
-            .min(limit / (4 * d))
-            .min(limit / (4 * u));
-        if max_row_steps == 0 {
-            return Err(crate::Error::TooLarge {
-                what: format!("one timestep of one row (D = {d}, U = {u})"),
-                bytes: 16 * u,
-                limit: budget,
-            });
-        }
-        let (b, t) = (batch as u64, steps as u64);
-        if b * t <= max_row_steps && b <= wg_max {
-            return Ok((batch, steps));
-        }
-        let rows = b.min(max_row_steps).min(wg_max);
-        let chunk = t.min(max_row_steps / rows);
-        Ok((rows as usize, chunk as usize))
-    }
-
-    /// Runs a call too large for one binding or the scratch budget in parts: row groups, each
-    /// in time chunks carrying h, c and the masked-output hold on the GPU. Blocking; one
-    /// submit per part. Same results as the unsplit call.
-    fn run_split(
-        &mut self,
-        config: &LstmConfig,
-        input: &CheckedInput<'_>,
-        init: InitialState,
-        want_state: bool,
-        (rows, chunk): (usize, usize),
-    ) -> Result<PendingCall> {
-        let (batch, steps, _) = input.x.dim();
-        let u = self.units;
-        let rseq = config.return_sequences;
-        let ctx = self.ctx.clone();
-        let _sum = ctx.sum_gpu_time();
-        self.ensure_scratch(rows, chunk, batch)?;
-        // The initial state, once, for all rows.
-        let state = self.state.as_mut().expect("ensured");
-        match init {
-            InitialState::Zeros => {
-                let mut enc = ctx.device().create_command_encoder(&Default::default());
-                state.clear(&mut enc);
-                ctx.submit(enc);
-            }
-            InitialState::Given => state.upload(&ctx, input.initial.as_ref().expect("given")),
-            InitialState::Carried => {}
-        }
-        let slot0 = state.slot;
-        let mut out = Array3::<f32>::zeros((batch, if rseq { steps } else { 1 }, u));
-        for r0 in (0..batch).step_by(rows) {
-            let nr = rows.min(batch - r0);
-            self.state.as_mut().expect("ensured").slot = slot0;
-            for k0 in (0..steps).step_by(chunk) {
-                let nk = chunk.min(steps - k0);
-                let (t0, t1) = if config.go_backwards {
-                    (steps - k0 - nk, steps - k0)
-                } else {
-                    (k0, k0 + nk)
-                };
-                let out_len = nr * if rseq { nk } else { 1 } * u;
-                self.ensure_host_buffers(nr, nk, out_len)?;
-                let (x_buf, mask_buf, out_buf) = self.stage(
-                    input.x.slice(ndarray::s![r0..r0 + nr, t0..t1, ..]),
-                    input
-                        .mask
-                        .map(|m| m.slice_move(ndarray::s![r0..r0 + nr, t0..t1])),
-                );
-                let mut encoder = ctx.device().create_command_encoder(&Default::default());
-                let io = Io {
-                    x: &x_buf,
-                    mask: mask_buf.as_ref(),
-                    out: &out_buf,
-                    layout: OutLayout::dense(u),
-                };
-                let part = Part {
-                    batch,
-                    row0: r0,
-                    rows: nr,
-                    steps: nk,
-                    first: k0 == 0,
-                };
-                self.record(&mut encoder, config, part, InitialState::Carried, None, &io)?;
-                let part_out = ctx
-                    .submit_and_read(encoder, &self.bufs.staging, &[(&out_buf, 0, out_len)])?
-                    .swap_remove(0);
-                let part_out =
-                    Array3::from_shape_vec((nr, out_len / (nr * u), u), part_out).expect("sized");
-                if rseq {
-                    out.slice_mut(ndarray::s![r0..r0 + nr, k0..k0 + nk, ..])
-                        .assign(&part_out);
-                } else {
-                    out.slice_mut(ndarray::s![r0..r0 + nr, .., ..])
-                        .assign(&part_out);
-                }
-            }
-        }
-        let fin = if want_state {
-            Some(self.read_state(None)?)
-        } else {
-            None
-        };
-        Ok(PendingCall::Ready(out, fin))
-    }
-
-    /// Waits for a started call and reads its results.
-    pub fn run_wait(&self, pending: PendingCall) -> Result<(Array3<f32>, Option<LstmState>)> {
-        if matches!(pending, PendingCall::Submitted { .. }) {
-            self.ctx.wait()?;
-        }
-        self.finish(pending)
-    }
-
-    /// Whether a started call's results are ready (polls the device, never blocks).
-    pub fn poll(&self, pending: &mut PendingCall) -> Result<bool> {
-        match pending {
-            PendingCall::Submitted { read, .. } => self.ctx.poll_read(read),
-            PendingCall::Ready(..) => Ok(true),
-        }
-    }
-
-    /// Reads the results of a started call whose map has completed: the output as (B, T, U)
-    /// or (B, 1, U), and the final state when asked for.
-    pub fn finish(&self, pending: PendingCall) -> Result<(Array3<f32>, Option<LstmState>)> {
-        let (read, batch, out_steps, want_state) = match pending {
-            PendingCall::Ready(out, fin) => return Ok((out, fin)),
-            PendingCall::Submitted {
-                read,
-                batch,
-                out_steps,
-                want_state,
-            } => (read, batch, out_steps, want_state),
-        };
-        let mut parts = self.ctx.finish_read(read)?;
-        let fin = if want_state {
-            let c = parts.pop().unwrap_or_default();
-            let h = parts.pop().unwrap_or_default();
-            Some(self.wrap_state(h, c))
-        } else {
-            None
-        };
-        let out = Array3::from_shape_vec((batch, out_steps, self.units), parts.swap_remove(0))
-            .expect("out_len elements");
-        Ok((out, fin))
     }
 
     /// Zeroes the state on the GPU (for `batch` rows).
@@ -1072,4 +742,98 @@ pub(crate) fn entry(binding: u32, buffer: &wgpu::Buffer) -> wgpu::BindGroupEntry
 
 pub(crate) fn uniform(ctx: &GpuContext, bytes: u64) -> wgpu::Buffer {
     ctx.uniform("step records", bytes)
+}
+
+/// A recurrent node of a plan on the GPU: one [`GpuLstm`] and its configuration.
+pub(crate) struct GpuRecurrent {
+    lstm: GpuLstm,
+    config: LstmConfig,
+}
+
+impl GpuRecurrent {
+    pub fn new(
+        ctx: &Arc<GpuContext>,
+        layer: &crate::layers::Recurrent,
+        precision: Precision,
+    ) -> Result<Self> {
+        Ok(GpuRecurrent {
+            lstm: GpuLstm::new(ctx, &layer.config, &layer.weights, precision)?,
+            config: layer.config.clone(),
+        })
+    }
+}
+
+/// How slot `slot` of a node starts in this recording: from state tensors `h`, `c` of the
+/// graph in a part's first chunk, else as the recorder says.
+pub(crate) fn lstm_init<'a>(
+    rec: &Recorder<'a>,
+    tensors: Option<(&'a wgpu::Buffer, &'a wgpu::Buffer)>,
+    slot: usize,
+) -> LstmInit<'a> {
+    match (tensors, rec.part.first, rec.init) {
+        (Some((h, c)), true, _) => LstmInit::Tensors(h, c),
+        (_, false, _) | (_, _, super::Init::Carried) => LstmInit::Carried,
+        (_, _, super::Init::Zeros) => LstmInit::Zeros,
+        (_, _, super::Init::Host(s)) => LstmInit::Host(&s[slot]),
+    }
+}
+
+/// Records copies of rows [row0, row0 + rows) of an LSTM's final h and c into `h`, `c`.
+pub(crate) fn copy_state_out(
+    rec: &mut Recorder<'_>,
+    lstm: &GpuLstm,
+    h: &wgpu::Buffer,
+    c: &wgpu::Buffer,
+) {
+    let (r0, n) = (rec.part.row0 as u64, rec.part.rows as u64);
+    let u = lstm.units as u64;
+    if let Some([(hb, ho, _), (cb, co, _)]) = lstm.state_ranges() {
+        rec.encoder
+            .copy_buffer_to_buffer(hb, (ho + r0 * u) * 4, h, 0, n * u * 4);
+        rec.encoder
+            .copy_buffer_to_buffer(cb, (co + r0 * u) * 4, c, 0, n * u * 4);
+    }
+}
+
+impl super::GpuOp for GpuRecurrent {
+    fn record(
+        &mut self,
+        rec: &mut Recorder<'_>,
+        ins: &[super::GpuTensor],
+        outs: &[super::GpuTensor],
+    ) -> Result<()> {
+        let x = &ins[0];
+        let tensors = (ins.len() == 3).then(|| (&ins[1].buf, &ins[2].buf));
+        let init = lstm_init(rec, tensors, 0);
+        if rec.opts.poison {
+            rec.ctx.poison(&outs[0].buf, outs[0].len());
+        }
+        let io = Io {
+            x: &x.buf,
+            mask: x.mask.as_ref(),
+            out: &outs[0].buf,
+            layout: OutLayout::dense(self.config.units),
+        };
+        self.lstm.record(rec, &self.config, init, &io)?;
+        if self.config.return_state {
+            copy_state_out(rec, &self.lstm, &outs[1].buf, &outs[2].buf);
+        }
+        Ok(())
+    }
+
+    fn scratch_per_row_step(&self) -> u64 {
+        16 * self.config.units as u64
+    }
+
+    fn lstms(&mut self) -> Vec<&mut GpuLstm> {
+        vec![&mut self.lstm]
+    }
+
+    fn lstms_ref(&self) -> Vec<&GpuLstm> {
+        vec![&self.lstm]
+    }
+
+    fn forget(&mut self) {
+        self.lstm.forget_cached(None);
+    }
 }

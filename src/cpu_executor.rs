@@ -1,0 +1,112 @@
+//! The CPU executor: runs any [`Plan`] with each layer's CPU code (`layers/<kind>.rs`),
+//! node by node, keeping every stateful layer's states between calls.
+//!
+//! Twin of `gpu/executor.rs`.
+
+use ndarray::ArrayD;
+
+use crate::error::{Error, Result};
+use crate::plan::Plan;
+use crate::state::LstmState;
+use crate::tensor::Value;
+
+/// The states of a plan's recurrent layers on the CPU, and the runner.
+#[derive(Debug, Clone)]
+pub(crate) struct CpuExecutor {
+    /// Per node, one entry per state slot (`LayerOps::state_slots`).
+    states: Vec<Vec<Option<LstmState>>>,
+}
+
+impl CpuExecutor {
+    pub fn new(plan: &Plan) -> Self {
+        CpuExecutor {
+            states: plan
+                .nodes
+                .iter()
+                .map(|n| vec![None; n.layer.ops().state_slots()])
+                .collect(),
+        }
+    }
+
+    /// Runs the plan on `inputs` (one per plan input, masks attached); returns the outputs.
+    /// `carry`: stateful layers start from the states they hold (else from zeros); `host`
+    /// overrides the start states of the first node (a single layer's `initial_state`).
+    pub fn call(
+        &mut self,
+        plan: &Plan,
+        inputs: Vec<Value>,
+        carry: bool,
+        host: Option<&[LstmState]>,
+    ) -> Result<Vec<ArrayD<f32>>> {
+        let host_values: Vec<Value> = host
+            .unwrap_or_default()
+            .iter()
+            .flat_map(|s| {
+                [
+                    Value::new(s.h.clone().into_dyn()),
+                    Value::new(s.c.clone().into_dyn()),
+                ]
+            })
+            .collect();
+        if !carry {
+            for (node, slots) in plan.nodes.iter().zip(&mut self.states) {
+                if node.layer.ops().stateful() {
+                    slots.iter_mut().for_each(|s| *s = None);
+                }
+            }
+        }
+        let mut values: Vec<Option<Value>> = vec![None; plan.tensor_count()];
+        let mut readers = plan.readers();
+        for (i, v) in plan.inputs.iter().zip(inputs) {
+            values[i.tensor.0] = Some(v);
+        }
+        for (i, (node, slots)) in plan.nodes.iter().zip(&mut self.states).enumerate() {
+            let mut ins: Vec<&Value> = node
+                .inputs
+                .iter()
+                .map(|t| values[t.0].as_ref().expect("a plan's nodes run in order"))
+                .collect();
+            if i == 0 {
+                ins.extend(host_values.iter());
+            }
+            let outs = node
+                .layer
+                .ops()
+                .cpu(&ins, slots)
+                .map_err(|e| e.in_layer(&node.name, node.layer.class_name()))?;
+            if outs.len() != node.outputs.len() {
+                return Err(Error::Gpu(format!(
+                    "layer `{}` produced {} tensors, its plan says {}",
+                    node.name,
+                    outs.len(),
+                    node.outputs.len()
+                )));
+            }
+            // free what no later node reads
+            for t in &node.inputs {
+                readers[t.0] -= 1;
+                if readers[t.0] == 0 {
+                    values[t.0] = None;
+                }
+            }
+            for (t, v) in node.outputs.iter().zip(outs) {
+                values[t.0] = Some(v);
+            }
+        }
+        Ok(plan
+            .outputs
+            .iter()
+            .map(|t| values[t.0].as_ref().expect("outputs are kept").data.clone())
+            .collect())
+    }
+
+    /// Every state slot, in plan order (`None` where nothing is held).
+    pub fn states(&self) -> Vec<Option<LstmState>> {
+        self.states.iter().flatten().cloned().collect()
+    }
+
+    /// Mutable access to the state slots, in plan order.
+    pub fn slots_mut(&mut self) -> Vec<&mut Option<LstmState>> {
+        self.states.iter_mut().flatten().collect()
+    }
+}

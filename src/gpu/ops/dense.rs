@@ -1,0 +1,91 @@
+//! `Dense` on the GPU: the tiled GEMM of `shaders/input_projection.wgsl` with the layer's
+//! activation as `ACT`, over every row of the input's last axis (cut into dispatches by
+//! `gpu/gemm.rs`).
+//!
+//! GPU half of `layers/dense.rs`.
+
+use std::sync::Arc;
+
+use crate::error::Result;
+use crate::gpu::GpuContext;
+use crate::gpu::gemm::GemmDims;
+use crate::layers::Dense;
+
+use super::{BindCache, GpuOp, GpuTensor, Recorder};
+
+pub(crate) struct GpuDense {
+    kernel: wgpu::Buffer,
+    bias: wgpu::Buffer,
+    dims: GemmDims,
+    pipeline: wgpu::ComputePipeline,
+    in_dim: usize,
+    units: usize,
+    bind: BindCache,
+}
+
+impl GpuDense {
+    pub fn new(ctx: &Arc<GpuContext>, d: &Dense) -> Self {
+        let k = d.kernel.as_standard_layout();
+        let b = d
+            .bias
+            .clone()
+            .unwrap_or_else(|| ndarray::Array1::zeros(d.units()));
+        GpuDense {
+            kernel: ctx.storage_with("dense kernel", k.as_slice().expect("standard layout")),
+            bias: ctx.storage_with("dense bias", b.as_slice().expect("contiguous")),
+            dims: GemmDims::new(ctx),
+            pipeline: ctx.kernels.proj_pipeline(ctx.device(), d.activation.code()),
+            in_dim: d.kernel.nrows(),
+            units: d.units(),
+            bind: BindCache::default(),
+        }
+    }
+}
+
+impl GpuOp for GpuDense {
+    fn record(
+        &mut self,
+        rec: &mut Recorder<'_>,
+        ins: &[GpuTensor],
+        outs: &[GpuTensor],
+    ) -> Result<()> {
+        let ctx = rec.ctx.clone();
+        let rows = ins[0].len() / self.in_dim;
+        self.dims.prepare(&ctx, rows, self.units, self.in_dim)?;
+        if rec.opts.poison {
+            ctx.poison(&outs[0].buf, outs[0].len());
+        }
+        let (x, out) = (&ins[0].buf, &outs[0].buf);
+        let key = [x, &self.kernel, &self.bias, out, &self.dims.buf];
+        let bg = self.bind.get_with(&ctx, &key, || {
+            let mut entries: Vec<wgpu::BindGroupEntry<'_>> = key[..4]
+                .iter()
+                .enumerate()
+                .map(|(i, b)| wgpu::BindGroupEntry {
+                    binding: i as u32,
+                    resource: b.as_entire_binding(),
+                })
+                .collect();
+            entries.push(wgpu::BindGroupEntry {
+                binding: 4,
+                resource: self.dims.binding(),
+            });
+            ctx.bind_group_with(&wgpu::BindGroupDescriptor {
+                label: Some("dense"),
+                layout: &ctx.kernels.proj_layout,
+                entries: &entries,
+            })
+        });
+        let mut pass = rec.pass("dense");
+        pass.set_pipeline(&self.pipeline);
+        let n = self.dims.dispatch(&mut pass, &bg);
+        drop(pass);
+        rec.dispatched(n);
+        Ok(())
+    }
+
+    fn forget(&mut self) {
+        self.dims.invalidate();
+        self.bind.clear();
+    }
+}

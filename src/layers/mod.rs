@@ -1,0 +1,210 @@
+//! The layer kinds a plan can hold, one file each: its Keras config (read by the class table,
+//! `keras/classes.rs`), its shape and mask rules, and its CPU code. Each kind's GPU half is
+//! `gpu/ops/<kind>.rs` with its kernel in `shaders/<kind>.wgsl`.
+//!
+//! | kind | Keras classes | file |
+//! |---|---|---|
+//! | [`Masking`] | `Masking` | `masking.rs` |
+//! | [`Identity`] | `Dropout`, `SpatialDropout1D`, `GaussianNoise`, `GaussianDropout`, `AlphaDropout`, `ActivityRegularization` | `identity.rs` |
+//! | [`Recurrent`] | `LSTM` | `recurrent.rs` |
+//! | [`Bidirectional`] | `Bidirectional` | `bidirectional.rs` |
+//! | [`Dense`] | `Dense` | `dense.rs` |
+//!
+//! Masks follow Keras's `compute_mask`: a layer that supports masking passes its input's
+//! mask on (or computes one), any other layer drops it.
+
+use crate::activation::KerasFlavour;
+use crate::error::Result;
+use crate::state::LstmState;
+use crate::tensor::{TensorInfo, Value};
+
+pub mod bidirectional;
+pub mod dense;
+pub mod identity;
+pub mod masking;
+pub mod recurrent;
+
+pub use bidirectional::Bidirectional;
+pub use dense::Dense;
+pub use identity::Identity;
+pub use masking::Masking;
+pub use recurrent::Recurrent;
+
+/// What every layer kind provides to the plan and the CPU executor.
+pub(crate) trait LayerOps: std::fmt::Debug + Send + Sync {
+    /// The Keras class name.
+    fn class_name(&self) -> &'static str;
+    /// Output tensors from input tensors (shapes without batch, dtypes, masks), or an error
+    /// saying what does not fit (the plan adds the layer's name).
+    fn infer(&self, inputs: &[TensorInfo], flavour: KerasFlavour) -> Result<Vec<TensorInfo>>;
+    /// Keras's `count_params()`.
+    fn param_count(&self) -> usize {
+        0
+    }
+    /// How many recurrent states (h, c) the layer keeps: 1 for an LSTM, 2 for a
+    /// Bidirectional, 0 otherwise.
+    fn state_slots(&self) -> usize {
+        0
+    }
+    /// Whether the layer carries its states from one call to the next.
+    fn stateful(&self) -> bool {
+        false
+    }
+    /// A short description of the configuration for `summary()`.
+    fn detail(&self) -> String {
+        String::new()
+    }
+    /// Whether the layer computes its outputs' masks itself (Masking, Embedding, a merge of
+    /// several masked inputs) rather than passing its first masked input's mask on.
+    fn computes_mask(&self, _inputs: &[TensorInfo]) -> bool {
+        false
+    }
+    /// Whether the layer reads integer token ids (an Embedding).
+    fn takes_tokens(&self) -> bool {
+        false
+    }
+    /// Runs the layer on the CPU. `states` has [`LayerOps::state_slots`] entries: the
+    /// states a stateful layer carries (updated in place), `None` before the first call.
+    fn cpu(&self, inputs: &[&Value], states: &mut [Option<LstmState>]) -> Result<Vec<Value>>;
+}
+
+/// One layer of a plan, with its configuration and weights.
+///
+/// ```
+/// use wgpu_lstm::layers::{Layer, Masking};
+/// let l = Layer::Masking(Masking { mask_value: 0.0 });
+/// assert_eq!(l.class_name(), "Masking");
+/// assert_eq!(l.param_count(), 0);
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+// Layers are built once per model; boxing the large kinds would only make matching on them
+// clumsier for users.
+#[allow(clippy::large_enum_variant)]
+pub enum Layer {
+    /// Keras `Masking`.
+    Masking(Masking),
+    /// An identity at inference (`Dropout` and its kin).
+    Identity(Identity),
+    /// Keras `LSTM`.
+    Recurrent(Recurrent),
+    /// Keras `Bidirectional` of an LSTM.
+    Bidirectional(Bidirectional),
+    /// Keras `Dense`.
+    Dense(Dense),
+}
+
+impl Layer {
+    pub(crate) fn ops(&self) -> &dyn LayerOps {
+        match self {
+            Layer::Masking(l) => l,
+            Layer::Identity(l) => l,
+            Layer::Recurrent(l) => l,
+            Layer::Bidirectional(l) => l,
+            Layer::Dense(l) => l,
+        }
+    }
+
+    /// The Keras class name.
+    ///
+    /// ```
+    /// use wgpu_lstm::layers::{Identity, Layer};
+    /// assert_eq!(Layer::Identity(Identity::new("Dropout")).class_name(), "Dropout");
+    /// ```
+    pub fn class_name(&self) -> &'static str {
+        self.ops().class_name()
+    }
+
+    /// Keras's parameter count (`count_params()`).
+    ///
+    /// ```
+    /// use wgpu_lstm::{layers::{Layer, Recurrent}, LstmConfig, LstmWeights};
+    /// let cfg = LstmConfig::new(4);
+    /// let l = Layer::Recurrent(Recurrent::lstm(cfg.clone(), LstmWeights::keras_default(3, &cfg, 0)));
+    /// assert_eq!(l.param_count(), 128);
+    /// ```
+    pub fn param_count(&self) -> usize {
+        self.ops().param_count()
+    }
+
+    /// Output tensors for these input tensors (see [`TensorInfo`]), as Keras's
+    /// `compute_output_shape` and `compute_mask` give them for `flavour`.
+    ///
+    /// ```
+    /// use wgpu_lstm::{layers::{Layer, Masking}, tensor::TensorInfo, KerasFlavour};
+    /// let l = Layer::Masking(Masking { mask_value: 0.0 });
+    /// let out = l.infer(&[TensorInfo::f32(vec![None, Some(3)])], KerasFlavour::Keras3).unwrap();
+    /// assert!(out[0].masked);
+    /// ```
+    pub fn infer(&self, inputs: &[TensorInfo], flavour: KerasFlavour) -> Result<Vec<TensorInfo>> {
+        self.ops().infer(inputs, flavour)
+    }
+
+    /// A short description of the configuration (as `summary()` prints it).
+    ///
+    /// ```
+    /// use wgpu_lstm::layers::{Layer, Masking};
+    /// assert_eq!(Layer::Masking(Masking { mask_value: 0.0 }).detail(), "mask_value=0");
+    /// ```
+    pub fn detail(&self) -> String {
+        self.ops().detail()
+    }
+
+    /// Whether the layer computes its outputs' masks itself (see `LayerOps::computes_mask`).
+    pub(crate) fn computes_mask(&self, inputs: &[TensorInfo]) -> bool {
+        self.ops().computes_mask(inputs)
+    }
+
+    /// Whether the layer reads integer token ids.
+    pub(crate) fn takes_tokens(&self) -> bool {
+        self.ops().takes_tokens()
+    }
+
+    /// The recurrent layers inside (one, two for a Bidirectional, none for other kinds), in
+    /// state order.
+    ///
+    /// ```
+    /// use wgpu_lstm::layers::{Identity, Layer};
+    /// assert!(Layer::Identity(Identity::new("Dropout")).lstms().is_empty());
+    /// ```
+    pub fn lstms(&self) -> Vec<&Recurrent> {
+        match self {
+            Layer::Recurrent(r) => vec![r],
+            Layer::Bidirectional(b) => vec![&b.forward, &b.backward],
+            _ => Vec::new(),
+        }
+    }
+
+    /// The same, mutable.
+    pub(crate) fn lstms_mut(&mut self) -> Vec<&mut Recurrent> {
+        match self {
+            Layer::Recurrent(r) => vec![r],
+            Layer::Bidirectional(b) => vec![&mut b.forward, &mut b.backward],
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// The one input most layers take, or an error naming how many were given.
+pub(crate) fn one(inputs: &[TensorInfo]) -> Result<&TensorInfo> {
+    match inputs {
+        [x] => Ok(x),
+        _ => Err(crate::Error::config(
+            "inputs",
+            format!("this layer takes one tensor, got {}", inputs.len()),
+        )),
+    }
+}
+
+/// The last axis of an input, which must be known.
+pub(crate) fn last_axis(x: &TensorInfo) -> Result<usize> {
+    x.last().ok_or_else(|| {
+        crate::Error::config(
+            "input shape",
+            format!(
+                "the last axis of input {} must be known",
+                x.keras_shape(None)
+            ),
+        )
+    })
+}
