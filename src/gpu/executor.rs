@@ -212,6 +212,25 @@ impl GpuExecutor {
     ) -> Result<Started> {
         self.report = CallReport::default();
         let batch = inputs.first().map_or(0, Value::batch);
+        // what only the host can check (token ids against a vocabulary), before any work
+        for node in &plan.nodes {
+            let host: Option<Vec<&Value>> = node
+                .inputs
+                .iter()
+                .map(|t| {
+                    plan.inputs
+                        .iter()
+                        .position(|i| i.tensor == *t)
+                        .map(|i| &inputs[i])
+                })
+                .collect();
+            if let Some(values) = host {
+                node.layer
+                    .ops()
+                    .check_host_inputs(&values)
+                    .map_err(|e| e.in_layer(&node.name, node.layer.class_name()))?;
+            }
+        }
         let (shapes, infos) = concrete_shapes(plan, inputs)?;
         let homes = self.homes(plan);
         let split = self.split(plan, &shapes, opts)?;

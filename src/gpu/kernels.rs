@@ -9,6 +9,9 @@ use crate::config::LstmConfig;
 
 /// `shaders/activation.wgsl`: the activations, prepended to kernels that use them.
 pub const ACTIVATION_WGSL: &str = include_str!("../../shaders/activation.wgsl");
+/// `shaders/activation_layer.wgsl`: the Activation layer and the softmax pass (needs
+/// [`ACTIVATION_WGSL`]).
+pub const ACTIVATION_LAYER_WGSL: &str = include_str!("../../shaders/activation_layer.wgsl");
 /// `shaders/input_projection.wgsl`: the input-projection GEMM.
 pub const INPUT_PROJECTION_WGSL: &str = include_str!("../../shaders/input_projection.wgsl");
 /// `shaders/lstm_step.wgsl`: the fused per-timestep kernel (needs [`ACTIVATION_WGSL`]).
@@ -145,7 +148,7 @@ pub const SEQUENCE_MAX_UNITS: usize = 256;
 /// Every kernel source as (name, WGSL), as the device compiles them, for validation.
 ///
 /// ```
-/// assert_eq!(wgpu_lstm::gpu::kernels::all_sources().len(), 10);
+/// assert!(wgpu_lstm::gpu::kernels::all_sources().len() >= 11);
 /// ```
 pub fn all_sources() -> Vec<(&'static str, String)> {
     vec![
@@ -179,6 +182,10 @@ pub fn all_sources() -> Vec<(&'static str, String)> {
             lstm_step_subgroup_source(true),
         ),
         ("masking.wgsl", MASKING_WGSL.to_string()),
+        (
+            "activation.wgsl + activation_layer.wgsl",
+            format!("{ACTIVATION_WGSL}\n{ACTIVATION_LAYER_WGSL}"),
+        ),
         ("merge.wgsl", MERGE_WGSL.to_string()),
     ]
 }
@@ -333,8 +340,22 @@ pub(crate) enum RecurrentKind {
     },
 }
 
+/// A compute kernel with an automatic bind-group layout (binding `i` of group 0 is the `i`-th
+/// buffer a bind group gives it): what a layer's GPU op builds once and records with.
+#[derive(Debug, Clone)]
+pub(crate) struct Kernel {
+    pub pipeline: wgpu::ComputePipeline,
+    pub layout: wgpu::BindGroupLayout,
+}
+
+/// The key of a cached [`Kernel`]: module name, entry point, override constants (as bits).
+type KernelKey = (&'static str, &'static str, Vec<(&'static str, u64)>);
+
 /// Shader modules and bind-group layouts, made once per [`crate::gpu::GpuContext`].
 pub(crate) struct Kernels {
+    /// Modules of the layers' kernels by name, and their pipelines (see [`Kernels::kernel`]).
+    modules: Mutex<HashMap<&'static str, wgpu::ShaderModule>>,
+    kernels: Mutex<HashMap<KernelKey, Kernel>>,
     pub proj_layout: wgpu::BindGroupLayout,
     pub step_layout: wgpu::BindGroupLayout,
     pub mask_layout: wgpu::BindGroupLayout,
@@ -462,6 +483,8 @@ impl Kernels {
             })
         };
         Kernels {
+            modules: Mutex::new(HashMap::new()),
+            kernels: Mutex::new(HashMap::new()),
             proj_module: module("input_projection.wgsl", input_projection_source()),
             step_module: module("lstm_step.wgsl", lstm_step_source(false)),
             step_module_f16: Mutex::new(None),
@@ -482,6 +505,55 @@ impl Kernels {
             mask_pipeline: Mutex::new(None),
             merge_pipelines: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// A layer's kernel: the module `name` (its WGSL from `source`, compiled on first use),
+    /// entry point `entry`, specialised with override `constants`; its bind-group layout is
+    /// derived from the shader. Built once per distinct key, then shared.
+    pub fn kernel(
+        &self,
+        device: &wgpu::Device,
+        name: &'static str,
+        source: impl FnOnce() -> String,
+        entry: &'static str,
+        constants: &[(&'static str, f64)],
+    ) -> Kernel {
+        let key: KernelKey = (
+            name,
+            entry,
+            constants.iter().map(|(k, v)| (*k, v.to_bits())).collect(),
+        );
+        let mut kernels = self.kernels.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(k) = kernels.get(&key) {
+            return k.clone();
+        }
+        let module = {
+            let mut modules = self.modules.lock().unwrap_or_else(|p| p.into_inner());
+            modules
+                .entry(name)
+                .or_insert_with(|| {
+                    device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                        label: Some(name),
+                        source: wgpu::ShaderSource::Wgsl(source().into()),
+                    })
+                })
+                .clone()
+        };
+        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(entry),
+            layout: None,
+            module: &module,
+            entry_point: Some(entry),
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants,
+                zero_initialize_workgroup_memory: false,
+            },
+            cache: None,
+        });
+        let layout = pipeline.get_bind_group_layout(0);
+        let k = Kernel { pipeline, layout };
+        kernels.insert(key, k.clone());
+        k
     }
 
     /// The masking pipelines, `masking_any` then `masking_zero` (built on first use, then

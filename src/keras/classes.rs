@@ -9,12 +9,13 @@ use ndarray::{Array1, Array2, ArrayD, Ix2};
 use serde_json::Value;
 
 use super::{LayerSpec, ModelFile};
-use crate::activation::{Activation, KerasFlavour};
+use crate::activation::KerasFlavour;
 use crate::config::LstmConfig;
 use crate::error::{Error, Result};
+use crate::layers::activation_layer::LayerActivation;
 use crate::layers::bidirectional::MergeMode;
 use crate::layers::identity::IDENTITY_CLASSES;
-use crate::layers::{Bidirectional, Dense, Identity, Layer, Masking, Recurrent};
+use crate::layers::{ActivationLayer, Bidirectional, Dense, Identity, Layer, Masking, Recurrent};
 use crate::plan::Plan;
 use crate::tensor::{Dtype, TensorInfo};
 use crate::weights::LstmWeights;
@@ -35,6 +36,11 @@ fn class(name: &str) -> Option<Kind> {
         "LSTM" => Kind::Layer(|s, f| Ok(Layer::Recurrent(lstm(&s.config, s, "", f)?))),
         "Bidirectional" => Kind::Layer(bidirectional),
         "Dense" => Kind::Layer(dense),
+        "Activation" => Kind::Layer(|s, f| {
+            Ok(Layer::Activation(ActivationLayer {
+                activation: LayerActivation::from_config(&s.config, f)?,
+            }))
+        }),
         c if IDENTITY_CLASSES.contains(&c) => {
             Kind::Layer(|s, _| Ok(Layer::Identity(Identity::new(&s.class_name))))
         }
@@ -86,17 +92,6 @@ fn vector(a: ArrayD<f32>, what: &str) -> Result<Array1<f32>> {
         .map_err(|_| Error::shape(what, "a vector", &shape))
 }
 
-fn activation(cfg: &Value, flavour: KerasFlavour) -> Result<Activation> {
-    match cfg.get("activation") {
-        None | Some(Value::Null) => Ok(Activation::Linear),
-        Some(Value::String(s)) => Activation::from_keras_name(s, flavour),
-        Some(other) => Err(Error::config(
-            "activation",
-            format!("expected a name, got {other}"),
-        )),
-    }
-}
-
 fn lstm(
     config: &Value,
     spec: &LayerSpec,
@@ -145,7 +140,7 @@ fn bidirectional(spec: &LayerSpec, flavour: KerasFlavour) -> Result<Layer> {
 }
 
 fn dense(spec: &LayerSpec, flavour: KerasFlavour) -> Result<Layer> {
-    let act = activation(&spec.config, flavour)?;
+    let act = LayerActivation::from_config(&spec.config, flavour)?;
     let kernel = matrix(weight(spec, "kernel")?, "kernel")?;
     let bias = match spec.weight("bias") {
         Some(_) => Some(vector(weight(spec, "bias")?, "bias")?),

@@ -5,18 +5,19 @@
 
 use ndarray::{Array1, Array2, ArrayD, ArrayView1, ArrayView2, ArrayViewD};
 
-use crate::activation::{Activation, KerasFlavour};
+use crate::activation::KerasFlavour;
 use crate::error::{Error, Result};
 use crate::state::LstmState;
 use crate::tensor::{TensorInfo, Value};
 
+use super::activation_layer::LayerActivation;
 use super::{LayerOps, last_axis, one};
 
 /// Keras `Dense`.
 ///
 /// ```
 /// use wgpu_lstm::{layers::Dense, Activation};
-/// let d = Dense::new(ndarray::Array2::zeros((4, 2)), Some(ndarray::Array1::zeros(2)), Activation::Relu).unwrap();
+/// let d = Dense::new(ndarray::Array2::zeros((4, 2)), Some(ndarray::Array1::zeros(2)), Activation::Relu.into()).unwrap();
 /// assert_eq!(d.units(), 2);
 /// ```
 #[derive(Debug, Clone, PartialEq)]
@@ -25,8 +26,8 @@ pub struct Dense {
     pub kernel: Array2<f32>,
     /// (units), or none without `use_bias`.
     pub bias: Option<Array1<f32>>,
-    /// Applied after `x·kernel + bias`.
-    pub activation: Activation,
+    /// Applied after `x·kernel + bias` (softmax and log-softmax on the last axis).
+    pub activation: LayerActivation,
 }
 
 impl Dense {
@@ -34,12 +35,12 @@ impl Dense {
     ///
     /// ```
     /// use wgpu_lstm::{layers::Dense, Activation};
-    /// assert!(Dense::new(ndarray::Array2::zeros((4, 2)), Some(ndarray::Array1::zeros(3)), Activation::Linear).is_err());
+    /// assert!(Dense::new(ndarray::Array2::zeros((4, 2)), Some(ndarray::Array1::zeros(3)), Activation::Linear.into()).is_err());
     /// ```
     pub fn new(
         kernel: Array2<f32>,
         bias: Option<Array1<f32>>,
-        activation: Activation,
+        activation: LayerActivation,
     ) -> Result<Self> {
         if kernel.is_empty() {
             return Err(Error::shape(
@@ -68,7 +69,7 @@ impl Dense {
     ///
     /// ```
     /// use wgpu_lstm::{layers::Dense, Activation};
-    /// assert_eq!(Dense::new(ndarray::Array2::zeros((1, 7)), None, Activation::Linear).unwrap().units(), 7);
+    /// assert_eq!(Dense::new(ndarray::Array2::zeros((1, 7)), None, Activation::Linear.into()).unwrap().units(), 7);
     /// ```
     pub fn units(&self) -> usize {
         self.kernel.ncols()
@@ -77,21 +78,22 @@ impl Dense {
 
 /// `act(x·kernel + bias)` on the last axis of `x`, for every other index.
 ///
-/// Twin of `shaders/input_projection.wgsl` specialised with the layer's `ACT`.
+/// Twin of `shaders/input_projection.wgsl` specialised with the layer's `ACT` (and, for
+/// softmax / log-softmax, the row pass of `shaders/activation_layer.wgsl`).
 ///
 /// ```
 /// use ndarray::array;
 /// use wgpu_lstm::{layers::dense::dense, Activation};
 /// let x = array![[1.0f32, -2.0]].into_dyn();
 /// let k = array![[1.0f32], [1.0]];
-/// let y = dense(x.view(), k.view(), None, Activation::Relu);
+/// let y = dense(x.view(), k.view(), None, Activation::Relu.into());
 /// assert_eq!(y[[0, 0]], 0.0);
 /// ```
 pub fn dense(
     x: ArrayViewD<'_, f32>,
     kernel: ArrayView2<'_, f32>,
     bias: Option<ArrayView1<'_, f32>>,
-    activation: Activation,
+    activation: LayerActivation,
 ) -> ArrayD<f32> {
     let d = kernel.nrows();
     let mut shape = x.shape().to_vec();
@@ -105,10 +107,12 @@ pub fn dense(
     if let Some(b) = bias {
         y += &b;
     }
-    y.mapv_inplace(|v| activation.apply(v));
     *shape.last_mut().expect("rank >= 1") = kernel.ncols();
-    y.into_shape_with_order(ndarray::IxDyn(&shape))
-        .expect("rows · units")
+    let mut y = y
+        .into_shape_with_order(ndarray::IxDyn(&shape))
+        .expect("rows · units");
+    activation.apply(&mut y);
+    y
 }
 
 impl LayerOps for Dense {

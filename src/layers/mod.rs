@@ -9,6 +9,7 @@
 //! | [`Recurrent`] | `LSTM` | `recurrent.rs` |
 //! | [`Bidirectional`] | `Bidirectional` | `bidirectional.rs` |
 //! | [`Dense`] | `Dense` | `dense.rs` |
+//! | [`ActivationLayer`] | `Activation` | `activation_layer.rs` |
 //!
 //! Masks follow Keras's `compute_mask`: a layer that supports masking passes its input's
 //! mask on (or computes one), any other layer drops it.
@@ -18,12 +19,14 @@ use crate::error::Result;
 use crate::state::LstmState;
 use crate::tensor::{TensorInfo, Value};
 
+pub mod activation_layer;
 pub mod bidirectional;
 pub mod dense;
 pub mod identity;
 pub mod masking;
 pub mod recurrent;
 
+pub use activation_layer::ActivationLayer;
 pub use bidirectional::Bidirectional;
 pub use dense::Dense;
 pub use identity::Identity;
@@ -63,6 +66,12 @@ pub(crate) trait LayerOps: std::fmt::Debug + Send + Sync {
     fn takes_tokens(&self) -> bool {
         false
     }
+    /// Checks inputs that come straight from the caller before the GPU runs (e.g. token ids
+    /// against the vocabulary): the GPU executor calls it for nodes whose inputs are all
+    /// model inputs; the CPU code checks as it runs.
+    fn check_host_inputs(&self, _inputs: &[&Value]) -> Result<()> {
+        Ok(())
+    }
     /// Runs the layer on the CPU. `states` has [`LayerOps::state_slots`] entries: the
     /// states a stateful layer carries (updated in place), `None` before the first call.
     fn cpu(&self, inputs: &[&Value], states: &mut [Option<LstmState>]) -> Result<Vec<Value>>;
@@ -92,6 +101,8 @@ pub enum Layer {
     Bidirectional(Bidirectional),
     /// Keras `Dense`.
     Dense(Dense),
+    /// Keras `Activation`.
+    Activation(ActivationLayer),
 }
 
 impl Layer {
@@ -102,6 +113,7 @@ impl Layer {
             Layer::Recurrent(l) => l,
             Layer::Bidirectional(l) => l,
             Layer::Dense(l) => l,
+            Layer::Activation(l) => l,
         }
     }
 

@@ -576,7 +576,7 @@ fn calls_respect_a_small_dispatch_limit() {
                 Layer::Dense(Dense {
                     kernel: crate::common::random(&mut r, ndarray::Ix2(4, 2), 0.5),
                     bias: None,
-                    activation: wgpu_lstm::Activation::Linear,
+                    activation: wgpu_lstm::Activation::Linear.into(),
                 }),
             ),
         ],

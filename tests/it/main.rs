@@ -20,6 +20,7 @@ mod fixtures;
 mod fuzz_corpus;
 mod gpu_vs_cpu;
 mod keras_vectors;
+mod layers;
 mod models;
 mod precision;
 mod props;
@@ -40,6 +41,7 @@ fn main() {
         fuzz_corpus::tests(),
         gpu_vs_cpu::tests(),
         keras_vectors::tests(),
+        layers::tests(),
         models::tests(),
         precision::tests(),
         props::tests(),

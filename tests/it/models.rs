@@ -433,7 +433,7 @@ fn random_models_match_on_gpu_and_cpu() {
                     bias: r
                         .random_bool(0.8)
                         .then(|| crate::common::random(&mut r, ndarray::Ix1(units), 0.5)),
-                    activation,
+                    activation: activation.into(),
                 }),
             ));
         }
@@ -535,7 +535,7 @@ fn split_model_calls_equal_unsplit_ones() {
                 Layer::Dense(Dense {
                     kernel: crate::common::random(&mut r, ndarray::Ix2(6, 2), 0.5),
                     bias: None,
-                    activation: Activation::Tanh,
+                    activation: Activation::Tanh.into(),
                 }),
             ),
         ],
@@ -615,7 +615,7 @@ fn repeated_model_calls_reuse_everything_and_upload_only_the_input() {
                 Layer::Dense(Dense {
                     kernel: crate::common::random(&mut r, ndarray::Ix2(5, 2), 0.5),
                     bias: Some(crate::common::random(&mut r, ndarray::Ix1(2), 0.5)),
-                    activation: Activation::Tanh,
+                    activation: Activation::Tanh.into(),
                 }),
             ),
         ],

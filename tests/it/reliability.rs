@@ -112,7 +112,7 @@ fn projections_over_more_features_than_one_loop_may_scan() {
         Layer::Dense(Dense {
             kernel: random(&mut r, ndarray::Ix2(d, 3), 0.002),
             bias: Some(random(&mut r, ndarray::Ix1(3), 0.5)),
-            activation: Activation::Tanh,
+            activation: Activation::Tanh.into(),
         }),
     )]);
     let (got, want) = gpu_and_cpu(&dense, &x);
@@ -142,7 +142,7 @@ fn a_dense_layer_wider_than_one_dispatch() {
             Layer::Dense(Dense {
                 kernel: random(&mut r, ndarray::Ix2(2, units), 0.5),
                 bias: Some(random(&mut r, ndarray::Ix1(units), 0.5)),
-                activation: Activation::Sigmoid,
+                activation: Activation::Sigmoid.into(),
             }),
         ),
     ]);
@@ -282,7 +282,7 @@ fn gpu_errors_stay_with_the_thread_that_caused_them() {
                 let dense = Layer::Dense(Dense {
                     kernel: Array2::from_elem((cfg.units, 2), 0.25),
                     bias: None,
-                    activation: Activation::Linear,
+                    activation: Activation::Linear.into(),
                 });
                 let def = model(vec![
                     ("masking", Layer::Masking(Masking { mask_value: 0.0 })),

@@ -11,9 +11,13 @@ use crate::gpu::GpuContext;
 use crate::gpu::gemm::GemmDims;
 use crate::layers::Dense;
 
+use super::activation_layer::ActivationPass;
+use super::bidirectional::Grow;
 use super::{BindCache, GpuOp, GpuTensor, Recorder};
 
 pub(crate) struct GpuDense {
+    /// softmax / log-softmax after the GEMM, with the GEMM's result in `scratch`
+    row_pass: Option<(ActivationPass, Grow)>,
     kernel: wgpu::Buffer,
     bias: wgpu::Buffer,
     dims: GemmDims,
@@ -34,7 +38,15 @@ impl GpuDense {
             kernel: ctx.storage_with("dense kernel", k.as_slice().expect("standard layout")),
             bias: ctx.storage_with("dense bias", b.as_slice().expect("contiguous")),
             dims: GemmDims::new(ctx),
-            pipeline: ctx.kernels.proj_pipeline(ctx.device(), d.activation.code()),
+            pipeline: ctx
+                .kernels
+                .proj_pipeline(ctx.device(), d.activation.fused_code()),
+            row_pass: d.activation.is_row_wise().then(|| {
+                (
+                    ActivationPass::new(ctx, d.activation),
+                    Grow::new(ctx, "dense before softmax"),
+                )
+            }),
             in_dim: d.kernel.nrows(),
             units: d.units(),
             bind: BindCache::default(),
@@ -55,7 +67,12 @@ impl GpuOp for GpuDense {
         if rec.opts.poison {
             ctx.poison(&outs[0].buf, outs[0].len());
         }
-        let (x, out) = (&ins[0].buf, &outs[0].buf);
+        let n = rows * self.units;
+        let target = match &mut self.row_pass {
+            Some((_, scratch)) => scratch.ensure(&ctx, (n * 4) as u64)?.clone(),
+            None => outs[0].buf.clone(),
+        };
+        let (x, out) = (&ins[0].buf, &target);
         let key = [x, &self.kernel, &self.bias, out, &self.dims.buf];
         let bg = self.bind.get_with(&ctx, &key, || {
             let mut entries: Vec<wgpu::BindGroupEntry<'_>> = key[..4]
@@ -78,14 +95,20 @@ impl GpuOp for GpuDense {
         });
         let mut pass = rec.pass("dense");
         pass.set_pipeline(&self.pipeline);
-        let n = self.dims.dispatch(&mut pass, &bg);
+        let dispatches = self.dims.dispatch(&mut pass, &bg);
         drop(pass);
-        rec.dispatched(n);
+        rec.dispatched(dispatches);
+        if let Some((pass, _)) = &mut self.row_pass {
+            pass.record(rec, &target, &outs[0].buf, n, self.units)?;
+        }
         Ok(())
     }
 
     fn forget(&mut self) {
         self.dims.invalidate();
         self.bind.clear();
+        if let Some((pass, _)) = &mut self.row_pass {
+            pass.forget();
+        }
     }
 }

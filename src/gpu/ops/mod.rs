@@ -14,6 +14,7 @@ use crate::gpu::options::{CallOptions, CallReport};
 use crate::layers::Layer;
 use crate::state::LstmState;
 
+pub(crate) mod activation_layer;
 pub(crate) mod bidirectional;
 pub(crate) mod dense;
 pub(crate) mod masking;
@@ -168,6 +169,7 @@ pub(crate) fn build(
         Layer::Identity(_) => Box::new(Alias),
         Layer::Masking(m) => Box::new(masking::GpuMasking::new(ctx, m)),
         Layer::Dense(d) => Box::new(dense::GpuDense::new(ctx, d)),
+        Layer::Activation(a) => Box::new(activation_layer::GpuActivation::new(ctx, a.activation)),
         Layer::Recurrent(r) => Box::new(recurrent::GpuRecurrent::new(ctx, r, precision)?),
         Layer::Bidirectional(b) => {
             Box::new(bidirectional::GpuBidirectional::new(ctx, b, precision)?)
