@@ -10,6 +10,15 @@ use crate::plan::Plan;
 use crate::state::LstmState;
 use crate::tensor::Value;
 
+/// A (B, T) tensor as a mask: nonzero = valid.
+fn mask_of_tensor(a: &ArrayD<f32>) -> Result<ndarray::Array2<bool>> {
+    let shape = a.shape().to_vec();
+    a.view()
+        .into_dimensionality::<ndarray::Ix2>()
+        .map(|m| m.mapv(|v| v != 0.0))
+        .map_err(|_| Error::shape("mask", "(B, T)", &shape))
+}
+
 /// The states of a plan's recurrent layers on the CPU, and the runner.
 #[derive(Debug, Clone)]
 pub(crate) struct CpuExecutor {
@@ -69,6 +78,18 @@ impl CpuExecutor {
             if i == 0 {
                 ins.extend(host_values.iter());
             }
+            // a tensor given as `mask=` replaces the first input's mask
+            let masked;
+            if let Some(m) = node.mask {
+                let mv = values[m.0].as_ref().expect("a plan's nodes run in order");
+                let mask = mask_of_tensor(&mv.data)
+                    .map_err(|e| e.in_layer(&node.name, node.layer.class_name()))?;
+                masked = Value {
+                    mask: Some(mask),
+                    ..ins[0].clone()
+                };
+                ins[0] = &masked;
+            }
             let outs = node
                 .layer
                 .ops()
@@ -83,7 +104,7 @@ impl CpuExecutor {
                 )));
             }
             // free what no later node reads
-            for t in &node.inputs {
+            for t in node.inputs.iter().chain(node.mask.iter()) {
                 readers[t.0] -= 1;
                 if readers[t.0] == 0 {
                     values[t.0] = None;

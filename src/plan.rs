@@ -60,6 +60,10 @@ pub struct Node {
     pub inputs: Vec<TensorId>,
     /// The tensors it produces.
     pub outputs: Vec<TensorId>,
+    /// A tensor given as the layer's `mask=` (Keras 3 records the mask it computed for a
+    /// layer of a Functional model): nonzero = valid, shape (B, T). It replaces the mask of
+    /// the first input.
+    pub mask: Option<TensorId>,
 }
 
 /// A validated model graph. Nodes are in an order in which every node's inputs exist
@@ -170,18 +174,62 @@ impl PlanBuilder {
     /// use wgpu_lstm::{plan::Plan, tensor::TensorInfo, Activation, KerasFlavour};
     /// let mut b = Plan::builder("m", KerasFlavour::Keras3);
     /// let x = b.input("x", TensorInfo::f32(vec![Some(3)]));
-    /// let d = Dense::new(ndarray::Array2::zeros((4, 1)), None, Activation::Linear).unwrap();
+    /// let d = Dense::new(ndarray::Array2::zeros((4, 1)), None, Activation::Linear.into()).unwrap();
     /// let e = b.node("dense", Layer::Dense(d), &[x]).unwrap_err();
     /// assert!(e.to_string().starts_with("layer `dense` (Dense)"));
     /// ```
     pub fn node(&mut self, name: &str, layer: Layer, inputs: &[TensorId]) -> Result<Vec<TensorId>> {
-        for t in inputs {
+        self.node_masked(name, layer, inputs, None)
+    }
+
+    /// [`PlanBuilder::node`] with a tensor given as the layer's `mask=` (see [`Node::mask`]):
+    /// (B, T), nonzero = valid; it replaces the first input's mask.
+    ///
+    /// ```
+    /// use wgpu_lstm::layers::{Identity, Layer};
+    /// use wgpu_lstm::{plan::Plan, tensor::TensorInfo, KerasFlavour};
+    /// let mut b = Plan::builder("m", KerasFlavour::Keras3);
+    /// let x = b.input("x", TensorInfo::f32(vec![Some(4), Some(3)]));
+    /// let m = b.input("m", TensorInfo::f32(vec![Some(4)]));
+    /// let y = b.node_masked("dropout", Layer::Identity(Identity::new("Dropout")), &[x], Some(m)).unwrap();
+    /// assert!(b.info(y[0]).masked);
+    /// ```
+    pub fn node_masked(
+        &mut self,
+        name: &str,
+        layer: Layer,
+        inputs: &[TensorId],
+        mask: Option<TensorId>,
+    ) -> Result<Vec<TensorId>> {
+        for t in inputs.iter().chain(mask.iter()) {
             if t.0 >= self.plan.tensors.len() {
                 return Err(Error::config("inputs", format!("no tensor {}", t.0))
                     .in_layer(name, layer.class_name()));
             }
         }
-        let infos: Vec<TensorInfo> = inputs.iter().map(|t| self.info(*t).clone()).collect();
+        let mut infos: Vec<TensorInfo> = inputs.iter().map(|t| self.info(*t).clone()).collect();
+        if let Some(m) = mask {
+            let x = infos.first().ok_or_else(|| {
+                Error::config("mask", "a layer with no input cannot take a mask")
+                    .in_layer(name, layer.class_name())
+            })?;
+            let mi = self.info(m);
+            if x.rank() < 3
+                || mi.shape.len() != 1
+                || (x.shape[0].is_some() && mi.shape[0].is_some() && x.shape[0] != mi.shape[0])
+            {
+                return Err(Error::config(
+                    "mask",
+                    format!(
+                        "a mask {} does not fit the input {} (it must be (B, T))",
+                        mi.keras_shape(None),
+                        x.keras_shape(None)
+                    ),
+                )
+                .in_layer(name, layer.class_name()));
+            }
+            infos[0].masked = true;
+        }
         for (i, t) in infos.iter().enumerate() {
             if t.dtype == Dtype::Int && !layer.takes_tokens() {
                 return Err(Error::config(
@@ -200,6 +248,7 @@ impl PlanBuilder {
             layer,
             inputs: inputs.to_vec(),
             outputs: ids.clone(),
+            mask,
         });
         Ok(ids)
     }
@@ -346,7 +395,7 @@ impl Plan {
     pub(crate) fn readers(&self) -> Vec<usize> {
         let mut n = vec![0usize; self.tensors.len()];
         for node in &self.nodes {
-            for t in &node.inputs {
+            for t in node.inputs.iter().chain(node.mask.iter()) {
                 n[t.0] += 1;
             }
         }

@@ -492,7 +492,10 @@ impl GpuExecutor {
                     .map(|t| infos[t.0].clone())
                     .collect::<Vec<_>>(),
             );
-            let inherited = node.inputs.iter().find_map(|t| mask_of[t.0].clone());
+            let explicit = node.mask.map(|m| buf(m.0));
+            let inherited = explicit
+                .clone()
+                .or_else(|| node.inputs.iter().find_map(|t| mask_of[t.0].clone()));
             for t in &node.outputs {
                 if infos[t.0].masked {
                     mask_of[t.0] = if computes {
@@ -563,7 +566,10 @@ impl GpuExecutor {
                     shape: shapes[t.0].clone(),
                     mask: mask_of[t.0].clone(),
                 };
-                let ins: Vec<GpuTensor> = node.inputs.iter().map(tensor).collect();
+                let mut ins: Vec<GpuTensor> = node.inputs.iter().map(tensor).collect();
+                if let Some(m) = node.mask {
+                    ins[0].mask = Some(buf(m.0));
+                }
                 let outs: Vec<GpuTensor> = node.outputs.iter().map(tensor).collect();
                 rec.init = if later_chunk { Init::Carried } else { *init };
                 op.record(&mut rec, &ins, &outs)
@@ -691,11 +697,14 @@ pub(crate) fn concrete_shapes(
         });
     }
     for node in &plan.nodes {
-        let ins: Vec<TensorInfo> = node
+        let mut ins: Vec<TensorInfo> = node
             .inputs
             .iter()
             .map(|t| infos[t.0].clone().expect("nodes run in order"))
             .collect();
+        if node.mask.is_some() {
+            ins[0].masked = true;
+        }
         let outs = node
             .layer
             .infer(&ins, plan.flavour)

@@ -1,44 +1,74 @@
-//! The architecture JSON (Keras 3 `config.json`, tf-keras `model_config`) as an ordered
-//! chain of layers.
+//! The architecture JSON (Keras 3 `config.json`, tf-keras `model_config`) as a graph: the
+//! model's layers in config order, each with the calls that built the graph (which tensors
+//! each call read, with its `mask=` and `initial_state=`), the model's inputs and outputs,
+//! and nested models (a `Sequential` or `Functional` used as a layer) parsed the same way.
 //!
-//! Accepted: a `Sequential` model, or a `Functional` (tf-keras: `Model`) model whose graph
-//! is a simple chain: one input layer first, every other layer called once on the output of
-//! the layer listed before it, the last layer the one output. Anything else (nested models,
-//! branches, several inputs/outputs, shared layers, extra tensors such as `initial_state`
-//! passed between layers) is refused with [`Error::Unsupported`] naming the layer.
-
-use std::collections::HashSet;
+//! Both writers are read: Keras 3 nodes are `{"args": [...], "kwargs": {...}}` with tensors
+//! as `{"class_name": "__keras_tensor__", "config": {"keras_history": [name, node, index]}}`;
+//! tf-keras nodes are lists of `[name, node_index, tensor_index, kwargs]` (extra tensors —
+//! an RNN's initial state — follow the first as further entries). Shared layers (called
+//! more than once) are refused; everything else about the graph is checked when the plan
+//! is built.
 
 use serde_json::Value;
 
 use crate::error::{Error, Result};
 
-/// One layer entry of the architecture, in model order.
+/// A tensor of the graph: output `tensor` of call `node` of layer `layer`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TensorRef {
+    /// The layer (or nested model) that produced it.
+    pub layer: String,
+    /// Which call of that layer.
+    pub node: usize,
+    /// Which of that call's outputs.
+    pub tensor: usize,
+}
+
+/// One call of a layer in a Functional graph.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CallSpec {
+    /// The tensors it reads, in order (a list argument — Concatenate's — flattened); for a
+    /// recurrent layer the sequence, then its `initial_state` tensors.
+    pub inputs: Vec<TensorRef>,
+    /// The tensor passed as `mask=` (Keras 3 records the mask it computed), if any.
+    pub mask: Option<TensorRef>,
+    /// Scalar positional arguments (an op like `NotEqual(x, 0)`).
+    pub scalars: Vec<f64>,
+}
+
+/// One layer entry of the architecture, in config order.
 #[derive(Debug, Clone)]
 pub(crate) struct ArchLayer {
     /// `class_name` as written (`LSTM`, `Dense`, `InputLayer`, ...).
     pub class_name: String,
     /// The layer's name (`config.name`).
     pub name: String,
+    /// The entry's `module` (Keras 3), e.g. `keras.layers` or `keras.src.ops.numpy`.
+    pub module: Option<String>,
     /// The layer's `config` object.
     pub config: Value,
-    /// The feature size the file says this layer takes: the last entry of
-    /// `build_config.input_shape` (Keras 3), of `batch_input_shape` (tf-keras, first
-    /// layer), or of an `InputLayer`'s `batch_shape` / `batch_input_shape`.
-    pub input_dim_hint: Option<usize>,
+    /// Its calls in the graph (empty in a Sequential model).
+    pub calls: Vec<CallSpec>,
+    /// A nested model's own architecture.
+    pub model: Option<Box<Arch>>,
 }
 
-/// The whole architecture.
+/// A model's architecture.
 #[derive(Debug, Clone)]
 pub(crate) struct Arch {
     /// `Sequential` or `Functional` (tf-keras's `Model` is reported as `Functional`).
     pub class_name: String,
     /// The model's name (`config.name`), `""` when the file has none.
     pub model_name: String,
-    /// The layers in model order.
+    /// The layers in config order.
     pub layers: Vec<ArchLayer>,
-    /// Feature size from the model-level `build_input_shape` / `build_config`, when present.
-    pub build_input_dim: Option<usize>,
+    /// The Functional model's inputs and outputs (empty for a Sequential).
+    pub inputs: Vec<TensorRef>,
+    pub outputs: Vec<TensorRef>,
+    /// A Sequential model's declared input shape (`build_input_shape` / `build_config`),
+    /// when it has no InputLayer.
+    pub build_input_shape: Option<Value>,
 }
 
 fn json_err(src: &str, reason: impl Into<String>) -> Error {
@@ -48,19 +78,25 @@ fn json_err(src: &str, reason: impl Into<String>) -> Error {
     }
 }
 
-/// The last entry of a shape list like `[null, 6, 3]`, when it is a positive integer.
-pub(crate) fn last_dim(shape: Option<&Value>) -> Option<usize> {
-    let arr = shape?.as_array()?;
-    let last = arr.last()?.as_u64()?;
-    usize::try_from(last).ok().filter(|&d| d > 0)
-}
-
-fn is_model_class(class: &str) -> bool {
+/// Whether a class names a model (a nested one when it stands in a layer list).
+pub(crate) fn is_model_class(class: &str) -> bool {
     matches!(class, "Sequential" | "Functional" | "Model")
 }
 
+/// Deepest nesting of models accepted (a hostile config could nest without end).
+const MAX_NESTING: usize = 16;
+
 /// Parses `{"class_name": ..., "config": {"name": ..., "layers": [...]}}`.
 pub(crate) fn parse_architecture(v: &Value, src: &str) -> Result<Arch> {
+    parse_model(v, src, 0)
+}
+
+fn parse_model(v: &Value, src: &str, depth: usize) -> Result<Arch> {
+    if depth > MAX_NESTING {
+        return Err(Error::Unsupported(format!(
+            "{src}: models nested more than {MAX_NESTING} deep"
+        )));
+    }
     let class = v
         .get("class_name")
         .and_then(Value::as_str)
@@ -88,8 +124,8 @@ pub(crate) fn parse_architecture(v: &Value, src: &str) -> Result<Arch> {
         .and_then(Value::as_array)
         .ok_or_else(|| json_err(src, "the architecture has no list field `config.layers`"))?;
 
-    let mut layers = Vec::with_capacity(entries.len());
-    let mut seen = HashSet::new();
+    let mut layers = Vec::with_capacity(entries.len().min(1 << 12));
+    let mut seen = std::collections::HashSet::new();
     for (i, e) in entries.iter().enumerate() {
         let lclass = e.get("class_name").and_then(Value::as_str).ok_or_else(|| {
             json_err(
@@ -114,165 +150,176 @@ pub(crate) fn parse_architecture(v: &Value, src: &str) -> Result<Arch> {
                 )
             })?
             .to_string();
-        if is_model_class(lclass) {
-            return Err(Error::Unsupported(format!(
-                "{src}: nested model `{name}` (class {lclass}) inside model `{model_name}`; only a flat chain of layers can be loaded"
-            )));
-        }
         if !seen.insert(name.clone()) {
             return Err(json_err(src, format!("two layers are named `{name}`")));
         }
-        let input_dim_hint = last_dim(e.get("build_config").and_then(|b| b.get("input_shape")))
-            .or_else(|| last_dim(lcfg.get("batch_input_shape")))
-            .or_else(|| last_dim(lcfg.get("batch_shape")));
-        layers.push(ArchLayer {
-            class_name: lclass.to_string(),
-            name,
-            config: lcfg.clone(),
-            input_dim_hint,
-        });
-    }
-
-    if class_name == "Functional" {
-        check_linear_chain(cfg, entries, &layers, &model_name, src)?;
-    }
-    Ok(Arch {
-        class_name: class_name.to_string(),
-        model_name,
-        layers,
-        build_input_dim: last_dim(cfg.get("build_input_shape"))
-            .or_else(|| last_dim(v.get("build_config").and_then(|b| b.get("input_shape")))),
-    })
-}
-
-/// Collects the names of the layers whose tensors one inbound node reads.
-///
-/// Keras 3 nodes are `{"args": [...], "kwargs": {...}}` with tensors as
-/// `{"class_name": "__keras_tensor__", "config": {"keras_history": [name, i, j]}}`;
-/// tf-keras nodes are lists of `[name, node_index, tensor_index, kwargs]`.
-fn node_refs(node: &Value, out: &mut Vec<String>, depth: usize) {
-    if depth > 64 {
-        return;
-    }
-    match node {
-        Value::Object(m) => {
-            if m.get("class_name").and_then(Value::as_str) == Some("__keras_tensor__") {
-                if let Some(h) = m
-                    .get("config")
-                    .and_then(|c| c.get("keras_history"))
-                    .and_then(Value::as_array)
-                    .and_then(|h| h.first())
-                    .and_then(Value::as_str)
-                {
-                    out.push(h.to_string());
-                }
-                return;
-            }
-            for v in m.values() {
-                node_refs(v, out, depth + 1);
-            }
-        }
-        Value::Array(a) => {
-            // A tf-keras tensor reference: [name, node_index, tensor_index, (kwargs)].
-            if a.len() >= 3
-                && a[0].is_string()
-                && a[1].is_u64()
-                && a[2].is_u64()
-                && let Some(s) = a[0].as_str()
-            {
-                out.push(s.to_string());
-                if let Some(kw) = a.get(3) {
-                    node_refs(kw, out, depth + 1);
-                }
-                return;
-            }
-            for v in a {
-                node_refs(v, out, depth + 1);
-            }
-        }
-        _ => {}
-    }
-}
-
-fn io_refs(v: Option<&Value>) -> Vec<String> {
-    let mut out = Vec::new();
-    if let Some(v) = v {
-        node_refs(v, &mut out, 0);
-    }
-    out
-}
-
-fn check_linear_chain(
-    cfg: &Value,
-    entries: &[Value],
-    layers: &[ArchLayer],
-    model: &str,
-    src: &str,
-) -> Result<()> {
-    let unsupported = |what: String| {
-        Err(Error::Unsupported(format!(
-            "{src}: model `{model}`: {what}; only a linear chain of layers (one input, each layer feeding the next, one output) can be loaded"
-        )))
-    };
-    let Some(first) = layers.first() else {
-        return unsupported("it has no layers".into());
-    };
-    if first.class_name != "InputLayer" {
-        return unsupported(format!(
-            "its first layer `{}` is a {}, not an InputLayer",
-            first.name, first.class_name
-        ));
-    }
-    for (i, (e, l)) in entries.iter().zip(layers).enumerate() {
+        let model = if is_model_class(lclass) {
+            Some(Box::new(parse_model(e, src, depth + 1)?))
+        } else {
+            None
+        };
         let nodes = e
             .get("inbound_nodes")
             .and_then(Value::as_array)
             .map(Vec::as_slice)
             .unwrap_or(&[]);
-        if i == 0 {
-            if !nodes.is_empty() {
-                return unsupported(format!("input layer `{}` has inbound nodes", l.name));
-            }
-            continue;
-        }
-        if l.class_name == "InputLayer" {
-            return unsupported(format!("it has a second input layer `{}`", l.name));
-        }
-        if nodes.len() != 1 {
-            return unsupported(format!(
-                "layer `{}` is called {} times (shared or unused layer)",
-                l.name,
+        if nodes.len() > 1 {
+            return Err(Error::Unsupported(format!(
+                "{src}: layer `{name}` is called {} times (a shared layer); each layer may \
+                 be called once",
                 nodes.len()
-            ));
+            )));
         }
-        let mut refs = Vec::new();
-        node_refs(&nodes[0], &mut refs, 0);
-        let prev = &layers[i - 1].name;
-        if refs.len() != 1 {
-            return unsupported(format!(
-                "layer `{}` takes {} tensors ({})",
-                l.name,
-                refs.len(),
-                refs.join(", ")
-            ));
+        let calls = nodes
+            .iter()
+            .map(|n| parse_call(n, src, &name))
+            .collect::<Result<Vec<_>>>()?;
+        layers.push(ArchLayer {
+            class_name: lclass.to_string(),
+            name,
+            module: e.get("module").and_then(Value::as_str).map(str::to_string),
+            config: lcfg.clone(),
+            calls,
+            model,
+        });
+    }
+    let (inputs, outputs) = if class_name == "Functional" {
+        (
+            io_refs(cfg.get("input_layers"), src, "input_layers")?,
+            io_refs(cfg.get("output_layers"), src, "output_layers")?,
+        )
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    if class_name == "Functional" && (inputs.is_empty() || outputs.is_empty()) {
+        return Err(json_err(
+            src,
+            format!("Functional model `{model_name}` lists no input_layers or output_layers"),
+        ));
+    }
+    Ok(Arch {
+        class_name: class_name.to_string(),
+        model_name,
+        layers,
+        inputs,
+        outputs,
+        build_input_shape: cfg
+            .get("build_input_shape")
+            .or_else(|| v.get("build_config").and_then(|b| b.get("input_shape")))
+            .cloned(),
+    })
+}
+
+/// A tensor reference: Keras 3's `__keras_tensor__` object or a tf-keras / io list
+/// `[name, node, index, ...]`.
+fn tensor_ref(v: &Value) -> Option<TensorRef> {
+    let list = match v {
+        Value::Object(m)
+            if m.get("class_name").and_then(Value::as_str) == Some("__keras_tensor__") =>
+        {
+            m.get("config")?.get("keras_history")?.as_array()?
         }
-        if &refs[0] != prev {
-            return unsupported(format!(
-                "layer `{}` takes its input from `{}`, not from the layer listed before it (`{prev}`)",
-                l.name, refs[0]
-            ));
+        Value::Array(a) => a,
+        _ => return None,
+    };
+    let layer = list.first()?.as_str()?.to_string();
+    let node = usize::try_from(list.get(1)?.as_u64()?).ok()?;
+    let tensor = usize::try_from(list.get(2)?.as_u64()?).ok()?;
+    Some(TensorRef {
+        layer,
+        node,
+        tensor,
+    })
+}
+
+/// Every tensor reference in a (possibly nested) argument, in order; scalars apart.
+fn collect(v: &Value, refs: &mut Vec<TensorRef>, scalars: &mut Vec<f64>, depth: usize) {
+    if depth > 8 {
+        return;
+    }
+    if let Some(t) = tensor_ref(v) {
+        refs.push(t);
+        return;
+    }
+    match v {
+        Value::Array(a) => a.iter().for_each(|x| collect(x, refs, scalars, depth + 1)),
+        Value::Number(n) => scalars.extend(n.as_f64()),
+        Value::Bool(b) => scalars.push(*b as u8 as f64),
+        _ => {}
+    }
+}
+
+/// One inbound node, either writer's form.
+fn parse_call(node: &Value, src: &str, layer: &str) -> Result<CallSpec> {
+    let bad = || {
+        json_err(
+            src,
+            format!("layer `{layer}`: an inbound node is malformed"),
+        )
+    };
+    let mut call = CallSpec::default();
+    match node {
+        // Keras 3: {"args": [...], "kwargs": {...}}
+        Value::Object(m) => {
+            let args = m.get("args").and_then(Value::as_array).ok_or_else(bad)?;
+            for a in args {
+                collect(a, &mut call.inputs, &mut call.scalars, 0);
+            }
+            if let Some(kw) = m.get("kwargs").and_then(Value::as_object) {
+                if let Some(s) = kw.get("initial_state") {
+                    let mut ignore = Vec::new();
+                    collect(s, &mut call.inputs, &mut ignore, 0);
+                }
+                if let Some(mask) = kw.get("mask") {
+                    let mut refs = Vec::new();
+                    collect(mask, &mut refs, &mut Vec::new(), 0);
+                    // a list of masks (one per input of a merge) keeps the first's role
+                    call.mask = refs.into_iter().next();
+                }
+            }
         }
+        // tf-keras: [[name, node, index, kwargs], ...]
+        Value::Array(entries) => {
+            for e in entries {
+                let t = tensor_ref(e).ok_or_else(bad)?;
+                call.inputs.push(t);
+                if let Some(kw) = e
+                    .as_array()
+                    .and_then(|a| a.get(3))
+                    .and_then(Value::as_object)
+                {
+                    if let Some(s) = kw.get("initial_state") {
+                        collect(s, &mut call.inputs, &mut Vec::new(), 0);
+                    }
+                    if let Some(m) = kw.get("mask") {
+                        let mut refs = Vec::new();
+                        collect(m, &mut refs, &mut Vec::new(), 0);
+                        call.mask = refs.into_iter().next();
+                    }
+                }
+            }
+        }
+        _ => return Err(bad()),
     }
-    let ins = io_refs(cfg.get("input_layers"));
-    if ins.len() != 1 || ins[0] != first.name {
-        return unsupported(format!("its inputs are [{}]", ins.join(", ")));
+    Ok(call)
+}
+
+/// `input_layers` / `output_layers`: one `[name, node, index]` or a list of them.
+fn io_refs(v: Option<&Value>, src: &str, field: &str) -> Result<Vec<TensorRef>> {
+    let Some(v) = v else { return Ok(Vec::new()) };
+    if let Some(t) = tensor_ref(v) {
+        return Ok(vec![t]);
     }
-    let outs = io_refs(cfg.get("output_layers"));
-    let last = &layers[layers.len() - 1].name;
-    if outs.len() != 1 || &outs[0] != last {
-        return unsupported(format!("its outputs are [{}]", outs.join(", ")));
-    }
-    Ok(())
+    let list = v
+        .as_array()
+        .ok_or_else(|| json_err(src, format!("`{field}` is not a list")))?;
+    list.iter()
+        .map(|e| {
+            tensor_ref(e).ok_or_else(|| {
+                json_err(src, format!("`{field}` holds {e}, not [name, node, index]"))
+            })
+        })
+        .collect()
 }
 
 /// Keras's `naming.to_snake_case`: drop non-word characters, then `(.)([A-Z][a-z]+)` →
@@ -347,40 +394,48 @@ mod tests {
         let t = |n: &str| json!({"class_name": "__keras_tensor__", "config": {"shape": [null, 3], "keras_history": [n, 0, 0]}});
         json!({"class_name": "Functional", "config": {"name": "f", "layers": [
             {"class_name": "InputLayer", "config": {"name": "in", "batch_shape": [null, 5, 3]}, "name": "in", "inbound_nodes": []},
-            {"class_name": "LSTM", "config": {"name": "l1", "units": 2}, "name": "l1", "inbound_nodes": [{"args": [t("in")], "kwargs": {"mask": null}}]},
-            {"class_name": "Dense", "config": {"name": "d", "units": 1}, "name": "d", "inbound_nodes": [{"args": [t(second_input)], "kwargs": {}}]}
+            {"class_name": "LSTM", "config": {"name": "l1", "units": 2}, "name": "l1", "inbound_nodes": [{"args": [t("in")], "kwargs": {"mask": null, "initial_state": [t("in"), t("in")]}}]},
+            {"class_name": "Dense", "config": {"name": "d", "units": 1}, "name": "d", "inbound_nodes": [{"args": [t(second_input)], "kwargs": {"mask": t("in")}}]}
         ], "input_layers": [["in", 0, 0]], "output_layers": [["d", 0, 0]]}})
     }
 
     #[test]
-    fn functional_chain_accepted_and_branch_refused() {
+    fn functional_graphs_keep_their_calls() {
         let a = parse_architecture(&k3_functional("l1"), "t").unwrap();
         assert_eq!(a.class_name, "Functional");
         assert_eq!(a.layers.len(), 3);
-        assert_eq!(a.layers[0].input_dim_hint, Some(3));
-        let e = parse_architecture(&k3_functional("in"), "t").unwrap_err();
-        assert!(matches!(e, Error::Unsupported(_)), "{e}");
-        assert!(e.to_string().contains("`d`"), "{e}");
+        // the sequence, then the initial states
+        assert_eq!(a.layers[1].calls[0].inputs.len(), 3);
+        assert_eq!(a.layers[2].calls[0].mask.as_ref().unwrap().layer, "in");
+        assert_eq!(a.outputs[0].layer, "d");
     }
 
     #[test]
-    fn tf_keras_functional_chain() {
+    fn tf_keras_functional_nodes() {
         let v = json!({"class_name": "Model", "config": {"name": "m", "layers": [
             {"class_name": "InputLayer", "config": {"name": "input_1", "batch_input_shape": [null, 4, 2]}, "name": "input_1", "inbound_nodes": []},
-            {"class_name": "LSTM", "config": {"name": "lstm", "units": 3}, "name": "lstm", "inbound_nodes": [[["input_1", 0, 0, {}]]]}
+            {"class_name": "LSTM", "config": {"name": "lstm", "units": 3}, "name": "lstm", "inbound_nodes": [[["input_1", 0, 0, {}], ["input_1", 0, 0, {}]]]}
         ], "input_layers": [["input_1", 0, 0]], "output_layers": [["lstm", 0, 0]]}});
         let a = parse_architecture(&v, "t").unwrap();
         assert_eq!(a.class_name, "Functional");
+        assert_eq!(a.layers[1].calls[0].inputs.len(), 2);
     }
 
     #[test]
-    fn nested_model_refused() {
+    fn nested_models_parse_and_shared_layers_are_refused() {
         let v = json!({"class_name": "Sequential", "config": {"name": "outer", "layers": [
             {"class_name": "Sequential", "config": {"name": "inner", "layers": []}}
         ]}});
-        let e = parse_architecture(&v, "t").unwrap_err();
-        assert!(matches!(e, Error::Unsupported(_)));
-        assert!(e.to_string().contains("inner"), "{e}");
+        let a = parse_architecture(&v, "t").unwrap();
+        assert_eq!(a.layers[0].model.as_ref().unwrap().model_name, "inner");
+        let mut f = k3_functional("l1");
+        let node = f["config"]["layers"][1]["inbound_nodes"][0].clone();
+        f["config"]["layers"][1]["inbound_nodes"] = json!([node.clone(), node]);
+        let e = parse_architecture(&f, "t").unwrap_err();
+        assert!(
+            matches!(e, Error::Unsupported(_)) && e.to_string().contains("`l1`"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -1,14 +1,18 @@
-//! The one table of Keras class names: which layer kind each class becomes, for both Keras
-//! versions, and the [`Plan`] of a whole model file.
+//! The one table of Keras class names: which layer kind each class becomes (for both Keras
+//! versions), the roles of its weights, and the [`Plan`] of a whole model file — Sequential,
+//! Functional (several inputs and outputs, `initial_state` and `mask` fed from other
+//! tensors) and nested models (a model used as a layer), all flattened into one graph.
 //!
 //! A class not in the table is refused — all of a model's unsupported layers in one error,
 //! in model order, each with its name, class and why (a `Lambda` or a custom class is code,
 //! not data, and cannot be run from a file).
 
+use std::collections::HashMap;
+
 use ndarray::{Array1, Array2, ArrayD, Ix2};
 use serde_json::Value;
 
-use super::{LayerSpec, ModelFile};
+use super::{LayerSpec, ModelFile, TensorRef, WeightArray};
 use crate::activation::KerasFlavour;
 use crate::config::LstmConfig;
 use crate::error::{Error, Result};
@@ -16,7 +20,7 @@ use crate::layers::activation_layer::LayerActivation;
 use crate::layers::bidirectional::MergeMode;
 use crate::layers::identity::IDENTITY_CLASSES;
 use crate::layers::{ActivationLayer, Bidirectional, Dense, Identity, Layer, Masking, Recurrent};
-use crate::plan::Plan;
+use crate::plan::{Plan, PlanBuilder, TensorId};
 use crate::tensor::{Dtype, TensorInfo};
 use crate::weights::LstmWeights;
 
@@ -28,12 +32,16 @@ enum Kind {
     Layer(fn(&LayerSpec, KerasFlavour) -> Result<Layer>),
 }
 
-/// The class table: Keras class name → kind. Both Keras versions use these names.
-fn class(name: &str) -> Option<Kind> {
-    Some(match name {
+/// The class table: Keras class name (and, for Keras 3's graph operations, module) → kind.
+/// Both Keras versions use these names.
+fn class(spec_class: &str, module: Option<&str>) -> Option<Kind> {
+    if is_op_module(module) {
+        return None;
+    }
+    Some(match spec_class {
         "InputLayer" => Kind::Input,
         "Masking" => Kind::Layer(|s, _| Ok(Layer::Masking(Masking::from_keras(&s.config)?))),
-        "LSTM" => Kind::Layer(|s, f| Ok(Layer::Recurrent(lstm(&s.config, s, "", f)?))),
+        "LSTM" => Kind::Layer(|s, f| Ok(Layer::Recurrent(lstm(&s.config, &s.weights, f)?))),
         "Bidirectional" => Kind::Layer(bidirectional),
         "Dense" => Kind::Layer(dense),
         "Activation" => Kind::Layer(|s, f| {
@@ -48,17 +56,66 @@ fn class(name: &str) -> Option<Kind> {
     })
 }
 
+/// Whether a `module` names Keras 3's graph operations (`keras.src.ops.numpy`, ...) rather
+/// than a layer.
+///
+/// ```
+/// assert!(wgpu_lstm::keras::is_op_module(Some("keras.src.ops.numpy")));
+/// assert!(!wgpu_lstm::keras::is_op_module(Some("keras.layers")));
+/// ```
+pub fn is_op_module(module: Option<&str>) -> bool {
+    module.is_some_and(|m| m.starts_with("keras.src.ops") || m.starts_with("keras.ops"))
+}
+
+/// The roles of a class's weights in Keras order (`kernel`, `recurrent_kernel`, `bias`, …;
+/// a wrapper's halves prefixed `forward/`, `backward/`), when the class is known.
+pub(crate) fn weight_roles(class: &str, config: &Value) -> Option<Vec<String>> {
+    let bias = |cfg: &Value| cfg.get("use_bias").and_then(Value::as_bool).unwrap_or(true);
+    let rnn = |cfg: &Value, prefix: &str| {
+        let mut v = vec![
+            format!("{prefix}kernel"),
+            format!("{prefix}recurrent_kernel"),
+        ];
+        if bias(cfg) {
+            v.push(format!("{prefix}bias"));
+        }
+        v
+    };
+    Some(match class {
+        "LSTM" | "GRU" | "SimpleRNN" => rnn(config, ""),
+        "Bidirectional" => {
+            let fwd = inner_config(config.get("layer"))?;
+            let bwd = inner_config(config.get("backward_layer")).unwrap_or(fwd);
+            let mut v = rnn(fwd, "forward/");
+            v.extend(rnn(bwd, "backward/"));
+            v
+        }
+        "Dense" => {
+            let mut v = vec!["kernel".to_string()];
+            if bias(config) {
+                v.push("bias".into());
+            }
+            v
+        }
+        _ => return None,
+    })
+}
+
 /// Why a class is not in the table, in words.
 fn why_unsupported(spec: &LayerSpec) -> String {
     match spec.class_name.as_str() {
         "Lambda" => "a Lambda layer is Python code, not data: a model file does not hold \
                      what it computes"
             .into(),
+        c if is_op_module(spec.module.as_deref()) => format!(
+            "the Keras 3 graph operation {c} (module `{}`) is not supported",
+            spec.module.as_deref().unwrap_or("")
+        ),
         c => {
             let module = spec
-                .config
-                .get("module")
-                .and_then(Value::as_str)
+                .module
+                .as_deref()
+                .or_else(|| spec.config.get("module").and_then(Value::as_str))
                 .unwrap_or("");
             if !module.is_empty() && !module.starts_with("keras") {
                 format!("{c} is a custom layer (module `{module}`): its code is not in the file")
@@ -69,41 +126,73 @@ fn why_unsupported(spec: &LayerSpec) -> String {
     }
 }
 
-fn weight(spec: &LayerSpec, name: &str) -> Result<ArrayD<f32>> {
-    spec.weight(name)
-        .ok_or_else(|| {
-            Error::model_file(
-                format!("layer `{}`", spec.name),
-                format!("has no weight `{name}`"),
-            )
-        })?
-        .to_array()
+/// The weight of a given role, or an error that lists what the file holds.
+fn weight<'a>(ws: &'a [WeightArray], name: &str) -> Result<&'a WeightArray> {
+    ws.iter().find(|w| w.name == name).ok_or_else(|| {
+        let found: Vec<&str> = ws.iter().map(|w| w.name.as_str()).collect();
+        Error::config(
+            "weights",
+            format!(
+                "no `{name}` among the {} arrays the file holds for it [{}] (check use_bias)",
+                ws.len(),
+                found.join(", ")
+            ),
+        )
+    })
 }
 
-fn matrix(a: ArrayD<f32>, what: &str) -> Result<Array2<f32>> {
+fn array(w: &WeightArray) -> Result<ArrayD<f32>> {
+    w.to_array()
+}
+
+fn matrix(w: &WeightArray) -> Result<Array2<f32>> {
+    let a = array(w)?;
     let shape = a.shape().to_vec();
     a.into_dimensionality::<Ix2>()
-        .map_err(|_| Error::shape(what, "a matrix", &shape))
+        .map_err(|_| Error::shape(format!("weight `{}`", w.name), "a matrix", &shape))
 }
 
-fn vector(a: ArrayD<f32>, what: &str) -> Result<Array1<f32>> {
+fn vector(w: &WeightArray) -> Result<Array1<f32>> {
+    let a = array(w)?;
     let shape = a.shape().to_vec();
     a.into_dimensionality()
-        .map_err(|_| Error::shape(what, "a vector", &shape))
+        .map_err(|_| Error::shape(format!("weight `{}`", w.name), "a vector", &shape))
 }
 
-fn lstm(
+/// Checks that a layer got exactly the arrays its config calls for.
+fn expect_count(ws: &[WeightArray], roles: &[String]) -> Result<()> {
+    if ws.len() != roles.len() || ws.iter().zip(roles).any(|(w, r)| &w.name != r) {
+        let found: Vec<&str> = ws.iter().map(|w| w.name.as_str()).collect();
+        return Err(Error::config(
+            "weights",
+            format!(
+                "the file holds {} arrays [{}], the config calls for {} [{}] (check use_bias)",
+                ws.len(),
+                found.join(", "),
+                roles.len(),
+                roles.join(", ")
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn lstm(config: &Value, ws: &[WeightArray], flavour: KerasFlavour) -> Result<Recurrent> {
+    expect_count(ws, &weight_roles("LSTM", config).unwrap_or_default())?;
+    lstm_half(config, ws, "", flavour)
+}
+
+fn lstm_half(
     config: &Value,
-    spec: &LayerSpec,
+    ws: &[WeightArray],
     prefix: &str,
     flavour: KerasFlavour,
 ) -> Result<Recurrent> {
     let cfg = LstmConfig::from_keras_json(config, flavour)?;
-    let w = |n: &str| weight(spec, &format!("{prefix}{n}"));
-    let k = matrix(w("kernel")?, &format!("{prefix}kernel"))?;
-    let r = matrix(w("recurrent_kernel")?, &format!("{prefix}recurrent_kernel"))?;
+    let k = matrix(weight(ws, &format!("{prefix}kernel"))?)?;
+    let r = matrix(weight(ws, &format!("{prefix}recurrent_kernel"))?)?;
     let b = if cfg.use_bias {
-        Some(vector(w("bias")?, &format!("{prefix}bias"))?)
+        Some(vector(weight(ws, &format!("{prefix}bias"))?)?)
     } else {
         None
     };
@@ -118,6 +207,20 @@ fn inner_config(v: Option<&Value>) -> Option<&Value> {
 fn bidirectional(spec: &LayerSpec, flavour: KerasFlavour) -> Result<Layer> {
     let cfg = &spec.config;
     let merge = MergeMode::from_keras(cfg.get("merge_mode").and_then(Value::as_str))?;
+    let inner_class = |k: &str| {
+        cfg.get(k)
+            .and_then(|l| l.get("class_name"))
+            .and_then(Value::as_str)
+    };
+    for k in ["layer", "backward_layer"] {
+        if let Some(c) = inner_class(k)
+            && c != "LSTM"
+        {
+            return Err(Error::Unsupported(format!(
+                "Bidirectional({c}): only Bidirectional(LSTM) is supported"
+            )));
+        }
+    }
     let fwd = inner_config(cfg.get("layer"))
         .ok_or_else(|| Error::config("layer", "Bidirectional without an inner `layer` config"))?;
     let bwd = match inner_config(cfg.get("backward_layer")) {
@@ -132,18 +235,37 @@ fn bidirectional(spec: &LayerSpec, flavour: KerasFlavour) -> Result<Layer> {
             b
         }
     };
+    expect_count(
+        &spec.weights,
+        &weight_roles("Bidirectional", cfg).unwrap_or_default(),
+    )?;
     Ok(Layer::Bidirectional(Bidirectional::new(
-        lstm(fwd, spec, "forward/", flavour)?,
-        lstm(&bwd, spec, "backward/", flavour)?,
+        lstm_half(fwd, &spec.weights, "forward/", flavour)?,
+        lstm_half(&bwd, &spec.weights, "backward/", flavour)?,
         merge,
     )?))
 }
 
 fn dense(spec: &LayerSpec, flavour: KerasFlavour) -> Result<Layer> {
     let act = LayerActivation::from_config(&spec.config, flavour)?;
-    let kernel = matrix(weight(spec, "kernel")?, "kernel")?;
-    let bias = match spec.weight("bias") {
-        Some(_) => Some(vector(weight(spec, "bias")?, "bias")?),
+    expect_count(
+        &spec.weights,
+        &weight_roles("Dense", &spec.config).unwrap_or_default(),
+    )?;
+    let kernel = matrix(weight(&spec.weights, "kernel")?)?;
+    let units = spec.config.get("units").and_then(Value::as_u64);
+    if units.is_none_or(|u| u as usize != kernel.ncols()) {
+        return Err(Error::shape(
+            "kernel",
+            match units {
+                Some(u) => format!("(input, {u}) for units = {u}"),
+                None => "a config with an integer `units`".to_string(),
+            },
+            kernel.shape(),
+        ));
+    }
+    let bias = match spec.weights.iter().find(|w| w.name == "bias") {
+        Some(b) => Some(vector(b)?),
         None => None,
     };
     Ok(Layer::Dense(Dense::new(kernel, bias, act)?))
@@ -188,9 +310,44 @@ fn implied_input(layer: &Layer) -> Option<TensorInfo> {
     Some(TensorInfo::f32(vec![None, Some(d)]))
 }
 
+/// Every layer of the model (nested ones included) whose class the table lacks, in order.
+fn unsupported(file: &ModelFile, out: &mut Vec<String>) {
+    for spec in &file.layers {
+        match &spec.model {
+            Some(m) => unsupported(m, out),
+            None => {
+                if class(&spec.class_name, spec.module.as_deref()).is_none() {
+                    out.push(format!(
+                        "`{}` ({}): {}",
+                        spec.name,
+                        spec.class_name,
+                        why_unsupported(spec)
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// Builds one layer through the class table (the class is known: checked before).
+fn build_layer(spec: &LayerSpec, flavour: KerasFlavour) -> Result<Layer> {
+    match class(&spec.class_name, spec.module.as_deref()) {
+        Some(Kind::Layer(build)) => {
+            build(spec, flavour).map_err(|e| e.in_layer(&spec.name, &spec.class_name))
+        }
+        _ => Err(Error::Unsupported(format!(
+            "`{}` ({}): {}",
+            spec.name,
+            spec.class_name,
+            why_unsupported(spec)
+        ))),
+    }
+}
+
 /// Builds the [`Plan`] of a loaded model file: every layer through the class table, the
-/// saving Keras version deciding `hard_sigmoid` and the mask rules. Every unsupported layer
-/// is listed in one [`Error::Unsupported`].
+/// saving Keras version deciding `hard_sigmoid` and the mask rules; Sequential, Functional
+/// and nested models flattened into one graph. Every unsupported layer is listed in one
+/// [`Error::Unsupported`].
 ///
 /// ```
 /// let bytes = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/demo/sine_forecaster.keras"));
@@ -200,28 +357,8 @@ fn implied_input(layer: &Layer) -> Option<TensorInfo> {
 /// ```
 pub fn plan_from_model_file(file: &ModelFile) -> Result<Plan> {
     let flavour = KerasFlavour::from_keras_version(&file.keras_version)?;
-    let mut input = None;
-    let mut layers = Vec::new();
     let mut refused = Vec::new();
-    for spec in &file.layers {
-        match class(&spec.class_name) {
-            Some(Kind::Input) => input = declared_input(&spec.config),
-            Some(Kind::Layer(build)) => {
-                if input.is_none() && layers.is_empty() {
-                    input = declared_input(&spec.config);
-                }
-                let layer =
-                    build(spec, flavour).map_err(|e| e.in_layer(&spec.name, &spec.class_name))?;
-                layers.push((spec.name.clone(), layer));
-            }
-            None => refused.push(format!(
-                "`{}` ({}): {}",
-                spec.name,
-                spec.class_name,
-                why_unsupported(spec)
-            )),
-        }
-    }
+    unsupported(file, &mut refused);
     if !refused.is_empty() {
         return Err(Error::Unsupported(format!(
             "model `{}` has {} layer(s) this crate cannot run: {}",
@@ -230,35 +367,236 @@ pub fn plan_from_model_file(file: &ModelFile) -> Result<Plan> {
             refused.join("; ")
         )));
     }
-    let (batch, info) = match input {
-        Some(i) => i,
-        None => (
-            None,
-            layers
-                .iter()
-                .find_map(|(_, l)| implied_input(l))
-                .ok_or_else(|| {
-                    Error::Unsupported(format!(
-                        "model `{}` declares no input and has no layer with weights",
-                        file.model_name
-                    ))
-                })?,
-        ),
-    };
     let mut b = Plan::builder(&file.model_name, flavour);
-    let stateful = layers.iter().any(|(_, l)| l.ops().stateful());
-    b.fixed_batch(if stateful { batch } else { None });
-    let mut cur = vec![b.input("input", info)];
-    let n = layers.len();
-    for (i, (name, layer)) in layers.into_iter().enumerate() {
-        if cur.len() > 1 && i < n {
+    let mut fixed_batch = None;
+    let outputs = build_model(&mut b, file, None, flavour, &mut fixed_batch)?;
+    let stateful = file_is_stateful(file);
+    b.fixed_batch(if stateful { fixed_batch } else { None });
+    b.finish(outputs)
+}
+
+fn file_is_stateful(file: &ModelFile) -> bool {
+    file.layers.iter().any(|l| match &l.model {
+        Some(m) => file_is_stateful(m),
+        None => {
+            l.config.get("stateful").and_then(Value::as_bool) == Some(true)
+                || ["layer", "backward_layer"].iter().any(|k| {
+                    inner_config(l.config.get(*k))
+                        .and_then(|c| c.get("stateful"))
+                        .and_then(Value::as_bool)
+                        == Some(true)
+                })
+        }
+    })
+}
+
+/// Adds a model's layers to the plan. `bound`: the tensors a nested model's inputs are
+/// (none for the top model, whose inputs become the plan's). Returns its outputs.
+fn build_model(
+    b: &mut PlanBuilder,
+    file: &ModelFile,
+    bound: Option<Vec<TensorId>>,
+    flavour: KerasFlavour,
+    fixed_batch: &mut Option<usize>,
+) -> Result<Vec<TensorId>> {
+    if file.class_name == "Sequential" {
+        build_sequential(b, file, bound, flavour, fixed_batch)
+    } else {
+        build_functional(b, file, bound, flavour, fixed_batch)
+    }
+}
+
+fn build_sequential(
+    b: &mut PlanBuilder,
+    file: &ModelFile,
+    bound: Option<Vec<TensorId>>,
+    flavour: KerasFlavour,
+    fixed_batch: &mut Option<usize>,
+) -> Result<Vec<TensorId>> {
+    let mut cur = match bound {
+        Some(t) => t,
+        None => {
+            let declared = file
+                .layers
+                .iter()
+                .find(|l| l.class_name == "InputLayer")
+                .and_then(|l| declared_input(&l.config))
+                .or_else(|| {
+                    file.layers
+                        .iter()
+                        .find(|l| l.class_name != "InputLayer")
+                        .and_then(|l| declared_input(&l.config))
+                })
+                .or_else(|| {
+                    let shape = file.build_input_shape.as_ref()?;
+                    declared_input(&serde_json::json!({ "batch_shape": shape }))
+                });
+            let (batch, info) = match declared {
+                Some(d) => d,
+                None => {
+                    let first = file
+                        .layers
+                        .iter()
+                        .find(|l| l.class_name != "InputLayer" && l.model.is_none())
+                        .ok_or_else(|| {
+                            Error::Unsupported(format!(
+                                "model `{}` declares no input and has no layers",
+                                file.model_name
+                            ))
+                        })?;
+                    let layer = build_layer(first, flavour)?;
+                    let info = implied_input(&layer).ok_or_else(|| {
+                        Error::Unsupported(format!(
+                            "model `{}` declares no input shape (no InputLayer)",
+                            file.model_name
+                        ))
+                    })?;
+                    (None, info)
+                }
+            };
+            fixed_batch.get_or_insert_with(|| batch.unwrap_or(0));
+            if *fixed_batch == Some(0) {
+                *fixed_batch = batch;
+            }
+            let name = file
+                .layers
+                .iter()
+                .find(|l| l.class_name == "InputLayer")
+                .map_or("input", |l| l.name.as_str());
+            vec![b.input(name, info)]
+        }
+    };
+    let layers: Vec<&LayerSpec> = file
+        .layers
+        .iter()
+        .filter(|l| l.class_name != "InputLayer")
+        .collect();
+    for (i, spec) in layers.iter().enumerate() {
+        if i > 0 && cur.len() > 1 {
             return Err(Error::Unsupported(format!(
-                "a layer returning {} tensors must be the last layer of a Sequential model \
-                 (before `{name}`)",
+                "model `{}`: layer `{}` returns {} tensors, so it must be the last layer of a \
+                 Sequential model",
+                file.model_name,
+                layers[i - 1].name,
                 cur.len()
             )));
         }
-        cur = b.node(&name, layer, &cur[..1])?;
+        cur = match &spec.model {
+            Some(m) => build_model(b, m, Some(vec![cur[0]]), flavour, fixed_batch)?,
+            None => b.node(&spec.name, build_layer(spec, flavour)?, &cur[..1])?,
+        };
     }
-    b.finish(cur)
+    Ok(cur)
+}
+
+fn build_functional(
+    b: &mut PlanBuilder,
+    file: &ModelFile,
+    bound: Option<Vec<TensorId>>,
+    flavour: KerasFlavour,
+    fixed_batch: &mut Option<usize>,
+) -> Result<Vec<TensorId>> {
+    let mut tensors: HashMap<(String, usize, usize), TensorId> = HashMap::new();
+    let key = |t: &TensorRef| (t.layer.clone(), t.node, t.tensor);
+    // the model's inputs: its input layers, in its input order
+    for (i, r) in file.inputs.iter().enumerate() {
+        let spec = file
+            .layers
+            .iter()
+            .find(|l| l.name == r.layer)
+            .ok_or_else(|| {
+                Error::config(
+                    "input_layers",
+                    format!(
+                        "model `{}` names an input `{}` it does not have",
+                        file.model_name, r.layer
+                    ),
+                )
+            })?;
+        let id = match &bound {
+            Some(t) => *t.get(i).ok_or_else(|| {
+                Error::config(
+                    "inputs",
+                    format!(
+                        "nested model `{}` takes {} inputs, it is called with {}",
+                        file.model_name,
+                        file.inputs.len(),
+                        t.len()
+                    ),
+                )
+            })?,
+            None => {
+                let (batch, info) = declared_input(&spec.config).ok_or_else(|| {
+                    Error::config(
+                        "batch_shape",
+                        format!("input layer `{}` declares no shape", spec.name),
+                    )
+                })?;
+                if fixed_batch.is_none() {
+                    *fixed_batch = batch;
+                }
+                b.input(&spec.name, info)
+            }
+        };
+        tensors.insert(key(r), id);
+    }
+    let mut pending: Vec<&LayerSpec> = file
+        .layers
+        .iter()
+        .filter(|l| l.class_name != "InputLayer" || !file.inputs.iter().any(|r| r.layer == l.name))
+        .filter(|l| !l.calls.is_empty())
+        .collect();
+    while !pending.is_empty() {
+        let before = pending.len();
+        let mut rest = Vec::new();
+        for spec in pending {
+            let call = &spec.calls[0];
+            let resolve = |t: &TensorRef| tensors.get(&key(t)).copied();
+            let ins: Option<Vec<TensorId>> = call.inputs.iter().map(resolve).collect();
+            let mask = match &call.mask {
+                Some(m) => resolve(m).map(Some),
+                None => Some(None),
+            };
+            let (Some(ins), Some(mask)) = (ins, mask) else {
+                rest.push(spec);
+                continue;
+            };
+            let outs = match &spec.model {
+                Some(m) => build_model(b, m, Some(ins), flavour, fixed_batch)?,
+                None => {
+                    let layer = build_layer(spec, flavour)?;
+                    b.node_masked(&spec.name, layer, &ins, mask)?
+                }
+            };
+            for (i, t) in outs.into_iter().enumerate() {
+                tensors.insert((spec.name.clone(), 0, i), t);
+            }
+        }
+        if rest.len() == before {
+            let names: Vec<&str> = rest.iter().map(|l| l.name.as_str()).collect();
+            return Err(Error::config(
+                "inbound_nodes",
+                format!(
+                    "model `{}`: the inputs of layers [{}] are never produced",
+                    file.model_name,
+                    names.join(", ")
+                ),
+            ));
+        }
+        pending = rest;
+    }
+    file.outputs
+        .iter()
+        .map(|r| {
+            tensors.get(&key(r)).copied().ok_or_else(|| {
+                Error::config(
+                    "output_layers",
+                    format!(
+                        "model `{}` outputs tensor {} of `{}`, which no layer produces",
+                        file.model_name, r.tensor, r.layer
+                    ),
+                )
+            })
+        })
+        .collect()
 }

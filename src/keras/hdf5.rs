@@ -31,12 +31,11 @@ use crate::error::{Error, Result};
 /// Most dimensions a weight dataset may have.
 const MAX_RANK: usize = 8;
 
-/// Deepest group nesting [`H5::has_any_dataset`] descends into (a damaged file may link a
+/// Deepest group nesting the dataset search descends into (a damaged file may link a
 /// group into itself).
 const MAX_DEPTH: usize = 12;
 
-/// Most group members the dataset searches ([`H5::has_any_dataset`],
-/// [`H5::child_groups_with_datasets`]) list, together, over the life of one file. HDF5 hard
+/// Most group members the dataset searches ([`H5::child_groups_with_datasets`]) list, together, over the life of one file. HDF5 hard
 /// links let a small file name one group from many places, so a per-call bound would still
 /// multiply with the number of calls; a real Keras file lists a few per weightless layer.
 const MAX_LISTED: usize = 1 << 14;
@@ -183,18 +182,6 @@ impl H5 {
                 .and_then(|g| g.datasets())
                 .map_err(|e| self.err(path, e))
         })
-    }
-
-    /// Whether anything under the group at `path` (at any depth) is a dataset.
-    pub(crate) fn has_any_dataset(&self, path: &str) -> Result<bool> {
-        guard(
-            &self.name,
-            &format!("searching {path} for datasets"),
-            || {
-                let g = self.group(path).map_err(|e| self.err(path, e))?;
-                self.any_dataset_in(&g, path, 0)
-            },
-        )
     }
 
     /// Names of the child groups of the group at `path` that hold a dataset at any depth,

@@ -1,56 +1,21 @@
-//! Which weights each layer class has, and the checks that tie them to the config.
+//! From an architecture and a weights file to a [`ModelFile`]: each layer gets its arrays in
+//! Keras's order (a wrapper — Bidirectional, TimeDistributed, RNN — gets its inner layers'
+//! arrays after its own), named by the roles the class table gives them
+//! (`keras::classes::weight_roles`), or by their position when the class is unknown. Which
+//! arrays a class must have, and their shapes, is checked when the layer is built.
 //!
-//! The file readers ([`super::weights_h5`], [`super::legacy_h5`]) only find arrays; this
-//! module decides what a layer must hold, names the arrays, checks every shape against the
-//! config (units, and the input feature size where the file states it or the previous
-//! layer implies it), and builds the [`ModelFile`].
+//! The file readers ([`super::weights_h5`], [`super::legacy_h5`]) only find arrays; they
+//! hand them out per *leaf* layer, addressed by the names of the nested models above it and
+//! its own name.
 
-use serde_json::Value;
+use std::collections::HashMap;
 
-use super::arch::{Arch, ArchLayer, last_dim};
+use super::arch::{Arch, ArchLayer};
+use super::classes::weight_roles;
 use super::{LayerSpec, ModelFile, WeightArray};
 use crate::error::{Error, Result};
 
-/// Layer classes without weights that pass their input's feature size through unchanged.
-const PASS_THROUGH: &[&str] = &[
-    "InputLayer",
-    "Masking",
-    "Dropout",
-    "SpatialDropout1D",
-    "GaussianNoise",
-    "GaussianDropout",
-    "AlphaDropout",
-    "ActivityRegularization",
-    "Activation",
-];
-
-/// An LSTM's weight-relevant config.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct LstmDims {
-    pub units: usize,
-    pub use_bias: bool,
-}
-
-/// What a layer class stores.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Kind {
-    /// `LSTM`: kernel, recurrent_kernel, bias (if use_bias).
-    Lstm(LstmDims),
-    /// `Bidirectional(LSTM)`: forward's arrays, then backward's.
-    Bidirectional {
-        forward: LstmDims,
-        backward: LstmDims,
-        merge_mode: Option<String>,
-    },
-    /// `Dense`: kernel, bias (if use_bias).
-    Dense { units: usize, use_bias: bool },
-    /// A known class without weights that keeps the feature size (`Masking`, `Dropout`, ...).
-    PassThrough,
-    /// Any other class: loaded only when the file holds no weights for it.
-    Other,
-}
-
-/// One array as a reader found it, before naming and checking.
+/// One array as a reader found it, before naming.
 #[derive(Debug, Clone)]
 pub(crate) struct RawWeight {
     /// Where it was found, e.g. `/layers/lstm/cell/vars/0`.
@@ -59,369 +24,140 @@ pub(crate) struct RawWeight {
     pub data: Vec<f32>,
 }
 
-/// What a reader found for one layer.
-pub(crate) enum Found {
-    /// The arrays, in Keras order.
-    Weights(Vec<RawWeight>),
-    /// No weights (for a layer kind that has none).
-    Nothing,
-    /// The file holds arrays under this path for a layer whose class this crate cannot read
-    /// weights for.
-    UnreadableWeights(String),
-}
+/// A leaf layer's address: the names of the nested models above it, then its own.
+pub(crate) type LayerPath = Vec<String>;
 
-/// A reader of one file layout: hands out each layer's arrays, in model order.
+/// A reader of one file layout.
 pub(crate) trait WeightSource {
-    /// The arrays of `layer` (called once per layer, in model order). For weighted kinds a
-    /// missing group/dataset is an error naming the layer and the path.
-    fn layer(&mut self, layer: &ArchLayer, kind: &Kind) -> Result<Found>;
-    /// Called after the last layer: refuses weights the architecture has no layer for.
-    fn finish(&mut self) -> Result<()>;
+    /// Every leaf layer's arrays in Keras order (leaf layers without weights may be left
+    /// out). Arrays the architecture has no layer for are an error naming where they are.
+    fn read(&mut self, arch: &Arch) -> Result<HashMap<LayerPath, Vec<RawWeight>>>;
 }
 
-fn bad_config(src: &str, layer: &str, class: &str, field: &str, why: &str) -> Error {
-    Error::model_file(
-        src,
-        format!("layer `{layer}` ({class}): config field `{field}` {why}"),
-    )
+/// Whether an architecture entry is an operation Keras 3 recorded in a Functional graph
+/// (`keras.src.ops.*`), not a layer: it has no weights and no group in the weights file.
+pub(crate) fn is_op(layer: &ArchLayer) -> bool {
+    layer
+        .module
+        .as_deref()
+        .is_some_and(|m| m.starts_with("keras.src.ops") || m.starts_with("keras.ops"))
 }
 
-fn positive_usize(cfg: &Value, field: &str, src: &str, layer: &str, class: &str) -> Result<usize> {
-    let v = cfg
-        .get(field)
-        .ok_or_else(|| bad_config(src, layer, class, field, "is missing"))?;
-    let n = v
-        .as_u64()
-        .and_then(|n| usize::try_from(n).ok())
-        .filter(|&n| n > 0 && n <= (1 << 28))
-        .ok_or_else(|| {
-            bad_config(
-                src,
-                layer,
-                class,
-                field,
-                &format!("must be a positive integer, got {v}"),
-            )
-        })?;
-    Ok(n)
-}
-
-fn use_bias(cfg: &Value, src: &str, layer: &str, class: &str) -> Result<bool> {
-    match cfg.get("use_bias") {
-        None => Ok(true),
-        Some(v) => v
-            .as_bool()
-            .ok_or_else(|| bad_config(src, layer, class, "use_bias", "must be true or false")),
-    }
-}
-
-fn lstm_dims(cfg: &Value, src: &str, layer: &str, class: &str) -> Result<LstmDims> {
-    Ok(LstmDims {
-        units: positive_usize(cfg, "units", src, layer, class)?,
-        use_bias: use_bias(cfg, src, layer, class)?,
-    })
-}
-
-/// The inner layer of a `Bidirectional` wrapper: `(class_name, config)`.
-fn inner<'a>(v: &'a Value, field: &str, src: &str, layer: &str) -> Result<(&'a str, &'a Value)> {
-    let class = v.get("class_name").and_then(Value::as_str).ok_or_else(|| {
-        bad_config(
-            src,
-            layer,
-            "Bidirectional",
-            field,
-            "has no string `class_name`",
-        )
-    })?;
-    let cfg = v
-        .get("config")
-        .filter(|c| c.is_object())
-        .ok_or_else(|| bad_config(src, layer, "Bidirectional", field, "has no object `config`"))?;
-    Ok((class, cfg))
-}
-
-/// Classifies a layer and reads the config fields its weights depend on.
-pub(crate) fn kind_of(layer: &ArchLayer, src: &str) -> Result<Kind> {
-    let (name, class, cfg) = (&layer.name, layer.class_name.as_str(), &layer.config);
-    match class {
-        "LSTM" => Ok(Kind::Lstm(lstm_dims(cfg, src, name, class)?)),
-        "Dense" => Ok(Kind::Dense {
-            units: positive_usize(cfg, "units", src, name, class)?,
-            use_bias: use_bias(cfg, src, name, class)?,
-        }),
-        "Bidirectional" => {
-            let fwd = cfg
-                .get("layer")
-                .ok_or_else(|| bad_config(src, name, class, "layer", "is missing"))?;
-            let (fclass, fcfg) = inner(fwd, "layer", src, name)?;
-            let (bclass, bcfg) = match cfg.get("backward_layer").filter(|b| !b.is_null()) {
-                Some(b) => inner(b, "backward_layer", src, name)?,
-                None => (fclass, fcfg),
-            };
-            for c in [fclass, bclass] {
-                if c != "LSTM" {
-                    return Err(Error::Unsupported(format!(
-                        "{src}: layer `{name}` is Bidirectional({c}); only Bidirectional(LSTM) is supported"
-                    )));
-                }
-            }
-            let merge_mode = match cfg.get("merge_mode") {
-                None | Some(Value::Null) => None,
-                Some(Value::String(s)) => Some(s.clone()),
-                Some(v) => {
-                    return Err(bad_config(
-                        src,
-                        name,
-                        class,
-                        "merge_mode",
-                        &format!("must be a string or null, got {v}"),
-                    ));
-                }
-            };
-            Ok(Kind::Bidirectional {
-                forward: lstm_dims(fcfg, src, name, "Bidirectional.layer")?,
-                backward: lstm_dims(bcfg, src, name, "Bidirectional.backward_layer")?,
-                merge_mode,
-            })
-        }
-        c if PASS_THROUGH.contains(&c) => Ok(Kind::PassThrough),
-        _ => Ok(Kind::Other),
-    }
-}
-
-/// The roles of a layer's arrays in Keras order, e.g. `["kernel", "recurrent_kernel", "bias"]`;
-/// for `Bidirectional` prefixed `forward/` and `backward/`.
-pub(crate) fn roles(kind: &Kind) -> Vec<String> {
-    let lstm = |d: &LstmDims, prefix: &str| {
-        let mut v = vec![
-            format!("{prefix}kernel"),
-            format!("{prefix}recurrent_kernel"),
-        ];
-        if d.use_bias {
-            v.push(format!("{prefix}bias"));
-        }
-        v
-    };
-    match kind {
-        Kind::Lstm(d) => lstm(d, ""),
-        Kind::Bidirectional {
-            forward, backward, ..
-        } => {
-            let mut v = lstm(forward, "forward/");
-            v.extend(lstm(backward, "backward/"));
-            v
-        }
-        Kind::Dense { use_bias, .. } => {
-            if *use_bias {
-                vec!["kernel".into(), "bias".into()]
-            } else {
-                vec!["kernel".into()]
-            }
-        }
-        Kind::PassThrough | Kind::Other => Vec::new(),
-    }
-}
-
-/// Checks one array's shape; `expected` entries of `None` mean "any size ≥ 1".
-fn check_shape(
-    src: &str,
-    layer: &ArchLayer,
-    role: &str,
-    w: &RawWeight,
-    expected: &[Option<usize>],
-) -> Result<()> {
-    let ok = w.shape.len() == expected.len()
-        && w.shape
-            .iter()
-            .zip(expected)
-            .all(|(&g, e)| e.map_or(g > 0, |e| g == e));
-    if ok {
-        return Ok(());
-    }
-    let words: Vec<String> = expected
-        .iter()
-        .map(|e| e.map_or_else(|| "D".to_string(), |e| e.to_string()))
-        .collect();
-    let expected = if words.len() == 1 {
-        format!("({},)", words[0])
-    } else {
-        format!("({})", words.join(", "))
-    };
-    Err(Error::shape(
-        format!(
-            "{src}: layer `{}` ({}) weight `{role}` at {}",
-            layer.name, layer.class_name, w.path
-        ),
-        expected,
-        &w.shape,
-    ))
-}
-
-/// Checks an LSTM's arrays (kernel, recurrent_kernel, bias?) and returns its input size.
-fn check_lstm(
-    src: &str,
-    layer: &ArchLayer,
-    ws: &[RawWeight],
-    roles: &[String],
-    d: LstmDims,
-    input_dim: Option<usize>,
-) -> Result<usize> {
-    let four_u = 4 * d.units;
-    check_shape(src, layer, &roles[0], &ws[0], &[input_dim, Some(four_u)])?;
-    check_shape(
-        src,
-        layer,
-        &roles[1],
-        &ws[1],
-        &[Some(d.units), Some(four_u)],
-    )?;
-    if d.use_bias {
-        check_shape(src, layer, &roles[2], &ws[2], &[Some(four_u)])?;
-    }
-    Ok(ws[0].shape[0])
-}
-
-/// Checks a layer's arrays against its kind and the input size, names them, and returns
-/// them with the layer's output feature size (`None` when unknown).
-fn check_layer(
-    src: &str,
-    layer: &ArchLayer,
-    kind: &Kind,
-    found: Vec<RawWeight>,
-    input_dim: Option<usize>,
-) -> Result<(Vec<WeightArray>, Option<usize>)> {
-    let roles = roles(kind);
-    if found.len() != roles.len() {
-        let paths: Vec<&str> = found.iter().map(|w| w.path.as_str()).collect();
-        return Err(Error::model_file(
-            src,
-            format!(
-                "layer `{}` ({}): the file holds {} weight arrays [{}], the config calls for {} [{}] (check use_bias)",
-                layer.name,
-                layer.class_name,
-                found.len(),
-                paths.join(", "),
-                roles.len(),
-                roles.join(", ")
-            ),
-        ));
-    }
-    // The input size this layer must take: from the chain, else from the file's own hint.
-    let want_in = input_dim.or(layer.input_dim_hint);
-    if let (Some(a), Some(b)) = (input_dim, layer.input_dim_hint)
-        && a != b
-    {
-        return Err(Error::model_file(
-            src,
-            format!(
-                "layer `{}` ({}): its build_config says input feature size {b}, but the layer before it outputs {a}",
-                layer.name, layer.class_name
-            ),
-        ));
-    }
-    let out = match kind {
-        Kind::Lstm(d) => {
-            check_lstm(src, layer, &found, &roles, *d, want_in)?;
-            Some(d.units)
-        }
-        Kind::Bidirectional {
-            forward,
-            backward,
-            merge_mode,
-        } => {
-            let nf = if forward.use_bias { 3 } else { 2 };
-            let d_in = check_lstm(src, layer, &found[..nf], &roles[..nf], *forward, want_in)?;
-            check_lstm(
-                src,
-                layer,
-                &found[nf..],
-                &roles[nf..],
-                *backward,
-                Some(d_in),
-            )?;
-            match merge_mode.as_deref() {
-                Some("concat") => Some(forward.units + backward.units),
-                Some("sum" | "mul" | "ave") if forward.units == backward.units => {
-                    Some(forward.units)
-                }
-                Some("sum" | "mul" | "ave") => {
-                    return Err(Error::model_file(
-                        src,
-                        format!(
-                            "layer `{}` (Bidirectional): merge_mode {merge_mode:?} needs equal units, got {} and {}",
-                            layer.name, forward.units, backward.units
-                        ),
-                    ));
-                }
-                _ => None,
-            }
-        }
-        Kind::Dense { units, use_bias } => {
-            check_shape(src, layer, &roles[0], &found[0], &[want_in, Some(*units)])?;
-            if *use_bias {
-                check_shape(src, layer, &roles[1], &found[1], &[Some(*units)])?;
-            }
-            Some(*units)
-        }
-        Kind::PassThrough => want_in,
-        Kind::Other => None,
-    };
-    let weights = found
-        .into_iter()
-        .zip(roles)
-        .map(|(w, name)| WeightArray {
-            name,
-            shape: w.shape,
-            data: w.data,
-        })
-        .collect();
-    Ok((weights, out))
-}
-
-/// Walks the architecture in order, takes each layer's arrays from `source`, checks them
-/// and builds the [`ModelFile`].
+/// Builds the [`ModelFile`] of `arch` with the arrays `source` finds.
 pub(crate) fn assemble(
     arch: &Arch,
     keras_version: &str,
     src: &str,
     source: &mut dyn WeightSource,
 ) -> Result<ModelFile> {
-    let mut layers = Vec::with_capacity(arch.layers.len());
-    let mut dim = arch.build_input_dim;
-    for layer in &arch.layers {
-        let kind = kind_of(layer, src)?;
-        let found = match source.layer(layer, &kind)? {
-            Found::Weights(w) => w,
-            Found::Nothing => Vec::new(),
-            Found::UnreadableWeights(path) => {
-                return Err(Error::Unsupported(format!(
-                    "{src}: layer `{}` of class {} has weights (at {path}); only LSTM, Bidirectional(LSTM) and Dense weights can be loaded",
-                    layer.name, layer.class_name
-                )));
-            }
-        };
-        let (weights, out) = check_layer(src, layer, &kind, found, dim)?;
-        dim = out;
-        if layer.class_name == "InputLayer" {
-            dim = last_dim(
-                layer
-                    .config
-                    .get("batch_shape")
-                    .or_else(|| layer.config.get("batch_input_shape")),
-            );
-        }
-        layers.push(LayerSpec {
-            class_name: layer.class_name.clone(),
-            name: layer.name.clone(),
-            config: layer.config.clone(),
-            weights,
-        });
-    }
-    source.finish()?;
+    let mut weights = source.read(arch)?;
+    model_file(arch, keras_version, &[], &mut weights, src)
+}
+
+fn model_file(
+    arch: &Arch,
+    keras_version: &str,
+    prefix: &[String],
+    weights: &mut HashMap<LayerPath, Vec<RawWeight>>,
+    src: &str,
+) -> Result<ModelFile> {
+    let layers = arch
+        .layers
+        .iter()
+        .map(|l| {
+            let mut path = prefix.to_vec();
+            path.push(l.name.clone());
+            let model = match &l.model {
+                Some(m) => Some(Box::new(model_file(m, keras_version, &path, weights, src)?)),
+                None => None,
+            };
+            let raw = weights.remove(&path).unwrap_or_default();
+            let roles = match weight_roles(&l.class_name, &l.config) {
+                Some(r) if r.len() == raw.len() => r,
+                Some(r) => {
+                    let found: Vec<&str> = raw.iter().map(|w| w.path.as_str()).collect();
+                    return Err(Error::model_file(
+                        src,
+                        format!(
+                            "layer `{}` ({}): the file holds {} weight arrays [{}], the config \
+                             calls for {} [{}]{}",
+                            l.name,
+                            l.class_name,
+                            raw.len(),
+                            found.join(", "),
+                            r.len(),
+                            r.join(", "),
+                            if raw.is_empty() {
+                                ": its weights are missing"
+                            } else {
+                                " (check use_bias)"
+                            }
+                        ),
+                    ));
+                }
+                None => raw.iter().map(|w| w.path.clone()).collect(),
+            };
+            check_order(l, &raw, &roles, src)?;
+            Ok(LayerSpec {
+                class_name: l.class_name.clone(),
+                name: l.name.clone(),
+                config: l.config.clone(),
+                weights: raw
+                    .into_iter()
+                    .zip(roles)
+                    .map(|(w, name)| WeightArray {
+                        name,
+                        shape: w.shape,
+                        data: w.data,
+                    })
+                    .collect(),
+                module: l.module.clone(),
+                calls: l.calls.clone(),
+                model,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
     Ok(ModelFile {
         keras_version: keras_version.to_string(),
         model_name: arch.model_name.clone(),
         class_name: arch.class_name.clone(),
         layers,
+        inputs: arch.inputs.clone(),
+        outputs: arch.outputs.clone(),
+        build_input_shape: arch.build_input_shape.clone(),
     })
+}
+
+/// The last component of a stored name without its `:0` suffix (`dense/kernel:0` → `kernel`).
+fn leaf(name: &str) -> &str {
+    let last = name.rsplit('/').next().unwrap_or(name);
+    last.split(':').next().unwrap_or(last)
+}
+
+/// Where the file names its arrays (legacy `weight_names` such as
+/// `bidirectional/backward_lstm/lstm_cell/kernel:0`), each must fit the role its position
+/// gives it: an array named for *another* role of the same layer, or for the other
+/// direction of a Bidirectional, means the file lists them out of order — refused rather
+/// than silently swapped. Names that fit no role (numbered Keras 3 variables, renamed
+/// inner layers) are not judged.
+fn check_order(l: &ArchLayer, raw: &[RawWeight], roles: &[String], src: &str) -> Result<()> {
+    let leaves: Vec<&str> = roles.iter().map(|r| leaf(r)).collect();
+    for (w, role) in raw.iter().zip(roles) {
+        let found = leaf(&w.path);
+        let wrong_leaf = found != leaf(role) && leaves.contains(&found);
+        let direction = |d: &str| role.starts_with(&format!("{d}/"));
+        let other_dir = (direction("forward") && w.path.contains("backward"))
+            || (direction("backward") && w.path.contains("forward"));
+        if wrong_leaf || other_dir {
+            return Err(Error::model_file(
+                src,
+                format!(
+                    "layer `{}` ({}): the array at `{}` stands where Keras keeps `{role}`; \
+                     the file lists the layer's weights out of order",
+                    l.name, l.class_name, w.path
+                ),
+            ));
+        }
+    }
+    Ok(())
 }

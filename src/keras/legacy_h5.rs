@@ -1,24 +1,27 @@
-//! tf-keras / Keras 2 legacy HDF5 layout (`model.save("m.h5")`, `save_weights("w.h5")`).
+//! tf-keras / Keras 2 legacy HDF5 layout (`model.save("m.h5")`, `save_weights("w.h5")`;
+//! Keras 3 writes the same layout with the `:0` suffixes left off).
 //!
 //! ```text
 //! /                       attrs: keras_version, backend, model_config (JSON, full model only)
 //! /model_weights/         attrs: layer_names = [...] in model order   (full model)
 //!                         (a weights-only file has layer_names on the root instead)
 //! /model_weights/<layer>/ attrs: weight_names = ["lstm/lstm_cell/kernel:0", ...]
-//! /model_weights/<layer>/<weight_name>   the dataset (the `:0` is part of its name)
+//! /model_weights/<layer>/<weight_name>   the dataset
 //! ```
 //!
 //! Layers are matched by their real name (legacy files store it); each layer's arrays come
-//! in the order of its `weight_names`, whose last path component (without `:0`) must name
-//! the expected role: `kernel`, `recurrent_kernel`, `bias`. For `Bidirectional` the first
-//! half belongs to the forward layer and the second half to the backward one (Keras's own
-//! split); where the names carry `forward_` / `backward_` components they are checked too.
+//! in the order of its `weight_names` — Keras's `layer.weights`, a wrapper's inner layers'
+//! included. A nested model is one entry whose `weight_names` hold all its layers' arrays
+//! (trainable ones first): each is given to the nested layer whose name is the first
+//! component of its path that names one (`lstm_1/lstm_cell/kernel:0` → `lstm_1`;
+//! Keras 3 adds the model's scope: `sequential/lstm/lstm_cell/kernel` → `lstm`), keeping
+//! their order.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
-use super::arch::ArchLayer;
+use super::arch::Arch;
 use super::hdf5::H5;
-use super::layers::{Found, Kind, RawWeight, WeightSource, roles};
+use super::layers::{LayerPath, RawWeight, WeightSource, is_op};
 use crate::error::{Error, Result};
 
 /// Reads layers from a legacy Keras 2 HDF5 file.
@@ -75,88 +78,21 @@ impl<'a> LegacyWeights<'a> {
     }
 }
 
-/// `lstm/lstm_cell/kernel:0` → `kernel`.
-fn role_of(weight_name: &str) -> &str {
-    let last = weight_name.rsplit('/').next().unwrap_or(weight_name);
-    match last.rsplit_once(':') {
-        Some((base, idx)) if idx.chars().all(|c| c.is_ascii_digit()) => base,
-        _ => last,
+/// The names of a nested architecture's leaf layers, with their paths under `prefix`.
+fn leaves(arch: &Arch, prefix: &[String], out: &mut Vec<(String, LayerPath)>) {
+    for l in &arch.layers {
+        let mut path = prefix.to_vec();
+        path.push(l.name.clone());
+        match &l.model {
+            Some(m) => leaves(m, &path, out),
+            None => out.push((l.name.clone(), path)),
+        }
     }
 }
 
-impl WeightSource for LegacyWeights<'_> {
-    fn layer(&mut self, layer: &ArchLayer, kind: &Kind) -> Result<Found> {
-        let src = self.h5.name().to_string();
-        let path = format!("{}/{}", self.root, layer.name);
-        let listed = self.layer_names.iter().any(|n| n == &layer.name);
-        self.consumed.insert(layer.name.clone());
-        let expected = roles(kind);
-        if expected.is_empty() {
-            if listed
-                && let Some(names) = self.weight_names(&layer.name)?
-                && !names.is_empty()
-            {
-                return Ok(Found::UnreadableWeights(path));
-            }
-            return Ok(Found::Nothing);
-        }
-        if !listed {
-            return Err(Error::model_file(
-                src,
-                format!(
-                    "layer `{}` ({}): its weights are missing: `layer_names` does not list it (no group {path})",
-                    layer.name, layer.class_name
-                ),
-            ));
-        }
-        let names = self.weight_names(&layer.name)?.ok_or_else(|| {
-            Error::model_file(
-                &src,
-                format!(
-                    "layer `{}` ({}): its weights are missing: no group {path} with a `weight_names` attribute",
-                    layer.name, layer.class_name
-                ),
-            )
-        })?;
-        if names.len() != expected.len() {
-            return Err(Error::model_file(
-                src,
-                format!(
-                    "layer `{}` ({}): {path} lists {} weights [{}], the config calls for {} [{}] (check use_bias)",
-                    layer.name,
-                    layer.class_name,
-                    names.len(),
-                    names.join(", "),
-                    expected.len(),
-                    expected.join(", ")
-                ),
-            ));
-        }
-        for (name, role) in names.iter().zip(&expected) {
-            let want = role.rsplit('/').next().unwrap_or(role);
-            let direction_ok = match role.split_once('/') {
-                Some((dir, _)) => {
-                    let other = if dir == "forward" {
-                        "backward_"
-                    } else {
-                        "forward_"
-                    };
-                    !name.split('/').any(|seg| seg.starts_with(other))
-                }
-                None => true,
-            };
-            if role_of(name) != want || !direction_ok {
-                return Err(Error::model_file(
-                    src,
-                    format!(
-                        "layer `{}` ({}): weight `{name}` stands where `{role}` belongs (weight_names: [{}])",
-                        layer.name,
-                        layer.class_name,
-                        names.join(", ")
-                    ),
-                ));
-            }
-        }
+impl LegacyWeights<'_> {
+    fn read_datasets(&self, layer: &str, names: &[String]) -> Result<Vec<RawWeight>> {
+        let path = format!("{}/{layer}", self.root);
         names
             .iter()
             .map(|n| {
@@ -168,11 +104,51 @@ impl WeightSource for LegacyWeights<'_> {
                     data,
                 })
             })
-            .collect::<Result<Vec<_>>>()
-            .map(Found::Weights)
+            .collect()
     }
+}
 
-    fn finish(&mut self) -> Result<()> {
+impl WeightSource for LegacyWeights<'_> {
+    fn read(&mut self, arch: &Arch) -> Result<HashMap<LayerPath, Vec<RawWeight>>> {
+        let mut out: HashMap<LayerPath, Vec<RawWeight>> = HashMap::new();
+        for layer in &arch.layers {
+            if is_op(layer) {
+                continue;
+            }
+            self.consumed.insert(layer.name.clone());
+            let listed = self.layer_names.iter().any(|n| n == &layer.name);
+            let names = if listed {
+                self.weight_names(&layer.name)?.unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            let raw = self.read_datasets(&layer.name, &names)?;
+            match &layer.model {
+                None => {
+                    out.insert(vec![layer.name.clone()], raw);
+                }
+                Some(m) => {
+                    let mut inner = Vec::new();
+                    leaves(m, std::slice::from_ref(&layer.name), &mut inner);
+                    for (w, wname) in raw.into_iter().zip(&names) {
+                        let parts: Vec<&str> = wname.split('/').collect();
+                        let target = parts[..parts.len().saturating_sub(1)]
+                            .iter()
+                            .find_map(|c| inner.iter().find(|(n, _)| n == c));
+                        let Some((_, path)) = target else {
+                            return Err(Error::model_file(
+                                self.h5.name(),
+                                format!(
+                                    "nested model `{}`: weight `{wname}` names none of its layers",
+                                    layer.name
+                                ),
+                            ));
+                        };
+                        out.entry(path.clone()).or_default().push(w);
+                    }
+                }
+            }
+        }
         let mut seen = HashSet::new();
         for name in &self.layer_names {
             if self.consumed.contains(name) || !seen.insert(name) {
@@ -190,22 +166,6 @@ impl WeightSource for LegacyWeights<'_> {
                 ));
             }
         }
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::role_of;
-
-    #[test]
-    fn roles_from_weight_names() {
-        assert_eq!(role_of("lstm/lstm_cell/kernel:0"), "kernel");
-        assert_eq!(
-            role_of("bidirectional/backward_lstm/lstm_cell/recurrent_kernel:0"),
-            "recurrent_kernel"
-        );
-        assert_eq!(role_of("dense/bias:0"), "bias");
-        assert_eq!(role_of("bias"), "bias");
+        Ok(out)
     }
 }

@@ -84,7 +84,8 @@ mod weights_h5;
 #[cfg(test)]
 mod tests;
 
-pub use classes::plan_from_model_file;
+pub use arch::{CallSpec, TensorRef};
+pub use classes::{is_op_module, plan_from_model_file};
 
 /// One layer as found in the file: class name, layer name, its Keras config dict, and its
 /// weights in Keras order.
@@ -99,10 +100,11 @@ pub use classes::plan_from_model_file;
 ///         WeightArray { name: "kernel".into(), shape: vec![2, 1], data: vec![0.5, -0.5] },
 ///         WeightArray { name: "bias".into(), shape: vec![1], data: vec![0.1] },
 ///     ],
+///     ..LayerSpec::default()
 /// };
 /// assert_eq!(dense.weight("bias").unwrap().data, vec![0.1]);
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct LayerSpec {
     /// The Keras class, e.g. `"LSTM"`, `"Bidirectional"`, `"Dense"`, `"InputLayer"`.
     pub class_name: String,
@@ -112,6 +114,15 @@ pub struct LayerSpec {
     pub config: Value,
     /// The weights in Keras order (see the [module docs](self) for each class).
     pub weights: Vec<WeightArray>,
+    /// The entry's `module` (Keras 3 files): `keras.layers`, or `keras.src.ops.numpy` for
+    /// the operations Keras 3 records in a Functional graph (mask computations).
+    pub module: Option<String>,
+    /// The layer's calls in a Functional graph (which tensors it read; empty in a
+    /// Sequential model, where each layer reads the previous one's output).
+    pub calls: Vec<CallSpec>,
+    /// A nested model (a Sequential or Functional used as a layer): its own layers and
+    /// graph.
+    pub model: Option<Box<ModelFile>>,
 }
 
 impl LayerSpec {
@@ -124,6 +135,7 @@ impl LayerSpec {
     ///     name: "d".into(),
     ///     config: serde_json::json!({}),
     ///     weights: vec![WeightArray { name: "kernel".into(), shape: vec![1, 1], data: vec![2.0] }],
+    ///     ..LayerSpec::default()
     /// };
     /// assert!(l.weight("kernel").is_some());
     /// assert!(l.weight("bias").is_none());
@@ -183,7 +195,7 @@ impl WeightArray {
 /// }
 /// # Ok::<(), wgpu_lstm::Error>(())
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ModelFile {
     /// The Keras version that wrote the file, e.g. `"3.15.1"` or `"2.21.0"`.
     pub keras_version: String,
@@ -193,6 +205,12 @@ pub struct ModelFile {
     pub class_name: String,
     /// The layers in model order, `InputLayer` included (it has no weights).
     pub layers: Vec<LayerSpec>,
+    /// A Functional model's inputs and outputs, in order (empty for a Sequential).
+    pub inputs: Vec<TensorRef>,
+    pub outputs: Vec<TensorRef>,
+    /// A Sequential model's declared input shape (`[null, T, D]`), when it has no
+    /// InputLayer.
+    pub build_input_shape: Option<Value>,
 }
 
 impl ModelFile {

@@ -1,36 +1,65 @@
-//! Keras 3 weights layout (`.weights.h5`, and `model.weights.h5` inside a `.keras`).
+//! Keras 3 weights layout (`.weights.h5`, and `model.weights.h5` inside a `.keras`): a tree
+//! that mirrors the model's objects.
 //!
 //! ```text
-//! /layers/<key>/vars/                 empty group, attr name = layer name
-//! /layers/<key>/cell/vars/0, 1, 2     LSTM: kernel, recurrent_kernel, bias
-//! /layers/<key>/vars/0, 1             Dense: kernel, bias
-//! /layers/<key>/forward_layer/cell/vars/0..2    Bidirectional(LSTM), forward
-//! /layers/<key>/backward_layer/cell/vars/0..2   Bidirectional(LSTM), backward
-//! /vars/                              empty group, attr name = model name
-//! /optimizer/...                      optimizer state (ignored)
+//! /layers/<key>/vars/0, 1, ...           a layer's own variables (Dense: kernel, bias)
+//! /layers/<key>/cell/vars/0, 1, 2        LSTM / GRU / SimpleRNN: the cell's
+//! /layers/<key>/forward_layer/...        Bidirectional: each half, as a recurrent layer
+//! /layers/<key>/backward_layer/...
+//! /layers/<key>/layer/...                TimeDistributed: the inner layer
+//! /layers/<key>/cell/cells/<key>/vars/   RNN(StackedRNNCells([...])): each cell
+//! /layers/<key>/layers/<key>/...         a nested model: its own container
+//! /vars/                                 empty group, attr name = model name
+//! /optimizer/...                         optimizer state (ignored)
 //! ```
 //!
 //! `<key>` is **not** the layer name: Keras (`saving_lib._save_container_state`) derives it
-//! from the class name in model order, `snake_case(class)` for the first layer of a class
-//! and `_1`, `_2`, ... after (`lstm`, `lstm_1`, `dense`, `bidirectional`). Keys are built
-//! the same way here, so no listing order matters. Inside a `vars` group the datasets are
-//! named `0`, `1`, ... and sorted as numbers (HDF5 lists them as text: `10` < `2`).
-//! Files written by the Keras 2.13 `.keras` format keep the layers under
-//! `/_layer_checkpoint_dependencies` instead of `/layers`; that is accepted as Keras does.
+//! from the class name in container order, `snake_case(class)` for the first of a class and
+//! `_1`, `_2`, ... after (`lstm`, `lstm_1`, `dense`). A Sequential's container leaves out
+//! its InputLayer, a Functional's keeps its InputLayers; the operations Keras 3 records in
+//! a Functional graph (`keras.src.ops.*`) are not in it. Keys are rebuilt the same way
+//! here. Inside a `vars` group the datasets are named `0`, `1`, ... and sorted as numbers
+//! (HDF5 lists them as text: `10` < `2`). Files written by the Keras 2.13 `.keras` format
+//! keep the layers under `/_layer_checkpoint_dependencies`; that is accepted as Keras does.
 
 use std::collections::{HashMap, HashSet};
 
-use super::arch::{ArchLayer, to_snake_case};
+use serde_json::Value;
+
+use super::arch::{Arch, to_snake_case};
 use super::hdf5::H5;
-use super::layers::{Found, Kind, LstmDims, RawWeight, WeightSource};
+use super::layers::{LayerPath, RawWeight, WeightSource, is_op};
 use crate::error::{Error, Result};
+
+/// Deepest nesting of wrapped layers followed (a hostile config could nest without end).
+const MAX_DEPTH: usize = 12;
 
 /// Reads layers from a Keras 3 weights file.
 pub(crate) struct Keras3Weights<'a> {
     h5: &'a H5,
     root: String,
-    used: HashMap<String, usize>,
-    consumed: HashSet<String>,
+}
+
+/// Keras's `_get_unique_name` over one container: `name`, then `name_1`, `name_2`, ...
+fn next_key(used: &mut HashMap<String, usize>, class: &str) -> String {
+    let base = to_snake_case(class);
+    match used.get_mut(&base) {
+        Some(n) => {
+            *n += 1;
+            format!("{base}_{n}")
+        }
+        None => {
+            used.insert(base.clone(), 0);
+            base
+        }
+    }
+}
+
+/// `(class_name, config)` of a nested layer entry such as a wrapper's `layer`.
+fn entry(v: Option<&Value>) -> Option<(String, Value)> {
+    let v = v.filter(|v| !v.is_null())?;
+    let class = v.get("class_name")?.as_str()?.to_string();
+    Some((class, v.get("config").cloned().unwrap_or(Value::Null)))
 }
 
 impl<'a> Keras3Weights<'a> {
@@ -46,69 +75,37 @@ impl<'a> Keras3Weights<'a> {
         Ok(Keras3Weights {
             h5,
             root: root.to_string(),
-            used: HashMap::new(),
-            consumed: HashSet::new(),
         })
     }
 
-    /// Keras's `_get_unique_name`: `name`, then `name_1`, `name_2`, ...
-    fn next_key(&mut self, class: &str) -> String {
-        let base = to_snake_case(class);
-        match self.used.get_mut(&base) {
-            Some(n) => {
-                *n += 1;
-                format!("{base}_{n}")
-            }
-            None => {
-                self.used.insert(base.clone(), 0);
-                base
-            }
-        }
-    }
-
-    fn missing(&self, layer: &ArchLayer, path: &str) -> Error {
-        Error::model_file(
-            self.h5.name(),
-            format!(
-                "layer `{}` ({}): its weights are missing: no group {path} in the weights file",
-                layer.name, layer.class_name
-            ),
-        )
-    }
-
-    /// Reads the numbered datasets `0..n` of the `vars` group at `path`.
-    fn read_vars(&self, layer: &ArchLayer, path: &str, n: usize) -> Result<Vec<RawWeight>> {
-        if !self.h5.has_group(path)? {
-            return Err(self.missing(layer, path));
+    /// The numbered datasets of the `vars` group under `path`, in numeric order.
+    fn own_vars(&self, path: &str, layer: &str) -> Result<Vec<RawWeight>> {
+        let vars = format!("{path}/vars");
+        if !self.h5.has_group(&vars)? {
+            return Ok(Vec::new());
         }
         let mut idx = Vec::new();
-        for name in self.h5.dataset_names(path)? {
+        for name in self.h5.dataset_names(&vars)? {
             match name.parse::<usize>() {
                 Ok(i) if i.to_string() == name => idx.push(i),
                 _ => {
                     return Err(Error::model_file(
                         self.h5.name(),
-                        format!(
-                            "layer `{}`: dataset {path}/{name} is not named by a number",
-                            layer.name
-                        ),
+                        format!("layer `{layer}`: dataset {vars}/{name} is not named by a number"),
                     ));
                 }
             }
         }
         idx.sort_unstable();
-        if idx.len() != n || idx.iter().enumerate().any(|(k, &i)| k != i) {
+        if idx.iter().enumerate().any(|(k, &i)| k != i) {
             return Err(Error::model_file(
                 self.h5.name(),
-                format!(
-                    "layer `{}` ({}): {path} holds datasets {idx:?}, expected 0..{n} (check use_bias)",
-                    layer.name, layer.class_name
-                ),
+                format!("layer `{layer}`: {vars} holds datasets {idx:?}, not 0, 1, 2, ..."),
             ));
         }
         idx.into_iter()
             .map(|i| {
-                let p = format!("{path}/{i}");
+                let p = format!("{vars}/{i}");
                 let (shape, data) = self.h5.read_f32(&p)?;
                 Ok(RawWeight {
                     path: p,
@@ -118,70 +115,135 @@ impl<'a> Keras3Weights<'a> {
             })
             .collect()
     }
-}
 
-fn n_lstm(d: &LstmDims) -> usize {
-    if d.use_bias { 3 } else { 2 }
-}
-
-impl WeightSource for Keras3Weights<'_> {
-    fn layer(&mut self, layer: &ArchLayer, kind: &Kind) -> Result<Found> {
-        let key = self.next_key(&layer.class_name);
-        let base = format!("{}/{key}", self.root);
-        self.consumed.insert(key);
-        match kind {
-            Kind::Lstm(d) => self
-                .read_vars(layer, &format!("{base}/cell/vars"), n_lstm(d))
-                .map(Found::Weights),
-            Kind::Bidirectional {
-                forward, backward, ..
-            } => {
-                let mut w = self.read_vars(
-                    layer,
-                    &format!("{base}/forward_layer/cell/vars"),
-                    n_lstm(forward),
-                )?;
-                w.extend(self.read_vars(
-                    layer,
-                    &format!("{base}/backward_layer/cell/vars"),
-                    n_lstm(backward),
-                )?);
-                Ok(Found::Weights(w))
+    /// A layer's arrays: its own variables, then its inner objects' in Keras's order.
+    fn collect(
+        &self,
+        path: &str,
+        class: &str,
+        config: &Value,
+        layer: &str,
+        depth: usize,
+    ) -> Result<Vec<RawWeight>> {
+        if depth > MAX_DEPTH {
+            return Err(Error::Unsupported(format!(
+                "{}: layer `{layer}` wraps layers more than {MAX_DEPTH} deep",
+                self.h5.name()
+            )));
+        }
+        let mut out = self.own_vars(path, layer)?;
+        let cell = |name: &str| (name.to_string(), Value::Null);
+        let children: Vec<(&str, (String, Value))> = match class {
+            "LSTM" | "GRU" | "SimpleRNN" => vec![("cell", cell("Cell"))],
+            "Bidirectional" => {
+                let fwd = entry(config.get("layer"));
+                let bwd = entry(config.get("backward_layer")).or_else(|| fwd.clone());
+                [("forward_layer", fwd), ("backward_layer", bwd)]
+                    .into_iter()
+                    .filter_map(|(k, e)| e.map(|e| (k, e)))
+                    .collect()
             }
-            Kind::Dense { use_bias, .. } => self
-                .read_vars(
-                    layer,
-                    &format!("{base}/vars"),
-                    if *use_bias { 2 } else { 1 },
-                )
-                .map(Found::Weights),
-            Kind::PassThrough | Kind::Other => {
-                if self.h5.has_group(&base)? && self.h5.has_any_dataset(&base)? {
-                    Ok(Found::UnreadableWeights(base))
-                } else {
-                    Ok(Found::Nothing)
+            "TimeDistributed" => entry(config.get("layer"))
+                .map(|e| vec![("layer", e)])
+                .unwrap_or_default(),
+            "RNN" => entry(config.get("cell"))
+                .map(|e| vec![("cell", e)])
+                .unwrap_or_default(),
+            "StackedRNNCells" => {
+                let mut used = HashMap::new();
+                let cells = config
+                    .get("cells")
+                    .and_then(Value::as_array)
+                    .map(Vec::as_slice)
+                    .unwrap_or(&[]);
+                for c in cells {
+                    if let Some((cclass, ccfg)) = entry(Some(c)) {
+                        let key = next_key(&mut used, &cclass);
+                        out.extend(self.collect(
+                            &format!("{path}/cells/{key}"),
+                            &cclass,
+                            &ccfg,
+                            layer,
+                            depth + 1,
+                        )?);
+                    }
+                }
+                Vec::new()
+            }
+            _ => Vec::new(),
+        };
+        for (attr, (cclass, ccfg)) in children {
+            out.extend(self.collect(
+                &format!("{path}/{attr}"),
+                &cclass,
+                &ccfg,
+                layer,
+                depth + 1,
+            )?);
+        }
+        Ok(out)
+    }
+
+    /// Reads a model's container at `path`, leaf layers under `prefix`.
+    fn read_model(
+        &self,
+        arch: &Arch,
+        path: &str,
+        prefix: &[String],
+        out: &mut HashMap<LayerPath, Vec<RawWeight>>,
+        depth: usize,
+    ) -> Result<()> {
+        let mut used = HashMap::new();
+        let mut consumed = HashSet::new();
+        for layer in &arch.layers {
+            if is_op(layer) || (arch.class_name == "Sequential" && layer.class_name == "InputLayer")
+            {
+                continue;
+            }
+            let key = next_key(&mut used, &layer.class_name);
+            let lpath = format!("{path}/{key}");
+            consumed.insert(key);
+            let mut name = prefix.to_vec();
+            name.push(layer.name.clone());
+            match &layer.model {
+                Some(m) if depth < MAX_DEPTH => {
+                    self.read_model(m, &format!("{lpath}/layers"), &name, out, depth + 1)?
+                }
+                Some(_) => {
+                    return Err(Error::Unsupported(format!(
+                        "{}: models nested more than {MAX_DEPTH} deep",
+                        self.h5.name()
+                    )));
+                }
+                None => {
+                    let w =
+                        self.collect(&lpath, &layer.class_name, &layer.config, &layer.name, 0)?;
+                    out.insert(name, w);
                 }
             }
         }
-    }
-
-    fn finish(&mut self) -> Result<()> {
-        if !self.h5.has_group(&self.root)? {
-            return Ok(());
-        }
-        let consumed = &self.consumed;
-        let extra = self
-            .h5
-            .child_groups_with_datasets(&self.root, |k| consumed.contains(k))?;
-        if let Some(key) = extra.first() {
-            let path = format!("{}/{key}", self.root);
-            return Err(Error::model_file(
-                self.h5.name(),
-                format!(
-                    "the weights file holds weights at {path} for which the architecture has no layer (more layers of that class in the file than in the config?)"
-                ),
-            ));
+        if self.h5.has_group(path)? {
+            let extra = self
+                .h5
+                .child_groups_with_datasets(path, |k| consumed.contains(k))?;
+            if let Some(key) = extra.first() {
+                return Err(Error::model_file(
+                    self.h5.name(),
+                    format!(
+                        "the weights file holds weights at {path}/{key} for which the architecture has no layer (more layers of that class in the file than in the config?)"
+                    ),
+                ));
+            }
         }
         Ok(())
+    }
+}
+
+impl WeightSource for Keras3Weights<'_> {
+    fn read(&mut self, arch: &Arch) -> Result<HashMap<LayerPath, Vec<RawWeight>>> {
+        let mut out = HashMap::new();
+        let root = self.root.clone();
+        self.read_model(arch, &root, &[], &mut out, 0)?;
+        Ok(out)
     }
 }

@@ -132,7 +132,7 @@ impl Layer {
     /// ```
     /// use wgpu_lstm::{layers::{Layer, Recurrent}, LstmConfig, LstmWeights};
     /// let cfg = LstmConfig::new(4);
-    /// let l = Layer::Recurrent(Recurrent::lstm(cfg.clone(), LstmWeights::keras_default(3, &cfg, 0)));
+    /// let l = Layer::Recurrent(Recurrent::lstm(cfg.clone(), LstmWeights::keras_default(3, &cfg, 0)).unwrap());
     /// assert_eq!(l.param_count(), 128);
     /// ```
     pub fn param_count(&self) -> usize {

@@ -147,7 +147,7 @@ fn lstm_spec(name: &str) -> LayerSpec {
         class_name: "GRU".into(),
         name: name.into(),
         config: serde_json::json!({"units": 4}),
-        weights: vec![],
+        ..LayerSpec::default()
     }
 }
 
@@ -157,6 +157,7 @@ fn an_unsupported_layer_is_a_typed_error_naming_class_and_position() {
         model_name: "m".into(),
         class_name: "Sequential".into(),
         layers: vec![lstm_spec("my_gru")],
+        ..ModelFile::default()
     };
     let e = keras::plan_from_model_file(&file).unwrap_err();
     assert!(
