@@ -207,6 +207,7 @@ impl GpuModel {
                 what: format!("one batch row of the model ({steps} steps × {width} floats × 2)"),
                 bytes: per_row,
                 limit: cap,
+                limit_name: "the scratch budget (GpuContext::set_scratch_budget)".into(),
             });
         }
         // dispatch sizes: B·T rows of projection/Dense tiles, B workgroups of the recurrence,
@@ -231,6 +232,8 @@ impl GpuModel {
                 ),
                 bytes: steps as u64,
                 limit: row_steps as u64,
+                limit_name: "the steps one dispatch covers (max_compute_workgroups_per_dimension)"
+                    .into(),
             });
         }
         let rows = batch

@@ -308,6 +308,7 @@ impl GpuLstm {
                     what: "per-step parameter records".into(),
                     bytes: steps_bytes,
                     limit,
+                    limit_name: "the device's max_buffer_size".into(),
                 });
             }
             self.bufs.steps = uniform(&ctx, steps_bytes);
@@ -720,6 +721,7 @@ impl GpuLstm {
                 what: format!("one timestep of one row (D = {d}, U = {u})"),
                 bytes: 16 * u,
                 limit: budget,
+                limit_name: "the scratch budget (GpuContext::set_scratch_budget)".into(),
             });
         }
         let (b, t) = (batch as u64, steps as u64);
