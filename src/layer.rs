@@ -8,12 +8,13 @@ use crate::cpu;
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::gpu::GpuLstm;
+use crate::host_memory::{self, HostBytes};
 use crate::weights::LstmWeights;
 
 /// The recurrent state of a layer: h and c, each (B, U).
 ///
 /// ```
-/// let s = wgpu_lstm::LstmState::zeros(2, 8);
+/// let s = wgpu_lstm::LstmState::zeros(2, 8).unwrap();
 /// assert_eq!(s.h.dim(), (2, 8));
 /// ```
 #[derive(Debug, Clone, PartialEq)]
@@ -25,22 +26,28 @@ pub struct LstmState {
 }
 
 impl LstmState {
-    /// Zero state for `batch` rows of `units`.
+    /// Zero state for `batch` rows of `units`. Both arrays are checked against the
+    /// host-memory budget ([`crate::host_memory`]) first: a size the machine cannot hold is
+    /// an error, not an abort.
     ///
     /// ```
-    /// assert_eq!(wgpu_lstm::LstmState::zeros(1, 3).c.sum(), 0.0);
+    /// use wgpu_lstm::{Error, LstmState};
+    /// assert_eq!(LstmState::zeros(1, 3).unwrap().c.sum(), 0.0);
+    /// assert!(matches!(LstmState::zeros(usize::MAX / 2, 4), Err(Error::SizeOverflow { .. })));
+    /// assert!(matches!(LstmState::zeros(1 << 40, 64), Err(Error::HostMemory { .. })));
     /// ```
-    pub fn zeros(batch: usize, units: usize) -> Self {
-        LstmState {
-            h: Array2::zeros((batch, units)),
-            c: Array2::zeros((batch, units)),
-        }
+    pub fn zeros(batch: usize, units: usize) -> Result<Self> {
+        state_bytes(batch, units)?.check()?;
+        Ok(LstmState {
+            h: host_memory::zeros("state h (B, U)", (batch, units))?,
+            c: host_memory::zeros("state c (B, U)", (batch, units))?,
+        })
     }
 
     /// Batch size B.
     ///
     /// ```
-    /// assert_eq!(wgpu_lstm::LstmState::zeros(5, 3).batch(), 5);
+    /// assert_eq!(wgpu_lstm::LstmState::zeros(5, 3).unwrap().batch(), 5);
     /// ```
     pub fn batch(&self) -> usize {
         self.h.nrows()
@@ -141,6 +148,21 @@ pub struct LstmOutput {
     pub h: Option<Array2<f32>>,
     /// Final cell state (B, U) when `return_state`.
     pub c: Option<Array2<f32>>,
+}
+
+/// A copy of a state through the checked path.
+fn host_memory_clone(state: &LstmState) -> Result<LstmState> {
+    Ok(LstmState {
+        h: host_memory::to_owned("state h (B, U)", &state.h.view())?,
+        c: host_memory::to_owned("state c (B, U)", &state.c.view())?,
+    })
+}
+
+/// The host memory of one state, h and c (B, U) each.
+fn state_bytes(batch: usize, units: usize) -> Result<HostBytes> {
+    let mut need = HostBytes::new(format!("a state of {batch} rows of {units} units"));
+    need.array::<f32>("h, c (2, B, U)", &[2, batch, units])?;
+    Ok(need)
 }
 
 /// Checked views of one call's arguments (see [`Lstm::check_input`]).
@@ -249,7 +271,7 @@ impl Lstm {
     /// ```
     /// use wgpu_lstm::{Lstm, LstmConfig, LstmWeights};
     /// let cfg = LstmConfig::new(4);
-    /// let w = LstmWeights::keras_default(3, &cfg, 0);
+    /// let w = LstmWeights::keras_default(3, &cfg, 0).unwrap();
     /// assert!(Lstm::new(LstmConfig::new(5), w).is_err());
     /// ```
     pub fn new(config: LstmConfig, weights: LstmWeights) -> Result<Self> {
@@ -262,7 +284,7 @@ impl Lstm {
     /// ```
     /// use wgpu_lstm::{Device, Lstm, LstmConfig, LstmWeights};
     /// let cfg = LstmConfig::new(4);
-    /// let lstm = Lstm::on_device(cfg.clone(), LstmWeights::keras_default(3, &cfg, 0), &Device::Cpu).unwrap();
+    /// let lstm = Lstm::on_device(cfg.clone(), LstmWeights::keras_default(3, &cfg, 0).unwrap(), &Device::Cpu).unwrap();
     /// assert_eq!(lstm.device_name(), "cpu");
     /// ```
     pub fn on_device(config: LstmConfig, weights: LstmWeights, device: &Device) -> Result<Self> {
@@ -277,7 +299,7 @@ impl Lstm {
     /// ```
     /// use wgpu_lstm::{Device, Lstm, LstmConfig, LstmWeights, Precision};
     /// let cfg = LstmConfig::new(4);
-    /// let w = LstmWeights::keras_default(3, &cfg, 0);
+    /// let w = LstmWeights::keras_default(3, &cfg, 0).unwrap();
     /// let l = Lstm::on_device_with_precision(cfg, w.clone(), &Device::Cpu, Precision::F16Weights).unwrap();
     /// assert_eq!(l.weights(), &w.with_f16_recurrent_kernel());
     /// ```
@@ -308,18 +330,18 @@ impl Lstm {
     }
 
     /// A CPU layer with Keras's default initializers (seeded), as `LSTM(units)` built on
-    /// `input_dim` features.
+    /// `input_dim` features ([`LstmWeights::keras_default`]: sizes are checked, and the host
+    /// memory the weights need, before anything is drawn).
     ///
     /// ```
-    /// let l = wgpu_lstm::Lstm::with_default_weights(wgpu_lstm::LstmConfig::new(4), 3, 1).unwrap();
+    /// use wgpu_lstm::{Error, Lstm, LstmConfig};
+    /// let l = Lstm::with_default_weights(LstmConfig::new(4), 3, 1).unwrap();
     /// assert_eq!(l.param_count(), 128);
+    /// let e = Lstm::with_default_weights(LstmConfig::new(1 << 62), 3, 1).unwrap_err();
+    /// assert!(matches!(&e, Error::Config { field, .. } if field == "units"));
     /// ```
     pub fn with_default_weights(config: LstmConfig, input_dim: usize, seed: u64) -> Result<Self> {
-        config.validate()?;
-        if input_dim == 0 {
-            return Err(Error::config("input_dim", "must be at least 1, got 0"));
-        }
-        let weights = LstmWeights::keras_default(input_dim, &config, seed);
+        let weights = LstmWeights::keras_default(input_dim, &config, seed)?;
         Self::new(config, weights)
     }
 
@@ -353,14 +375,16 @@ impl Lstm {
         self.weights.input_dim()
     }
 
-    /// Keras's parameter count.
+    /// Keras's parameter count: the elements of the weights this layer holds.
     ///
     /// ```
     /// let l = wgpu_lstm::Lstm::with_default_weights(wgpu_lstm::LstmConfig::new(8), 1, 1).unwrap();
     /// assert_eq!(l.param_count(), 4 * 8 * (1 + 8 + 1));
     /// ```
     pub fn param_count(&self) -> usize {
-        self.config.param_count(self.input_dim())
+        let w = &self.weights;
+        // arrays in memory: their element counts cannot overflow when added
+        w.kernel.len() + w.recurrent_kernel.len() + w.bias.as_ref().map_or(0, |b| b.len())
     }
 
     /// `"cpu"` or the GPU adapter's name.
@@ -447,24 +471,26 @@ impl Lstm {
 
     /// Checks the arguments and runs the call on the CPU, or submits it on the GPU.
     fn start_call(&mut self, input: LstmInput<'_>) -> Result<Started> {
-        let checked = self.check_input(&input)?;
-        let (batch, _, _) = checked.x.dim();
+        let mut checked = self.check_input(&input)?;
+        let (batch, steps, d) = checked.x.dim();
         let u = self.config.units;
+        if let Backend::Cpu { .. } = self.backend {
+            // every host array of the call, before the stateful bookkeeping and any work
+            cpu::call_host_bytes(&self.config, batch, steps, d)?.check()?;
+        }
         let init = self.begin_call(batch, checked.initial.is_some())?;
         let want_state = self.config.return_state;
         match &mut self.backend {
             Backend::Cpu { state } => {
-                let start = match init {
-                    InitialState::Given => checked.initial.clone().expect("given"),
-                    InitialState::Carried => {
-                        state.clone().unwrap_or_else(|| LstmState::zeros(batch, u))
-                    }
-                    InitialState::Zeros => LstmState::zeros(batch, u),
+                let start = match (init, checked.initial.take(), &*state) {
+                    (InitialState::Given, Some(given), _) => given,
+                    (InitialState::Carried, _, Some(carried)) => carried.clone(),
+                    _ => LstmState::zeros(batch, u)?,
                 };
                 let mut st = cpu::StepState {
                     h: start.h,
                     c: start.c,
-                    hold: Array2::zeros((batch, u)),
+                    hold: host_memory::zeros("state hold (B, U)", (batch, u))?,
                 };
                 let y = cpu::run_sequence(
                     &self.config,
@@ -472,7 +498,7 @@ impl Lstm {
                     checked.x,
                     checked.mask,
                     &mut st,
-                );
+                )?;
                 let fin = LstmState { h: st.h, c: st.c };
                 if self.config.stateful {
                     *state = Some(fin.clone());
@@ -550,13 +576,16 @@ impl Lstm {
             None => None,
             Some((h, c)) => {
                 let check = |name: &str, a: &ArrayViewD<'_, f32>| -> Result<Array2<f32>> {
-                    a.view()
+                    let view = a
+                        .view()
                         .into_dimensionality::<Ix2>()
                         .ok()
                         .filter(|a| a.dim() == (b, u))
-                        .map(|a| a.to_owned())
-                        .ok_or_else(|| Error::shape(name, format!("({b}, {u})"), a.shape()))
+                        .ok_or_else(|| Error::shape(name, format!("({b}, {u})"), a.shape()))?;
+                    // (a broadcast view may stand for far more than it occupies)
+                    host_memory::to_owned(name, &view)
                 };
+                state_bytes(b, u)?.check()?;
                 Some(LstmState {
                     h: check("initial_state h", h)?,
                     c: check("initial_state c", c)?,
@@ -581,7 +610,13 @@ impl Lstm {
         match (&mut self.backend, self.stateful_batch) {
             (_, None) => Ok(()),
             (Backend::Cpu { state }, Some(b)) => {
-                *state = Some(LstmState::zeros(b, u));
+                match state {
+                    Some(s) => {
+                        s.h.fill(0.0);
+                        s.c.fill(0.0);
+                    }
+                    None => *state = Some(LstmState::zeros(b, u)?),
+                }
                 Ok(())
             }
             (Backend::Gpu(g), Some(b)) => g.reset_state(b),
@@ -604,11 +639,13 @@ impl Lstm {
         }
         let b = self.stateful_batch.expect("checked");
         match &self.backend {
-            Backend::Cpu { state } => Ok(Some(
-                state
-                    .clone()
-                    .unwrap_or_else(|| LstmState::zeros(b, self.config.units)),
-            )),
+            Backend::Cpu { state } => match state {
+                Some(s) => {
+                    state_bytes(b, self.config.units)?.check()?;
+                    Ok(Some(s.clone()))
+                }
+                None => LstmState::zeros(b, self.config.units).map(Some),
+            },
             Backend::Gpu(g) => g.read_state(None).map(Some),
         }
     }
@@ -622,8 +659,47 @@ impl Lstm {
     /// l.init_states(8).unwrap();
     /// assert_eq!(l.states().unwrap().unwrap().batch(), 8);
     /// ```
+    ///
+    /// The state's host memory is checked against the budget ([`crate::host_memory`]) before
+    /// it is allocated: a batch the machine cannot hold is an error, not an abort.
+    ///
+    /// ```
+    /// use wgpu_lstm::{Error, Lstm, LstmConfig};
+    /// let cfg = LstmConfig { stateful: true, ..LstmConfig::new(256) };
+    /// let mut l = Lstm::with_default_weights(cfg, 1, 1).unwrap();
+    /// assert!(matches!(l.init_states(usize::MAX / 2), Err(Error::SizeOverflow { .. })));
+    /// assert!(matches!(l.init_states(1 << 40), Err(Error::HostMemory { .. })));
+    /// assert!(l.states().unwrap().is_none()); // nothing changed
+    /// ```
     pub fn init_states(&mut self, batch: usize) -> Result<()> {
-        self.set_states(&LstmState::zeros(batch, self.config.units))
+        self.check_settable(batch)?;
+        let state = LstmState::zeros(batch, self.config.units)?;
+        self.install_states(state)
+    }
+
+    /// Checks that a state of `batch` rows may be set (a stateful layer, B ≥ 1).
+    fn check_settable(&self, batch: usize) -> Result<()> {
+        if !self.config.stateful {
+            return Err(Error::config(
+                "stateful",
+                "is false: a stateless layer holds no state to set (pass initial_state instead)",
+            ));
+        }
+        if batch == 0 {
+            return Err(Error::config("batch", "must be at least 1, got 0"));
+        }
+        Ok(())
+    }
+
+    /// Installs a checked (B, U) state as the layer's state.
+    fn install_states(&mut self, state: LstmState) -> Result<()> {
+        let b = state.batch();
+        match &mut self.backend {
+            Backend::Cpu { state: s } => *s = Some(state),
+            Backend::Gpu(g) => g.write_state(&state)?,
+        }
+        self.stateful_batch = Some(b);
+        Ok(())
     }
 
     fn check_rows(&self, rows: &[usize]) -> Result<usize> {
@@ -748,8 +824,8 @@ impl Lstm {
     /// use wgpu_lstm::{Lstm, LstmConfig, LstmState};
     /// let cfg = LstmConfig { stateful: true, ..LstmConfig::new(2) };
     /// let mut l = Lstm::with_default_weights(cfg, 1, 1).unwrap();
-    /// l.set_states(&LstmState::zeros(3, 2)).unwrap();
-    /// assert!(l.set_states(&LstmState::zeros(3, 5)).is_err());
+    /// l.set_states(&LstmState::zeros(3, 2).unwrap()).unwrap();
+    /// assert!(l.set_states(&LstmState::zeros(3, 5).unwrap()).is_err());
     /// ```
     pub fn set_states(&mut self, state: &LstmState) -> Result<()> {
         let u = self.config.units;
@@ -763,19 +839,15 @@ impl Lstm {
                 ));
             }
         }
-        if !self.config.stateful {
-            return Err(Error::config(
-                "stateful",
-                "is false: a stateless layer holds no state to set (pass initial_state instead)",
-            ));
-        }
-        self.stateful_batch = Some(b);
+        self.check_settable(b)?;
         match &mut self.backend {
             Backend::Cpu { state: s } => {
-                *s = Some(state.clone());
-                Ok(())
+                state_bytes(b, u)?.check()?;
+                *s = Some(host_memory_clone(state)?);
             }
-            Backend::Gpu(g) => g.write_state(state),
+            Backend::Gpu(g) => g.write_state(state)?,
         }
+        self.stateful_batch = Some(b);
+        Ok(())
     }
 }

@@ -17,6 +17,7 @@ use crate::cpu::{self, MergeMode};
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::gpu::model::GpuModel;
+use crate::host_memory::{self, HostBytes};
 use crate::keras::{self, LayerSpec, ModelFile};
 use crate::layer::{Lstm, LstmInput, LstmState, check_sequence};
 use crate::weights::LstmWeights;
@@ -84,7 +85,8 @@ impl LayerDef {
         }
     }
 
-    /// Keras's parameter count.
+    /// Keras's parameter count: the elements of the layer's weights (arrays in memory, so
+    /// the count cannot overflow).
     ///
     /// ```
     /// let d = wgpu_lstm::model::LayerDef::Dense {
@@ -95,15 +97,15 @@ impl LayerDef {
     /// assert_eq!(d.param_count(), 33);
     /// ```
     pub fn param_count(&self) -> usize {
+        let lstm = |w: &LstmWeights| {
+            w.kernel.len() + w.recurrent_kernel.len() + w.bias.as_ref().map_or(0, |b| b.len())
+        };
         match self {
             LayerDef::Masking { .. } => 0,
-            LayerDef::Lstm { config, weights } => config.param_count(weights.input_dim()),
+            LayerDef::Lstm { weights, .. } => lstm(weights),
             LayerDef::Bidirectional {
                 forward, backward, ..
-            } => {
-                forward.0.param_count(forward.1.input_dim())
-                    + backward.0.param_count(backward.1.input_dim())
-            }
+            } => lstm(&forward.1).saturating_add(lstm(&backward.1)),
             LayerDef::Dense { kernel, bias, .. } => {
                 kernel.len() + bias.as_ref().map_or(0, |b| b.len())
             }
@@ -421,8 +423,8 @@ impl Model {
     ///     name: "stack".into(),
     ///     flavour: KerasFlavour::Keras3,
     ///     layers: vec![
-    ///         ("lstm".into(), LayerDef::Lstm { weights: LstmWeights::keras_default(3, &c0, 0), config: c0 }),
-    ///         ("lstm_1".into(), LayerDef::Lstm { weights: LstmWeights::keras_default(6, &c1, 1), config: c1 }),
+    ///         ("lstm".into(), LayerDef::Lstm { weights: LstmWeights::keras_default(3, &c0, 0).unwrap(), config: c0 }),
+    ///         ("lstm_1".into(), LayerDef::Lstm { weights: LstmWeights::keras_default(6, &c1, 1).unwrap(), config: c1 }),
     ///     ],
     /// };
     /// let mut m = Model::new(def, &Device::Cpu).unwrap();
@@ -622,10 +624,21 @@ impl Model {
         mask: Option<ArrayViewD<'_, bool>>,
     ) -> Result<ModelOutput> {
         let (x, mask) = check_sequence(&inputs, mask.as_ref(), self.input_dim)?;
-        let mask = mask.map(|m| m.to_owned());
+        let (b, t, _) = x.dim();
+        if self.gpu.is_none() {
+            // every host array of the whole call, before any work
+            cpu_call_bytes(&self.layers, self.input_dim, b, t)?.check()?;
+        }
+        let mask = match mask {
+            Some(m) => Some(host_memory::to_owned("mask (B, T)", &m)?),
+            None => None,
+        };
         match &mut self.gpu {
             Some(g) => g.call(&mut self.layers, x, mask.as_ref()),
-            None => call_cpu(&mut self.layers, x.to_owned().into_dyn(), mask),
+            None => {
+                let x = host_memory::to_owned("model inputs copy (B, T, D)", &x)?;
+                call_cpu(&mut self.layers, x.into_dyn(), mask)
+            }
         }
     }
 
@@ -879,6 +892,87 @@ impl Model {
     }
 }
 
+/// The host memory of a CPU call on inputs (B, T, D) at its peak: the copies of the inputs
+/// and the mask, plus the largest of the layers' needs (a layer's input, its work and its
+/// output; [`cpu::call_host_bytes`] for an LSTM).
+fn cpu_call_bytes(layers: &[Layer], input_dim: usize, b: usize, t: usize) -> Result<HostBytes> {
+    let what = format!("a CPU model call on inputs ({b}, {t}, {input_dim})");
+    let mut base = HostBytes::new(what.clone());
+    base.array::<f32>("model inputs copy (B, T, D)", &[b, t, input_dim])?
+        .array::<bool>("mask copy (B, T)", &[b, t])?;
+    let mut flow = Flow {
+        width: input_dim,
+        seq: true,
+    };
+    let mut peak = HostBytes::new(what.clone());
+    for (i, layer) in layers.iter().enumerate() {
+        let dims = |f: Flow| {
+            if f.seq {
+                vec![b, t, f.width]
+            } else {
+                vec![b, f.width]
+            }
+        };
+        let mut need = HostBytes::new(what.clone());
+        need.array::<f32>(&format!("layer {i} input"), &dims(flow))?;
+        match layer {
+            Layer::Masking { .. } => {
+                need.array::<f32>(&format!("layer {i} (Masking) output"), &dims(flow))?
+                    .array::<bool>(&format!("layer {i} (Masking) mask (B, T)"), &[b, t])?;
+            }
+            Layer::Lstm(l) => {
+                need.absorb(cpu::call_host_bytes(l.config(), b, t, flow.width)?);
+                flow = Flow {
+                    width: l.config().units,
+                    seq: l.config().return_sequences,
+                };
+            }
+            Layer::Bidirectional {
+                forward,
+                backward,
+                merge,
+            } => {
+                need.absorb(cpu::call_host_bytes(forward.config(), b, t, flow.width)?);
+                need.absorb(cpu::call_host_bytes(backward.config(), b, t, flow.width)?);
+                let seq = forward.config().return_sequences;
+                let (fu, bu) = (forward.config().units, backward.config().units);
+                let out = Flow {
+                    width: if *merge == MergeMode::Concat {
+                        fu + bu
+                    } else {
+                        fu
+                    },
+                    seq,
+                };
+                let half = Flow { width: bu, seq };
+                need.array::<f32>(
+                    &format!("layer {i} (Bidirectional) reversed copy"),
+                    &dims(half),
+                )?
+                .array::<f32>(
+                    &format!("layer {i} (Bidirectional) merged output"),
+                    &dims(out),
+                )?;
+                flow = out;
+            }
+            Layer::Dense { kernel, .. } => {
+                let out = Flow {
+                    width: kernel.ncols(),
+                    ..flow
+                };
+                need.array::<f32>(&format!("layer {i} (Dense) inputs copy"), &dims(flow))?
+                    .array::<f32>(&format!("layer {i} (Dense) output"), &dims(out))?;
+                flow = out;
+            }
+        }
+        if need.total() > peak.total() {
+            peak = need;
+        }
+    }
+    base.absorb(peak);
+    Ok(base)
+}
+
 /// Runs the layers on the CPU, the twin of `GpuModel::call`.
 fn call_cpu(
     layers: &mut [Layer],
@@ -896,7 +990,7 @@ fn call_cpu(
                     .view()
                     .into_dimensionality::<Ix3>()
                     .expect("checked at build");
-                let (y, m) = cpu::masking(x3, *mask_value);
+                let (y, m) = cpu::masking(x3, *mask_value)?;
                 x = y.into_dyn();
                 mask = Some(m);
             }
@@ -928,9 +1022,11 @@ fn call_cpu(
                 let b = backward.call(input)?;
                 let seq = forward.config().return_sequences;
                 let b_out = if seq {
-                    b.output
-                        .slice_axis(Axis(1), ndarray::Slice::new(0, None, -1))
-                        .to_owned()
+                    host_memory::to_owned(
+                        "time-reversed backward output",
+                        &b.output
+                            .slice_axis(Axis(1), ndarray::Slice::new(0, None, -1)),
+                    )?
                 } else {
                     b.output.clone()
                 };
@@ -968,7 +1064,7 @@ fn call_cpu(
                     kernel.view(),
                     bias.as_ref().map(|b| b.view()),
                     *activation,
-                );
+                )?;
             }
         }
     }

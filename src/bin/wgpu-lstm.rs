@@ -181,7 +181,7 @@ fn run(cmd: Command) -> Result<ExitCode> {
                     println!("\n== {name} ==");
                     print!(
                         "{}",
-                        describe::describe_layer(config, weights.input_dim(), None, None)
+                        describe::describe_layer(config, weights.input_dim(), None, None)?
                     );
                 }
             }
@@ -223,14 +223,9 @@ fn run(cmd: Command) -> Result<ExitCode> {
                 flavour,
                 ..LstmConfig::new(units)
             };
-            cfg.validate()?;
-            if input_dim == 0 {
-                return Err(Error::config("input_dim", "must be at least 1, got 0"));
-            }
-            print!(
-                "{}",
-                describe::describe_layer(&cfg, input_dim, batch, timesteps)
-            );
+            // validates units and input_dim, and every count it shows (checked arithmetic)
+            let text = describe::describe_layer(&cfg, input_dim, batch, timesteps)?;
+            print!("{text}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Conformance { dir, device } => {
@@ -306,7 +301,15 @@ fn run(cmd: Command) -> Result<ExitCode> {
                 .transpose()?;
             opts.scratch_budget = scratch_budget_mib.map(|m| m << 20);
             opts.precision = wgpu_lstm::bench::parse_precision(&precision)?;
-            let report = wgpu_lstm::bench::run_suite(&configs, &devices(device)?, &opts);
+            opts.validate()?;
+            let devs = devices(device)?;
+            // every shape's sizes and host memory, before any benchmark builds anything
+            for cfg in &configs {
+                for dev in &devs {
+                    cfg.check_host_memory(dev)?;
+                }
+            }
+            let report = wgpu_lstm::bench::run_suite(&configs, &devs, &opts);
             report.write_files(json.as_deref(), markdown.as_deref(), svg.as_deref())?;
             print!("{}", report.markdown());
             Ok(if report.failures.is_empty() {

@@ -308,7 +308,7 @@ fn one_sequence_costs_one_submit() {
     };
     let mut l = Lstm::on_device(
         cfg.clone(),
-        LstmWeights::keras_default(4, &cfg, 1),
+        LstmWeights::keras_default(4, &cfg, 1).unwrap(),
         &Device::Gpu(ctx.clone()),
     )
     .unwrap();
@@ -360,7 +360,7 @@ fn split_calls_equal_unsplit_ones() {
                 stateful: true,
                 ..LstmConfig::new(u)
             };
-            let w = LstmWeights::keras_default(d, &cfg, row_steps);
+            let w = LstmWeights::keras_default(d, &cfg, row_steps).unwrap();
             let mut cpu = Lstm::new(cfg.clone(), w.clone()).unwrap();
             let mut split = Lstm::on_device(cfg, w, &Device::Gpu(ctx.clone())).unwrap();
             ctx.set_scratch_budget(row_steps * 16 * u as u64);
@@ -412,7 +412,7 @@ fn unsplittable_inputs_are_a_typed_error() {
     let cfg = LstmConfig::new(4);
     let mut l = Lstm::on_device(
         cfg.clone(),
-        LstmWeights::keras_default(1, &cfg, 1),
+        LstmWeights::keras_default(1, &cfg, 1).unwrap(),
         &Device::Gpu(ctx.clone()),
     )
     .unwrap();
@@ -439,7 +439,7 @@ fn the_persistent_kernel_respects_the_loop_budget() {
         return_sequences: true,
         ..LstmConfig::new(200)
     };
-    let w = LstmWeights::keras_default(2, &cfg, 3);
+    let w = LstmWeights::keras_default(2, &cfg, 3).unwrap();
     let mut g = Lstm::on_device(cfg.clone(), w.clone(), &Device::Gpu(ctx.clone())).unwrap();
     let mut c = Lstm::new(cfg, w).unwrap();
     // enough steps that the loop iterations per invocation (dot-product slices + k-split
@@ -485,7 +485,7 @@ fn one_layer_switching_kernels_between_calls_matches_the_cpu() {
         return_sequences: true,
         ..LstmConfig::new(24)
     };
-    let w = LstmWeights::keras_default(5, &cfg, 9);
+    let w = LstmWeights::keras_default(5, &cfg, 9).unwrap();
     let mut g = Lstm::on_device(cfg.clone(), w.clone(), &Device::Gpu(ctx.clone())).unwrap();
     let mut c = Lstm::new(cfg, w).unwrap();
     let mut r = rng(12);
@@ -548,7 +548,7 @@ fn calls_respect_a_small_dispatch_limit() {
             stateful: true,
             ..LstmConfig::new(4)
         };
-        let w = LstmWeights::keras_default(3, &cfg, 2);
+        let w = LstmWeights::keras_default(3, &cfg, 2).unwrap();
         let mut g = Lstm::on_device(cfg.clone(), w.clone(), &Device::Gpu(ctx.clone())).unwrap();
         let mut c = Lstm::new(cfg, w).unwrap();
         for _ in 0..2 {
@@ -576,7 +576,7 @@ fn calls_respect_a_small_dispatch_limit() {
             (
                 "lstm".into(),
                 LayerDef::Lstm {
-                    weights: LstmWeights::keras_default(3, &cfg, 5),
+                    weights: LstmWeights::keras_default(3, &cfg, 5).unwrap(),
                     config: cfg,
                 },
             ),

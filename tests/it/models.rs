@@ -226,7 +226,7 @@ fn lstm_def(
         return_sequences: rseq,
         ..LstmConfig::new(u)
     };
-    let w = LstmWeights::keras_default(d, &cfg, r.random());
+    let w = LstmWeights::keras_default(d, &cfg, r.random()).unwrap();
     (cfg, w)
 }
 
