@@ -187,6 +187,24 @@ fn lstm_from(
     Ok((cfg, weights))
 }
 
+/// Keras `Masking`'s `mask_value`: a number (as float32, as Keras compares it), 0.0 when
+/// absent or null (Keras's default); anything else is refused, naming the layer.
+fn mask_value(cfg: &Value, pos: usize, name: &str) -> Result<f32> {
+    match cfg.get("mask_value") {
+        None | Some(Value::Null) => Ok(0.0),
+        Some(Value::Number(n)) => n.as_f64().map(|v| v as f32).ok_or_else(|| {
+            Error::config(
+                "mask_value",
+                format!("layer {pos} `{name}` (Masking): {n} is not a float"),
+            )
+        }),
+        Some(other) => Err(Error::config(
+            "mask_value",
+            format!("layer {pos} `{name}` (Masking): expected a number, got {other}"),
+        )),
+    }
+}
+
 fn inner_config(v: Option<&Value>) -> Option<&Value> {
     v.map(|l| l.get("config").unwrap_or(l))
 }
@@ -215,15 +233,26 @@ impl ModelDef {
                 | "AlphaDropout"
                 | "ActivityRegularization" => continue,
                 "Masking" => LayerDef::Masking {
-                    mask_value: cfg.get("mask_value").and_then(Value::as_f64).unwrap_or(0.0) as f32,
+                    mask_value: mask_value(cfg, pos, &spec.name)?,
                 },
                 "LSTM" => {
                     let (config, weights) = lstm_from(cfg, spec, "", flavour)?;
                     LayerDef::Lstm { config, weights }
                 }
                 "Bidirectional" => {
-                    let merge =
-                        MergeMode::from_keras(cfg.get("merge_mode").and_then(Value::as_str))?;
+                    let merge = match cfg.get("merge_mode") {
+                        None | Some(Value::Null) => MergeMode::from_keras(None)?,
+                        Some(Value::String(m)) => MergeMode::from_keras(Some(m))?,
+                        Some(other) => {
+                            return Err(Error::config(
+                                "merge_mode",
+                                format!(
+                                    "layer {pos} `{}`: expected one of \"concat\", \"sum\", \"mul\", \"ave\" or null, got {other}",
+                                    spec.name
+                                ),
+                            ));
+                        }
+                    };
                     let fwd_cfg = inner_config(cfg.get("layer")).ok_or_else(|| {
                         Error::model_file(
                             format!("layer `{}`", spec.name),
