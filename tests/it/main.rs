@@ -1,7 +1,8 @@
 //! The one integration-test binary (wgpu links once). Modules:
 //! fixtures (Keras oracle), keras_vectors (Keras's own unit-test numbers), props (proptest
 //! invariants), errors (typed errors), gpu_vs_cpu (random configs on both paths), stateful
-//! (GPU state across calls), shaders (naga validation), cli (the binary).
+//! (GPU state across calls), shaders (naga validation), cli (the binary), sizes (user sizes:
+//! checked products, the host-memory budget, errors that name the field, a closed stdout).
 
 mod common;
 
@@ -19,4 +20,5 @@ mod precision;
 mod props;
 mod serving;
 mod shaders;
+mod sizes;
 mod stateful;
