@@ -498,6 +498,23 @@ fn masking_values_that_are_not_numbers_are_refused() {
     }
 }
 
+#[test]
+fn a_merge_mode_that_is_not_a_name_is_refused() {
+    let mut file = demo_with_masking(None);
+    file.layers[2] = LayerSpec {
+        class_name: "Bidirectional".into(),
+        name: "bidi".into(),
+        config: json!({"name": "bidi", "merge_mode": 5, "layer": {"config": {"units": 32}}}),
+        weights: vec![],
+    };
+    let e = ModelDef::from_model_file(&file).unwrap_err();
+    assert!(is_field(&e, "merge_mode"), "{e:?}");
+    assert!(
+        e.to_string().contains("bidi") && e.to_string().contains("got 5"),
+        "{e}"
+    );
+}
+
 /// The members of a zip archive.
 fn zip_members(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
     let mut z = zip::ZipArchive::new(Cursor::new(bytes)).unwrap();
