@@ -177,13 +177,14 @@ impl BenchConfig {
             .find(|g| (g.1, g.2, g.3, g.4) == (n[0], n[1], n[2], n[3]))
             .map(|g| g.0.to_string())
             .unwrap_or_else(|| format!("{},{},{},{}", n[0], n[1], n[2], n[3]));
-        let c = BenchConfig::new(name, n[0], n[1], n[2], n[3]);
-        c.validate().map_err(|_| {
-            Error::config(
+        if n.contains(&0) {
+            return Err(Error::config(
                 "bench config",
                 format!("`{s}`: B, T, D and U must each be at least 1"),
-            )
-        })?;
+            ));
+        }
+        let c = BenchConfig::new(name, n[0], n[1], n[2], n[3]);
+        c.validate()?;
         Ok(c)
     }
 
@@ -242,14 +243,67 @@ impl BenchConfig {
         Ok(out)
     }
 
-    /// Checks that B, T, D and U are each at least 1.
+    /// Checks that B, T, D and U are each at least 1, that `units` is one an LSTM can have
+    /// ([`LstmConfig::validate`]), and that the host memory every device needs — the default
+    /// weights with the initializer's work space, and the inputs (B, T, D) — is within the
+    /// host-memory budget ([`crate::host_memory`]): all before anything is built.
     ///
     /// ```
-    /// use wgpu_lstm::bench::BenchConfig;
+    /// use wgpu_lstm::{Error, bench::BenchConfig};
     /// assert!(BenchConfig::new("z", 0, 1, 1, 1).validate().is_err());
     /// assert!(BenchConfig::new("ok", 1, 1, 1, 1).validate().is_ok());
+    /// // LSTM(100000) has a 160 GB recurrent kernel: refused up front
+    /// let e = BenchConfig::new("big", 1, 1, 1, 100_000).validate().unwrap_err();
+    /// assert!(matches!(e, Error::HostMemory { .. }));
+    /// assert!(e.to_string().contains("recurrent_kernel"));
     /// ```
     pub fn validate(&self) -> Result<()> {
+        self.validate_dims()?;
+        self.host_bytes(false)?.check()
+    }
+
+    /// Checks [`BenchConfig::validate`] and the host memory a benchmark on `device` needs:
+    /// on the CPU also every array of the call ([`crate::cpu::call_host_bytes`]).
+    ///
+    /// ```
+    /// use wgpu_lstm::{Device, Error, bench::BenchConfig};
+    /// assert!(BenchConfig::new("ok", 2, 3, 4, 5).check_host_memory(&Device::Cpu).is_ok());
+    /// // 2^36 rows of inputs: refused before any input is drawn
+    /// let e = BenchConfig::new("wide", 1 << 36, 1, 1, 1).check_host_memory(&Device::Cpu).unwrap_err();
+    /// assert!(matches!(e, Error::HostMemory { .. }));
+    /// ```
+    pub fn check_host_memory(&self, device: &Device) -> Result<()> {
+        self.validate_dims()?;
+        self.host_bytes(matches!(device, Device::Cpu))?.check()
+    }
+
+    /// The layer configuration this benchmark builds.
+    fn lstm_config(&self) -> LstmConfig {
+        LstmConfig {
+            stateful: self.is_streaming(),
+            ..LstmConfig::new(self.units)
+        }
+    }
+
+    /// Host memory of the benchmark: default weights and their initializer, the inputs, and
+    /// on the CPU the call.
+    fn host_bytes(&self, cpu: bool) -> Result<crate::host_memory::HostBytes> {
+        let cfg = self.lstm_config();
+        let (b, t, d) = (self.batch, self.timesteps, self.input_dim);
+        let mut need = crate::host_memory::HostBytes::new(format!(
+            "bench config `{}` (B = {b}, T = {t}, D = {d}, U = {})",
+            self.name, self.units
+        ));
+        need.absorb(crate::weights::default_init_bytes(d, &cfg)?);
+        need.array::<f32>("inputs (B, T, D)", &[b, t, d])?;
+        if cpu {
+            need.absorb(crate::cpu::call_host_bytes(&cfg, b, t, d)?);
+        }
+        Ok(need)
+    }
+
+    /// B, T, D, U ≥ 1.
+    fn validate_dims(&self) -> Result<()> {
         for (field, v) in [
             ("batch", self.batch),
             ("timesteps", self.timesteps),
@@ -304,7 +358,10 @@ impl BenchConfig {
             self.input_dim as u64,
             self.units as u64,
         );
-        2 * b * t * 4 * u * (d + u)
+        // saturating: a shape this large is refused by validate() anyway
+        [2, b, t, 4, u, d.saturating_add(u)]
+            .iter()
+            .fold(1u64, |acc, &x| acc.saturating_mul(x))
     }
 
     /// Estimated peak GPU memory of one layer running this configuration in one part, in
@@ -326,6 +383,8 @@ impl BenchConfig {
             self.input_dim as u64,
             self.units as u64,
         );
+        // in u128, saturated to u64: no wrapped estimate for an absurd shape
+        let (b, t, d, u) = (b as u128, t as u128, d as u128, u as u128);
         let g = 4 * u;
         let floats = d * g + u * g + g // weights
             + b * t * d // x
@@ -333,7 +392,7 @@ impl BenchConfig {
             + b * u // out
             + 4 * b * u // h (2 slots), c, hold
             + 3 * b * u; // staging: out + h + c
-        floats * 4 + 2 * t * RECORD_STRIDE
+        u64::try_from(floats * 4 + 2 * t * RECORD_STRIDE as u128).unwrap_or(u64::MAX)
     }
 }
 
@@ -341,7 +400,8 @@ impl BenchConfig {
 ///
 /// A benchmark makes `warmup` untimed calls, then timed calls: at least `reps`, more until
 /// `min_time` has passed (at most 100 000 calls), and no new call once `max_time` has passed
-/// (at least one call is always timed). With `gpu_timing` on
+/// (at least one call is always timed). `warmup` and `reps` are each at most 100 000
+/// ([`BenchOptions::validate`]). With `gpu_timing` on
 /// a GPU that has timestamp queries, up to `reps` further calls are timed on the GPU
 /// (separately, so the timestamps cost the host-wall numbers nothing).
 ///
@@ -395,6 +455,27 @@ impl Default for BenchOptions {
 }
 
 impl BenchOptions {
+    /// Checks the call counts: `warmup` and `reps` are each at most 100 000 (the most one
+    /// benchmark makes); more is an [`Error::Config`] naming the field.
+    ///
+    /// ```
+    /// use wgpu_lstm::{Error, bench::BenchOptions};
+    /// assert!(BenchOptions::default().validate().is_ok());
+    /// let e = BenchOptions { reps: usize::MAX, ..BenchOptions::default() }.validate().unwrap_err();
+    /// assert!(matches!(&e, Error::Config { field, .. } if field == "reps"));
+    /// ```
+    pub fn validate(&self) -> Result<()> {
+        for (field, calls) in [("warmup", self.warmup), ("reps", self.reps)] {
+            if calls > MAX_CALLS {
+                return Err(Error::config(
+                    field,
+                    format!("{calls} calls: at most {MAX_CALLS} (the most one benchmark makes)"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// A quick setting for tests and smoke runs: 1 warm-up call, 3 timed calls, no minimum
     /// time.
     ///
@@ -457,18 +538,18 @@ impl BenchCase {
         seed: u64,
         precision: Precision,
     ) -> Result<Self> {
-        config.validate()?;
-        let cfg = LstmConfig {
-            stateful: config.is_streaming(),
-            ..LstmConfig::new(config.units)
-        };
-        let weights = LstmWeights::keras_default(config.input_dim, &cfg, seed);
+        // sizes and host memory first: nothing is built for a shape the host cannot hold
+        config.check_host_memory(device)?;
+        let cfg = config.lstm_config();
+        let weights = LstmWeights::keras_default(config.input_dim, &cfg, seed)?;
         let lstm = Lstm::on_device_with_precision(cfg, weights, device, precision)?;
         let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed_1234);
-        let x = Array3::from_shape_simple_fn(
+        let mut x: Array3<f32> = crate::host_memory::zeros(
+            "bench inputs (B, T, D)",
             (config.batch, config.timesteps, config.input_dim),
-            || rng.random_range(-1.0f32..1.0),
-        );
+        )?;
+        x.iter_mut()
+            .for_each(|v| *v = rng.random_range(-1.0f32..1.0));
         Ok(BenchCase {
             config: config.clone(),
             lstm,
@@ -712,6 +793,7 @@ pub fn run_bench(
     opts: &BenchOptions,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<BenchResult> {
+    opts.validate()?;
     let ctx = match device {
         Device::Gpu(ctx) => Some(ctx.clone()),
         Device::Cpu => None,
@@ -1063,7 +1145,9 @@ pub fn run_suite(configs: &[BenchConfig], devices: &[Device], opts: &BenchOption
             };
             match run_bench(cfg, device, opts, stderr_progress(&label)) {
                 Ok(r) => {
-                    eprintln!(
+                    // (a closed stderr must not panic: the report is what matters)
+                    let _ = writeln!(
+                        std::io::stderr(),
                         "{label} on {dev}: median {} ms, min {} ms, GPU {}, {:.2} GFLOP/s",
                         fmt_ms(r.median_ms),
                         fmt_ms(r.min_ms),
@@ -1075,7 +1159,7 @@ pub fn run_suite(configs: &[BenchConfig], devices: &[Device], opts: &BenchOption
                     report.results.push(r);
                 }
                 Err(e) => {
-                    eprintln!("\n{label} on {dev}: FAILED: {e}");
+                    let _ = writeln!(std::io::stderr(), "\n{label} on {dev}: FAILED: {e}");
                     report.failures.push(BenchFailure {
                         config: cfg.name.clone(),
                         device: dev.clone(),

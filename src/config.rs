@@ -73,15 +73,35 @@ impl LstmConfig {
         }
     }
 
-    /// Checks the fields that can be wrong on their own (`units ≥ 1`).
+    /// Checks the fields that can be wrong on their own: `units ≥ 1`, and `units` small enough
+    /// that the recurrent kernel (U, 4U) of f32 has a size this machine can address (4U,
+    /// U·4U and its bytes fit `isize::MAX`); a larger `units` is an [`Error::Config`] naming
+    /// `units`, not a wrapped size.
     ///
     /// ```
-    /// assert!(wgpu_lstm::LstmConfig::new(0).validate().is_err());
-    /// assert!(wgpu_lstm::LstmConfig::new(1).validate().is_ok());
+    /// use wgpu_lstm::{Error, LstmConfig};
+    /// assert!(LstmConfig::new(0).validate().is_err());
+    /// assert!(LstmConfig::new(1).validate().is_ok());
+    /// let e = LstmConfig::new(1 << 31).validate().unwrap_err();
+    /// assert!(matches!(&e, Error::Config { field, .. } if field == "units"));
     /// ```
     pub fn validate(&self) -> Result<()> {
-        if self.units == 0 {
+        let u = self.units;
+        if u == 0 {
             return Err(Error::config("units", "must be at least 1, got 0"));
+        }
+        if crate::host_memory::checked_bytes::<f32>("", &[u, 4])
+            .and_then(|_| crate::host_memory::checked_bytes::<f32>("", &[u, 4, u]))
+            .is_err()
+        {
+            return Err(Error::config(
+                "units",
+                format!(
+                    "{u} is too large: the recurrent kernel (U, 4U) would hold {u}·{} f32 values, \
+                     more bytes than this machine can address",
+                    u.saturating_mul(4)
+                ),
+            ));
         }
         Ok(())
     }
@@ -149,15 +169,36 @@ impl LstmConfig {
     }
 
     /// Keras's parameter count for this layer on `input_dim` features:
-    /// `4U·D + 4U·U + 4U` (the last term only with `use_bias`).
+    /// `4U·D + 4U·U + 4U` (the last term only with `use_bias`), in checked arithmetic: a
+    /// `units` that [`LstmConfig::validate`] refuses is that error, and a count that
+    /// overflows is an [`Error::Config`] naming `input_dim` — never a wrapped number.
     ///
     /// ```
+    /// use wgpu_lstm::{Error, LstmConfig};
     /// // LSTM(4) on 3 features has 128 parameters, as Keras's summary() says.
-    /// assert_eq!(wgpu_lstm::LstmConfig::new(4).param_count(3), 128);
+    /// assert_eq!(LstmConfig::new(4).param_count(3).unwrap(), 128);
+    /// let e = LstmConfig::new(4).param_count(usize::MAX / 8).unwrap_err();
+    /// assert!(matches!(&e, Error::Config { field, .. } if field == "input_dim"));
     /// ```
-    pub fn param_count(&self, input_dim: usize) -> usize {
-        let g = 4 * self.units;
-        g * input_dim + g * self.units + if self.use_bias { g } else { 0 }
+    pub fn param_count(&self, input_dim: usize) -> Result<usize> {
+        self.validate()?;
+        let u = self.units;
+        // validate() bounds 4U and U·4U far below usize::MAX
+        let g = 4 * u;
+        let bias = if self.use_bias { g } else { 0 };
+        g.checked_mul(input_dim)
+            .and_then(|k| k.checked_add(g * u))
+            .and_then(|n| n.checked_add(bias))
+            .ok_or_else(|| {
+                Error::config(
+                    "input_dim",
+                    format!(
+                        "{input_dim} is too large: the parameter count 4U·D + 4U·U + 4U of \
+                         LSTM({u}) on {input_dim} features overflows a {}-bit count",
+                        usize::BITS
+                    ),
+                )
+            })
     }
 }
 

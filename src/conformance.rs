@@ -77,11 +77,22 @@ fn json_err(path: &Path, reason: impl Into<String>) -> Error {
 
 /// Converts a nested JSON list of numbers into an array, checking it is rectangular.
 ///
+/// The shape is read along the first elements, then the whole value is checked against it
+/// (every list of a level the same length, numbers exactly at the last level) **before**
+/// anything is allocated; the elements are then copied into a buffer of the size actually
+/// counted, through the checked host-memory path ([`crate::host_memory`]). A ragged or
+/// non-numeric value is an [`Error::Json`] naming `what`, the shape expected and the
+/// first place that differs — a small document can never claim a huge array.
+///
 /// ```
 /// let v = serde_json::json!([[1, 2, 3], [4, 5, 6]]);
 /// let a = wgpu_lstm::conformance::json_array(&v, "x").unwrap();
 /// assert_eq!(a.shape(), &[2, 3]);
 /// assert!(wgpu_lstm::conformance::json_array(&serde_json::json!([[1], [2, 3]]), "x").is_err());
+/// // a long first row claims a (3, 100000) array that the value does not hold
+/// let ragged = serde_json::json!([vec![0; 100_000], [1], [2]]);
+/// let e = wgpu_lstm::conformance::json_array(&ragged, "inputs").unwrap_err();
+/// assert!(e.to_string().contains("inputs[1]"), "{e}");
 /// ```
 pub fn json_array(v: &Value, what: &str) -> Result<ArrayD<f32>> {
     let mut shape = Vec::new();
@@ -93,31 +104,61 @@ pub fn json_array(v: &Value, what: &str) -> Result<ArrayD<f32>> {
             None => break,
         }
     }
-    let mut data = Vec::with_capacity(shape.iter().product());
-    fn walk(
+    let not_rectangular = |at: &str, found: String| Error::Json {
+        path: what.to_string(),
+        reason: format!(
+            "`{what}` is not a rectangular array of numbers of shape {shape:?}: {what}{at} is {found}"
+        ),
+    };
+    fn found(v: &Value) -> String {
+        match v {
+            Value::Array(a) => format!("a list of {}", a.len()),
+            Value::Number(_) => "a number".into(),
+            Value::Null => "null".into(),
+            Value::Bool(_) => "a boolean".into(),
+            Value::String(_) => "a string".into(),
+            Value::Object(_) => "an object".into(),
+        }
+    }
+    // Pass 1: check the whole value against the shape, allocating nothing (serde_json
+    // bounds the nesting at 128 levels, so the recursion is bounded too); count the leaves.
+    fn check(
         v: &Value,
         depth: usize,
         shape: &[usize],
-        out: &mut Vec<f32>,
-        what: &str,
-    ) -> Result<()> {
+        index: &mut Vec<usize>,
+        leaves: &mut usize,
+    ) -> std::result::Result<(), (String, String)> {
+        let at = || index.iter().map(|i| format!("[{i}]")).collect::<String>();
         match v {
-            Value::Array(items) if depth < shape.len() && items.len() == shape[depth] => items
-                .iter()
-                .try_for_each(|i| walk(i, depth + 1, shape, out, what)),
-            Value::Number(n) if depth == shape.len() => {
-                out.push(n.as_f64().unwrap_or(f64::NAN) as f32);
+            Value::Array(items) if depth < shape.len() && items.len() == shape[depth] => {
+                for (i, item) in items.iter().enumerate() {
+                    index.push(i);
+                    check(item, depth + 1, shape, index, leaves)?;
+                    index.pop();
+                }
                 Ok(())
             }
-            _ => Err(Error::Json {
-                path: what.to_string(),
-                reason: format!(
-                    "`{what}` is not a rectangular array of numbers of shape {shape:?}"
-                ),
-            }),
+            Value::Number(_) if depth == shape.len() => {
+                *leaves += 1;
+                Ok(())
+            }
+            other => Err((at(), found(other))),
         }
     }
-    walk(v, 0, &shape, &mut data, what)?;
+    let mut leaves = 0usize;
+    check(v, 0, &shape, &mut Vec::new(), &mut leaves)
+        .map_err(|(at, found)| not_rectangular(&at, found))?;
+    // Pass 2: copy the leaves into a buffer of the size counted (which the value holds).
+    let mut data: Vec<f32> = crate::host_memory::vec_with_capacity(what, leaves)?;
+    fn fill(v: &Value, out: &mut Vec<f32>) {
+        match v {
+            Value::Array(items) => items.iter().for_each(|i| fill(i, out)),
+            Value::Number(n) => out.push(n.as_f64().unwrap_or(f64::NAN) as f32),
+            _ => {}
+        }
+    }
+    fill(v, &mut data);
     ArrayD::from_shape_vec(IxDyn(&shape), data).map_err(|e| Error::Json {
         path: what.to_string(),
         reason: e.to_string(),

@@ -14,7 +14,47 @@
 use ndarray::{Array2, Array3, ArrayView1, ArrayView2, ArrayView3, ArrayViewMut2, s};
 
 use crate::config::LstmConfig;
+use crate::error::Result;
+use crate::host_memory::{self, HostBytes};
 use crate::weights::LstmWeights;
+
+/// The host memory a CPU call of `config` ([`run_sequence`] through [`crate::Lstm::call`])
+/// allocates on inputs (B, T, D), every array counted: the inputs copy, the input
+/// projection (B, T, 4U), the output, the states (initial, carried h and c, the masked-output
+/// hold, a stateful layer's stored copy), one step's gate pre-activations (B, 4U) and the
+/// row mask. Overflow is an [`crate::Error::SizeOverflow`] naming the array.
+///
+/// ```
+/// use wgpu_lstm::{cpu, Error, LstmConfig};
+/// let need = cpu::call_host_bytes(&LstmConfig::new(4), 2, 5, 3).unwrap();
+/// assert!(need.total() > 4 * 2 * 5 * 16);
+/// need.check().unwrap();
+/// let huge = cpu::call_host_bytes(&LstmConfig::new(4), 1 << 40, 1, 3).unwrap();
+/// assert!(matches!(huge.check(), Err(Error::HostMemory { .. })));
+/// ```
+pub fn call_host_bytes(
+    config: &LstmConfig,
+    batch: usize,
+    steps: usize,
+    input_dim: usize,
+) -> Result<HostBytes> {
+    config.validate()?;
+    let (b, t, d, u) = (batch, steps, input_dim, config.units);
+    let g = 4 * u; // validate() bounds it
+    let out_steps = if config.return_sequences { t } else { 1 };
+    let mut need = HostBytes::new(format!("a CPU call of LSTM({u}) on inputs ({b}, {t}, {d})"));
+    need.array::<f32>("inputs copy (B, T, D)", &[b, t, d])?
+        .array::<f32>("input projection (B, T, 4U)", &[b, t, g])?
+        .array::<f32>("output (B, T, U)", &[b, out_steps, u])?
+        .array::<f32>("initial state h, c (2, B, U)", &[2, b, u])?
+        .array::<f32>("state h, c, hold (3, B, U)", &[3, b, u])?
+        .array::<f32>("gate pre-activations (B, 4U)", &[b, g])?
+        .array::<bool>("row mask (B)", &[b])?;
+    if config.stateful {
+        need.array::<f32>("stored state h, c (2, B, U)", &[2, b, u])?;
+    }
+    Ok(need)
+}
 
 /// Input projection for all timesteps at once: `Z[b, t, :] = x[b, t, :]·kernel + bias`.
 ///
@@ -25,34 +65,46 @@ use crate::weights::LstmWeights;
 /// let x = Array3::from_shape_vec((1, 2, 1), vec![1.0, 2.0]).unwrap();
 /// let k = array![[1.0, 2.0, 3.0, 4.0]];
 /// let b = array![0.5, 0.5, 0.5, 0.5];
-/// let z = wgpu_lstm::cpu::input_projection(x.view(), k.view(), Some(b.view()));
+/// let z = wgpu_lstm::cpu::input_projection(x.view(), k.view(), Some(b.view())).unwrap();
 /// assert_eq!(z[[0, 1, 3]], 8.5);
 /// ```
+///
+/// The inputs copy and Z are checked against the host-memory budget first
+/// ([`crate::host_memory`]); `kernel` must have D rows.
 pub fn input_projection(
     x: ArrayView3<'_, f32>,
     kernel: ArrayView2<'_, f32>,
     bias: Option<ArrayView1<'_, f32>>,
-) -> Array3<f32> {
+) -> Result<Array3<f32>> {
     let (b, t, d) = x.dim();
     let g = kernel.ncols();
-    let rows = x
-        .as_standard_layout()
-        .into_owned()
+    if kernel.nrows() != d {
+        return Err(crate::Error::shape(
+            "kernel",
+            format!("({d}, 4U) for inputs with D = {d}"),
+            kernel.shape(),
+        ));
+    }
+    let mut need = HostBytes::new(format!("input projection of inputs ({b}, {t}, {d})"));
+    need.array::<f32>("inputs copy (B, T, D)", &[b, t, d])?
+        .array::<f32>("Z (B, T, 4U)", &[b, t, g])?;
+    need.check()?;
+    let rows = host_memory::to_owned("inputs copy (B, T, D)", &x)?
         .into_shape_with_order((b * t, d))
-        .expect("a standard-layout array reshapes");
+        .expect("a standard-layout array of B·T·D elements reshapes");
     let mut z = crate::matmul::matmul(rows.view(), kernel);
     if let Some(bias) = bias {
         z += &bias;
     }
-    z.into_shape_with_order((b, t, g))
-        .expect("B·T rows of 4U reshape to (B, T, 4U)")
+    Ok(z.into_shape_with_order((b, t, g))
+        .expect("B·T rows of 4U reshape to (B, T, 4U)"))
 }
 
 /// The per-call state of one sequence: the carried h and c, and the "previous output" that a
 /// masked step repeats (zeros at the start of every call, Keras's rule).
 ///
 /// ```
-/// let s = wgpu_lstm::cpu::StepState::zeros(2, 3);
+/// let s = wgpu_lstm::cpu::StepState::zeros(2, 3).unwrap();
 /// assert_eq!(s.h.dim(), (2, 3));
 /// ```
 #[derive(Debug, Clone, PartialEq)]
@@ -66,18 +118,23 @@ pub struct StepState {
 }
 
 impl StepState {
-    /// All-zero state for `batch` rows of `units`.
+    /// All-zero state for `batch` rows of `units`, checked against the host-memory budget
+    /// ([`crate::host_memory`]).
     ///
     /// ```
-    /// let s = wgpu_lstm::cpu::StepState::zeros(1, 4);
+    /// let s = wgpu_lstm::cpu::StepState::zeros(1, 4).unwrap();
     /// assert_eq!(s.c.sum(), 0.0);
+    /// assert!(wgpu_lstm::cpu::StepState::zeros(1 << 40, 4).is_err());
     /// ```
-    pub fn zeros(batch: usize, units: usize) -> Self {
-        StepState {
-            h: Array2::zeros((batch, units)),
-            c: Array2::zeros((batch, units)),
-            hold: Array2::zeros((batch, units)),
-        }
+    pub fn zeros(batch: usize, units: usize) -> Result<Self> {
+        let mut need = HostBytes::new(format!("step state h, c, hold ({batch}, {units}) each"));
+        need.array::<f32>("h, c, hold (3, B, U)", &[3, batch, units])?;
+        need.check()?;
+        Ok(StepState {
+            h: host_memory::zeros("step state h (B, U)", (batch, units))?,
+            c: host_memory::zeros("step state c (B, U)", (batch, units))?,
+            hold: host_memory::zeros("step state hold (B, U)", (batch, units))?,
+        })
     }
 }
 
@@ -100,9 +157,9 @@ impl StepState {
 /// use ndarray::{Array2, Array3};
 /// use wgpu_lstm::{cpu, LstmConfig, LstmWeights};
 /// let cfg = LstmConfig::new(2);
-/// let w = LstmWeights::keras_default(1, &cfg, 0);
+/// let w = LstmWeights::keras_default(1, &cfg, 0).unwrap();
 /// let z = Array3::<f32>::zeros((1, 1, 8));
-/// let mut st = cpu::StepState::zeros(1, 2);
+/// let mut st = cpu::StepState::zeros(1, 2).unwrap();
 /// let mut out = Array2::<f32>::zeros((1, 2));
 /// cpu::lstm_step(&cfg, 0, z.view(), w.recurrent_kernel.view(), None, &mut st, out.view_mut());
 /// // zero input, zero state, zero bias on i/c/o: c' = 0.5·0 + 0.5·tanh(0) = 0
@@ -341,14 +398,17 @@ pub fn lstm_cell(
 ///
 /// Returns the output as (B, T, U) with `return_sequences`, else (B, 1, U).
 ///
+/// The memory of the call ([`call_host_bytes`]) is checked against the host-memory budget
+/// before any work; `state` must be (B, U) and `mask` (B, T).
+///
 /// ```
 /// use ndarray::Array3;
 /// use wgpu_lstm::{cpu, LstmConfig, LstmWeights};
 /// let cfg = LstmConfig { return_sequences: true, ..LstmConfig::new(3) };
-/// let w = LstmWeights::keras_default(2, &cfg, 7);
+/// let w = LstmWeights::keras_default(2, &cfg, 7).unwrap();
 /// let x = Array3::<f32>::ones((4, 5, 2));
-/// let mut st = cpu::StepState::zeros(4, 3);
-/// let y = cpu::run_sequence(&cfg, &w, x.view(), None, &mut st);
+/// let mut st = cpu::StepState::zeros(4, 3).unwrap();
+/// let y = cpu::run_sequence(&cfg, &w, x.view(), None, &mut st).unwrap();
 /// assert_eq!(y.dim(), (4, 5, 3));
 /// assert_eq!(y.slice(ndarray::s![.., 4, ..]), st.h);
 /// ```
@@ -358,14 +418,34 @@ pub fn run_sequence(
     x: ArrayView3<'_, f32>,
     mask: Option<ArrayView2<'_, bool>>,
     state: &mut StepState,
-) -> Array3<f32> {
-    let (batch, steps, _) = x.dim();
+) -> Result<Array3<f32>> {
+    let (batch, steps, d) = x.dim();
     let u = config.units;
+    weights.check(config)?;
+    for (name, a) in [("h", &state.h), ("c", &state.c), ("hold", &state.hold)] {
+        if a.dim() != (batch, u) {
+            return Err(crate::Error::shape(
+                format!("step state {name}"),
+                format!("({batch}, {u})"),
+                a.shape(),
+            ));
+        }
+    }
+    if let Some(m) = mask
+        && m.dim() != (batch, steps)
+    {
+        return Err(crate::Error::shape(
+            "mask",
+            format!("({batch}, {steps})"),
+            m.shape(),
+        ));
+    }
+    call_host_bytes(config, batch, steps, d)?.check()?;
     let (kernel, recurrent_kernel, bias) = weights.views();
-    let z = input_projection(x, kernel, bias);
+    let z = input_projection(x, kernel, bias)?;
     state.hold.fill(0.0);
     let out_steps = if config.return_sequences { steps } else { 1 };
-    let mut out = Array2::<f32>::zeros((batch, out_steps * u));
+    let mut out = host_memory::zeros::<f32, _>("output (B, T·U)", (batch, out_steps * u))?;
     for k in 0..steps {
         lstm_step(
             config,
@@ -377,19 +457,22 @@ pub fn run_sequence(
             out.view_mut(),
         );
     }
-    out.into_shape_with_order((batch, out_steps, u))
-        .expect("(B, steps·U) reshapes to (B, steps, U)")
+    Ok(out
+        .into_shape_with_order((batch, out_steps, u))
+        .expect("(B, steps·U) reshapes to (B, steps, U)"))
 }
 
 /// Reverses a (B, T, …) array along time, as Keras does for go_backwards inputs.
 ///
 /// ```
 /// let x = ndarray::Array3::from_shape_fn((1, 3, 1), |(_, t, _)| t as f32);
-/// let r = wgpu_lstm::cpu::reverse_time(x.view());
+/// let r = wgpu_lstm::cpu::reverse_time(x.view()).unwrap();
 /// assert_eq!(r[[0, 0, 0]], 2.0);
 /// ```
-pub fn reverse_time(x: ArrayView3<'_, f32>) -> Array3<f32> {
-    x.slice(s![.., ..;-1, ..]).to_owned()
+///
+/// The copy is checked against the host-memory budget ([`crate::host_memory`]).
+pub fn reverse_time(x: ArrayView3<'_, f32>) -> Result<Array3<f32>> {
+    host_memory::to_owned("time-reversed copy (B, T, D)", &x.slice(s![.., ..;-1, ..]))
 }
 
 /// Gate pre-activations for one row at one step, for debugging and `describe`:
@@ -398,7 +481,7 @@ pub fn reverse_time(x: ArrayView3<'_, f32>) -> Array3<f32> {
 /// ```
 /// use ndarray::{array, Array1};
 /// use wgpu_lstm::{cpu, LstmConfig, LstmWeights};
-/// let w = LstmWeights::keras_default(1, &LstmConfig::new(1), 0);
+/// let w = LstmWeights::keras_default(1, &LstmConfig::new(1), 0).unwrap();
 /// let z = cpu::gate_preactivations(&w, array![0.0].view(), Array1::zeros(1).view());
 /// assert_eq!(z.to_vec(), vec![0.0, 1.0, 0.0, 0.0]);
 /// ```

@@ -6,6 +6,7 @@
 use ndarray::ArrayD;
 
 use crate::error::{Error, Result};
+use crate::host_memory::HostBytes;
 use crate::plan::Plan;
 use crate::state::LstmState;
 use crate::tensor::Value;
@@ -119,6 +120,47 @@ impl CpuExecutor {
             .iter()
             .map(|t| values[t.0].as_ref().expect("outputs are kept").data.clone())
             .collect())
+    }
+
+    /// The host memory a call of `plan` on inputs of these shapes (batch first, with a mask
+    /// or not) may hold at once, counted before anything is copied: every tensor of the
+    /// graph and its mask (as if all were alive together), the stored states, and the
+    /// largest work any one layer allocates ([`crate::layers::Layer`]'s CPU work). Overflow
+    /// is an [`Error::SizeOverflow`]; `check()` it against the budget.
+    pub fn host_bytes(plan: &Plan, inputs: &[(&[usize], bool)]) -> Result<HostBytes> {
+        let (shapes, infos) = plan.concrete_shapes(inputs)?;
+        let shown: Vec<String> = inputs
+            .iter()
+            .map(|(s, _)| {
+                let dims: Vec<String> = s.iter().map(usize::to_string).collect();
+                format!("({})", dims.join(", "))
+            })
+            .collect();
+        let mut need = HostBytes::new(format!(
+            "a CPU call of model `{}` on inputs {}",
+            plan.name,
+            shown.join(", ")
+        ));
+        for (i, (shape, info)) in shapes.iter().zip(&infos).enumerate() {
+            need.array::<f32>(&format!("tensor {i}"), shape)?;
+            if info.masked && shape.len() >= 2 {
+                need.array::<bool>(&format!("tensor {i}'s mask"), &shape[..2])?;
+            }
+        }
+        let mut peak = HostBytes::new("the largest layer work");
+        for node in &plan.nodes {
+            let ins: Vec<&[usize]> = node.inputs.iter().map(|t| shapes[t.0].as_slice()).collect();
+            let mut work = HostBytes::new(format!("layer `{}`", node.name));
+            node.layer
+                .ops()
+                .cpu_work(&ins, &mut work)
+                .map_err(|e| e.in_layer(&node.name, node.layer.class_name()))?;
+            if work.total() > peak.total() {
+                peak = work;
+            }
+        }
+        need.absorb(peak);
+        Ok(need)
     }
 
     /// Every state slot, in plan order (`None` where nothing is held).

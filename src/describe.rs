@@ -4,24 +4,38 @@
 use std::fmt::Write;
 
 use crate::config::LstmConfig;
+use crate::error::{Error, Result};
 
 /// Describes one LSTM layer on `input_dim` features, for a batch of `batch` rows and
 /// `timesteps` steps (either may be unknown, shown as `B` / `T`).
 ///
+/// Every number shown is computed in checked arithmetic: a configuration that
+/// [`LstmConfig::validate`] refuses, `input_dim = 0`, or a parameter count that overflows is
+/// an [`Error::Config`] naming the field — never a wrapped count.
+///
 /// ```
-/// use wgpu_lstm::{describe::describe_layer, LstmConfig};
-/// let text = describe_layer(&LstmConfig::new(4), 3, None, None);
+/// use wgpu_lstm::{describe::describe_layer, Error, LstmConfig};
+/// let text = describe_layer(&LstmConfig::new(4), 3, None, None).unwrap();
 /// assert!(text.contains("parameters: 128"));
 /// assert!(text.contains("kernel            (3, 16)"));
+/// let e = describe_layer(&LstmConfig::new(1 << 62), 3, None, None).unwrap_err();
+/// assert!(matches!(&e, Error::Config { field, .. } if field == "units"));
 /// ```
 pub fn describe_layer(
     cfg: &LstmConfig,
     input_dim: usize,
     batch: Option<usize>,
     timesteps: Option<usize>,
-) -> String {
+) -> Result<String> {
+    cfg.validate()?;
+    if input_dim == 0 {
+        return Err(Error::config("input_dim", "must be at least 1, got 0"));
+    }
+    let params = cfg.param_count(input_dim)?;
     let u = cfg.units;
     let d = input_dim;
+    // validate() and param_count() bound every product below: 4U·U and 4U·D fit, and so
+    // do 2U, 3U, 4U.
     let b = batch.map_or("B".to_string(), |b| b.to_string());
     let t = timesteps.map_or("T".to_string(), |t| t.to_string());
     let mut s = String::new();
@@ -58,7 +72,7 @@ pub fn describe_layer(
     } else {
         let _ = writeln!(w, "  bias              none (use_bias=False)");
     }
-    let _ = writeln!(w, "  parameters: {}", cfg.param_count(d));
+    let _ = writeln!(w, "  parameters: {params}");
 
     let _ = writeln!(w, "\nper timestep t, for each of the {b} batch rows:");
     let _ = writeln!(w, "  x_t ({d})  h_(t-1) ({u})  c_(t-1) ({u})");
@@ -141,5 +155,5 @@ pub fn describe_layer(
             "\nstateful=False: every call starts from h = c = 0 (or the given initial_state); nothing is kept."
         );
     }
-    s
+    Ok(s)
 }

@@ -141,18 +141,94 @@ pub enum Error {
     /// build a new [`crate::gpu::GpuContext`] and new layers.
     #[error("GPU device lost: {0}")]
     DeviceLost(String),
-    /// An input needs more memory than one storage binding of the device allows.
+    /// An input needs more GPU memory than a limit allows: one storage binding of the
+    /// device (`max_storage_buffer_binding_size`), one buffer (`max_buffer_size`), or the
+    /// context's scratch budget. `limit_name` says which.
+    ///
+    /// ```
+    /// let e = wgpu_lstm::Error::TooLarge {
+    ///     what: "input projection scratch".into(),
+    ///     bytes: 4096,
+    ///     limit: 1024,
+    ///     limit_name: "the scratch budget (GpuContext::set_scratch_budget)".into(),
+    /// };
+    /// assert!(e.to_string().contains("more than the scratch budget (GpuContext::set_scratch_budget) of 1024 bytes"));
+    /// ```
     #[error(
-        "{what} needs {bytes} bytes, more than the device's max_storage_buffer_binding_size \
-         of {limit} bytes; split the input over time or batch"
+        "{what} needs {bytes} bytes, more than {limit_name} of {limit} bytes; \
+         split the input over time or batch"
     )]
     TooLarge {
         /// Which buffer.
         what: String,
         /// Bytes needed.
         bytes: u64,
-        /// The device limit.
+        /// The limit, in bytes.
         limit: u64,
+        /// Which limit, in words: `"the device's max_storage_buffer_binding_size"`,
+        /// `"the device's max_buffer_size"` or
+        /// `"the scratch budget (GpuContext::set_scratch_budget)"`.
+        limit_name: String,
+    },
+    /// A size computed from user-given dimensions does not fit this machine: the product of
+    /// the dimensions (elements) or its size in bytes passes `isize::MAX`, the most one
+    /// allocation (or one ndarray array) can hold. Nothing was allocated.
+    ///
+    /// ```
+    /// let e = wgpu_lstm::host_memory::checked_elems("inputs (B, T, D)", &[1 << 40, 1 << 40, 2]).unwrap_err();
+    /// assert!(matches!(e, wgpu_lstm::Error::SizeOverflow { .. }));
+    /// assert!(e.to_string().starts_with("inputs (B, T, D): shape [1099511627776, 1099511627776, 2]"));
+    /// ```
+    #[error(
+        "{what}: shape {dims:?} is too large for this machine (its element count or byte size \
+         overflows a {bits}-bit size)",
+        bits = usize::BITS
+    )]
+    SizeOverflow {
+        /// Which array (or size), e.g. `"inputs (B, T, D)"` or `"kernel (D, 4U)"`.
+        what: String,
+        /// The dimensions whose product overflows.
+        dims: Vec<usize>,
+    },
+    /// Host (CPU) memory that user-given sizes would need is over the process's host-memory
+    /// budget; checked before anything is allocated or computed. See
+    /// [`crate::host_memory`] for the budget and how to change it.
+    ///
+    /// ```
+    /// let e = wgpu_lstm::Error::HostMemory { what: "state h, c (B, U)".into(), bytes: 1 << 40, budget: 1 << 30 };
+    /// assert!(e.to_string().contains("WGPU_LSTM_HOST_MEMORY_BUDGET"));
+    /// ```
+    #[error(
+        "{what} needs {bytes} bytes of host memory, more than the host-memory budget of \
+         {budget} bytes; use smaller sizes, or raise the budget with \
+         wgpu_lstm::host_memory::set_host_memory_budget or the environment variable \
+         WGPU_LSTM_HOST_MEMORY_BUDGET (bytes, or with a K/M/G/T suffix)"
+    )]
+    HostMemory {
+        /// What needs the memory, with the shapes involved.
+        what: String,
+        /// Bytes needed (exact; may exceed `u64` for absurd shapes).
+        bytes: u128,
+        /// The budget in force, in bytes.
+        budget: u64,
+    },
+    /// The allocator refused host memory that was within the budget (the machine is out of
+    /// memory). Nothing was computed.
+    ///
+    /// ```
+    /// let e = wgpu_lstm::Error::HostAllocation { what: "inputs copy".into(), bytes: 1 << 34 };
+    /// assert!(e.to_string().contains("out of host memory"));
+    /// ```
+    #[error(
+        "{what}: the allocator refused {bytes} bytes (out of host memory); free memory, use \
+         smaller sizes, or lower the host-memory budget (WGPU_LSTM_HOST_MEMORY_BUDGET) so \
+         that such sizes are refused up front"
+    )]
+    HostAllocation {
+        /// What was being allocated.
+        what: String,
+        /// Bytes asked for.
+        bytes: u128,
     },
 }
 

@@ -151,7 +151,7 @@ impl Lstm {
     /// ```
     /// use wgpu_lstm::{Lstm, LstmConfig, LstmWeights};
     /// let cfg = LstmConfig::new(4);
-    /// let w = LstmWeights::keras_default(3, &cfg, 0);
+    /// let w = LstmWeights::keras_default(3, &cfg, 0).unwrap();
     /// assert!(Lstm::new(LstmConfig::new(5), w).is_err());
     /// ```
     pub fn new(config: LstmConfig, weights: LstmWeights) -> Result<Self> {
@@ -164,7 +164,7 @@ impl Lstm {
     /// ```
     /// use wgpu_lstm::{Device, Lstm, LstmConfig, LstmWeights};
     /// let cfg = LstmConfig::new(4);
-    /// let lstm = Lstm::on_device(cfg.clone(), LstmWeights::keras_default(3, &cfg, 0), &Device::Cpu).unwrap();
+    /// let lstm = Lstm::on_device(cfg.clone(), LstmWeights::keras_default(3, &cfg, 0).unwrap(), &Device::Cpu).unwrap();
     /// assert_eq!(lstm.device_name(), "cpu");
     /// ```
     pub fn on_device(config: LstmConfig, weights: LstmWeights, device: &Device) -> Result<Self> {
@@ -179,7 +179,7 @@ impl Lstm {
     /// ```
     /// use wgpu_lstm::{Device, Lstm, LstmConfig, LstmWeights, Precision};
     /// let cfg = LstmConfig::new(4);
-    /// let w = LstmWeights::keras_default(3, &cfg, 0);
+    /// let w = LstmWeights::keras_default(3, &cfg, 0).unwrap();
     /// let l = Lstm::on_device_with_precision(cfg, w.clone(), &Device::Cpu, Precision::F16Weights).unwrap();
     /// assert_eq!(l.weights(), &w.with_f16_recurrent_kernel());
     /// ```
@@ -207,18 +207,18 @@ impl Lstm {
     }
 
     /// A CPU layer with Keras's default initializers (seeded), as `LSTM(units)` built on
-    /// `input_dim` features.
+    /// `input_dim` features ([`LstmWeights::keras_default`]: sizes are checked, and the host
+    /// memory the weights need, before anything is drawn).
     ///
     /// ```
-    /// let l = wgpu_lstm::Lstm::with_default_weights(wgpu_lstm::LstmConfig::new(4), 3, 1).unwrap();
+    /// use wgpu_lstm::{Error, Lstm, LstmConfig};
+    /// let l = Lstm::with_default_weights(LstmConfig::new(4), 3, 1).unwrap();
     /// assert_eq!(l.param_count(), 128);
+    /// let e = Lstm::with_default_weights(LstmConfig::new(1 << 62), 3, 1).unwrap_err();
+    /// assert!(matches!(&e, Error::Config { field, .. } if field == "units"));
     /// ```
     pub fn with_default_weights(config: LstmConfig, input_dim: usize, seed: u64) -> Result<Self> {
-        config.validate()?;
-        if input_dim == 0 {
-            return Err(Error::config("input_dim", "must be at least 1, got 0"));
-        }
-        let weights = LstmWeights::keras_default(input_dim, &config, seed);
+        let weights = LstmWeights::keras_default(input_dim, &config, seed)?;
         Self::new(config, weights)
     }
 
@@ -252,14 +252,16 @@ impl Lstm {
         self.weights.input_dim()
     }
 
-    /// Keras's parameter count.
+    /// Keras's parameter count: the elements of the weights this layer holds.
     ///
     /// ```
     /// let l = wgpu_lstm::Lstm::with_default_weights(wgpu_lstm::LstmConfig::new(8), 1, 1).unwrap();
     /// assert_eq!(l.param_count(), 4 * 8 * (1 + 8 + 1));
     /// ```
     pub fn param_count(&self) -> usize {
-        self.config.param_count(self.input_dim())
+        let w = &self.weights;
+        // arrays in memory: their element counts cannot overflow when added
+        w.kernel.len() + w.recurrent_kernel.len() + w.bias.as_ref().map_or(0, |b| b.len())
     }
 
     /// `"cpu"` or the GPU adapter's name.
@@ -411,13 +413,16 @@ impl Lstm {
                 let b = input.inputs.shape().first().copied().unwrap_or(0);
                 let u = self.config.units;
                 let check = |name: &str, a: &ArrayViewD<'_, f32>| -> Result<Array2<f32>> {
-                    a.view()
+                    let view = a
+                        .view()
                         .into_dimensionality::<Ix2>()
                         .ok()
                         .filter(|a| a.dim() == (b, u))
-                        .map(|a| a.to_owned())
-                        .ok_or_else(|| Error::shape(name, format!("({b}, {u})"), a.shape()))
+                        .ok_or_else(|| Error::shape(name, format!("({b}, {u})"), a.shape()))?;
+                    // (a broadcast view may stand for far more than it occupies)
+                    crate::host_memory::to_owned(name, &view)
                 };
+                crate::state::state_bytes(b, u)?.check()?;
                 Some(LstmState {
                     h: check("initial_state h", h)?,
                     c: check("initial_state c", c)?,
@@ -483,6 +488,18 @@ impl Lstm {
     /// let mut l = wgpu_lstm::Lstm::with_default_weights(cfg, 1, 1).unwrap();
     /// l.init_states(8).unwrap();
     /// assert_eq!(l.states().unwrap().unwrap().batch(), 8);
+    /// ```
+    ///
+    /// The state's host memory is checked against the budget ([`crate::host_memory`]) before
+    /// it is allocated: a batch the machine cannot hold is an error, not an abort.
+    ///
+    /// ```
+    /// use wgpu_lstm::{Error, Lstm, LstmConfig};
+    /// let cfg = LstmConfig { stateful: true, ..LstmConfig::new(256) };
+    /// let mut l = Lstm::with_default_weights(cfg, 1, 1).unwrap();
+    /// assert!(matches!(l.init_states(usize::MAX / 2), Err(Error::SizeOverflow { .. })));
+    /// assert!(matches!(l.init_states(1 << 40), Err(Error::HostMemory { .. })));
+    /// assert!(l.states().unwrap().is_none()); // nothing changed
     /// ```
     pub fn init_states(&mut self, batch: usize) -> Result<()> {
         if !self.config.stateful {
@@ -550,8 +567,8 @@ impl Lstm {
     /// use wgpu_lstm::{Lstm, LstmConfig, LstmState};
     /// let cfg = LstmConfig { stateful: true, ..LstmConfig::new(2) };
     /// let mut l = Lstm::with_default_weights(cfg, 1, 1).unwrap();
-    /// l.set_states(&LstmState::zeros(3, 2)).unwrap();
-    /// assert!(l.set_states(&LstmState::zeros(3, 5)).is_err());
+    /// l.set_states(&LstmState::zeros(3, 2).unwrap()).unwrap();
+    /// assert!(l.set_states(&LstmState::zeros(3, 5).unwrap()).is_err());
     /// ```
     pub fn set_states(&mut self, state: &LstmState) -> Result<()> {
         self.model.set_states(std::slice::from_ref(state))

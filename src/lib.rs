@@ -37,6 +37,7 @@ pub mod describe;
 pub mod device;
 pub mod error;
 pub mod gpu;
+pub mod host_memory;
 pub mod keras;
 pub mod layer;
 pub mod layers;

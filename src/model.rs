@@ -62,7 +62,7 @@ impl ModelDef {
     /// use wgpu_lstm::{layers::{Layer, Recurrent}, model::ModelDef, KerasFlavour, LstmConfig, LstmWeights};
     /// let cfg = LstmConfig::new(2);
     /// let def = ModelDef { name: "m".into(), flavour: KerasFlavour::Keras3, layers: vec![
-    ///     ("lstm".into(), Layer::Recurrent(Recurrent::lstm(cfg.clone(), LstmWeights::keras_default(3, &cfg, 0)).unwrap())),
+    ///     ("lstm".into(), Layer::Recurrent(Recurrent::lstm(cfg.clone(), LstmWeights::keras_default(3, &cfg, 0).unwrap()).unwrap())),
     /// ]};
     /// assert_eq!(def.plan().unwrap().output_info(0).shape, vec![Some(2)]);
     /// ```
@@ -259,7 +259,7 @@ impl Model {
     /// use wgpu_lstm::model::{Model, ModelDef};
     /// let c0 = LstmConfig { return_sequences: true, ..LstmConfig::new(6) };
     /// let c1 = LstmConfig::new(4);
-    /// let lstm = |c: &LstmConfig, d| Layer::Recurrent(Recurrent::lstm(c.clone(), LstmWeights::keras_default(d, c, 0)).unwrap());
+    /// let lstm = |c: &LstmConfig, d| Layer::Recurrent(Recurrent::lstm(c.clone(), LstmWeights::keras_default(d, c, 0).unwrap()).unwrap());
     /// let def = ModelDef {
     ///     name: "stack".into(),
     ///     flavour: KerasFlavour::Keras3,
@@ -645,6 +645,33 @@ impl Model {
                     shape,
                 ));
             }
+            if let Some(m) = &input.mask {
+                crate::tensor::check_mask((n > 1).then_some(what.as_str()), m, shape)?;
+            }
+        }
+        // the host memory of the whole call, before anything is copied
+        let given: Vec<(&[usize], bool)> = inputs
+            .iter()
+            .map(|i| (i.data.shape(), i.mask.is_some()))
+            .collect();
+        match &self.exec {
+            Exec::Cpu(_) => CpuExecutor::host_bytes(&self.plan, &given)?.check()?,
+            Exec::Gpu(_) => {
+                let mut need = crate::host_memory::HostBytes::new(format!(
+                    "the inputs of model `{}`",
+                    self.plan.name
+                ));
+                for (i, (shape, masked)) in given.iter().enumerate() {
+                    need.array::<f32>(&format!("input {i} copy"), shape)?;
+                    if *masked {
+                        need.array::<u32>(&format!("input {i} mask words"), &shape[..2])?;
+                    }
+                }
+                need.check()?;
+            }
+        }
+        for (input, spec) in inputs.iter().zip(&self.plan.inputs) {
+            let info = self.plan.tensor(spec.tensor);
             let mut v = match (&input.data, info.dtype) {
                 (InputData::F32(a), Dtype::F32) => Value::new(a.as_standard_layout().into_owned()),
                 (InputData::Tokens(a), _) => {
@@ -656,9 +683,7 @@ impl Model {
                 }
             };
             if let Some(m) = &input.mask {
-                let m = m.to_owned();
-                crate::tensor::check_mask((n > 1).then_some(what.as_str()), &m, shape)?;
-                v.mask = Some(m);
+                v.mask = Some(m.to_owned());
             }
             values.push(v);
         }
@@ -683,10 +708,25 @@ impl Model {
     /// Every state slot set to zeros for `batch` rows.
     fn fill_states(&mut self, batch: usize) -> Result<()> {
         let units = self.slot_units();
+        // every slot's host memory, together, before any slot changes
+        let mut need = crate::host_memory::HostBytes::new(format!(
+            "the states of model `{}` for {batch} rows",
+            self.plan.name
+        ));
+        for &u in &units {
+            need.absorb(crate::state::state_bytes(batch, u)?);
+        }
+        need.check()?;
         match &mut self.exec {
             Exec::Cpu(c) => {
                 for (s, u) in c.slots_mut().into_iter().zip(units) {
-                    *s = Some(LstmState::zeros(batch, u));
+                    match s {
+                        Some(st) if st.batch() == batch => {
+                            st.h.fill(0.0);
+                            st.c.fill(0.0);
+                        }
+                        _ => *s = Some(LstmState::zeros(batch, u)?),
+                    }
                 }
                 Ok(())
             }
@@ -821,18 +861,18 @@ impl Model {
         self.check_rows(&[row])?;
         let units = self.slot_units();
         match &self.exec {
-            Exec::Cpu(c) => Ok(c
+            Exec::Cpu(c) => c
                 .states()
                 .into_iter()
                 .zip(units)
                 .map(|(s, u)| match s {
-                    Some(s) => LstmState {
+                    Some(s) => Ok(LstmState {
                         h: s.h.slice(ndarray::s![row..row + 1, ..]).to_owned(),
                         c: s.c.slice(ndarray::s![row..row + 1, ..]).to_owned(),
-                    },
+                    }),
                     None => LstmState::zeros(1, u),
                 })
-                .collect()),
+                .collect(),
             Exec::Gpu(g) => g
                 .lstms_ref()
                 .into_iter()
@@ -872,7 +912,10 @@ impl Model {
         match &mut self.exec {
             Exec::Cpu(c) => {
                 for ((slot, s), u) in c.slots_mut().into_iter().zip(states).zip(units) {
-                    let st = slot.get_or_insert_with(|| LstmState::zeros(batch, u));
+                    if slot.is_none() {
+                        *slot = Some(LstmState::zeros(batch, u)?);
+                    }
+                    let st = slot.as_mut().expect("just set");
                     st.h.row_mut(row).assign(&s.h.row(0));
                     st.c.row_mut(row).assign(&s.c.row(0));
                 }
@@ -951,13 +994,17 @@ impl Model {
             return Ok(vec![None; stateful.len()]);
         };
         match &self.exec {
-            Exec::Cpu(c) => Ok(c
+            Exec::Cpu(c) => c
                 .states()
                 .into_iter()
                 .zip(&stateful)
                 .zip(units)
-                .map(|((s, &on), u)| on.then(|| s.unwrap_or_else(|| LstmState::zeros(batch, u))))
-                .collect()),
+                .map(|((s, &on), u)| match (on, s) {
+                    (false, _) => Ok(None),
+                    (true, Some(s)) => Ok(Some(s)),
+                    (true, None) => LstmState::zeros(batch, u).map(Some),
+                })
+                .collect(),
             Exec::Gpu(g) => g
                 .lstms_ref()
                 .into_iter()

@@ -74,7 +74,7 @@ pub struct Node {
 /// use wgpu_lstm::plan::Plan;
 /// use wgpu_lstm::{tensor::TensorInfo, KerasFlavour, LstmConfig, LstmWeights};
 /// let cfg = LstmConfig::new(4);
-/// let lstm = Recurrent::lstm(cfg.clone(), LstmWeights::keras_default(3, &cfg, 0)).unwrap();
+/// let lstm = Recurrent::lstm(cfg.clone(), LstmWeights::keras_default(3, &cfg, 0).unwrap()).unwrap();
 /// let plan = Plan::sequential(
 ///     "m",
 ///     KerasFlavour::Keras3,
@@ -281,6 +281,59 @@ impl PlanBuilder {
 }
 
 impl Plan {
+    /// Concrete shapes (batch first) and infos (with the call's masks) of every tensor, for
+    /// inputs of the given shapes (with a mask or not).
+    pub(crate) fn concrete_shapes(
+        &self,
+        inputs: &[(&[usize], bool)],
+    ) -> Result<(Vec<Vec<usize>>, Vec<TensorInfo>)> {
+        let plan = self;
+        let n = plan.tensor_count();
+        let mut shapes: Vec<Vec<usize>> = vec![Vec::new(); n];
+        let mut infos: Vec<Option<TensorInfo>> = vec![None; n];
+        let batch = inputs
+            .first()
+            .map_or(0, |(s, _)| s.first().copied().unwrap_or(0));
+        for (input, &(s, masked)) in plan.inputs.iter().zip(inputs) {
+            let t = input.tensor.0;
+            shapes[t] = s.to_vec();
+            let declared = plan.tensor(input.tensor);
+            infos[t] = Some(TensorInfo {
+                shape: s[1..].iter().map(|&d| Some(d)).collect(),
+                dtype: declared.dtype,
+                masked,
+            });
+        }
+        for node in &plan.nodes {
+            let mut ins: Vec<TensorInfo> = node
+                .inputs
+                .iter()
+                .map(|t| infos[t.0].clone().expect("nodes run in order"))
+                .collect();
+            if node.mask.is_some() {
+                ins[0].masked = true;
+            }
+            let outs = node
+                .layer
+                .infer(&ins, plan.flavour)
+                .map_err(|e| e.in_layer(&node.name, node.layer.class_name()))?;
+            for (t, o) in node.outputs.iter().zip(outs) {
+                shapes[t.0] = o.concrete(batch).ok_or_else(|| {
+                    Error::config("shape", "an axis stayed unknown")
+                        .in_layer(&node.name, node.layer.class_name())
+                })?;
+                infos[t.0] = Some(o);
+            }
+        }
+        Ok((
+            shapes,
+            infos
+                .into_iter()
+                .map(|i| i.unwrap_or_else(|| TensorInfo::f32(vec![])))
+                .collect(),
+        ))
+    }
+
     /// A builder for a plan called `name`, made by `flavour`.
     ///
     /// ```

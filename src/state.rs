@@ -3,10 +3,13 @@
 
 use ndarray::Array2;
 
+use crate::error::Result;
+use crate::host_memory::{self, HostBytes};
+
 /// The recurrent state of a layer: h and c, each (B, U).
 ///
 /// ```
-/// let s = wgpu_lstm::LstmState::zeros(2, 8);
+/// let s = wgpu_lstm::LstmState::zeros(2, 8).unwrap();
 /// assert_eq!(s.h.dim(), (2, 8));
 /// ```
 #[derive(Debug, Clone, PartialEq)]
@@ -18,24 +21,37 @@ pub struct LstmState {
 }
 
 impl LstmState {
-    /// Zero state for `batch` rows of `units`.
+    /// Zero state for `batch` rows of `units`. Both arrays are checked against the
+    /// host-memory budget ([`crate::host_memory`]) first: a size the machine cannot hold is
+    /// an error, not an abort.
     ///
     /// ```
-    /// assert_eq!(wgpu_lstm::LstmState::zeros(1, 3).c.sum(), 0.0);
+    /// use wgpu_lstm::{Error, LstmState};
+    /// assert_eq!(LstmState::zeros(1, 3).unwrap().c.sum(), 0.0);
+    /// assert!(matches!(LstmState::zeros(usize::MAX / 2, 4), Err(Error::SizeOverflow { .. })));
+    /// assert!(matches!(LstmState::zeros(1 << 40, 64), Err(Error::HostMemory { .. })));
     /// ```
-    pub fn zeros(batch: usize, units: usize) -> Self {
-        LstmState {
-            h: Array2::zeros((batch, units)),
-            c: Array2::zeros((batch, units)),
-        }
+    pub fn zeros(batch: usize, units: usize) -> Result<Self> {
+        state_bytes(batch, units)?.check()?;
+        Ok(LstmState {
+            h: host_memory::zeros("state h (B, U)", (batch, units))?,
+            c: host_memory::zeros("state c (B, U)", (batch, units))?,
+        })
     }
 
     /// Batch size B.
     ///
     /// ```
-    /// assert_eq!(wgpu_lstm::LstmState::zeros(5, 3).batch(), 5);
+    /// assert_eq!(wgpu_lstm::LstmState::zeros(5, 3).unwrap().batch(), 5);
     /// ```
     pub fn batch(&self) -> usize {
         self.h.nrows()
     }
+}
+
+/// The host memory of one state, h and c (B, U) each.
+pub(crate) fn state_bytes(batch: usize, units: usize) -> Result<HostBytes> {
+    let mut need = HostBytes::new(format!("a state of {batch} rows of {units} units"));
+    need.array::<f32>("h, c (2, B, U)", &[2, batch, units])?;
+    Ok(need)
 }

@@ -200,7 +200,11 @@ impl Value {
 
 /// Checks that a mask fits a tensor: (B, T) for a tensor of rank ≥ 3 whose first two axes are
 /// (B, T). `of` names the tensor in the message when the model has several inputs.
-pub(crate) fn check_mask(of: Option<&str>, mask: &Array2<bool>, shape: &[usize]) -> Result<()> {
+pub(crate) fn check_mask(
+    of: Option<&str>,
+    mask: &ndarray::ArrayView2<bool>,
+    shape: &[usize],
+) -> Result<()> {
     if shape.len() < 3 || mask.dim() != (shape[0], shape[1]) {
         let whose = of.map_or(String::new(), |w| format!(" for {w}"));
         let want = if shape.len() >= 3 {

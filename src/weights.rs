@@ -6,6 +6,7 @@ use rand::{Rng, SeedableRng, rngs::StdRng};
 
 use crate::config::LstmConfig;
 use crate::error::{Error, Result};
+use crate::host_memory;
 
 /// The weights of one LSTM layer, exactly as Keras's `layer.get_weights()` returns them.
 ///
@@ -48,7 +49,7 @@ impl LstmWeights {
         bias: Option<Array1<f32>>,
     ) -> Result<Self> {
         let (u, g) = recurrent_kernel.dim();
-        if u == 0 || g != 4 * u {
+        if u == 0 || u.checked_mul(4) != Some(g) {
             return Err(Error::shape(
                 "recurrent_kernel",
                 "(U, 4U) with U >= 1",
@@ -87,7 +88,9 @@ impl LstmWeights {
         recurrent_kernel: &[f32],
         bias: Option<&[f32]>,
     ) -> Result<Self> {
-        let g = 4 * units;
+        let g = units
+            .checked_mul(4)
+            .ok_or_else(|| Error::config("units", format!("{units} is too large: 4U overflows")))?;
         let k = Array2::from_shape_vec((input_dim, g), kernel.to_vec())
             .map_err(|_| Error::shape("kernel", format!("({input_dim}, {g})"), &[kernel.len()]))?;
         let r = Array2::from_shape_vec((units, g), recurrent_kernel.to_vec()).map_err(|_| {
@@ -105,7 +108,7 @@ impl LstmWeights {
     ///
     /// ```
     /// use wgpu_lstm::{LstmConfig, LstmWeights};
-    /// let w = LstmWeights::keras_default(3, &LstmConfig::new(4), 0);
+    /// let w = LstmWeights::keras_default(3, &LstmConfig::new(4), 0).unwrap();
     /// assert!(w.check(&LstmConfig::new(4)).is_ok());
     /// assert!(w.check(&LstmConfig::new(5)).is_err());
     /// ```
@@ -134,7 +137,7 @@ impl LstmWeights {
     /// Input feature size D.
     ///
     /// ```
-    /// let w = wgpu_lstm::LstmWeights::keras_default(7, &wgpu_lstm::LstmConfig::new(2), 1);
+    /// let w = wgpu_lstm::LstmWeights::keras_default(7, &wgpu_lstm::LstmConfig::new(2), 1).unwrap();
     /// assert_eq!(w.input_dim(), 7);
     /// ```
     pub fn input_dim(&self) -> usize {
@@ -144,7 +147,7 @@ impl LstmWeights {
     /// Hidden size U.
     ///
     /// ```
-    /// let w = wgpu_lstm::LstmWeights::keras_default(7, &wgpu_lstm::LstmConfig::new(2), 1);
+    /// let w = wgpu_lstm::LstmWeights::keras_default(7, &wgpu_lstm::LstmConfig::new(2), 1).unwrap();
     /// assert_eq!(w.units(), 2);
     /// ```
     pub fn units(&self) -> usize {
@@ -155,7 +158,7 @@ impl LstmWeights {
     ///
     /// ```
     /// let cfg = wgpu_lstm::LstmConfig { use_bias: false, ..wgpu_lstm::LstmConfig::new(2) };
-    /// let w = wgpu_lstm::LstmWeights::keras_default(1, &cfg, 0);
+    /// let w = wgpu_lstm::LstmWeights::keras_default(1, &cfg, 0).unwrap();
     /// assert_eq!(w.bias_or_zeros().sum(), 0.0);
     /// ```
     pub fn bias_or_zeros(&self) -> Array1<f32> {
@@ -167,7 +170,7 @@ impl LstmWeights {
     /// Views of the three arrays (bias as zeros when absent is not implied: `None` stays).
     ///
     /// ```
-    /// let w = wgpu_lstm::LstmWeights::keras_default(3, &wgpu_lstm::LstmConfig::new(4), 0);
+    /// let w = wgpu_lstm::LstmWeights::keras_default(3, &wgpu_lstm::LstmConfig::new(4), 0).unwrap();
     /// let (k, r, b) = w.views();
     /// assert_eq!((k.dim(), r.dim(), b.map(|b| b.len())), ((3, 16), (4, 16), Some(16)));
     /// ```
@@ -189,7 +192,7 @@ impl LstmWeights {
     /// [`crate::Precision::F16Weights`] on the GPU.
     ///
     /// ```
-    /// let w = wgpu_lstm::LstmWeights::keras_default(3, &wgpu_lstm::LstmConfig::new(4), 0);
+    /// let w = wgpu_lstm::LstmWeights::keras_default(3, &wgpu_lstm::LstmConfig::new(4), 0).unwrap();
     /// let h = w.with_f16_recurrent_kernel();
     /// let d = (&w.recurrent_kernel - &h.recurrent_kernel).mapv(f32::abs);
     /// assert!(d.iter().all(|&e| e <= 1e-3));
@@ -207,11 +210,20 @@ impl LstmWeights {
     /// orthogonal, `bias` zeros with the forget block set to 1 when `unit_forget_bias`.
     ///
     /// The distributions are Keras's; the random numbers are this crate's own (a Keras seed
-    /// does not reproduce Keras's draws).
+    /// does not reproduce Keras's draws). The orthogonal matrix is Haar-distributed, as
+    /// Keras's (Gram–Schmidt of a normal matrix, `O(U³)` work), while that work is at most
+    /// 2³² (`units ≤ 1024`); above, where Gram–Schmidt would take minutes to hours, it is a
+    /// random orthogonal matrix of `O(U·4U·log U)` work: rows exactly orthonormal and dense,
+    /// though not Haar-distributed (see `orthogonal` in the source).
+    ///
+    /// The configuration is validated, `input_dim` must be at least 1, and the host memory
+    /// the weights and the initializer's work space need is checked against the budget
+    /// ([`crate::host_memory`]) before anything is drawn: a size too large for the machine is
+    /// an error, not an abort.
     ///
     /// ```
-    /// use wgpu_lstm::{LstmConfig, LstmWeights};
-    /// let w = LstmWeights::keras_default(3, &LstmConfig::new(4), 42);
+    /// use wgpu_lstm::{Error, LstmConfig, LstmWeights};
+    /// let w = LstmWeights::keras_default(3, &LstmConfig::new(4), 42).unwrap();
     /// let b = w.bias.unwrap();
     /// assert_eq!(b[4], 1.0); // forget gate block [U, 2U)
     /// assert_eq!(b[0], 0.0);
@@ -219,40 +231,124 @@ impl LstmWeights {
     /// let r = &w.recurrent_kernel;
     /// let gram = r.dot(&r.t());
     /// assert!((gram[[0, 0]] - 1.0).abs() < 1e-5 && gram[[0, 1]].abs() < 1e-5);
+    /// // LSTM(2^20) needs 16 TiB of recurrent kernel: refused before any work
+    /// let e = LstmWeights::keras_default(3, &LstmConfig::new(1 << 20), 0).unwrap_err();
+    /// assert!(matches!(e, Error::HostMemory { .. }));
     /// ```
-    pub fn keras_default(input_dim: usize, config: &LstmConfig, seed: u64) -> Self {
+    pub fn keras_default(input_dim: usize, config: &LstmConfig, seed: u64) -> Result<Self> {
+        config.validate()?;
+        if input_dim == 0 {
+            return Err(Error::config("input_dim", "must be at least 1, got 0"));
+        }
+        default_init_bytes(input_dim, config)?.check()?;
         let u = config.units;
         let g = 4 * u;
+        let what = format!("default weights of LSTM(units={u}) on input_dim={input_dim} features");
         let mut rng = StdRng::seed_from_u64(seed);
-        let limit = (6.0 / (input_dim + g) as f64).sqrt();
-        let kernel =
-            Array2::from_shape_fn((input_dim, g), |_| rng.random_range(-limit..limit) as f32);
-        let recurrent_kernel = orthogonal(u, g, &mut rng);
-        let bias = config.use_bias.then(|| {
-            Array1::from_shape_fn(g, |j| {
-                if config.unit_forget_bias && (u..2 * u).contains(&j) {
-                    1.0
-                } else {
-                    0.0
-                }
-            })
-        });
-        LstmWeights {
+        // as f64, an exact count for any size that passed the checks above
+        let limit = (6.0 / (input_dim as f64 + g as f64)).sqrt();
+        let mut kernel = host_memory::zeros::<f32, _>(&format!("{what}: kernel"), (input_dim, g))?;
+        kernel
+            .iter_mut()
+            .for_each(|v| *v = rng.random_range(-limit..limit) as f32);
+        let recurrent_kernel = orthogonal(u, g, &mut rng, &what)?;
+        let bias = if config.use_bias {
+            let mut b = host_memory::zeros::<f32, _>(&format!("{what}: bias"), g)?;
+            if config.unit_forget_bias {
+                b.slice_mut(ndarray::s![u..2 * u]).fill(1.0);
+            }
+            Some(b)
+        } else {
+            None
+        };
+        Ok(LstmWeights {
             kernel,
             recurrent_kernel,
             bias,
-        }
+        })
     }
 }
 
-/// Keras's `Orthogonal` initializer for a (rows, cols) matrix: a normal matrix made
-/// orthonormal (Gram–Schmidt on the longer side, which is what QR with sign correction gives).
-fn orthogonal(rows: usize, cols: usize, rng: &mut StdRng) -> Array2<f32> {
+/// Layers of Givens rotations of the large-size orthogonal initializer beyond `log2(n)`.
+const EXTRA_GIVENS_LAYERS: usize = 4;
+
+/// The largest Gram–Schmidt work (`min² · max` of the matrix) done for a Haar-distributed
+/// orthogonal matrix: 2³², LSTM(1024)'s recurrent kernel (1024, 4096).
+const MAX_GRAM_SCHMIDT_WORK: u128 = 1 << 32;
+
+/// Layers of rotations the large-size initializer uses for vectors of length `n`.
+fn givens_layers(n: usize) -> usize {
+    (usize::BITS - n.max(2).leading_zeros()) as usize + EXTRA_GIVENS_LAYERS
+}
+
+/// The host memory [`LstmWeights::keras_default`] needs: the three f32 arrays and the
+/// orthogonal initializer's f64 work space (and its rotation tables for large sizes).
+pub(crate) fn default_init_bytes(
+    input_dim: usize,
+    config: &LstmConfig,
+) -> Result<host_memory::HostBytes> {
+    config.validate()?;
+    let u = config.units;
+    let g = 4 * u;
+    let mut need = host_memory::HostBytes::new(format!(
+        "default weights of LSTM(units={u}) on input_dim={input_dim} features"
+    ));
+    need.array::<f32>("kernel (D, 4U)", &[input_dim, g])?
+        .array::<f32>("recurrent_kernel (U, 4U)", &[u, g])?
+        .array::<f32>("bias (4U)", &[g])?
+        .array::<f64>("recurrent_kernel work space in f64 (U, 4U)", &[u, g])?;
+    if (u as u128) * (u as u128) * (g as u128) > MAX_GRAM_SCHMIDT_WORK {
+        need.array::<(usize, usize, f64, f64)>(
+            "orthogonal initializer rotations",
+            &[givens_layers(g), g / 2],
+        )?
+        .array::<usize>("orthogonal initializer permutation", &[g])?;
+    }
+    Ok(need)
+}
+
+/// Keras's `Orthogonal` initializer for a (rows, cols) matrix. `what` names the weights in
+/// errors; the caller has checked the memory ([`default_init_bytes`]).
+///
+/// Small sizes (Gram–Schmidt work `m²·n ≤ 2³²`, m ≤ n the shorter and longer side): a
+/// normal matrix made orthonormal by Gram–Schmidt on the longer side, which is what QR with
+/// sign correction gives — Haar-distributed, as in Keras.
+///
+/// Larger sizes: `m` signed unit vectors `±e_j` (distinct random `j`) of length `n`, each
+/// sent through the same random orthogonal map `G = G_1 ⋯ G_L`, where every layer `G_k`
+/// rotates the coordinates in pairs (a random perfect matching, a uniform random angle per
+/// pair) and `L = log2(n) + 4`. The images of orthonormal vectors under an orthogonal map
+/// are orthonormal, so the rows are exactly orthonormal (in f64, then rounded to f32); the
+/// support of each row doubles per layer, so they are dense. The work is `3·L·m·n` — a few
+/// seconds where Gram–Schmidt would need hours.
+fn orthogonal(rows: usize, cols: usize, rng: &mut StdRng, what: &str) -> Result<Array2<f32>> {
     // Work on vectors of the longer length n; there are m <= n of them.
     let (m, n) = (rows.min(cols), rows.max(cols));
-    let mut vecs: Vec<Vec<f64>> = Vec::with_capacity(m);
+    let work_what = format!("{what}: orthogonal initializer work space");
+    let mut vecs = if (m as u128) * (m as u128) * (n as u128) <= MAX_GRAM_SCHMIDT_WORK {
+        gram_schmidt(m, n, rng, &work_what)?
+    } else {
+        givens_network(m, n, rng, &work_what)?
+    };
+    let mut out = host_memory::zeros::<f32, _>(&format!("{what}: recurrent_kernel"), (rows, cols))?;
+    for (i, v) in vecs.drain(..).enumerate() {
+        for (j, x) in v.into_iter().enumerate() {
+            if rows <= cols {
+                out[[i, j]] = x as f32;
+            } else {
+                out[[j, i]] = x as f32;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `m` orthonormal vectors of length `n`, Haar-distributed: Gram–Schmidt on normal draws.
+fn gram_schmidt(m: usize, n: usize, rng: &mut StdRng, what: &str) -> Result<Vec<Vec<f64>>> {
+    let mut vecs: Vec<Vec<f64>> = host_memory::vec_with_capacity(what, m)?;
     while vecs.len() < m {
-        let mut v: Vec<f64> = (0..n).map(|_| standard_normal(rng)).collect();
+        let mut v: Vec<f64> = host_memory::vec_with_capacity(what, n)?;
+        v.extend((0..n).map(|_| standard_normal(rng)));
         for q in &vecs {
             let d: f64 = v.iter().zip(q).map(|(a, b)| a * b).sum();
             v.iter_mut().zip(q).for_each(|(a, b)| *a -= d * b);
@@ -263,13 +359,50 @@ fn orthogonal(rows: usize, cols: usize, rng: &mut StdRng) -> Array2<f32> {
             vecs.push(v);
         }
     }
-    Array2::from_shape_fn((rows, cols), |(r, c)| {
-        if rows <= cols {
-            vecs[r][c] as f32
-        } else {
-            vecs[c][r] as f32
+    Ok(vecs)
+}
+
+/// `m` orthonormal, dense vectors of length `n` in `O(m·n·log n)`: see [`orthogonal`].
+fn givens_network(m: usize, n: usize, rng: &mut StdRng, what: &str) -> Result<Vec<Vec<f64>>> {
+    use rayon::prelude::*;
+    let mut perm: Vec<usize> = host_memory::vec_with_capacity(what, n)?;
+    perm.extend(0..n);
+    let shuffle = |perm: &mut [usize], rng: &mut StdRng| {
+        for i in (1..perm.len()).rev() {
+            perm.swap(i, rng.random_range(0..=i));
         }
-    })
+    };
+    // the starting vectors: ±e_j for the first m entries of a random permutation
+    shuffle(&mut perm, rng);
+    let starts: Vec<(usize, f64)> = perm[..m]
+        .iter()
+        .map(|&j| (j, if rng.random::<bool>() { 1.0 } else { -1.0 }))
+        .collect();
+    let layers = givens_layers(n);
+    let mut rotations: Vec<(usize, usize, f64, f64)> =
+        host_memory::vec_with_capacity(what, layers * (n / 2))?;
+    for _ in 0..layers {
+        shuffle(&mut perm, rng);
+        for pair in perm.chunks_exact(2) {
+            let angle = rng.random_range(0.0..std::f64::consts::TAU);
+            rotations.push((pair[0], pair[1], angle.cos(), angle.sin()));
+        }
+    }
+    let mut vecs: Vec<Vec<f64>> = host_memory::vec_with_capacity(what, m)?;
+    for _ in 0..m {
+        vecs.push(host_memory::filled_vec(what, n, 0.0)?);
+    }
+    vecs.par_iter_mut()
+        .zip(starts.par_iter())
+        .for_each(|(v, &(j, sign))| {
+            v[j] = sign;
+            for &(p, q, c, s) in &rotations {
+                let (a, b) = (v[p], v[q]);
+                v[p] = c * a - s * b;
+                v[q] = s * a + c * b;
+            }
+        });
+    Ok(vecs)
 }
 
 /// One draw of N(0, 1) (Box–Muller).
@@ -277,4 +410,89 @@ fn standard_normal(rng: &mut StdRng) -> f64 {
     let u1: f64 = rng.random_range(f64::MIN_POSITIVE..1.0);
     let u2: f64 = rng.random();
     (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Max |R·Rᵀ − I| of the rows of a (rows ≤ cols) matrix, or of the columns otherwise.
+    fn orthonormality_error(r: &Array2<f32>) -> f64 {
+        let r = r.mapv(f64::from);
+        let gram = if r.nrows() <= r.ncols() {
+            r.dot(&r.t())
+        } else {
+            r.t().dot(&r)
+        };
+        gram.indexed_iter()
+            .map(|((i, j), &v)| (v - if i == j { 1.0 } else { 0.0 }).abs())
+            .fold(0.0, f64::max)
+    }
+
+    #[test]
+    fn the_large_size_initializer_is_orthonormal_dense_and_seeded() {
+        for (rows, cols) in [(40, 160), (160, 40), (7, 7), (33, 132)] {
+            let (m, n) = (rows.min(cols), rows.max(cols));
+            let mut rng = StdRng::seed_from_u64(5);
+            let vecs = givens_network(m, n, &mut rng, "t").unwrap();
+            let r = Array2::from_shape_fn((m, n), |(i, j)| vecs[i][j] as f32);
+            assert!(orthonormality_error(&r) < 1e-5, "({rows}, {cols})");
+            let zeros = r.iter().filter(|&&v| v == 0.0).count();
+            assert!(zeros * 50 < r.len(), "({rows}, {cols}): {zeros} zeros");
+            let again = givens_network(m, n, &mut StdRng::seed_from_u64(5), "t").unwrap();
+            assert_eq!(vecs, again);
+        }
+    }
+
+    #[test]
+    fn both_initializers_through_orthogonal() {
+        // (40, 160) takes Gram–Schmidt, (1100, 4400) the rotations (its GS work passes 2^32)
+        for (rows, cols) in [(40, 160), (1100, 4400)] {
+            let r = orthogonal(rows, cols, &mut StdRng::seed_from_u64(1), "t").unwrap();
+            assert_eq!(r.dim(), (rows, cols));
+            if rows < 100 {
+                assert!(orthonormality_error(&r) < 1e-5);
+            } else {
+                // a sample of row pairs (the full Gram matrix is slow unoptimised)
+                for (a, b) in [(0, 0), (0, 1), (17, 1099), (550, 550), (3, 900)] {
+                    let d: f64 = r
+                        .row(a)
+                        .iter()
+                        .zip(r.row(b))
+                        .map(|(x, y)| f64::from(*x) * f64::from(*y))
+                        .sum();
+                    let want = if a == b { 1.0 } else { 0.0 };
+                    assert!((d - want).abs() < 1e-5, "rows {a}, {b}: {d}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn sizes_are_checked_before_any_work() {
+        use crate::error::Error;
+        let e = LstmWeights::keras_default(1, &LstmConfig::new(100_000), 0).unwrap_err();
+        assert!(matches!(e, Error::HostMemory { .. }), "{e:?}");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("units=100000") && msg.contains("recurrent_kernel"),
+            "{msg}"
+        );
+        let e = LstmWeights::keras_default(usize::MAX / 8, &LstmConfig::new(4), 0).unwrap_err();
+        assert!(matches!(e, Error::SizeOverflow { .. }), "{e:?}");
+        let e = LstmWeights::keras_default(1, &LstmConfig::new(1 << 62), 0).unwrap_err();
+        assert!(
+            matches!(&e, Error::Config { field, .. } if field == "units"),
+            "{e:?}"
+        );
+        let e = LstmWeights::keras_default(0, &LstmConfig::new(4), 0).unwrap_err();
+        assert!(
+            matches!(&e, Error::Config { field, .. } if field == "input_dim"),
+            "{e:?}"
+        );
+        // a (U, 4U) recurrent kernel with 4U past usize::MAX is refused by shape
+        let r = Array2::<f32>::zeros((usize::MAX / 2, 0));
+        assert!(LstmWeights::new(Array2::zeros((1, 4)), r, None).is_err());
+        assert!(LstmWeights::from_slices(1, usize::MAX / 2, &[], &[], None).is_err());
+    }
 }

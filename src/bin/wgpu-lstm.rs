@@ -1,5 +1,9 @@
 //! The `wgpu-lstm` command line: demo, describe, conformance, adapters.
+//!
+//! Every write to stdout goes through [`out`]: when the reader has gone (`wgpu-lstm describe
+//! MODEL | head -1`), the program ends quietly instead of panicking on the broken pipe.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -137,7 +141,7 @@ enum Command {
         /// Input .npy, float32, (B, T, D).
         #[arg(long)]
         input: PathBuf,
-        /// Optional mask .npy, float32 (B, T): nonzero = valid step.
+        /// Optional mask .npy (B, T): bool (true = valid step) or float32 (nonzero = valid).
         #[arg(long)]
         mask: Option<PathBuf>,
         /// Write the output here as float32 .npy (else print its shape and a preview).
@@ -149,15 +153,49 @@ enum Command {
     },
 }
 
+/// Writes to stdout. A closed pipe ends the program at once, quietly and successfully (the
+/// reader has all it wanted); any other write error is an [`Error::Io`] on `<stdout>`.
+fn out(args: std::fmt::Arguments<'_>) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_fmt(args) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(source) => Err(Error::Io {
+            path: "<stdout>".into(),
+            source,
+        }),
+    }
+}
+
+/// `print!` through [`out`]: `outp!(...)?`.
+macro_rules! outp {
+    ($($arg:tt)*) => { out(format_args!($($arg)*)) };
+}
+
+/// `println!` through [`out`]: `outln!(...)?`.
+macro_rules! outln {
+    () => { out(format_args!("\n")) };
+    ($($arg:tt)*) => { out(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli.command) {
+    let code = match run(cli.command) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e}");
+            // a closed stderr must not turn an error into a panic either
+            let _ = writeln!(std::io::stderr(), "error: {e}");
             ExitCode::from(2)
         }
+    };
+    // flush here, so that a reader gone before the last line is handled like the rest
+    if let Err(e) = std::io::stdout().flush()
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        let _ = writeln!(std::io::stderr(), "error: <stdout>: {e}");
+        return ExitCode::from(2);
     }
+    code
 }
 
 fn devices(arg: DeviceArg) -> Result<Vec<Device>> {
@@ -175,14 +213,14 @@ fn run(cmd: Command) -> Result<ExitCode> {
             model: Some(path), ..
         } => {
             let model = Model::load(&path, &Device::Cpu)?;
-            print!("{}", model.summary());
+            outp!("{}", model.summary())?;
             for node in &model.plan().nodes {
                 for r in node.layer.lstms() {
-                    println!("\n== {} ==", node.name);
-                    print!(
+                    outln!("\n== {} ==", node.name)?;
+                    outp!(
                         "{}",
-                        describe::describe_layer(&r.config, r.input_dim(), None, None)
-                    );
+                        describe::describe_layer(&r.config, r.input_dim(), None, None)?
+                    )?;
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -223,21 +261,26 @@ fn run(cmd: Command) -> Result<ExitCode> {
                 flavour,
                 ..LstmConfig::new(units)
             };
-            cfg.validate()?;
-            if input_dim == 0 {
-                return Err(Error::config("input_dim", "must be at least 1, got 0"));
-            }
-            print!(
-                "{}",
-                describe::describe_layer(&cfg, input_dim, batch, timesteps)
-            );
+            // validates units and input_dim, and every count it shows (checked arithmetic)
+            let text = describe::describe_layer(&cfg, input_dim, batch, timesteps)?;
+            outp!("{text}")?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Conformance { dir, device } => {
             let devs = devices(device)?;
-            let results = conformance::run_dir(&dir, &devs, |r| println!("{r}"))?;
+            let mut write_err = None;
+            let results = conformance::run_dir(&dir, &devs, |r| {
+                if write_err.is_none()
+                    && let Err(e) = outln!("{r}")
+                {
+                    write_err = Some(e);
+                }
+            })?;
+            if let Some(e) = write_err {
+                return Err(e);
+            }
             let failed = results.iter().filter(|r| !r.passed).count();
-            println!("{} passed, {} failed", results.len() - failed, failed);
+            outln!("{} passed, {} failed", results.len() - failed, failed)?;
             Ok(if failed == 0 {
                 ExitCode::SUCCESS
             } else {
@@ -258,28 +301,28 @@ fn run(cmd: Command) -> Result<ExitCode> {
             let mut m = Model::load(&model, &dev)?;
             let x = keras::read_npy_f32(&input)?;
             let mask = match mask {
-                Some(p) => Some(keras::read_npy_f32(&p)?.mapv(|v| v != 0.0)),
+                Some(p) => Some(keras::read_npy_mask(&p)?),
                 None => None,
             };
             let out = m.call(x.view(), mask.as_ref().map(|m| m.view()))?;
             match output {
                 Some(path) => {
                     keras::write_npy_f32(&path, &out.output().view())?;
-                    println!(
+                    outln!(
                         "wrote output {:?} to {}",
                         out.output().shape(),
                         path.display()
-                    );
+                    )?;
                 }
                 None => {
                     let y = out.output();
-                    println!("output shape {:?} on {}", y.shape(), dev.name());
+                    outln!("output shape {:?} on {}", y.shape(), dev.name())?;
                     let flat: Vec<String> = y.iter().take(12).map(|v| format!("{v:.6}")).collect();
-                    println!(
+                    outln!(
                         "first values: [{}{}]",
                         flat.join(", "),
                         if y.len() > 12 { ", ..." } else { "" }
-                    );
+                    )?;
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -304,11 +347,25 @@ fn run(cmd: Command) -> Result<ExitCode> {
                 .as_deref()
                 .map(wgpu_lstm::bench::parse_kernel_choice)
                 .transpose()?;
-            opts.scratch_budget = scratch_budget_mib.map(|m| m << 20);
+            opts.scratch_budget = scratch_budget_mib
+                .map(|m| {
+                    m.checked_mul(1 << 20).ok_or_else(|| {
+                        Error::config("scratch-budget-mib", format!("{m} MiB overflows 64 bits"))
+                    })
+                })
+                .transpose()?;
             opts.precision = wgpu_lstm::bench::parse_precision(&precision)?;
-            let report = wgpu_lstm::bench::run_suite(&configs, &devices(device)?, &opts);
+            opts.validate()?;
+            let devs = devices(device)?;
+            // every shape's sizes and host memory, before any benchmark builds anything
+            for cfg in &configs {
+                for dev in &devs {
+                    cfg.check_host_memory(dev)?;
+                }
+            }
+            let report = wgpu_lstm::bench::run_suite(&configs, &devs, &opts);
             report.write_files(json.as_deref(), markdown.as_deref(), svg.as_deref())?;
-            print!("{}", report.markdown());
+            outp!("{}", report.markdown())?;
             Ok(if report.failures.is_empty() {
                 ExitCode::SUCCESS
             } else {
@@ -318,12 +375,12 @@ fn run(cmd: Command) -> Result<ExitCode> {
         Command::Adapters => {
             let all = gpu::list_adapters(None);
             if all.is_empty() {
-                println!(
+                outln!(
                     "no adapters found (install a Vulkan driver, e.g. apt-get install mesa-vulkan-drivers)"
-                );
+                )?;
             }
             for a in all {
-                println!("{a}");
+                outln!("{a}")?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -345,20 +402,24 @@ fn demo(steps: usize, device: DeviceArg) -> Result<ExitCode> {
         _ => Device::gpu()?,
     };
     let model = Model::from_keras_bytes(DEMO_MODEL, "demo/sine_forecaster.keras", &dev)?;
-    println!("{}", model.summary());
+    outln!("{}", model.summary())?;
     let mut on_dev = model.into_stateful(&dev)?;
     let mut on_cpu =
         Model::from_keras_bytes(DEMO_MODEL, "demo/sine_forecaster.keras", &Device::Cpu)?
             .into_stateful(&Device::Cpu)?;
-    println!(
+    outln!(
         "streaming x(t) = sin(0.07t) + 0.5 sin(0.19t + 1) + noise(0.05) one step per call on {}",
         dev.name()
-    );
-    println!("the model predicts x(t+1) from x(0..t); the first steps warm up its state\n");
-    println!(
+    )?;
+    outln!("the model predicts x(t+1) from x(0..t); the first steps warm up its state\n")?;
+    outln!(
         "{:>5} {:>8} {:>10} {:>8} {:>9}  prediction (o) vs truth (x)",
-        "t", "x(t)", "pred x(t+1)", "x(t+1)", "|dev-cpu|"
-    );
+        "t",
+        "x(t)",
+        "pred x(t+1)",
+        "x(t+1)",
+        "|dev-cpu|"
+    )?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let mut noise = || {
         // Box-Muller
@@ -384,20 +445,20 @@ fn demo(steps: usize, device: DeviceArg) -> Result<ExitCode> {
         let mut line = vec![b' '; 41];
         line[col(next)] = b'x';
         line[col(pred)] = if col(pred) == col(next) { b'*' } else { b'o' };
-        println!(
+        outln!(
             "{t:>5} {x:>8.4} {pred:>10.4} {next:>8.4} {:>9.1e}  |{}|",
             (pred - pred_cpu).abs(),
             String::from_utf8_lossy(&line)
-        );
+        )?;
         x = next;
     }
     if n > 0 {
-        println!(
+        outln!(
             "\nafter 8 warm-up steps: model MSE {:.5}, naive \"x(t+1) = x(t)\" MSE {:.5} (noise floor 0.0025)",
             se / n as f64,
             se_naive / n as f64
-        );
+        )?;
     }
-    println!("max |device - cpu reference| over {steps} streamed steps: {worst:.2e}");
+    outln!("max |device - cpu reference| over {steps} streamed steps: {worst:.2e}")?;
     Ok(ExitCode::SUCCESS)
 }

@@ -627,6 +627,7 @@ impl GpuContext {
                 what: what.to_string(),
                 bytes,
                 limit,
+                limit_name: "the device's max_storage_buffer_binding_size".into(),
             });
         }
         Ok(())

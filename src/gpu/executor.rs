@@ -26,6 +26,11 @@ use crate::plan::Plan;
 use crate::state::LstmState;
 use crate::tensor::{Dtype, TensorInfo, Value};
 
+/// The scratch budget's name in [`Error::TooLarge`].
+const SCRATCH_NAME: &str = "the scratch budget (CallOptions::scratch_budget)";
+/// The binding limit's name in [`Error::TooLarge`].
+const BINDING_NAME: &str = "the device's max_storage_buffer_binding_size";
+
 pub(crate) use crate::gpu::ops::bidirectional::Grow;
 
 /// Timestamp queries of this executor's calls (its own, so calls on other executors of the
@@ -231,7 +236,11 @@ impl GpuExecutor {
                     .map_err(|e| e.in_layer(&node.name, node.layer.class_name()))?;
             }
         }
-        let (shapes, infos) = concrete_shapes(plan, inputs)?;
+        let given: Vec<(&[usize], bool)> = inputs
+            .iter()
+            .map(|v| (v.data.shape(), v.mask.is_some()))
+            .collect();
+        let (shapes, infos) = plan.concrete_shapes(&given)?;
         let homes = self.homes(plan);
         let split = self.split(plan, &shapes, opts)?;
         // stateful layers with a state start from it; everything else from zeros
@@ -410,21 +419,22 @@ impl GpuExecutor {
                     chunk: Some(fit.min(steps) as usize),
                 });
             }
-            let (bytes, limit) = if per_step > budget {
-                (per_step, budget)
+            let (bytes, limit, limit_name) = if per_step > budget {
+                (per_step, budget, SCRATCH_NAME)
             } else {
-                (widest_step, binding)
+                (widest_step, binding, BINDING_NAME)
             };
             return Err(Error::TooLarge {
                 what: format!("one timestep of one row of model `{}`", plan.name),
                 bytes,
                 limit,
+                limit_name: limit_name.into(),
             });
         }
-        let (bytes, limit) = if per_row > budget {
-            (per_row, budget)
+        let (bytes, limit, limit_name) = if per_row > budget {
+            (per_row, budget, SCRATCH_NAME)
         } else {
-            (widest.0, binding)
+            (widest.0, binding, BINDING_NAME)
         };
         Err(Error::TooLarge {
             what: format!(
@@ -439,6 +449,7 @@ impl GpuExecutor {
             ),
             bytes,
             limit,
+            limit_name: limit_name.into(),
         })
     }
 
@@ -674,54 +685,4 @@ fn time_steps(plan: &Plan, shapes: &[Vec<usize>]) -> usize {
         })
         .max()
         .unwrap_or(1)
-}
-
-/// Concrete shapes (batch first) and infos (with the call's masks) of every tensor.
-pub(crate) fn concrete_shapes(
-    plan: &Plan,
-    inputs: &[Value],
-) -> Result<(Vec<Vec<usize>>, Vec<TensorInfo>)> {
-    let n = plan.tensor_count();
-    let mut shapes: Vec<Vec<usize>> = vec![Vec::new(); n];
-    let mut infos: Vec<Option<TensorInfo>> = vec![None; n];
-    let batch = inputs.first().map_or(0, Value::batch);
-    for (input, v) in plan.inputs.iter().zip(inputs) {
-        let t = input.tensor.0;
-        let s = v.data.shape();
-        shapes[t] = s.to_vec();
-        let declared = plan.tensor(input.tensor);
-        infos[t] = Some(TensorInfo {
-            shape: s[1..].iter().map(|&d| Some(d)).collect(),
-            dtype: declared.dtype,
-            masked: v.mask.is_some(),
-        });
-    }
-    for node in &plan.nodes {
-        let mut ins: Vec<TensorInfo> = node
-            .inputs
-            .iter()
-            .map(|t| infos[t.0].clone().expect("nodes run in order"))
-            .collect();
-        if node.mask.is_some() {
-            ins[0].masked = true;
-        }
-        let outs = node
-            .layer
-            .infer(&ins, plan.flavour)
-            .map_err(|e| e.in_layer(&node.name, node.layer.class_name()))?;
-        for (t, o) in node.outputs.iter().zip(outs) {
-            shapes[t.0] = o.concrete(batch).ok_or_else(|| {
-                Error::config("shape", "an axis stayed unknown")
-                    .in_layer(&node.name, node.layer.class_name())
-            })?;
-            infos[t.0] = Some(o);
-        }
-    }
-    Ok((
-        shapes,
-        infos
-            .into_iter()
-            .map(|i| i.unwrap_or_else(|| TensorInfo::f32(vec![])))
-            .collect(),
-    ))
 }

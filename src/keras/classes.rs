@@ -206,7 +206,18 @@ fn inner_config(v: Option<&Value>) -> Option<&Value> {
 
 fn bidirectional(spec: &LayerSpec, flavour: KerasFlavour) -> Result<Layer> {
     let cfg = &spec.config;
-    let merge = MergeMode::from_keras(cfg.get("merge_mode").and_then(Value::as_str))?;
+    let merge = match cfg.get("merge_mode") {
+        None | Some(Value::Null) => MergeMode::from_keras(None)?,
+        Some(Value::String(m)) => MergeMode::from_keras(Some(m))?,
+        Some(other) => {
+            return Err(Error::config(
+                "merge_mode",
+                format!(
+                    "expected one of \"concat\", \"sum\", \"mul\", \"ave\" or null, got {other}"
+                ),
+            ));
+        }
+    };
     let inner_class = |k: &str| {
         cfg.get(k)
             .and_then(|l| l.get("class_name"))

@@ -10,7 +10,7 @@
 //! | `.keras` (zip: `config.json`, `metadata.json`, `model.weights.h5`) | Keras 3 `model.save()` | [`load_model_file`], [`load_keras_bytes`] |
 //! | legacy `.h5` (full model, `model_config` attribute) | tf-keras / Keras 2 `model.save(..., save_format="h5")` | [`load_model_file`], [`load_legacy_h5_bytes`] |
 //! | `.weights.h5` (weights only) | Keras 3 `model.save_weights()` (or tf-keras `save_weights("w.h5")`) | [`load_weights_h5`] with the architecture JSON |
-//! | `.npy` | `np.save` | [`read_npy_f32`], [`write_npy_f32`] |
+//! | `.npy` | `np.save` | [`read_npy_f32`], [`read_npy_mask`], [`write_npy_f32`] |
 //!
 //! # Weights per layer class
 //!
@@ -407,6 +407,41 @@ pub fn read_npy_f32(path: &Path) -> Result<ArrayD<f32>> {
 /// ```
 pub fn read_npy_f32_bytes(bytes: &[u8], name_for_errors: &str) -> Result<ArrayD<f32>> {
     npy::read_bytes(bytes, name_for_errors)
+}
+
+/// Reads a `.npy` file as a mask: bool (`'|b1'`, what `np.save` writes for a bool array;
+/// each byte must be 0 or 1) or float32 (`'<f4'`, nonzero = `true`). Any other dtype, Fortran
+/// order, a truncated file or extra bytes give [`Error::ModelFile`] naming the file and the
+/// problem; a missing file gives [`Error::Io`].
+///
+/// ```no_run
+/// let m = wgpu_lstm::keras::read_npy_mask(std::path::Path::new("mask.npy"))?;
+/// println!("{} valid steps", m.iter().filter(|&&v| v).count());
+/// # Ok::<(), wgpu_lstm::Error>(())
+/// ```
+pub fn read_npy_mask(path: &Path) -> Result<ArrayD<bool>> {
+    npy::read_mask_path(path)
+}
+
+/// Parses `.npy` bytes as a mask (see [`read_npy_mask`]); `name_for_errors` names the source.
+///
+/// ```
+/// // np.save of np.array([True, False]): dtype '|b1'
+/// let header = "{'descr': '|b1', 'fortran_order': False, 'shape': (2,), }";
+/// let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+/// bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+/// bytes.extend_from_slice(header.as_bytes());
+/// bytes.extend_from_slice(&[1, 0]);
+/// let m = wgpu_lstm::keras::read_npy_mask_bytes(&bytes, "mask.npy")?;
+/// assert_eq!(m.as_slice().unwrap(), &[true, false]);
+/// // float32 masks are read too: nonzero = true
+/// let f = ndarray::arr1(&[0.0f32, 2.0]).into_dyn();
+/// let m = wgpu_lstm::keras::read_npy_mask_bytes(&wgpu_lstm::keras::npy_f32_bytes(&f.view()), "f.npy")?;
+/// assert_eq!(m.as_slice().unwrap(), &[false, true]);
+/// # Ok::<(), wgpu_lstm::Error>(())
+/// ```
+pub fn read_npy_mask_bytes(bytes: &[u8], name_for_errors: &str) -> Result<ArrayD<bool>> {
+    npy::read_mask_bytes(bytes, name_for_errors)
 }
 
 /// Writes a float32 array as a `.npy` file (format 1.0, `'<f4'`, C order), readable by

@@ -1,11 +1,13 @@
-//! `.npy` arrays (numpy's `np.save` format), float32 only.
+//! `.npy` arrays (numpy's `np.save` format): float32 arrays, and masks (bool or float32).
 //!
 //! Layout: the magic `\x93NUMPY`, a version byte pair (1.0: 2-byte header length;
 //! 2.0 / 3.0: 4-byte), then an ASCII (3.0: UTF-8) Python dict literal such as
 //! `{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }` padded with spaces and a
 //! newline, then the raw data. Read here: `descr` `'<f4'` (little-endian float32) in C
-//! order only; everything else gets an [`Error::ModelFile`] that names the file and says
-//! what was found (`'<f8'`, `'<i4'`, big-endian `'>f4'`, `fortran_order: True`, a
+//! order, and for masks also `'|b1'` (bool, one byte 0 or 1 per element); everything else
+//! gets an [`Error::ModelFile`] that names the file and says what was found (`'<f8'`,
+//! `'<i4'`, big-endian `'>f4'`, a byte-order mark numpy never writes for that type such as
+//! `'=f4'` or `'|f4'` — the signature of a damaged header — `fortran_order: True`, a
 //! truncated or over-long data section). The header is at most 1 MiB and the data size
 //! implied by the shape is checked against the bytes actually present before anything is
 //! allocated, so a small file cannot claim a huge array.
@@ -211,8 +213,84 @@ fn describe_descr(d: &str) -> String {
     }
 }
 
-/// Parses `.npy` bytes as a float32 array; `name` is what errors call the data.
-pub(crate) fn read_bytes(bytes: &[u8], name: &str) -> Result<ArrayD<f32>> {
+/// A dtype this crate reads: its `descr`, its size in bytes, and the name used in messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dtype {
+    /// `'<f4'`
+    F32,
+    /// `'|b1'`
+    Bool,
+}
+
+impl Dtype {
+    fn descr(self) -> &'static str {
+        match self {
+            Dtype::F32 => "<f4",
+            Dtype::Bool => "|b1",
+        }
+    }
+    fn size(self) -> u64 {
+        match self {
+            Dtype::F32 => 4,
+            Dtype::Bool => 1,
+        }
+    }
+    fn name(self) -> &'static str {
+        match self {
+            Dtype::F32 => "float32",
+            Dtype::Bool => "bool",
+        }
+    }
+}
+
+/// What is wrong with a `descr` none of `accepted` matches, in words. `wanted` says what is
+/// accepted (`"little-endian float32 ('<f4')"`).
+fn descr_problem(d: &str, wanted: &str) -> String {
+    let shown: String = d.escape_debug().collect();
+    if !d.chars().all(|c| c.is_ascii_graphic()) {
+        return format!(
+            "dtype '{shown}' holds a control, space or non-ASCII character: no numpy dtype does, \
+             so the header is damaged (expected {wanted})"
+        );
+    }
+    let (order, code) = match d.as_bytes().first() {
+        Some(b'<' | b'>' | b'|' | b'=') => (&d[..1], &d[1..]),
+        _ => ("", d),
+    };
+    let multi_byte = matches!(
+        code,
+        "f2" | "f4" | "f8" | "f16" | "i2" | "i4" | "i8" | "u2" | "u4" | "u8" | "c8" | "c16"
+    );
+    if order == "=" {
+        return format!(
+            "dtype '{shown}' has byte order '=' (native), which np.save never writes (it records \
+             '<' or '>'; '|' for 1-byte types): the header is damaged or was not written by \
+             numpy (expected {wanted})"
+        );
+    }
+    if order == "|" && multi_byte {
+        return format!(
+            "dtype '{shown}' has byte order '|' (not applicable), which numpy writes only for \
+             1-byte types, but {} has {} bytes: the header is damaged (expected {wanted})",
+            describe_descr(code),
+            code[1..].parse::<u32>().unwrap_or(0)
+        );
+    }
+    format!(
+        "dtype '{shown}' ({}) is not {wanted}; save it with a.astype('<f4')",
+        describe_descr(d)
+    )
+}
+
+/// Parses `.npy` bytes of one of the `accepted` dtypes; `wanted` says what is accepted, in
+/// words. Returns the dtype found, the shape and the data bytes (exactly as many as the
+/// shape needs).
+fn read_typed<'a>(
+    bytes: &'a [u8],
+    name: &str,
+    accepted: &[Dtype],
+    wanted: &str,
+) -> Result<(Dtype, Vec<usize>, &'a [u8])> {
     let bad = |reason: String| Error::model_file(name, reason);
     if bytes.len() < 10 || &bytes[..6] != NPY_MAGIC {
         return Err(bad(format!(
@@ -254,21 +332,16 @@ pub(crate) fn read_bytes(bytes: &[u8], name: &str) -> Result<ArrayD<f32>> {
         .map_err(|e| bad(format!("malformed header: {e}")))?;
     let get = |k: &str| entries.iter().find(|(key, _)| key == k).map(|(_, v)| v);
 
-    match get("descr") {
-        Some(PyVal::Str(d)) if d == "<f4" => {}
-        Some(PyVal::Str(d)) => {
-            return Err(bad(format!(
-                "dtype '{d}' ({}) is not little-endian float32 ('<f4'); save it with a.astype('<f4')",
-                describe_descr(d)
-            )));
-        }
+    let dtype = match get("descr") {
+        Some(PyVal::Str(d)) => match accepted.iter().find(|t| t.descr() == d) {
+            Some(&t) => t,
+            None => return Err(bad(descr_problem(d, wanted))),
+        },
         Some(PyVal::Other(t)) => {
-            return Err(bad(format!(
-                "structured dtype {t} is not little-endian float32 ('<f4')"
-            )));
+            return Err(bad(format!("structured dtype {t} is not {wanted}")));
         }
         _ => return Err(bad("header has no string `descr`".into())),
-    }
+    };
     match get("fortran_order") {
         Some(PyVal::Bool(false)) => {}
         Some(PyVal::Bool(true)) => {
@@ -291,11 +364,12 @@ pub(crate) fn read_bytes(bytes: &[u8], name: &str) -> Result<ArrayD<f32>> {
     }
     let have = (bytes.len() - data_start) as u64;
     let need = count
-        .checked_mul(4)
+        .checked_mul(dtype.size())
         .ok_or_else(|| bad(format!("shape {shape64:?} overflows")))?;
     if have < need {
         return Err(bad(format!(
-            "truncated: shape {shape64:?} needs {need} bytes of float32 data, the file holds {have}"
+            "truncated: shape {shape64:?} needs {need} bytes of {} data, the file holds {have}",
+            dtype.name()
         )));
     }
     if have > need {
@@ -310,11 +384,51 @@ pub(crate) fn read_bytes(bytes: &[u8], name: &str) -> Result<ArrayD<f32>> {
         .map(|&d| usize::try_from(d))
         .collect::<std::result::Result<Vec<usize>, _>>()
         .map_err(|_| bad(format!("shape {shape64:?} does not fit this platform")))?;
-    let data: Vec<f32> = bytes[data_start..]
+    crate::host_memory::checked_elems(name, &shape)
+        .map_err(|_| bad(format!("shape {shape64:?} does not fit this platform")))?;
+    Ok((dtype, shape, &bytes[data_start..]))
+}
+
+/// Parses `.npy` bytes as a float32 array; `name` is what errors call the data.
+pub(crate) fn read_bytes(bytes: &[u8], name: &str) -> Result<ArrayD<f32>> {
+    let (_, shape, data) = read_typed(bytes, name, &[Dtype::F32], "little-endian float32 ('<f4')")?;
+    let data: Vec<f32> = data
         .chunks_exact(4)
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .collect();
-    ArrayD::from_shape_vec(IxDyn(&shape), data).map_err(|e| bad(format!("shape {shape64:?}: {e}")))
+    ArrayD::from_shape_vec(IxDyn(&shape), data)
+        .map_err(|e| Error::model_file(name, format!("shape {shape:?}: {e}")))
+}
+
+/// Parses `.npy` bytes as a mask: bool (`'|b1'`, each byte 0 or 1) or float32 (`'<f4'`,
+/// nonzero = true, NaN included); `name` is what errors call the data.
+pub(crate) fn read_mask_bytes(bytes: &[u8], name: &str) -> Result<ArrayD<bool>> {
+    let (dtype, shape, data) = read_typed(
+        bytes,
+        name,
+        &[Dtype::Bool, Dtype::F32],
+        "a mask: bool ('|b1') or little-endian float32 ('<f4')",
+    )?;
+    let data: Vec<bool> = match dtype {
+        Dtype::Bool => {
+            if let Some(i) = data.iter().position(|&b| b > 1) {
+                return Err(Error::model_file(
+                    name,
+                    format!(
+                        "bool element {i} is the byte {:#04x}, not 0 or 1: the data is damaged",
+                        data[i]
+                    ),
+                ));
+            }
+            data.iter().map(|&b| b == 1).collect()
+        }
+        Dtype::F32 => data
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]) != 0.0)
+            .collect(),
+    };
+    ArrayD::from_shape_vec(IxDyn(&shape), data)
+        .map_err(|e| Error::model_file(name, format!("shape {shape:?}: {e}")))
 }
 
 /// Encodes an array as `.npy` version 1.0 bytes (`'<f4'`, C order).
@@ -356,6 +470,15 @@ pub(crate) fn read_path(path: &Path) -> Result<ArrayD<f32>> {
         source,
     })?;
     read_bytes(&bytes, &path.display().to_string())
+}
+
+/// Reads a `.npy` file as a mask ([`read_mask_bytes`]).
+pub(crate) fn read_mask_path(path: &Path) -> Result<ArrayD<bool>> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    read_mask_bytes(&bytes, &path.display().to_string())
 }
 
 /// Writes a float32 array as a `.npy` file.
@@ -489,6 +612,73 @@ mod tests {
                 let _ = read_bytes(&b, "flip");
             }
         }
+    }
+
+    #[test]
+    fn bit_flipped_dtypes_say_what_is_really_wrong() {
+        let a = Array::from_shape_fn((2, 3), |(i, j)| (i + j) as f32).into_dyn();
+        let bytes = to_bytes(&a.view());
+        let at = bytes.windows(5).position(|w| w == b"'<f4'").unwrap() + 1;
+        let flipped = |pos: usize, bit: u8| {
+            let mut b = bytes.clone();
+            b[pos] ^= bit;
+            b
+        };
+        // '<' ^ 0x01 = '=': the message used to say "dtype '=f4' (float32) is not float32"
+        expect_err(
+            &flipped(at, 0x01),
+            "dtype '=f4' has byte order '=' (native)",
+        );
+        expect_err(&flipped(at, 0x01), "damaged");
+        // '<' ^ 0x40 = '|', a byte order numpy writes for 1-byte types only
+        expect_err(&flipped(at, 0x40), "byte order '|' (not applicable)");
+        expect_err(&flipped(at, 0x40), "float32 has 4 bytes");
+        // '4' ^ 0x20 = 0x14, an invisible control character: shown escaped
+        expect_err(&flipped(at + 2, 0x20), "'<f\\u{14}'");
+        expect_err(&flipped(at + 2, 0x20), "control");
+        // no single-bit flip of the dtype yields a message that contradicts itself
+        for pos in at..at + 3 {
+            for bit in 0..8 {
+                let b = flipped(pos, 1 << bit);
+                let msg = read_bytes(&b, "x.npy").unwrap_err().to_string();
+                assert!(!msg.contains("(float32) is not"), "{msg}");
+                let msg = read_mask_bytes(&b, "x.npy").unwrap_err().to_string();
+                assert!(!msg.contains("(float32) is not"), "{msg}");
+            }
+        }
+        // a real big-endian float32 is named as such
+        expect_err(
+            &npy(">f4", "False", "(1,)", &[0; 4]),
+            "'>f4' (big-endian float32)",
+        );
+    }
+
+    #[test]
+    fn masks_are_read_as_bool_or_float32() {
+        let m = read_mask_bytes(&npy("|b1", "False", "(2, 2)", &[1, 0, 0, 1]), "m").unwrap();
+        assert_eq!(m.shape(), &[2, 2]);
+        assert_eq!(m.as_slice().unwrap(), &[true, false, false, true]);
+        let f: Vec<u8> = [0.0f32, 1.0, -2.0, 0.0]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        let m2 = read_mask_bytes(&npy("<f4", "False", "(2, 2)", &f), "m").unwrap();
+        assert_eq!(m2.as_slice().unwrap(), &[false, true, true, false]);
+        // a bool byte other than 0 or 1 is damage, not "true"
+        let e = read_mask_bytes(&npy("|b1", "False", "(2,)", &[1, 2]), "m.npy").unwrap_err();
+        assert!(e.to_string().contains("element 1 is the byte 0x02"), "{e}");
+        // other dtypes are named, with what a mask may be
+        let e = read_mask_bytes(&npy("<f8", "False", "(1,)", &[0; 8]), "m.npy").unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains("'<f8' (float64)") && msg.contains("'|b1'"),
+            "{msg}"
+        );
+        // sizes are checked against the bytes present, as for float32
+        let e = read_mask_bytes(&npy("|b1", "False", "(3,)", &[1, 0]), "m.npy").unwrap_err();
+        assert!(e.to_string().contains("truncated"), "{e}");
+        // the float32 reader still refuses a bool array by name
+        expect_err(&npy("|b1", "False", "(2,)", &[1, 0]), "(bool)");
     }
 
     #[test]

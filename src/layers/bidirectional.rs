@@ -14,6 +14,7 @@ use ndarray::{ArrayD, Axis};
 
 use crate::activation::KerasFlavour;
 use crate::error::{Error, Result};
+use crate::host_memory::HostBytes;
 use crate::state::LstmState;
 use crate::tensor::{TensorInfo, Value};
 
@@ -122,8 +123,8 @@ pub fn merge(a: &ArrayD<f32>, b: &ArrayD<f32>, mode: MergeMode) -> ArrayD<f32> {
 /// let f = LstmConfig { return_sequences: true, ..LstmConfig::new(3) };
 /// let b = LstmConfig { go_backwards: true, ..f.clone() };
 /// let bi = Bidirectional::new(
-///     Recurrent::lstm(f.clone(), LstmWeights::keras_default(2, &f, 0)).unwrap(),
-///     Recurrent::lstm(b.clone(), LstmWeights::keras_default(2, &b, 1)).unwrap(),
+///     Recurrent::lstm(f.clone(), LstmWeights::keras_default(2, &f, 0).unwrap()).unwrap(),
+///     Recurrent::lstm(b.clone(), LstmWeights::keras_default(2, &b, 1).unwrap()).unwrap(),
 ///     MergeMode::Concat,
 /// ).unwrap();
 /// assert!(bi.forward.config.zero_output_for_mask); // Keras forces it with return_sequences
@@ -149,7 +150,7 @@ impl Bidirectional {
     /// use wgpu_lstm::{LstmConfig, LstmWeights};
     /// let a = LstmConfig::new(3);
     /// let b = LstmConfig { go_backwards: true, ..LstmConfig::new(4) };
-    /// let r = |c: &LstmConfig| Recurrent::lstm(c.clone(), LstmWeights::keras_default(2, c, 0)).unwrap();
+    /// let r = |c: &LstmConfig| Recurrent::lstm(c.clone(), LstmWeights::keras_default(2, c, 0).unwrap()).unwrap();
     /// assert!(Bidirectional::new(r(&a), r(&b), MergeMode::Sum).is_err());
     /// assert!(Bidirectional::new(r(&a), r(&b), MergeMode::Concat).is_ok());
     /// ```
@@ -265,6 +266,21 @@ impl LayerOps for Bidirectional {
 
     fn state_slots(&self) -> usize {
         2
+    }
+
+    fn cpu_work(&self, inputs: &[&[usize]], need: &mut HostBytes) -> Result<()> {
+        // both directions' work, their outputs and the time-reversed backward copy
+        for half in [&self.forward, &self.backward] {
+            half.cpu_work(inputs, need)?;
+        }
+        if let Some(&[b, t, _]) = inputs.first() {
+            let u = self.backward.config.units;
+            need.array::<f32>(
+                "forward and backward outputs, a reversed copy (3, B, T, U)",
+                &[3, *b, *t, u],
+            )?;
+        }
+        Ok(())
     }
 
     fn stateful(&self) -> bool {

@@ -16,6 +16,7 @@
 
 use crate::activation::KerasFlavour;
 use crate::error::Result;
+use crate::host_memory::HostBytes;
 use crate::state::LstmState;
 use crate::tensor::{TensorInfo, Value};
 
@@ -70,6 +71,12 @@ pub(crate) trait LayerOps: std::fmt::Debug + Send + Sync {
     /// against the vocabulary): the GPU executor calls it for nodes whose inputs are all
     /// model inputs; the CPU code checks as it runs.
     fn check_host_inputs(&self, _inputs: &[&Value]) -> Result<()> {
+        Ok(())
+    }
+    /// Adds to `need` the host memory the CPU code allocates beyond the layer's input and
+    /// output tensors (work arrays, copies) for inputs of these concrete shapes (batch
+    /// first); the CPU executor checks the sum before a call starts.
+    fn cpu_work(&self, _inputs: &[&[usize]], _need: &mut HostBytes) -> Result<()> {
         Ok(())
     }
     /// Runs the layer on the CPU. `states` has [`LayerOps::state_slots`] entries: the
@@ -132,7 +139,7 @@ impl Layer {
     /// ```
     /// use wgpu_lstm::{layers::{Layer, Recurrent}, LstmConfig, LstmWeights};
     /// let cfg = LstmConfig::new(4);
-    /// let l = Layer::Recurrent(Recurrent::lstm(cfg.clone(), LstmWeights::keras_default(3, &cfg, 0)).unwrap());
+    /// let l = Layer::Recurrent(Recurrent::lstm(cfg.clone(), LstmWeights::keras_default(3, &cfg, 0).unwrap()).unwrap());
     /// assert_eq!(l.param_count(), 128);
     /// ```
     pub fn param_count(&self) -> usize {

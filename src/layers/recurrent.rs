@@ -16,6 +16,7 @@ use crate::activation::KerasFlavour;
 use crate::config::LstmConfig;
 use crate::cpu;
 use crate::error::{Error, Result};
+use crate::host_memory::HostBytes;
 use crate::state::LstmState;
 use crate::tensor::{TensorInfo, Value};
 use crate::weights::LstmWeights;
@@ -28,9 +29,9 @@ use super::LayerOps;
 /// ```
 /// use wgpu_lstm::{layers::Recurrent, LstmConfig, LstmWeights};
 /// let cfg = LstmConfig::new(4);
-/// let r = Recurrent::lstm(cfg.clone(), LstmWeights::keras_default(3, &cfg, 0)).unwrap();
+/// let r = Recurrent::lstm(cfg.clone(), LstmWeights::keras_default(3, &cfg, 0).unwrap()).unwrap();
 /// assert_eq!(r.input_dim(), 3);
-/// assert!(Recurrent::lstm(LstmConfig::new(5), LstmWeights::keras_default(3, &cfg, 0)).is_err());
+/// assert!(Recurrent::lstm(LstmConfig::new(5), LstmWeights::keras_default(3, &cfg, 0).unwrap()).is_err());
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Recurrent {
@@ -46,7 +47,7 @@ impl Recurrent {
     /// ```
     /// use wgpu_lstm::{layers::Recurrent, LstmConfig, LstmWeights};
     /// let cfg = LstmConfig::new(2);
-    /// assert!(Recurrent::lstm(cfg.clone(), LstmWeights::keras_default(1, &cfg, 0)).is_ok());
+    /// assert!(Recurrent::lstm(cfg.clone(), LstmWeights::keras_default(1, &cfg, 0).unwrap()).is_ok());
     /// ```
     pub fn lstm(config: LstmConfig, weights: LstmWeights) -> Result<Self> {
         config.validate()?;
@@ -59,7 +60,7 @@ impl Recurrent {
     /// ```
     /// use wgpu_lstm::{layers::Recurrent, LstmConfig, LstmWeights};
     /// let cfg = LstmConfig::new(2);
-    /// assert_eq!(Recurrent::lstm(cfg.clone(), LstmWeights::keras_default(5, &cfg, 0)).unwrap().input_dim(), 5);
+    /// assert_eq!(Recurrent::lstm(cfg.clone(), LstmWeights::keras_default(5, &cfg, 0).unwrap()).unwrap().input_dim(), 5);
     /// ```
     pub fn input_dim(&self) -> usize {
         self.weights.input_dim()
@@ -135,12 +136,12 @@ impl Recurrent {
         let start = match (given, state.as_ref()) {
             (Some(g), _) => g,
             (None, Some(s)) if self.config.stateful => s.clone(),
-            _ => LstmState::zeros(b, u),
+            _ => LstmState::zeros(b, u)?,
         };
         let mut st = cpu::StepState {
             h: start.h,
             c: start.c,
-            hold: Array2::zeros((b, u)),
+            hold: crate::host_memory::zeros("state hold (B, U)", (b, u))?,
         };
         let y = cpu::run_sequence(
             &self.config,
@@ -148,7 +149,7 @@ impl Recurrent {
             x3,
             x.mask.as_ref().map(|m| m.view()),
             &mut st,
-        );
+        )?;
         let fin = LstmState { h: st.h, c: st.c };
         if self.config.stateful {
             *state = Some(fin.clone());
@@ -211,7 +212,16 @@ impl LayerOps for Recurrent {
     }
 
     fn param_count(&self) -> usize {
-        self.config.param_count(self.input_dim())
+        // the elements of arrays in memory: the sum cannot overflow
+        let w = &self.weights;
+        w.kernel.len() + w.recurrent_kernel.len() + w.bias.as_ref().map_or(0, |b| b.len())
+    }
+
+    fn cpu_work(&self, inputs: &[&[usize]], need: &mut HostBytes) -> Result<()> {
+        if let Some(&[b, t, d]) = inputs.first() {
+            need.absorb(cpu::call_host_bytes(&self.config, *b, *t, *d)?);
+        }
+        Ok(())
     }
 
     fn state_slots(&self) -> usize {

@@ -22,7 +22,12 @@ fn layer(dev: &Device, stateful: bool) -> Lstm {
         stateful,
         ..LstmConfig::new(4)
     };
-    Lstm::on_device(cfg.clone(), LstmWeights::keras_default(3, &cfg, 0), dev).unwrap()
+    Lstm::on_device(
+        cfg.clone(),
+        LstmWeights::keras_default(3, &cfg, 0).unwrap(),
+        dev,
+    )
+    .unwrap()
 }
 
 fn call(dev: &Device, x: ArrayD<f32>) -> Result<(), Error> {
@@ -133,7 +138,7 @@ fn table() -> Vec<Case> {
         ),
         (
             "set_states of the wrong shape",
-            Box::new(|d| layer(d, true).set_states(&LstmState::zeros(2, 3))),
+            Box::new(|d| layer(d, true).set_states(&LstmState::zeros(2, 3).unwrap())),
             shape_of("any"),
         ),
         (
@@ -150,7 +155,7 @@ fn table() -> Vec<Case> {
             Box::new(|d| {
                 Lstm::on_device(
                     LstmConfig::new(0),
-                    LstmWeights::keras_default(3, &LstmConfig::new(1), 0),
+                    LstmWeights::keras_default(3, &LstmConfig::new(1), 0).unwrap(),
                     d,
                 )
                 .map(|_| ())
@@ -162,7 +167,7 @@ fn table() -> Vec<Case> {
             Box::new(|d| {
                 Lstm::on_device(
                     LstmConfig::new(5),
-                    LstmWeights::keras_default(3, &LstmConfig::new(4), 0),
+                    LstmWeights::keras_default(3, &LstmConfig::new(4), 0).unwrap(),
                     d,
                 )
                 .map(|_| ())

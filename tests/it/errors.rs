@@ -12,7 +12,12 @@ fn layer(dev: &Device, stateful: bool) -> Lstm {
         stateful,
         ..LstmConfig::new(4)
     };
-    Lstm::on_device(cfg.clone(), LstmWeights::keras_default(3, &cfg, 0), dev).unwrap()
+    Lstm::on_device(
+        cfg.clone(),
+        LstmWeights::keras_default(3, &cfg, 0).unwrap(),
+        dev,
+    )
+    .unwrap()
 }
 
 fn devices() -> Vec<Device> {
@@ -44,7 +49,7 @@ fn wrong_weight_shapes() {
         matches!(&e, Error::Shape { what, .. } if what == "bias"),
         "{e}"
     );
-    let w = LstmWeights::keras_default(3, &LstmConfig::new(4), 0);
+    let w = LstmWeights::keras_default(3, &LstmConfig::new(4), 0).unwrap();
     let e = Lstm::new(LstmConfig::new(5), w.clone()).unwrap_err();
     assert!(e.to_string().contains("units = 5"), "{e}");
     let e = Lstm::new(
@@ -158,7 +163,7 @@ fn stateful_batch_size_change() {
         );
         // the state is neither lost nor changed by the rejected call
         assert_eq!(l.states().unwrap().unwrap(), before);
-        let e = l.set_states(&LstmState::zeros(2, 5)).unwrap_err();
+        let e = l.set_states(&LstmState::zeros(2, 5).unwrap()).unwrap_err();
         assert!(matches!(e, Error::Shape { .. }), "{e}");
     }
 }

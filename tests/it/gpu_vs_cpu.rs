@@ -297,7 +297,7 @@ fn one_sequence_costs_one_submit() {
     };
     let mut l = Lstm::on_device(
         cfg.clone(),
-        LstmWeights::keras_default(4, &cfg, 1),
+        LstmWeights::keras_default(4, &cfg, 1).unwrap(),
         &Device::Gpu(ctx.clone()),
     )
     .unwrap();
@@ -351,7 +351,7 @@ fn split_calls_equal_unsplit_ones() {
                 stateful: true,
                 ..LstmConfig::new(u)
             };
-            let w = LstmWeights::keras_default(d, &cfg, row_steps);
+            let w = LstmWeights::keras_default(d, &cfg, row_steps).unwrap();
             let mut cpu = Lstm::new(cfg.clone(), w.clone()).unwrap();
             let mut split = Lstm::on_device(cfg, w, &Device::Gpu(ctx.clone())).unwrap();
             // bytes per row-step: x (D), the output (U) and h/c states' outputs, the mask,
@@ -407,7 +407,7 @@ fn unsplittable_inputs_are_a_typed_error() {
     let cfg = LstmConfig::new(4);
     let mut l = Lstm::on_device(
         cfg.clone(),
-        LstmWeights::keras_default(1, &cfg, 1),
+        LstmWeights::keras_default(1, &cfg, 1).unwrap(),
         &Device::Gpu(ctx.clone()),
     )
     .unwrap();
@@ -437,7 +437,7 @@ fn the_persistent_kernel_respects_the_loop_budget() {
         return_sequences: true,
         ..LstmConfig::new(200)
     };
-    let w = LstmWeights::keras_default(2, &cfg, 3);
+    let w = LstmWeights::keras_default(2, &cfg, 3).unwrap();
     let mut g = Lstm::on_device(cfg.clone(), w.clone(), &Device::Gpu(ctx.clone())).unwrap();
     g.set_options(poisoned(KernelChoice::Auto));
     let mut c = Lstm::new(cfg, w).unwrap();
@@ -477,7 +477,7 @@ fn one_layer_switching_kernels_between_calls_matches_the_cpu() {
         return_sequences: true,
         ..LstmConfig::new(24)
     };
-    let w = LstmWeights::keras_default(5, &cfg, 9);
+    let w = LstmWeights::keras_default(5, &cfg, 9).unwrap();
     let mut g = Lstm::on_device(cfg.clone(), w.clone(), &Device::Gpu(ctx.clone())).unwrap();
     let mut c = Lstm::new(cfg, w).unwrap();
     let mut r = rng(12);
@@ -537,7 +537,7 @@ fn calls_respect_a_small_dispatch_limit() {
             stateful: true,
             ..LstmConfig::new(4)
         };
-        let w = LstmWeights::keras_default(3, &cfg, 2);
+        let w = LstmWeights::keras_default(3, &cfg, 2).unwrap();
         let mut g = Lstm::on_device(cfg.clone(), w.clone(), &Device::Gpu(ctx.clone())).unwrap();
         g.set_options(poisoned(choice));
         let mut c = Lstm::new(cfg, w).unwrap();
@@ -567,7 +567,7 @@ fn calls_respect_a_small_dispatch_limit() {
             (
                 "lstm".into(),
                 Layer::Recurrent(Recurrent {
-                    weights: LstmWeights::keras_default(3, &cfg, 5),
+                    weights: LstmWeights::keras_default(3, &cfg, 5).unwrap(),
                     config: cfg,
                 }),
             ),
@@ -608,8 +608,14 @@ fn calls_respect_a_small_dispatch_limit() {
             (
                 "bidirectional".into(),
                 crate::common::BidirDef {
-                    forward: (half.clone(), LstmWeights::keras_default(3, &half, 6)),
-                    backward: (half.clone(), LstmWeights::keras_default(3, &half, 7)),
+                    forward: (
+                        half.clone(),
+                        LstmWeights::keras_default(3, &half, 6).unwrap(),
+                    ),
+                    backward: (
+                        half.clone(),
+                        LstmWeights::keras_default(3, &half, 7).unwrap(),
+                    ),
                     merge: wgpu_lstm::layers::bidirectional::MergeMode::Sum,
                 }
                 .build(),

@@ -7,7 +7,9 @@
 //! Modules: fixtures (Keras oracle), keras_vectors (Keras's own unit-test numbers), props
 //! (proptest invariants), errors (typed errors), gpu_vs_cpu (random configs on both paths),
 //! stateful (GPU state across calls), shaders (naga validation), cli (the binary), serving,
-//! reliability, models, precision, bench, bad_inputs, fuzz_corpus, activations.
+//! reliability, models, precision, bench, bad_inputs, fuzz_corpus, activations, sizes (user
+//! sizes: checked products, the host-memory budget, errors that name the field, a closed
+//! stdout).
 
 mod common;
 
@@ -27,6 +29,7 @@ mod props;
 mod reliability;
 mod serving;
 mod shaders;
+mod sizes;
 mod stateful;
 
 fn main() {
@@ -48,6 +51,7 @@ fn main() {
         reliability::tests(),
         serving::tests(),
         shaders::tests(),
+        sizes::tests(),
         stateful::tests(),
     ]
     .into_iter()

@@ -223,7 +223,7 @@ fn lstm_def(
         return_sequences: rseq,
         ..LstmConfig::new(u)
     };
-    let w = LstmWeights::keras_default(d, &cfg, r.random());
+    let w = LstmWeights::keras_default(d, &cfg, r.random()).unwrap();
     (cfg, w)
 }
 

@@ -17,7 +17,7 @@ fn f16_weights_on_the_gpu_equal_the_cpu_twin() {
         let cfg = LstmConfig::new(4);
         let e = Lstm::on_device_with_precision(
             cfg.clone(),
-            LstmWeights::keras_default(2, &cfg, 0),
+            LstmWeights::keras_default(2, &cfg, 0).unwrap(),
             &Device::Gpu(ctx),
             Precision::F16Weights,
         )
@@ -39,7 +39,7 @@ fn f16_weights_on_the_gpu_equal_the_cpu_twin() {
                 return_state: true,
                 ..LstmConfig::new(u)
             };
-            let w = LstmWeights::keras_default(d, &cfg, u as u64);
+            let w = LstmWeights::keras_default(d, &cfg, u as u64).unwrap();
             let mut gpu_l = Lstm::on_device_with_precision(
                 cfg.clone(),
                 w.clone(),
@@ -78,7 +78,7 @@ fn f16_weights_error_against_f32_is_bounded() {
             return_sequences: true,
             ..LstmConfig::new(u)
         };
-        let w = LstmWeights::keras_default(16, &cfg, 1);
+        let w = LstmWeights::keras_default(16, &cfg, 1).unwrap();
         let x = random3(&mut r, 2, 100, 16, 1.0);
         let mut exact = Lstm::new(cfg.clone(), w.clone()).unwrap();
         let mut half =

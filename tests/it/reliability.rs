@@ -133,7 +133,7 @@ fn a_dense_layer_wider_than_one_dispatch() {
         (
             "lstm",
             Layer::Recurrent(Recurrent {
-                weights: LstmWeights::keras_default(3, &cfg, 3),
+                weights: LstmWeights::keras_default(3, &cfg, 3).unwrap(),
                 config: cfg,
             }),
         ),
@@ -164,7 +164,7 @@ fn stateful(units: usize) -> (LstmConfig, LstmWeights) {
         return_sequences: true,
         ..LstmConfig::new(units)
     };
-    let w = LstmWeights::keras_default(4, &cfg, 11);
+    let w = LstmWeights::keras_default(4, &cfg, 11).unwrap();
     (cfg, w)
 }
 
@@ -275,7 +275,7 @@ fn gpu_errors_stay_with_the_thread_that_caused_them() {
                     stateful: k == 1,
                     ..LstmConfig::new(5 + k as usize)
                 };
-                let w = LstmWeights::keras_default(3, &cfg, k);
+                let w = LstmWeights::keras_default(3, &cfg, k).unwrap();
                 let mut g =
                     Lstm::on_device(cfg.clone(), w.clone(), &Device::Gpu(ctx.clone())).unwrap();
                 let mut c = Lstm::new(cfg.clone(), w.clone()).unwrap();

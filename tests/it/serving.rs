@@ -29,7 +29,7 @@ fn many_independent_streams_in_one_batch_equal_each_stream_alone() {
             return_sequences: true,
             ..LstmConfig::new(u)
         };
-        let w = LstmWeights::keras_default(d, &cfg, 5);
+        let w = LstmWeights::keras_default(d, &cfg, 5).unwrap();
         let mut served = Lstm::on_device(cfg.clone(), w.clone(), &dev).unwrap();
         served.init_states(slots).unwrap();
         // one batch-1 CPU reference per slot, mirroring the stream that slot holds
@@ -157,8 +157,12 @@ fn per_row_operations_give_typed_errors() {
             stateful: true,
             ..LstmConfig::new(3)
         };
-        let mut l =
-            Lstm::on_device(cfg.clone(), LstmWeights::keras_default(2, &cfg, 0), &dev).unwrap();
+        let mut l = Lstm::on_device(
+            cfg.clone(),
+            LstmWeights::keras_default(2, &cfg, 0).unwrap(),
+            &dev,
+        )
+        .unwrap();
         assert!(matches!(l.row_state(0), Err(Error::NoState(_))));
         l.init_states(2).unwrap();
         assert!(matches!(
@@ -169,12 +173,12 @@ fn per_row_operations_give_typed_errors() {
             l.row_state(5),
             Err(Error::RowOutOfRange { row: 5, batch: 2 })
         ));
-        let bad = LstmState::zeros(2, 3);
+        let bad = LstmState::zeros(2, 3).unwrap();
         assert!(matches!(l.set_row_state(0, &bad), Err(Error::Shape { .. })));
         let stateless = LstmConfig::new(3);
         let mut s = Lstm::on_device(
             stateless.clone(),
-            LstmWeights::keras_default(2, &stateless, 0),
+            LstmWeights::keras_default(2, &stateless, 0).unwrap(),
             &dev,
         )
         .unwrap();
@@ -204,7 +208,7 @@ fn one_hundred_thousand_streaming_steps_keep_memory_flat() {
     };
     let mut l = Lstm::on_device(
         cfg.clone(),
-        LstmWeights::keras_default(2, &cfg, 1),
+        LstmWeights::keras_default(2, &cfg, 1).unwrap(),
         &Device::Gpu(ctx.clone()),
     )
     .unwrap();
@@ -253,7 +257,7 @@ fn layers_run_from_several_threads_on_one_device() {
                     return_sequences: true,
                     ..LstmConfig::new(5 + k as usize)
                 };
-                let w = LstmWeights::keras_default(3, &cfg, k);
+                let w = LstmWeights::keras_default(3, &cfg, k).unwrap();
                 let mut g = Lstm::on_device(cfg.clone(), w.clone(), &Device::Gpu(ctx)).unwrap();
                 let mut c = Lstm::new(cfg, w).unwrap();
                 for i in 0..10 {
@@ -281,7 +285,7 @@ fn the_async_call_equals_the_blocking_call() {
             return_state: true,
             ..LstmConfig::new(6)
         };
-        let w = LstmWeights::keras_default(3, &cfg, 8);
+        let w = LstmWeights::keras_default(3, &cfg, 8).unwrap();
         let mut a = Lstm::on_device(cfg.clone(), w.clone(), &dev).unwrap();
         let mut b = Lstm::on_device(cfg, w, &dev).unwrap();
         for i in 0..3 {
@@ -307,7 +311,7 @@ fn a_lost_device_is_a_typed_error_and_a_new_context_works() {
         stateful: true,
         ..LstmConfig::new(4)
     };
-    let w = LstmWeights::keras_default(2, &cfg, 1);
+    let w = LstmWeights::keras_default(2, &cfg, 1).unwrap();
     let mut l = Lstm::on_device(cfg.clone(), w.clone(), &Device::Gpu(ctx.clone())).unwrap();
     let x = Array3::<f32>::ones((2, 3, 2));
     let want = l.forward(x.view()).unwrap();
@@ -332,7 +336,7 @@ fn nan_and_inf_inputs_propagate_as_in_keras() {
             return_state: true,
             ..LstmConfig::new(5)
         };
-        let w = LstmWeights::keras_default(1, &cfg, 4);
+        let w = LstmWeights::keras_default(1, &cfg, 4).unwrap();
         let mut l = Lstm::on_device(cfg.clone(), w.clone(), &dev).unwrap();
         let mut x = random3(&mut rng(1), 4, 6, 1, 1.0);
         x[[0, 2, 0]] = f32::NAN; // row 0: NaN at a valid step
@@ -397,7 +401,7 @@ fn repeated_calls_upload_only_their_inputs() {
                 return_sequences: true,
                 ..LstmConfig::new(6)
             };
-            let w = LstmWeights::keras_default(3, &cfg, 7);
+            let w = LstmWeights::keras_default(3, &cfg, 7).unwrap();
             let mut g = Lstm::on_device(cfg.clone(), w.clone(), &Device::Gpu(ctx.clone())).unwrap();
             g.set_options(opts);
             let mut c = Lstm::on_device(cfg, w, &Device::Cpu).unwrap();

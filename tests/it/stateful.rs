@@ -19,7 +19,7 @@ fn stateful_calls_with_resets_match_the_cpu() {
             go_backwards: r.random_bool(0.3),
             ..LstmConfig::new(units)
         };
-        let w = LstmWeights::keras_default(dim, &cfg, case as u64);
+        let w = LstmWeights::keras_default(dim, &cfg, case as u64).unwrap();
         let mut cpu = Lstm::new(cfg.clone(), w.clone()).unwrap();
         let mut gpu_l = Lstm::on_device(cfg.clone(), w, &Device::Gpu(ctx.clone())).unwrap();
         for call in 0..8 {
@@ -76,7 +76,7 @@ fn streaming_one_step_at_a_time_equals_the_whole_sequence() {
         return_sequences: true,
         ..LstmConfig::new(16)
     };
-    let w = LstmWeights::keras_default(3, &cfg, 9);
+    let w = LstmWeights::keras_default(3, &cfg, 9).unwrap();
     let dev = Device::Gpu(ctx.clone());
     let mut whole = Lstm::on_device(cfg.clone(), w.clone(), &dev).unwrap();
     let mut stream = Lstm::on_device(cfg, w, &dev).unwrap();

@@ -89,6 +89,8 @@ impl ActivationPass {
             what: format!("{} over {n} values in one dispatch", self.act),
             bytes: n as u64,
             limit: 64 * (rec.wg_max() as u64).pow(3),
+            limit_name:
+                "one dispatch grid (64 × max_compute_workgroups_per_dimension³ invocations)".into(),
         })?;
         let mut pass = rec.pass("activation");
         pass.set_pipeline(&self.kernel.pipeline);

@@ -161,6 +161,9 @@ impl GpuOp for GpuBidirectional {
                     what: format!("Bidirectional merge of {n} elements in one dispatch"),
                     bytes: n as u64,
                     limit: 64 * (rec.wg_max() as u64).pow(3),
+                    limit_name:
+                        "one dispatch grid (64 × max_compute_workgroups_per_dimension³ invocations)"
+                            .into(),
                 })?;
             let mut pass = rec.pass("merge");
             pass.set_pipeline(&ctx.kernels.merge_pipeline(ctx.device(), mode));

@@ -57,6 +57,9 @@ impl GpuOp for GpuMasking {
                 what: format!("Masking over {rows} steps × {chunks} feature chunks"),
                 bytes: rows as u64 * chunks as u64,
                 limit: 64 * (rec.wg_max() as u64).pow(3),
+                limit_name:
+                    "one dispatch grid (64 × max_compute_workgroups_per_dimension³ invocations)"
+                        .into(),
             }
         })?;
         let bg = self.bind.get(

@@ -244,6 +244,7 @@ impl GpuLstm {
                     what: "per-step parameter records".into(),
                     bytes: steps_bytes,
                     limit,
+                    limit_name: "the device's max_buffer_size".into(),
                 });
             }
             self.bufs.steps = uniform(&ctx, steps_bytes);
