@@ -57,8 +57,15 @@ struct Split {
 }
 
 /// Per tensor, whether it is in the input's time order (`false`) or in a backward recurrent
-/// layer's processing order (`true`); `None` for a plan that cannot run in time chunks.
-fn time_orders(plan: &Plan) -> Option<(bool, Vec<bool>)> {
+/// layer's processing order (`true`); `None` for a plan that cannot run in time chunks
+/// (layers that mix time steps or take states, sequences of different lengths).
+fn time_orders(plan: &Plan, shapes: &[Vec<usize>]) -> Option<(bool, Vec<bool>)> {
+    let mut lengths = shapes.iter().filter(|s| s.len() >= 3).map(|s| s[1]);
+    if let Some(t) = lengths.next()
+        && lengths.any(|l| l != t)
+    {
+        return None;
+    }
     let mut reversed = vec![false; plan.tensor_count()];
     let mut backwards = None;
     for node in &plan.nodes {
@@ -256,7 +263,7 @@ impl GpuExecutor {
             .collect();
         let start_slots: Vec<Option<usize>> = self.lstms_ref().iter().map(|l| l.slot()).collect();
         let steps = time_steps(plan, &shapes);
-        let orders = split.chunk.and_then(|_| time_orders(plan));
+        let orders = split.chunk.and_then(|_| time_orders(plan, &shapes));
         let mut outputs: Vec<ArrayD<f32>> = plan
             .outputs
             .iter()
@@ -409,7 +416,7 @@ impl GpuExecutor {
             });
         }
         // one row is too big: chunks of time, where the plan allows
-        if time_orders(plan).is_some() && steps > 1 {
+        if time_orders(plan, shapes).is_some() && steps > 1 {
             let per_step = per_row.div_ceil(steps);
             let widest_step = widest.0.div_ceil(steps);
             let fit = (budget / per_step.max(1)).min(binding / widest_step.max(1));
@@ -583,6 +590,11 @@ impl GpuExecutor {
                 }
                 let outs: Vec<GpuTensor> = node.outputs.iter().map(tensor).collect();
                 rec.init = if later_chunk { Init::Carried } else { *init };
+                // a sequence layer runs over its own input's steps (a graph may hold
+                // sequences of several lengths; a time chunk has one length)
+                if let Some(x) = ins.first().filter(|x| x.shape.len() >= 3) {
+                    rec.part.steps = x.shape[1];
+                }
                 op.record(&mut rec, &ins, &outs)
                     .map_err(|e| e.in_layer(&node.name, node.layer.class_name()))?;
             }

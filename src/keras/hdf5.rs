@@ -341,23 +341,17 @@ impl H5 {
                 }
             })?;
             let dt = ds.datatype().map_err(|e| self.err(path, e))?;
-            let ok = matches!(
-                &dt,
-                Datatype::FloatingPoint {
-                    size: 4,
-                    byte_order: DatatypeByteOrder::LittleEndian,
-                    layout,
-                } if *layout == FloatingPointLayout::IEEE754_BINARY32
-            );
-            if !ok {
+            let Some(kind) = WeightDtype::of(&dt) else {
                 return Err(self.err(
                     path,
                     format!(
-                        "dtype {} is not float32 (<f4); only little-endian float32 weights are supported",
+                        "dtype {} is not a weight type this crate reads (little-endian float32 \
+                         <f4, float16 <f2, or bfloat16 as Keras stores it)",
                         describe_datatype(&dt)
                     ),
                 ));
-            }
+            };
+            let width = kind.width();
             let shape64 = ds.shape().map_err(|e| self.err(path, e))?;
             if shape64.len() > MAX_RANK {
                 return Err(self.err(path, format!("rank {} is too large", shape64.len())));
@@ -368,7 +362,7 @@ impl H5 {
                 count = count.saturating_mul(d);
                 shape.push(usize::try_from(d).unwrap_or(usize::MAX));
             }
-            let bytes_needed = count.saturating_mul(4);
+            let bytes_needed = count.saturating_mul(width);
             if bytes_needed > self.len {
                 return Err(self.err(
                     path,
@@ -388,12 +382,73 @@ impl H5 {
                     ),
                 ));
             }
-            let data = raw
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect();
+            let data = match kind {
+                WeightDtype::F32 => raw
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect(),
+                WeightDtype::F16 => raw
+                    .chunks_exact(2)
+                    .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+                    .collect(),
+                WeightDtype::Bf16 => raw
+                    .chunks_exact(2)
+                    .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
+                    .collect(),
+            };
             Ok((shape, data))
         })
+    }
+}
+
+/// The weight datatypes read (all widened exactly to float32).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WeightDtype {
+    /// IEEE little-endian float32 (`<f4`).
+    F32,
+    /// IEEE little-endian float16 (`<f2`): a `dtype="float16"` layer's weights.
+    F16,
+    /// bfloat16: h5py stores ml_dtypes' bfloat16 (a `dtype="bfloat16"` Keras 3 layer) as a
+    /// 2-byte opaque type without a tag, little-endian — the only 2-byte opaque type Keras
+    /// writes.
+    Bf16,
+}
+
+impl WeightDtype {
+    fn of(dt: &Datatype) -> Option<Self> {
+        const F16: FloatingPointLayout = FloatingPointLayout {
+            bit_offset: 0,
+            bit_precision: 16,
+            exponent_location: 10,
+            exponent_size: 5,
+            mantissa_location: 0,
+            mantissa_size: 10,
+            exponent_bias: 15,
+        };
+        match dt {
+            Datatype::FloatingPoint {
+                size: 4,
+                byte_order: DatatypeByteOrder::LittleEndian,
+                layout,
+            } if *layout == FloatingPointLayout::IEEE754_BINARY32 => Some(WeightDtype::F32),
+            Datatype::FloatingPoint {
+                size: 2,
+                byte_order: DatatypeByteOrder::LittleEndian,
+                layout,
+            } if *layout == F16 => Some(WeightDtype::F16),
+            Datatype::Opaque { size: 2, tag } if tag.iter().all(|&b| b == 0) => {
+                Some(WeightDtype::Bf16)
+            }
+            _ => None,
+        }
+    }
+
+    /// Bytes per element.
+    fn width(self) -> u64 {
+        match self {
+            WeightDtype::F32 => 4,
+            WeightDtype::F16 | WeightDtype::Bf16 => 2,
+        }
     }
 }
 

@@ -86,6 +86,7 @@ mod tests;
 
 pub use arch::{CallSpec, TensorRef};
 pub use classes::{is_op_module, plan_from_model_file};
+pub use npy::NpyArray;
 
 /// One layer as found in the file: class name, layer name, its Keras config dict, and its
 /// weights in Keras order.
@@ -442,6 +443,33 @@ pub fn read_npy_mask(path: &Path) -> Result<ArrayD<bool>> {
 /// ```
 pub fn read_npy_mask_bytes(bytes: &[u8], name_for_errors: &str) -> Result<ArrayD<bool>> {
     npy::read_mask_bytes(bytes, name_for_errors)
+}
+
+/// Reads a `.npy` file of any dtype a model call takes: float32 inputs, int32/int64 token
+/// ids (widened to i64) or a bool mask. Other dtypes, Fortran order, truncation and extra
+/// bytes give [`Error::ModelFile`] naming the file.
+///
+/// ```no_run
+/// match wgpu_lstm::keras::read_npy(std::path::Path::new("tokens.npy"))? {
+///     wgpu_lstm::keras::NpyArray::Int(t) => println!("{} token ids", t.len()),
+///     other => println!("shape {:?}", other.shape()),
+/// }
+/// # Ok::<(), wgpu_lstm::Error>(())
+/// ```
+pub fn read_npy(path: &Path) -> Result<NpyArray> {
+    npy::read_any_path(path)
+}
+
+/// Parses `.npy` bytes of any dtype a model call takes (see [`read_npy`]).
+///
+/// ```
+/// let a = ndarray::arr1(&[1.5f32]).into_dyn();
+/// let bytes = wgpu_lstm::keras::npy_f32_bytes(&a.view());
+/// assert_eq!(wgpu_lstm::keras::read_npy_bytes(&bytes, "a.npy")?, wgpu_lstm::keras::NpyArray::F32(a));
+/// # Ok::<(), wgpu_lstm::Error>(())
+/// ```
+pub fn read_npy_bytes(bytes: &[u8], name_for_errors: &str) -> Result<NpyArray> {
+    npy::read_any_bytes(bytes, name_for_errors)
 }
 
 /// Writes a float32 array as a `.npy` file (format 1.0, `'<f4'`, C order), readable by

@@ -220,6 +220,10 @@ enum Dtype {
     F32,
     /// `'|b1'`
     Bool,
+    /// `'<i4'`
+    I32,
+    /// `'<i8'`
+    I64,
 }
 
 impl Dtype {
@@ -227,18 +231,23 @@ impl Dtype {
         match self {
             Dtype::F32 => "<f4",
             Dtype::Bool => "|b1",
+            Dtype::I32 => "<i4",
+            Dtype::I64 => "<i8",
         }
     }
     fn size(self) -> u64 {
         match self {
-            Dtype::F32 => 4,
+            Dtype::F32 | Dtype::I32 => 4,
             Dtype::Bool => 1,
+            Dtype::I64 => 8,
         }
     }
     fn name(self) -> &'static str {
         match self {
             Dtype::F32 => "float32",
             Dtype::Bool => "bool",
+            Dtype::I32 => "int32",
+            Dtype::I64 => "int64",
         }
     }
 }
@@ -426,9 +435,71 @@ pub(crate) fn read_mask_bytes(bytes: &[u8], name: &str) -> Result<ArrayD<bool>> 
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]) != 0.0)
             .collect(),
+        Dtype::I32 | Dtype::I64 => unreachable!("not accepted for masks"),
     };
     ArrayD::from_shape_vec(IxDyn(&shape), data)
         .map_err(|e| Error::model_file(name, format!("shape {shape:?}: {e}")))
+}
+
+/// An `.npy` array of one of the dtypes a model call takes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NpyArray {
+    /// float32 (`'<f4'`).
+    F32(ArrayD<f32>),
+    /// int32 or int64 (`'<i4'`, `'<i8'`), widened to i64: token ids.
+    Int(ArrayD<i64>),
+    /// bool (`'|b1'`): a mask.
+    Bool(ArrayD<bool>),
+}
+
+impl NpyArray {
+    /// The array's shape.
+    ///
+    /// ```
+    /// let a = wgpu_lstm::keras::NpyArray::Int(ndarray::ArrayD::zeros(ndarray::IxDyn(&[2, 3])));
+    /// assert_eq!(a.shape(), &[2, 3]);
+    /// ```
+    pub fn shape(&self) -> &[usize] {
+        match self {
+            NpyArray::F32(a) => a.shape(),
+            NpyArray::Int(a) => a.shape(),
+            NpyArray::Bool(a) => a.shape(),
+        }
+    }
+}
+
+/// Parses `.npy` bytes of any dtype a model call takes: float32, int32/int64 (token ids)
+/// or bool (masks).
+pub(crate) fn read_any_bytes(bytes: &[u8], name: &str) -> Result<NpyArray> {
+    let (dtype, shape, data) = read_typed(
+        bytes,
+        name,
+        &[Dtype::F32, Dtype::I32, Dtype::I64, Dtype::Bool],
+        "float32 ('<f4'), int32 ('<i4'), int64 ('<i8') or bool ('|b1')",
+    )?;
+    let err = |e: ndarray::ShapeError| Error::model_file(name, format!("shape {shape:?}: {e}"));
+    Ok(match dtype {
+        Dtype::F32 => NpyArray::F32(read_bytes(bytes, name)?),
+        Dtype::Bool => NpyArray::Bool(read_mask_bytes(bytes, name)?),
+        Dtype::I32 => NpyArray::Int(
+            ArrayD::from_shape_vec(
+                IxDyn(&shape),
+                data.chunks_exact(4)
+                    .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64)
+                    .collect(),
+            )
+            .map_err(err)?,
+        ),
+        Dtype::I64 => NpyArray::Int(
+            ArrayD::from_shape_vec(
+                IxDyn(&shape),
+                data.chunks_exact(8)
+                    .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")))
+                    .collect(),
+            )
+            .map_err(err)?,
+        ),
+    })
 }
 
 /// Encodes an array as `.npy` version 1.0 bytes (`'<f4'`, C order).
@@ -464,6 +535,14 @@ pub(crate) fn to_bytes(a: &ArrayViewD<f32>) -> Vec<u8> {
 }
 
 /// Reads a `.npy` file as float32.
+pub(crate) fn read_any_path(path: &Path) -> Result<NpyArray> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    read_any_bytes(&bytes, &path.display().to_string())
+}
+
 pub(crate) fn read_path(path: &Path) -> Result<ArrayD<f32>> {
     let bytes = std::fs::read(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),

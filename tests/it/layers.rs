@@ -125,13 +125,90 @@ fn activations_and_softmax_heads(ex: &Exec) {
 }
 
 /// This module's tests, for the harness in main.rs.
+/// An encoder-decoder graph: the decoder LSTM starts from the encoder's (h, c) — tensors of
+/// the graph, not the caller's — and from (h, c) given as model inputs; masked and not,
+/// odd sizes, go_backwards. Every output (sequences, h, c) equals the CPU's.
+fn lstm_initial_state_from_graph_tensors(ex: &Exec) {
+    use wgpu_lstm::layers::Recurrent;
+    use wgpu_lstm::{LstmConfig, LstmWeights};
+    let mut r = rng(47);
+    for (b, t1, t2, d1, d2, u, backwards) in [
+        (2, 6, 5, 4, 7, 6, false),
+        (3, 1, 9, 1, 2, 5, true),
+        (1, 4, 3, 3, 3, 33, false),
+    ] {
+        let enc_cfg = LstmConfig {
+            return_state: true,
+            ..LstmConfig::new(u)
+        };
+        let dec_cfg = LstmConfig {
+            return_state: true,
+            return_sequences: true,
+            go_backwards: backwards,
+            ..LstmConfig::new(u)
+        };
+        let enc = Recurrent::lstm(
+            enc_cfg.clone(),
+            LstmWeights::keras_default(d1, &enc_cfg, r.random()).unwrap(),
+        )
+        .unwrap();
+        let dec = Recurrent::lstm(
+            dec_cfg.clone(),
+            LstmWeights::keras_default(d2, &dec_cfg, r.random()).unwrap(),
+        )
+        .unwrap();
+        // encoder states feed the decoder; the two sequences differ in length
+        let mut pb = Plan::builder("seq2seq", KerasFlavour::Keras3);
+        let ex_in = pb.input("enc", TensorInfo::f32(vec![Some(t1), Some(d1)]));
+        let dx_in = pb.input("dec", TensorInfo::f32(vec![Some(t2), Some(d2)]));
+        let e = pb.node("encoder", Layer::Recurrent(enc), &[ex_in]).unwrap();
+        let dnode = Layer::Recurrent(dec.clone());
+        let d = pb.node("decoder", dnode, &[dx_in, e[1], e[2]]).unwrap();
+        let plan = pb.finish(vec![e[0], e[1], e[2], d[0], d[1], d[2]]).unwrap();
+        let xe = random(&mut r, IxDyn(&[b, t1, d1]), 1.0);
+        let xd = random(&mut r, IxDyn(&[b, t2, d2]), 1.0);
+        check_plan(
+            ex,
+            &plan,
+            &[ModelInput::f32(xe.view()), ModelInput::f32(xd.view())],
+        );
+        // (h, c) as model inputs
+        let mut pb = Plan::builder("given", KerasFlavour::Keras3);
+        let x = pb.input("x", TensorInfo::f32(vec![Some(t2), Some(d2)]));
+        let h = pb.input("h", TensorInfo::f32(vec![Some(u)]));
+        let c = pb.input("c", TensorInfo::f32(vec![Some(u)]));
+        let d = pb
+            .node("decoder", Layer::Recurrent(dec), &[x, h, c])
+            .unwrap();
+        let plan = pb.finish(d).unwrap();
+        let h0 = random(&mut r, IxDyn(&[b, u]), 1.0);
+        let c0 = random(&mut r, IxDyn(&[b, u]), 1.0);
+        let mask = crate::common::random_mask(&mut r, b, t2);
+        let y = check_plan(
+            ex,
+            &plan,
+            &[
+                ModelInput::f32(xd.view()).with_mask(mask.view()),
+                ModelInput::f32(h0.view()),
+                ModelInput::f32(c0.view()),
+            ],
+        );
+        assert_eq!(y.len(), 3);
+    }
+}
+
 pub fn tests() -> Vec<libtest_mimic::Trial> {
-    crate::common::suite_of(
+    let mut v = crate::common::suite_of(
         "layers::activations_and_softmax_heads",
         &[
             Exec::Cpu,
             Exec::Gpu(wgpu_lstm::gpu::KernelChoice::Auto, Precision::F32),
         ],
         activations_and_softmax_heads,
-    )
+    );
+    v.extend(crate::common::suite(
+        "layers::lstm_initial_state_from_graph_tensors",
+        lstm_initial_state_from_graph_tensors,
+    ));
+    v
 }

@@ -7,7 +7,8 @@
 //! Modules: fixtures (Keras oracle), keras_vectors (Keras's own unit-test numbers), props
 //! (proptest invariants), errors (typed errors), gpu_vs_cpu (random configs on both paths),
 //! stateful (GPU state across calls), shaders (naga validation), cli (the binary), serving,
-//! reliability, models, precision, bench, bad_inputs, fuzz_corpus, activations, sizes (user
+//! reliability, models, precision, bench, bad_inputs, fuzz_corpus, activations, zoo (real
+//! Keras models end to end), sizes (user
 //! sizes: checked products, the host-memory budget, errors that name the field, a closed
 //! stdout).
 
@@ -31,6 +32,7 @@ mod serving;
 mod shaders;
 mod sizes;
 mod stateful;
+mod zoo;
 
 fn main() {
     let args = libtest_mimic::Arguments::from_args();
@@ -53,6 +55,7 @@ fn main() {
         shaders::tests(),
         sizes::tests(),
         stateful::tests(),
+        zoo::tests(),
     ]
     .into_iter()
     .flatten()
