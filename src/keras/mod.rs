@@ -75,6 +75,7 @@ use crate::error::{Error, Result};
 mod arch;
 mod archive;
 mod hdf5;
+mod hdf5_guard;
 mod layers;
 mod legacy_h5;
 mod npy;
