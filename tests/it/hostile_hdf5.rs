@@ -377,6 +377,10 @@ enum Hostile {
     /// Many distinct leaves whose entries all name one chunk: a wide tree with no shared
     /// node, where every record is a duplicate.
     WideDuplicates { leaves: u16, per_leaf: u16 },
+    /// `n` leaves 40 bytes apart (one entry), each listing entries up to the end of the
+    /// run, under one root that names each once: no node is shared, yet the leaves list
+    /// about `n * n / 2` chunk records from about `80 * n` bytes.
+    OverlappingLeaves { n: u16 },
     /// The shuffle+gzip pipeline of the first rank-2 dataset turned into gzip+gzip.
     FilterTwice,
     /// The first rank-2 dataset (shuffle+gzip, shape (3, 32)) as one chunk of
@@ -401,6 +405,7 @@ impl Hostile {
             Hostile::WideDuplicates { leaves, per_leaf } => {
                 format!("chunk-btree-{leaves}x{per_leaf}-duplicate-chunks")
             }
+            Hostile::OverlappingLeaves { n } => format!("chunk-btree-{n}-overlapping-leaves"),
             Hostile::FilterTwice => "filter-pipeline-gzip-twice".into(),
             Hostile::DeflateBomb { cols } => format!("deflate-bomb-3x{cols}-zeros"),
         }
@@ -462,6 +467,30 @@ impl Hostile {
                 let es = vec![(key, chunk); usize::from(per_leaf)];
                 let kids: Vec<(Vec<u8>, u64)> = (0..leaves)
                     .map(|_| (zero_key.clone(), push_node(&mut h5, 0, &es, &zero_key)))
+                    .collect();
+                let root = push_node(&mut h5, 1, &kids, &zero_key);
+                set_root(&mut h5, l, root);
+            }
+            Hostile::OverlappingLeaves { n } => {
+                let n = usize::from(n);
+                let l = layout_of_rank(&h5, 2);
+                let zero_key = vec![0u8; l.key_size()];
+                while !h5.len().is_multiple_of(8) {
+                    h5.push(0);
+                }
+                let run = h5.len();
+                let entry = l.key_size() + 8;
+                assert_eq!(entry, 40, "a rank-2 dataset");
+                h5.resize(run + entry * n + 24 + l.key_size(), 0);
+                for i in 0..n {
+                    let at = run + entry * i;
+                    h5[at..at + 6].copy_from_slice(b"TREE\x01\x00");
+                    put(&mut h5, at + 6, 2, (n - i) as u64);
+                    put(&mut h5, at + 8, 8, u64::MAX); // no siblings
+                    put(&mut h5, at + 16, 8, u64::MAX);
+                }
+                let kids: Vec<(Vec<u8>, u64)> = (0..n)
+                    .map(|i| (zero_key.clone(), (run + entry * i) as u64))
                     .collect();
                 let root = push_node(&mut h5, 1, &kids, &zero_key);
                 set_root(&mut h5, l, root);
@@ -564,6 +593,7 @@ fn more_cases() -> Vec<Hostile> {
         Hostile::ChunkOffset { value: 1 },
         Hostile::StoredSize { value: 4 },
         Hostile::StoredSize { value: 1 << 30 },
+        Hostile::OverlappingLeaves { n: 1000 },
         Hostile::FilterTwice,
         Hostile::DeflateBomb { cols: 1 << 22 },
     ]
@@ -851,7 +881,6 @@ fn write_hostile_hdf5_corpus() {
             dim: 1,
             value: 0,
         },
-        Hostile::DuplicateChunks { n: 600 },
     ];
     for case in cases {
         for (kind, target) in [
