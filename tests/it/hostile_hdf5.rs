@@ -772,16 +772,20 @@ fn run_child(kind: Kind, file: &Path) -> Outcome {
     }
 }
 
-fn scratch_dir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("wgpu-lstm-hostile-hdf5-{}", std::process::id()));
+/// A directory of its own for the test `tag` (tests run in parallel and remove theirs).
+fn scratch_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "wgpu-lstm-hostile-hdf5-{}-{tag}",
+        std::process::id()
+    ));
     std::fs::create_dir_all(&d).unwrap();
     d
 }
 
 /// Loads each case in each container in a child; every one must end in
 /// `Error::ModelFile` naming the file and an HDF5 dataset, in under a second and 100 MB.
-fn check_cases(cases: &[Hostile]) {
-    let dir = scratch_dir();
+fn check_cases(tag: &str, cases: &[Hostile]) {
+    let dir = scratch_dir(tag);
     let mut failures = Vec::new();
     let mut report = Vec::new();
     for &case in cases {
@@ -830,20 +834,20 @@ fn check_cases(cases: &[Hostile]) {
 /// `.h5` and `.weights.h5`.
 #[test]
 fn hostile_chunk_indexes_and_chunk_dims_fail_fast_and_small() {
-    check_cases(&required_cases());
+    check_cases("required", &required_cases());
 }
 
 /// Wider DAGs, a cycle, huge chunk dimensions, duplicate and stray chunks, lying sizes.
 #[test]
 fn more_hostile_chunk_layouts_fail_fast_and_small() {
-    check_cases(&more_cases());
+    check_cases("more", &more_cases());
 }
 
 /// A deflate bomb within the decode budget (12 MiB from 80 KB) decodes, within the limits;
 /// the values are its zeros.
 #[test]
 fn a_deflate_bomb_within_the_budget_stays_within_the_limits() {
-    let dir = scratch_dir();
+    let dir = scratch_dir("bomb");
     for kind in KINDS {
         let case = Hostile::DeflateBomb { cols: 1 << 20 };
         let path = dir.join(format!("{}.{}", case.name(), kind.ext()));
