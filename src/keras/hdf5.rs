@@ -11,11 +11,13 @@
 //!   before the raw bytes are decoded here; a dataset's declared size is checked against the
 //!   file's length before anything is allocated.
 //!
-//! Two guards keep a small hostile file from costing unbounded time (both found by fuzzing,
-//! see FUZZING.md): opening a file refuses a version-1 group B-tree that names a node twice
-//! (`hdf5-pure` would walk such a DAG in exponential time), and the searches for stray
+//! Three guards keep a small hostile file from costing unbounded time or memory (see
+//! FUZZING.md): opening a file refuses a version-1 group B-tree that names a node twice
+//! (`hdf5-pure` would walk such a DAG in exponential time); the searches for stray
 //! datasets walk group handles with one budget of listed members per file (HDF5 hard links
-//! let one group appear under many names).
+//! let one group appear under many names); and a chunked dataset is read by
+//! [`super::hdf5_guard`], which bounds its chunk index walk, checks its chunk shape and
+//! chunk list, and caps what its chunks decode to, all by the file's size.
 //!
 //! Keeping the dependency behind this narrow API means an upgrade (its API has moved fast)
 //! touches one file.
@@ -24,8 +26,9 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use hdf5_pure::{AttrValue, Datatype, DatatypeByteOrder, FloatingPointLayout, FormatError};
+use hdf5_pure::{AttrValue, Datatype, DatatypeByteOrder, FloatingPointLayout, FormatError, Layout};
 
+use super::hdf5_guard::ChunkGuard;
 use crate::error::{Error, Result};
 
 /// Most dimensions a weight dataset may have.
@@ -47,6 +50,8 @@ pub(crate) struct H5 {
     len: u64,
     /// Group members listed so far by the dataset searches (bounded by [`MAX_LISTED`]).
     listed: Cell<usize>,
+    /// Reads the chunked datasets, within the file's budgets.
+    chunked: ChunkGuard,
 }
 
 /// Whether `bytes` carries the HDF5 signature at one of the offsets the format allows.
@@ -132,6 +137,7 @@ impl H5 {
                 name: name.to_string(),
                 len,
                 listed: Cell::new(0),
+                chunked: ChunkGuard::new(),
             })
         })
     }
@@ -325,11 +331,13 @@ impl H5 {
         }
     }
 
-    /// Reads the dataset at `path` as row-major float32, with its shape.
+    /// Reads the dataset at `path` as row-major float32, with its shape: float32, float16
+    /// and bfloat16 datasets (see [`WeightDtype`]), each value widened exactly.
     ///
-    /// Refuses any datatype other than IEEE little-endian float32 (naming the one found,
-    /// numpy-style: `<f8`, `<i4`, `>f4`), ranks above 8, and shapes whose byte size exceeds
-    /// the file's length.
+    /// Refuses any other datatype (naming the one found, numpy-style: `<f8`, `<i4`, `>f4`),
+    /// ranks above 8, and shapes whose byte size exceeds the file's length. A chunked
+    /// dataset is read through [`ChunkGuard::read`], which refuses damaged or hostile chunk
+    /// layouts and indexes.
     pub(crate) fn read_f32(&self, path: &str) -> Result<(Vec<usize>, Vec<f32>)> {
         guard(&self.name, &format!("reading dataset {path}"), || {
             let p = path.trim_start_matches('/');
@@ -372,7 +380,13 @@ impl H5 {
                     ),
                 ));
             }
-            let raw = ds.read_raw().map_err(|e| self.err(path, e))?;
+            let raw = match ds.layout().map_err(|e| self.err(path, e))? {
+                Layout::Chunked { .. } => self
+                    .chunked
+                    .read(self.file.as_bytes(), p, &shape64, width)
+                    .map_err(|why| self.err(path, why))?,
+                _ => ds.read_raw().map_err(|e| self.err(path, e))?,
+            };
             if raw.len() as u64 != bytes_needed {
                 return Err(self.err(
                     path,

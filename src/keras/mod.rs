@@ -49,7 +49,12 @@
 //!   much larger than the input. Zip members are read with a size limit; `.npy` shapes are
 //!   checked against the bytes present; HDF5 dataset sizes are checked against the file
 //!   length before reading, and every call into the HDF5 reader runs under
-//!   `catch_unwind`. An optimizer group in the weights file is ignored.
+//!   `catch_unwind`. Chunked datasets (what h5py writes when asked to compress: gzip,
+//!   shuffle, lzf, fletcher32) are read, but their chunk index, chunk shape and chunk list
+//!   are checked and the work they cost is capped by the file's size; a damaged one (a
+//!   chunk dimension of 0, a B-tree that shares nodes, chunks off the grid) is an
+//!   [`Error::ModelFile`] naming the HDF5 path. An optimizer group in the weights file is
+//!   ignored.
 //!
 //! The Keras version ([`ModelFile::keras_version`]) comes from `metadata.json` in a
 //! `.keras` archive (a missing `metadata.json` is an error, because the version decides
@@ -76,6 +81,7 @@ mod arch;
 mod archive;
 mod classes;
 mod hdf5;
+mod hdf5_guard;
 mod layers;
 mod legacy_h5;
 mod npy;

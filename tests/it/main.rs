@@ -10,7 +10,8 @@
 //! reliability, models, precision, bench, bad_inputs, fuzz_corpus, activations, zoo (real
 //! Keras models end to end), sizes (user
 //! sizes: checked products, the host-memory budget, errors that name the field, a closed
-//! stdout).
+//! stdout), hostile_hdf5 (chunked HDF5 datasets: h5py's layouts load, hostile chunk indexes
+//! fail fast and small).
 
 mod common;
 
@@ -22,6 +23,7 @@ mod errors;
 mod fixtures;
 mod fuzz_corpus;
 mod gpu_vs_cpu;
+mod hostile_hdf5;
 mod keras_vectors;
 mod layers;
 mod models;
@@ -36,6 +38,10 @@ mod zoo;
 
 fn main() {
     let args = libtest_mimic::Arguments::from_args();
+    if hostile_hdf5::is_child() {
+        // a child load measures its own memory: list nothing that starts a GPU
+        libtest_mimic::run(&args, hostile_hdf5::tests()).exit();
+    }
     let trials: Vec<libtest_mimic::Trial> = [
         activations::tests(),
         bad_inputs::tests(),
@@ -45,6 +51,7 @@ fn main() {
         fixtures::tests(),
         fuzz_corpus::tests(),
         gpu_vs_cpu::tests(),
+        hostile_hdf5::tests(),
         keras_vectors::tests(),
         layers::tests(),
         models::tests(),
