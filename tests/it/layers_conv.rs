@@ -2,8 +2,8 @@
 //! GlobalAveragePooling1D, ZeroPadding1D, Cropping1D) on every executor:
 //!
 //! * `keras_cases`: every real-Keras case of `tests/fixtures/layers/` (made by
-//!   `scripts/gen_fixtures/gen_layer_cases.py`, Keras 3 and tf_keras), built through the
-//!   class table from the layer's Keras config and weights: the CPU equals Keras within
+//!   `scripts/gen_fixtures/gen_layer_cases.py`, Keras 3 and tf_keras), built from the
+//!   layer's Keras config and weights: the CPU equals Keras within
 //!   1e-5 (NaN where Keras gives NaN), the GPU equals the CPU, and the output carries a mask
 //!   exactly when Keras's did;
 //! * random configurations on odd sizes, checked against the formulas written out here
@@ -20,7 +20,7 @@ use rand::Rng;
 use rand::rngs::StdRng;
 use serde_json::{Value as Json, json};
 use wgpu_lstm::gpu::{CallOptions, KernelChoice};
-use wgpu_lstm::keras::{LayerSpec, ModelFile, WeightArray, plan_from_model_file, read_npy_f32};
+use wgpu_lstm::keras::read_npy_f32;
 use wgpu_lstm::layers::activation_layer::LayerActivation;
 use wgpu_lstm::layers::conv1d::{ConvPadding, DataFormat};
 use wgpu_lstm::layers::pooling::PoolMode;
@@ -244,9 +244,41 @@ fn npy(dir: &Path, file: &str) -> ArrayD<f32> {
     read_npy_f32(&dir.join(file)).unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
 }
 
-/// Every case of tests/fixtures/layers, built through the class table from the layer's
-/// Keras config and weights (a model file of an InputLayer with an open time axis and the
-/// layer): the CPU equals Keras, the GPU the CPU, and masks follow Keras.
+/// The layer of a Keras class from its config and weights (named `kernel`, `bias`), with
+/// the layers' own `from_keras` readers (the class table's entries call the same ones).
+fn from_keras(
+    class: &str,
+    config: &Json,
+    weights: Vec<(String, ArrayD<f32>)>,
+    flavour: KerasFlavour,
+) -> wgpu_lstm::Result<Layer> {
+    let mut w: std::collections::HashMap<String, ArrayD<f32>> = weights.into_iter().collect();
+    Ok(match class {
+        "Conv1D" => Layer::Conv1D(Conv1D::from_keras(
+            config,
+            w.remove("kernel").expect("a Conv1D case has a kernel"),
+            w.remove("bias"),
+            flavour,
+        )?),
+        "MaxPooling1D" => Layer::Pooling1D(Pooling1D::from_keras(PoolMode::Max, config)?),
+        "AveragePooling1D" => Layer::Pooling1D(Pooling1D::from_keras(PoolMode::Average, config)?),
+        "GlobalMaxPooling1D" => {
+            Layer::GlobalPooling1D(GlobalPooling1D::from_keras(PoolMode::Max, config, flavour)?)
+        }
+        "GlobalAveragePooling1D" => Layer::GlobalPooling1D(GlobalPooling1D::from_keras(
+            PoolMode::Average,
+            config,
+            flavour,
+        )?),
+        "ZeroPadding1D" => Layer::ZeroPadding1D(ZeroPadding1D::from_keras(config)?),
+        "Cropping1D" => Layer::Cropping1D(Cropping1D::from_keras(config)?),
+        other => panic!("no case class {other}"),
+    })
+}
+
+/// Every case of tests/fixtures/layers, the layer built from its Keras config and weights,
+/// in a plan whose input has an open time axis: the CPU equals Keras, the GPU the CPU, and
+/// masks follow Keras.
 fn keras_cases(ex: &Exec) {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(layers_dir())
         .unwrap()
@@ -263,17 +295,13 @@ fn keras_cases(ex: &Exec) {
         let class = case["class_name"].as_str().unwrap().to_string();
         let version = case["keras_version"].as_str().unwrap().to_string();
         let config = case["config"].clone();
-        let weights: Vec<WeightArray> = case["weights"]
+        let weights: Vec<(String, ArrayD<f32>)> = case["weights"]
             .as_array()
             .unwrap()
             .iter()
             .map(|w| {
-                let a = npy(dir, w["file"].as_str().unwrap());
-                WeightArray {
-                    name: w["name"].as_str().unwrap().into(),
-                    shape: a.shape().to_vec(),
-                    data: a.iter().copied().collect(),
-                }
+                let name = w["name"].as_str().unwrap().to_string();
+                (name, npy(dir, w["file"].as_str().unwrap()))
             })
             .collect();
         let x = npy(dir, case["input"].as_str().unwrap())
@@ -290,36 +318,20 @@ fn keras_cases(ex: &Exec) {
         let time_first = class == "Cropping1D"
             || config["data_format"].as_str().unwrap_or("channels_last") == "channels_last";
         let (_, a1, a2) = x.dim();
-        let shape = if time_first {
-            json!([null, null, a2])
+
+        let flavour = KerasFlavour::from_keras_version(&version).unwrap();
+        let layer =
+            from_keras(&class, &config, weights, flavour).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let (d1, d2) = if time_first {
+            (None, Some(a2))
         } else {
-            json!([null, a1, null])
+            (Some(a1), None)
         };
-        let file = ModelFile {
-            keras_version: version.clone(),
-            model_name: name.into(),
-            class_name: "Sequential".into(),
-            layers: vec![
-                LayerSpec {
-                    class_name: "InputLayer".into(),
-                    name: "input".into(),
-                    config: json!({ "batch_shape": shape }),
-                    weights: vec![],
-                },
-                LayerSpec {
-                    class_name: class.clone(),
-                    name: "layer".into(),
-                    config: config.clone(),
-                    weights,
-                },
-            ],
-        };
-        let plan = plan_from_model_file(&file).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let plan = plan_of(name, flavour, info3(d1, d2), layer);
         assert_eq!(plan.nodes[0].layer.class_name(), class, "{name}");
         let got = run(ex, &plan, &x, mask.as_ref());
         assert_close(&got, &want, 1e-5, name);
         // the mask rule: the output is masked exactly when Keras's was (never, for these)
-        let flavour = KerasFlavour::from_keras_version(&version).unwrap();
         let masked_in = TensorInfo::f32(vec![None, Some(a2)]).with_mask(mask.is_some());
         if time_first {
             let out = plan.nodes[0].layer.infer(&[masked_in], flavour).unwrap();
