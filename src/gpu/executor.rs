@@ -566,6 +566,12 @@ impl GpuExecutor {
                 let ins: Vec<GpuTensor> = node.inputs.iter().map(tensor).collect();
                 let outs: Vec<GpuTensor> = node.outputs.iter().map(tensor).collect();
                 rec.init = if later_chunk { Init::Carried } else { *init };
+                // a node's steps are its sequence input's: a layer before it (Conv1D,
+                // pooling, padding, cropping) may have changed the length
+                rec.part.steps = match ins.first() {
+                    Some(x) if x.shape.len() >= 3 => x.shape[1],
+                    _ => part.steps,
+                };
                 op.record(&mut rec, &ins, &outs)
                     .map_err(|e| e.in_layer(&node.name, node.layer.class_name()))?;
             }

@@ -680,6 +680,161 @@ fn chain(ex: &Exec) {
     assert_close(&y, &global_ref(gap, &v, None), 2e-5, "chain");
 }
 
+/// Recurrent layers after layers that change the sequence length (Conv1D valid / strided /
+/// channels_first, pooling, padding, cropping): the GPU runs each LSTM over its own input's
+/// steps, not the model input's, and equals the CPU.
+fn recurrent_after_length_changes(ex: &Exec) {
+    use wgpu_lstm::layers::Recurrent;
+    use wgpu_lstm::{LstmConfig, LstmWeights};
+    let mut r = rng(109);
+    let lstm = |d: usize, units: usize, rs: bool, seed: u64| {
+        let cfg = LstmConfig {
+            return_sequences: rs,
+            ..LstmConfig::new(units)
+        };
+        let w = LstmWeights::keras_default(d, &cfg, seed);
+        Layer::Recurrent(Recurrent::lstm(cfg, w).unwrap())
+    };
+    let (b, t, ch) = (3, 13, 4);
+    let chains: Vec<(TensorInfo, Vec<(String, Layer)>)> = vec![
+        (
+            info3(None, Some(ch)),
+            vec![
+                (
+                    "conv".into(),
+                    Layer::Conv1D(
+                        Conv1D::new(
+                            random(&mut rng(1), Ix3(3, ch, 5), 0.5),
+                            None,
+                            Activation::Relu.into(),
+                        )
+                        .unwrap(),
+                    ),
+                ),
+                (
+                    "max".into(),
+                    Layer::Pooling1D(Pooling1D::new(PoolMode::Max, 2)),
+                ),
+                ("lstm".into(), lstm(5, 4, false, 1)),
+            ],
+        ),
+        (
+            info3(None, Some(ch)),
+            vec![
+                (
+                    "conv".into(),
+                    Layer::Conv1D(Conv1D {
+                        strides: 2,
+                        groups: 2,
+                        ..Conv1D::new(
+                            random(&mut rng(2), Ix3(3, 2, 6), 0.5),
+                            None,
+                            Activation::Linear.into(),
+                        )
+                        .unwrap()
+                    }),
+                ),
+                (
+                    "avg".into(),
+                    Layer::Pooling1D(Pooling1D {
+                        padding: ConvPadding::Same,
+                        ..Pooling1D::new(PoolMode::Average, 2)
+                    }),
+                ),
+                ("lstm".into(), lstm(6, 3, true, 2)),
+            ],
+        ),
+        (
+            // the LSTM needs its features (the steps here) known
+            info3(Some(ch), Some(t)),
+            vec![
+                (
+                    "conv".into(),
+                    Layer::Conv1D(Conv1D {
+                        data_format: DataFormat::ChannelsFirst,
+                        ..Conv1D::new(
+                            random(&mut rng(3), Ix3(2, ch, 4), 0.5),
+                            None,
+                            Activation::Linear.into(),
+                        )
+                        .unwrap()
+                    }),
+                ),
+                // (B, 4 filters, 12 steps): the LSTM sees 4 steps of 12 features
+                ("lstm".into(), lstm(t - 1, 3, false, 3)),
+            ],
+        ),
+        (
+            info3(None, Some(ch)),
+            vec![
+                (
+                    "pad".into(),
+                    Layer::ZeroPadding1D(ZeroPadding1D {
+                        left: 1,
+                        right: 2,
+                        data_format: DataFormat::ChannelsLast,
+                    }),
+                ),
+                ("lstm".into(), lstm(ch, 4, true, 4)),
+                (
+                    "crop".into(),
+                    Layer::Cropping1D(Cropping1D { left: 1, right: 1 }),
+                ),
+                (
+                    "gmp".into(),
+                    Layer::GlobalPooling1D(GlobalPooling1D::new(PoolMode::Max)),
+                ),
+            ],
+        ),
+    ];
+    for (input, layers) in chains {
+        let plan = Plan::sequential("chain", KerasFlavour::Keras3, input.clone(), layers).unwrap();
+        let shape: Vec<usize> = if input.shape[0].is_none() {
+            vec![b, t, ch]
+        } else {
+            vec![b, ch, t]
+        };
+        let x = random(&mut r, Ix3(shape[0], shape[1], shape[2]), 1.0);
+        run(ex, &plan, &x, None);
+    }
+    // a Bidirectional after max pooling
+    let half = wgpu_lstm::LstmConfig {
+        return_sequences: true,
+        ..wgpu_lstm::LstmConfig::new(3)
+    };
+    let bidir = crate::common::BidirDef {
+        forward: (
+            half.clone(),
+            wgpu_lstm::LstmWeights::keras_default(ch, &half, 5),
+        ),
+        backward: (
+            half.clone(),
+            wgpu_lstm::LstmWeights::keras_default(ch, &half, 6),
+        ),
+        merge: wgpu_lstm::layers::bidirectional::MergeMode::Concat,
+    }
+    .build();
+    let plan = Plan::sequential(
+        "bidir",
+        KerasFlavour::Keras3,
+        info3(None, Some(ch)),
+        vec![
+            (
+                "max".into(),
+                Layer::Pooling1D(Pooling1D::new(PoolMode::Max, 3)),
+            ),
+            ("bidir".into(), bidir),
+            (
+                "gap".into(),
+                Layer::GlobalPooling1D(GlobalPooling1D::new(PoolMode::Average)),
+            ),
+        ],
+    )
+    .unwrap();
+    let x = random(&mut r, Ix3(b, t, ch), 1.0);
+    run(ex, &plan, &x, None);
+}
+
 // ------------------------------------------------------------------ loop budget, limits
 
 /// Sizes whose loops would pass lavapipe's 65 535 iterations in one invocation if the
@@ -1193,6 +1348,11 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         padding_cropping_random,
     ));
     v.extend(crate::common::suite_of("layers_conv::chain", &e, chain));
+    v.extend(crate::common::suite_of(
+        "layers_conv::recurrent_after_length_changes",
+        &e,
+        recurrent_after_length_changes,
+    ));
     v.extend(crate::common::suite_of(
         "layers_conv::past_the_loop_budget",
         &e,

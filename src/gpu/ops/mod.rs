@@ -27,7 +27,8 @@ pub(crate) mod recurrent;
 pub(crate) use recurrent::GpuLstm;
 
 /// Which part of a call one recording covers: rows [row0, row0 + rows) of a call (and of
-/// the state) of `batch` rows, `steps` timesteps of the input sequence; `first` = the first
+/// the state) of `batch` rows, `steps` timesteps of the node's sequence input (set per node
+/// by the executor: layers before it may change the length); `first` = the first
 /// time chunk of these rows in this call (recurrent layers start their state here, and their
 /// masked-output hold at zero).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
