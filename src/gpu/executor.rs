@@ -590,11 +590,12 @@ impl GpuExecutor {
                 }
                 let outs: Vec<GpuTensor> = node.outputs.iter().map(tensor).collect();
                 rec.init = if later_chunk { Init::Carried } else { *init };
-                // a sequence layer runs over its own input's steps (a graph may hold
-                // sequences of several lengths; a time chunk has one length)
-                if let Some(x) = ins.first().filter(|x| x.shape.len() >= 3) {
-                    rec.part.steps = x.shape[1];
-                }
+                // a node's steps are its sequence input's: a layer before it (Conv1D,
+                // pooling, padding, cropping) may have changed the length
+                rec.part.steps = match ins.first() {
+                    Some(x) if x.shape.len() >= 3 => x.shape[1],
+                    _ => part.steps,
+                };
                 op.record(&mut rec, &ins, &outs)
                     .map_err(|e| e.in_layer(&node.name, node.layer.class_name()))?;
             }

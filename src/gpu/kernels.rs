@@ -32,6 +32,14 @@ pub const LSTM_SEQUENCE_WGSL: &str = include_str!("../../shaders/lstm_sequence.w
 pub const MASKING_WGSL: &str = include_str!("../../shaders/masking.wgsl");
 /// `shaders/merge.wgsl`: Bidirectional's sum / mul / ave merge.
 pub const MERGE_WGSL: &str = include_str!("../../shaders/merge.wgsl");
+/// `shaders/conv1d.wgsl`: Keras's Conv1D (needs [`ACTIVATION_WGSL`]).
+pub const CONV1D_WGSL: &str = include_str!("../../shaders/conv1d.wgsl");
+/// `shaders/pooling.wgsl`: Keras's MaxPooling1D / AveragePooling1D.
+pub const POOLING_WGSL: &str = include_str!("../../shaders/pooling.wgsl");
+/// `shaders/global_pooling.wgsl`: Keras's GlobalMaxPooling1D / GlobalAveragePooling1D.
+pub const GLOBAL_POOLING_WGSL: &str = include_str!("../../shaders/global_pooling.wgsl");
+/// `shaders/padding.wgsl`: Keras's ZeroPadding1D / Cropping1D.
+pub const PADDING_WGSL: &str = include_str!("../../shaders/padding.wgsl");
 
 /// The full source of the input projection: activation functions, then the GEMM.
 ///
@@ -187,6 +195,13 @@ pub fn all_sources() -> Vec<(&'static str, String)> {
             format!("{ACTIVATION_WGSL}\n{ACTIVATION_LAYER_WGSL}"),
         ),
         ("merge.wgsl", MERGE_WGSL.to_string()),
+        (
+            "activation.wgsl + conv1d.wgsl",
+            format!("{ACTIVATION_WGSL}\n{CONV1D_WGSL}"),
+        ),
+        ("pooling.wgsl", POOLING_WGSL.to_string()),
+        ("global_pooling.wgsl", GLOBAL_POOLING_WGSL.to_string()),
+        ("padding.wgsl", PADDING_WGSL.to_string()),
     ]
 }
 

@@ -19,7 +19,11 @@ use crate::error::{Error, Result};
 use crate::layers::activation_layer::LayerActivation;
 use crate::layers::bidirectional::MergeMode;
 use crate::layers::identity::IDENTITY_CLASSES;
-use crate::layers::{ActivationLayer, Bidirectional, Dense, Identity, Layer, Masking, Recurrent};
+use crate::layers::pooling::PoolMode;
+use crate::layers::{
+    ActivationLayer, Bidirectional, Conv1D, Cropping1D, Dense, GlobalPooling1D, Identity, Layer,
+    Masking, Pooling1D, Recurrent, ZeroPadding1D,
+};
 use crate::plan::{Plan, PlanBuilder, TensorId};
 use crate::tensor::{Dtype, TensorInfo};
 use crate::weights::LstmWeights;
@@ -49,6 +53,33 @@ fn class(spec_class: &str, module: Option<&str>) -> Option<Kind> {
                 activation: LayerActivation::from_config(&s.config, f)?,
             }))
         }),
+        "Conv1D" | "Convolution1D" => Kind::Layer(conv1d),
+        "MaxPooling1D" | "MaxPool1D" => Kind::Layer(|s, _| {
+            Ok(Layer::Pooling1D(Pooling1D::from_keras(
+                PoolMode::Max,
+                &s.config,
+            )?))
+        }),
+        "AveragePooling1D" | "AvgPool1D" => Kind::Layer(|s, _| {
+            Ok(Layer::Pooling1D(Pooling1D::from_keras(
+                PoolMode::Average,
+                &s.config,
+            )?))
+        }),
+        "GlobalMaxPooling1D" | "GlobalMaxPool1D" => Kind::Layer(|s, f| {
+            let g = GlobalPooling1D::from_keras(PoolMode::Max, &s.config, f)?;
+            Ok(Layer::GlobalPooling1D(g))
+        }),
+        "GlobalAveragePooling1D" | "GlobalAvgPool1D" => Kind::Layer(|s, f| {
+            let g = GlobalPooling1D::from_keras(PoolMode::Average, &s.config, f)?;
+            Ok(Layer::GlobalPooling1D(g))
+        }),
+        "ZeroPadding1D" => {
+            Kind::Layer(|s, _| Ok(Layer::ZeroPadding1D(ZeroPadding1D::from_keras(&s.config)?)))
+        }
+        "Cropping1D" => {
+            Kind::Layer(|s, _| Ok(Layer::Cropping1D(Cropping1D::from_keras(&s.config)?)))
+        }
         c if IDENTITY_CLASSES.contains(&c) => {
             Kind::Layer(|s, _| Ok(Layer::Identity(Identity::new(&s.class_name))))
         }
@@ -90,7 +121,7 @@ pub(crate) fn weight_roles(class: &str, config: &Value) -> Option<Vec<String>> {
             v.extend(rnn(bwd, "backward/"));
             v
         }
-        "Dense" => {
+        "Dense" | "Conv1D" | "Convolution1D" => {
             let mut v = vec!["kernel".to_string()];
             if bias(config) {
                 v.push("bias".into());
@@ -282,6 +313,18 @@ fn dense(spec: &LayerSpec, flavour: KerasFlavour) -> Result<Layer> {
     Ok(Layer::Dense(Dense::new(kernel, bias, act)?))
 }
 
+fn conv1d(spec: &LayerSpec, flavour: KerasFlavour) -> Result<Layer> {
+    let roles = weight_roles("Conv1D", &spec.config).unwrap_or_default();
+    expect_count(&spec.weights, &roles)?;
+    let kernel = weight(&spec.weights, "kernel")?.to_array()?;
+    let bias = match spec.weights.iter().find(|w| w.name == "bias") {
+        Some(b) => Some(b.to_array()?),
+        None => None,
+    };
+    let c = Conv1D::from_keras(&spec.config, kernel, bias, flavour)?;
+    Ok(Layer::Conv1D(c))
+}
+
 /// A shape list from a config (`[null, 6, 3]`): the batch entry and the rest.
 fn shape_of(v: Option<&Value>) -> Option<(Option<usize>, Vec<Option<usize>>)> {
     let arr = v?.as_array()?;
@@ -316,6 +359,10 @@ fn implied_input(layer: &Layer) -> Option<TensorInfo> {
         Layer::Recurrent(r) => r.input_dim(),
         Layer::Bidirectional(b) => b.forward.input_dim(),
         Layer::Dense(d) => d.kernel.nrows(),
+        Layer::Conv1D(c) => {
+            let (a1, a2) = c.data_format.axes(None, Some(c.in_channels()));
+            return Some(TensorInfo::f32(vec![a1, a2]));
+        }
         _ => return None,
     };
     Some(TensorInfo::f32(vec![None, Some(d)]))

@@ -10,6 +10,10 @@
 //! | [`Bidirectional`] | `Bidirectional` | `bidirectional.rs` |
 //! | [`Dense`] | `Dense` | `dense.rs` |
 //! | [`ActivationLayer`] | `Activation` | `activation_layer.rs` |
+//! | [`Conv1D`] | `Conv1D` | `conv1d.rs` |
+//! | [`Pooling1D`] | `MaxPooling1D`, `AveragePooling1D` | `pooling.rs` |
+//! | [`GlobalPooling1D`] | `GlobalMaxPooling1D`, `GlobalAveragePooling1D` | `global_pooling.rs` |
+//! | [`ZeroPadding1D`], [`Cropping1D`] | `ZeroPadding1D`, `Cropping1D` | `padding.rs` |
 //!
 //! Masks follow Keras's `compute_mask`: a layer that supports masking passes its input's
 //! mask on (or computes one), any other layer drops it.
@@ -22,16 +26,24 @@ use crate::tensor::{TensorInfo, Value};
 
 pub mod activation_layer;
 pub mod bidirectional;
+pub mod conv1d;
 pub mod dense;
+pub mod global_pooling;
 pub mod identity;
 pub mod masking;
+pub mod padding;
+pub mod pooling;
 pub mod recurrent;
 
 pub use activation_layer::ActivationLayer;
 pub use bidirectional::Bidirectional;
+pub use conv1d::Conv1D;
 pub use dense::Dense;
+pub use global_pooling::GlobalPooling1D;
 pub use identity::Identity;
 pub use masking::Masking;
+pub use padding::{Cropping1D, ZeroPadding1D};
+pub use pooling::Pooling1D;
 pub use recurrent::Recurrent;
 
 /// What every layer kind provides to the plan and the CPU executor.
@@ -110,6 +122,16 @@ pub enum Layer {
     Dense(Dense),
     /// Keras `Activation`.
     Activation(ActivationLayer),
+    /// Keras `Conv1D`.
+    Conv1D(Conv1D),
+    /// Keras `MaxPooling1D` / `AveragePooling1D`.
+    Pooling1D(Pooling1D),
+    /// Keras `GlobalMaxPooling1D` / `GlobalAveragePooling1D`.
+    GlobalPooling1D(GlobalPooling1D),
+    /// Keras `ZeroPadding1D`.
+    ZeroPadding1D(ZeroPadding1D),
+    /// Keras `Cropping1D`.
+    Cropping1D(Cropping1D),
 }
 
 impl Layer {
@@ -121,6 +143,11 @@ impl Layer {
             Layer::Bidirectional(l) => l,
             Layer::Dense(l) => l,
             Layer::Activation(l) => l,
+            Layer::Conv1D(l) => l,
+            Layer::Pooling1D(l) => l,
+            Layer::GlobalPooling1D(l) => l,
+            Layer::ZeroPadding1D(l) => l,
+            Layer::Cropping1D(l) => l,
         }
     }
 

@@ -26,6 +26,7 @@ mod gpu_vs_cpu;
 mod hostile_hdf5;
 mod keras_vectors;
 mod layers;
+mod layers_conv;
 mod models;
 mod precision;
 mod props;
@@ -54,6 +55,7 @@ fn main() {
         hostile_hdf5::tests(),
         keras_vectors::tests(),
         layers::tests(),
+        layers_conv::tests(),
         models::tests(),
         precision::tests(),
         props::tests(),

@@ -16,14 +16,19 @@ use crate::state::LstmState;
 
 pub(crate) mod activation_layer;
 pub(crate) mod bidirectional;
+pub(crate) mod conv1d;
 pub(crate) mod dense;
+pub(crate) mod global_pooling;
 pub(crate) mod masking;
+pub(crate) mod padding;
+pub(crate) mod pooling;
 pub(crate) mod recurrent;
 
 pub(crate) use recurrent::GpuLstm;
 
 /// Which part of a call one recording covers: rows [row0, row0 + rows) of a call (and of
-/// the state) of `batch` rows, `steps` timesteps of the input sequence; `first` = the first
+/// the state) of `batch` rows, `steps` timesteps of the node's sequence input (set per node
+/// by the executor: layers before it may change the length); `first` = the first
 /// time chunk of these rows in this call (recurrent layers start their state here, and their
 /// masked-output hold at zero).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,6 +179,11 @@ pub(crate) fn build(
         Layer::Bidirectional(b) => {
             Box::new(bidirectional::GpuBidirectional::new(ctx, b, precision)?)
         }
+        Layer::Conv1D(c) => Box::new(conv1d::GpuConv1D::new(ctx, c)),
+        Layer::Pooling1D(p) => Box::new(pooling::GpuPooling::new(ctx, p)),
+        Layer::GlobalPooling1D(g) => Box::new(global_pooling::GpuGlobalPooling::new(ctx, g)),
+        Layer::ZeroPadding1D(z) => Box::new(padding::GpuShift::zero_padding(ctx, z)),
+        Layer::Cropping1D(c) => Box::new(padding::GpuShift::cropping(ctx, c)),
     })
 }
 
