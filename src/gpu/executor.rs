@@ -562,6 +562,7 @@ impl GpuExecutor {
                     buf: buf(t.0),
                     shape: shapes[t.0].clone(),
                     mask: mask_of[t.0].clone(),
+                    dtype: infos[t.0].dtype,
                 };
                 let ins: Vec<GpuTensor> = node.inputs.iter().map(tensor).collect();
                 let outs: Vec<GpuTensor> = node.outputs.iter().map(tensor).collect();

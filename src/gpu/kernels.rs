@@ -32,6 +32,12 @@ pub const LSTM_SEQUENCE_WGSL: &str = include_str!("../../shaders/lstm_sequence.w
 pub const MASKING_WGSL: &str = include_str!("../../shaders/masking.wgsl");
 /// `shaders/merge.wgsl`: Bidirectional's sum / mul / ave merge.
 pub const MERGE_WGSL: &str = include_str!("../../shaders/merge.wgsl");
+/// `shaders/merge_layers.wgsl`: the element-wise merge layers (Add, Multiply, …) and their
+/// merged masks.
+pub const MERGE_LAYERS_WGSL: &str = include_str!("../../shaders/merge_layers.wgsl");
+/// `shaders/mask_ops.wgsl`: Keras 3's mask ops (NotEqual, Any, LogicalOr, …) and the block
+/// copy of Concatenate.
+pub const MASK_OPS_WGSL: &str = include_str!("../../shaders/mask_ops.wgsl");
 
 /// The full source of the input projection: activation functions, then the GEMM.
 ///
@@ -187,6 +193,8 @@ pub fn all_sources() -> Vec<(&'static str, String)> {
             format!("{ACTIVATION_WGSL}\n{ACTIVATION_LAYER_WGSL}"),
         ),
         ("merge.wgsl", MERGE_WGSL.to_string()),
+        ("merge_layers.wgsl", MERGE_LAYERS_WGSL.to_string()),
+        ("mask_ops.wgsl", MASK_OPS_WGSL.to_string()),
     ]
 }
 

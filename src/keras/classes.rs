@@ -15,7 +15,10 @@ use crate::error::{Error, Result};
 use crate::layers::activation_layer::LayerActivation;
 use crate::layers::bidirectional::MergeMode;
 use crate::layers::identity::IDENTITY_CLASSES;
-use crate::layers::{ActivationLayer, Bidirectional, Dense, Identity, Layer, Masking, Recurrent};
+use crate::layers::merge::MERGE_CLASSES;
+use crate::layers::{
+    ActivationLayer, Bidirectional, Dense, Identity, Layer, Masking, Merge, Recurrent,
+};
 use crate::plan::Plan;
 use crate::tensor::{Dtype, TensorInfo};
 use crate::weights::LstmWeights;
@@ -40,6 +43,15 @@ fn class(name: &str) -> Option<Kind> {
             Ok(Layer::Activation(ActivationLayer {
                 activation: LayerActivation::from_config(&s.config, f)?,
             }))
+        }),
+        // the layers; a Keras 3 op node `Concatenate` (module keras.src.ops.numpy) is routed
+        // by the reader to `MaskOp::from_keras` (see `layers::mask_ops::is_op`)
+        c if MERGE_CLASSES.contains(&c) => Kind::Layer(|s, f| {
+            Ok(Layer::Merge(Merge::from_keras(
+                &s.class_name,
+                &s.config,
+                f,
+            )?))
         }),
         c if IDENTITY_CLASSES.contains(&c) => {
             Kind::Layer(|s, _| Ok(Layer::Identity(Identity::new(&s.class_name))))

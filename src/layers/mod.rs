@@ -10,6 +10,8 @@
 //! | [`Bidirectional`] | `Bidirectional` | `bidirectional.rs` |
 //! | [`Dense`] | `Dense` | `dense.rs` |
 //! | [`ActivationLayer`] | `Activation` | `activation_layer.rs` |
+//! | [`Merge`] | `Concatenate`, `Add`, `Subtract`, `Multiply`, `Average`, `Maximum`, `Minimum` | `merge.rs` |
+//! | [`MaskOp`] | Keras 3 op nodes (module `keras.src.ops.*`): `NotEqual`, `Equal`, `Any`, `All`, `LogicalOr`, `LogicalAnd`, `LogicalNot`, `ExpandDims`, `Squeeze`, `ZerosLike`, `OnesLike`, op `Concatenate`, `Cast` | `mask_ops.rs` |
 //!
 //! Masks follow Keras's `compute_mask`: a layer that supports masking passes its input's
 //! mask on (or computes one), any other layer drops it.
@@ -23,14 +25,18 @@ pub mod activation_layer;
 pub mod bidirectional;
 pub mod dense;
 pub mod identity;
+pub mod mask_ops;
 pub mod masking;
+pub mod merge;
 pub mod recurrent;
 
 pub use activation_layer::ActivationLayer;
 pub use bidirectional::Bidirectional;
 pub use dense::Dense;
 pub use identity::Identity;
+pub use mask_ops::MaskOp;
 pub use masking::Masking;
+pub use merge::Merge;
 pub use recurrent::Recurrent;
 
 /// What every layer kind provides to the plan and the CPU executor.
@@ -103,6 +109,10 @@ pub enum Layer {
     Dense(Dense),
     /// Keras `Activation`.
     Activation(ActivationLayer),
+    /// Keras's merge layers (`Concatenate`, `Add`, …).
+    Merge(Merge),
+    /// A Keras 3 op node of a mask computation (`NotEqual`, `Any`, …).
+    Op(MaskOp),
 }
 
 impl Layer {
@@ -114,6 +124,8 @@ impl Layer {
             Layer::Bidirectional(l) => l,
             Layer::Dense(l) => l,
             Layer::Activation(l) => l,
+            Layer::Merge(l) => l,
+            Layer::Op(l) => l,
         }
     }
 

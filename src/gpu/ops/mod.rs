@@ -17,7 +17,9 @@ use crate::state::LstmState;
 pub(crate) mod activation_layer;
 pub(crate) mod bidirectional;
 pub(crate) mod dense;
+pub(crate) mod mask_ops;
 pub(crate) mod masking;
+pub(crate) mod merge;
 pub(crate) mod recurrent;
 
 pub(crate) use recurrent::GpuLstm;
@@ -53,6 +55,8 @@ pub(crate) struct GpuTensor {
     pub buf: wgpu::Buffer,
     pub shape: Vec<usize>,
     pub mask: Option<wgpu::Buffer>,
+    /// float32, or token ids uploaded as their u32 bits
+    pub dtype: crate::tensor::Dtype,
 }
 
 impl GpuTensor {
@@ -174,6 +178,8 @@ pub(crate) fn build(
         Layer::Bidirectional(b) => {
             Box::new(bidirectional::GpuBidirectional::new(ctx, b, precision)?)
         }
+        Layer::Merge(m) => Box::new(merge::GpuMerge::new(ctx, m)),
+        Layer::Op(op) => Box::new(mask_ops::GpuMaskOp::new(ctx, op)),
     })
 }
 
