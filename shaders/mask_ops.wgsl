@@ -114,12 +114,17 @@ fn b2f(b: bool) -> f32 {
     return select(0.0, 1.0, b);
 }
 
-// Cast of a value (bits, for NaN) to an integer type: truncated, -lim out of range / NaN.
+// Cast of a value (bits, for NaN) to an integer type: truncated, -lim out of range / NaN,
+// +0 for a zero.
 fn to_int(v: f32, bits: u32, is_int: bool, lim: f32) -> f32 {
     let t = trunc(v);
     let nan = !is_int && (bits & 0x7fffffffu) > 0x7f800000u;
     if (nan || t >= lim || t < -lim) {
         return -lim;
+    }
+    // an integer has no -0 (whose bits a mask word would read as valid)
+    if ((bitcast<u32>(t) & 0x7fffffffu) == 0u) {
+        return 0.0;
     }
     return t;
 }

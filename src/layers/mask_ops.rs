@@ -20,7 +20,9 @@
 //! (`keras/classes.rs`, which sees the config only and maps `Concatenate` to the layer)
 //! otherwise. A binary op's scalar operand (`not_equal(x, 0)`) is a positional argument of
 //! the node, not part of its config, so the reader passes the node's arguments as
-//! [`OpArg`]s.
+//! [`OpArg`]s ([`MaskOp::from_keras`]) or as a tensor count and the numbers
+//! ([`MaskOp::from_call`]). The (B, T) 0.0 / 1.0 tensor such a graph computes is what Keras 3
+//! passes as a layer's `mask=`: nonzero = valid, on the CPU and as GPU mask words.
 //!
 //! Ops never carry Keras masks: their outputs are plain tensors. The batch axis is never
 //! reduced, squeezed, concatenated along or moved (such ops are refused), and tensor
@@ -54,6 +56,10 @@ pub fn is_op(module: Option<&str>) -> bool {
 }
 
 /// The Keras 3 operation classes a [`MaskOp`] runs.
+///
+/// ```
+/// assert!(wgpu_lstm::layers::mask_ops::OP_CLASSES.contains(&"LogicalOr"));
+/// ```
 pub const OP_CLASSES: &[&str] = &[
     "NotEqual",
     "Equal",
@@ -133,6 +139,7 @@ impl CastTo {
     /// assert_eq!(CastTo::Int32.apply(-2.7), -2.0);
     /// assert_eq!(CastTo::Bool.apply(-0.0), 0.0);
     /// assert_eq!(CastTo::Int32.apply(f32::NAN), -2147483648.0);
+    /// assert_eq!(CastTo::Int32.apply(-0.5).to_bits(), 0); // +0, not -0
     /// ```
     pub fn apply(self, v: f32) -> f32 {
         match self {
@@ -147,6 +154,8 @@ impl CastTo {
                 let t = v.trunc();
                 if t.is_nan() || t >= lim || t < -lim {
                     -lim
+                } else if t == 0.0 {
+                    0.0 // an integer has no -0 (whose bits a mask word would read as valid)
                 } else {
                     t
                 }
@@ -510,6 +519,25 @@ impl MaskOp {
             }
         }
         Ok(MaskOp { kind, scalar })
+    }
+
+    /// [`MaskOp::from_keras`] from a call as a reader lists it: how many tensors it reads and
+    /// its number arguments (their positions do not matter: the binary ops are symmetric).
+    ///
+    /// ```
+    /// use wgpu_lstm::layers::mask_ops::{MaskOp, OpKind};
+    /// let op = MaskOp::from_call("NotEqual", &serde_json::json!({}), 1, &[0.0]).unwrap();
+    /// assert_eq!((op.kind, op.scalar), (OpKind::NotEqual, Some(0.0)));
+    /// ```
+    pub fn from_call(
+        class_name: &str,
+        cfg: &Json,
+        tensors: usize,
+        scalars: &[f64],
+    ) -> Result<Self> {
+        let mut args = vec![OpArg::Tensor; tensors];
+        args.extend(scalars.iter().map(|&v| OpArg::Scalar(v)));
+        Self::from_keras(class_name, cfg, &args)
     }
 
     /// How many tensor inputs the node takes (`None`: any number, at least one — the op

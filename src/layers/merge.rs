@@ -40,6 +40,10 @@ use crate::tensor::{TensorInfo, Value, check_mask};
 use super::LayerOps;
 
 /// The Keras classes of [`Merge`].
+///
+/// ```
+/// assert!(wgpu_lstm::layers::merge::MERGE_CLASSES.contains(&"Average"));
+/// ```
 pub const MERGE_CLASSES: &[&str] = &[
     "Concatenate",
     "Add",
