@@ -583,6 +583,7 @@ impl GpuExecutor {
                     buf: buf(t.0),
                     shape: shapes[t.0].clone(),
                     mask: mask_of[t.0].clone(),
+                    dtype: infos[t.0].dtype,
                 };
                 let mut ins: Vec<GpuTensor> = node.inputs.iter().map(tensor).collect();
                 if let Some(m) = node.mask {

@@ -40,6 +40,12 @@ pub const POOLING_WGSL: &str = include_str!("../../shaders/pooling.wgsl");
 pub const GLOBAL_POOLING_WGSL: &str = include_str!("../../shaders/global_pooling.wgsl");
 /// `shaders/padding.wgsl`: Keras's ZeroPadding1D / Cropping1D.
 pub const PADDING_WGSL: &str = include_str!("../../shaders/padding.wgsl");
+/// `shaders/merge_layers.wgsl`: the element-wise merge layers (Add, Multiply, …) and their
+/// merged masks.
+pub const MERGE_LAYERS_WGSL: &str = include_str!("../../shaders/merge_layers.wgsl");
+/// `shaders/mask_ops.wgsl`: Keras 3's mask ops (NotEqual, Any, LogicalOr, …) and the block
+/// copy of Concatenate.
+pub const MASK_OPS_WGSL: &str = include_str!("../../shaders/mask_ops.wgsl");
 
 /// The full source of the input projection: activation functions, then the GEMM.
 ///
@@ -202,6 +208,8 @@ pub fn all_sources() -> Vec<(&'static str, String)> {
         ("pooling.wgsl", POOLING_WGSL.to_string()),
         ("global_pooling.wgsl", GLOBAL_POOLING_WGSL.to_string()),
         ("padding.wgsl", PADDING_WGSL.to_string()),
+        ("merge_layers.wgsl", MERGE_LAYERS_WGSL.to_string()),
+        ("mask_ops.wgsl", MASK_OPS_WGSL.to_string()),
     ]
 }
 

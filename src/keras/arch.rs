@@ -177,7 +177,11 @@ fn parse_model(v: &Value, src: &str, depth: usize) -> Result<Arch> {
         layers.push(ArchLayer {
             class_name: lclass.to_string(),
             name,
-            module: e.get("module").and_then(Value::as_str).map(str::to_string),
+            module: e
+                .get("module")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .or_else(|| inferred_op_module(lclass, lcfg)),
             config: lcfg.clone(),
             calls,
             model,
@@ -366,6 +370,16 @@ pub(crate) fn to_snake_case(name: &str) -> String {
         }
     }
     b.to_lowercase()
+}
+
+/// Keras 3 writes its graph operations into a legacy `.h5` file's `model_config` without
+/// their `module` (so Keras itself cannot reload such a file). An entry whose class is an
+/// operation's and whose config lacks the `trainable` every layer's `get_config` writes is
+/// such an operation — this tells the op `Concatenate` from the layer.
+fn inferred_op_module(class: &str, config: &Value) -> Option<String> {
+    let layer_like = config.get("trainable").is_some();
+    (crate::layers::mask_ops::OP_CLASSES.contains(&class) && !layer_like)
+        .then(|| "keras.src.ops.numpy".to_string())
 }
 
 #[cfg(test)]

@@ -19,10 +19,12 @@ use crate::error::{Error, Result};
 use crate::layers::activation_layer::LayerActivation;
 use crate::layers::bidirectional::MergeMode;
 use crate::layers::identity::IDENTITY_CLASSES;
+use crate::layers::mask_ops::OP_CLASSES;
+use crate::layers::merge::MERGE_CLASSES;
 use crate::layers::pooling::PoolMode;
 use crate::layers::{
     ActivationLayer, Bidirectional, Conv1D, Cropping1D, Dense, GlobalPooling1D, Identity, Layer,
-    Masking, Pooling1D, Recurrent, ZeroPadding1D,
+    MaskOp, Masking, Merge, Pooling1D, Recurrent, ZeroPadding1D,
 };
 use crate::plan::{Plan, PlanBuilder, TensorId};
 use crate::tensor::{Dtype, TensorInfo};
@@ -40,7 +42,9 @@ enum Kind {
 /// Both Keras versions use these names.
 fn class(spec_class: &str, module: Option<&str>) -> Option<Kind> {
     if is_op_module(module) {
-        return None;
+        return OP_CLASSES
+            .contains(&spec_class)
+            .then_some(Kind::Layer(mask_op));
     }
     Some(match spec_class {
         "InputLayer" => Kind::Input,
@@ -80,6 +84,15 @@ fn class(spec_class: &str, module: Option<&str>) -> Option<Kind> {
         "Cropping1D" => {
             Kind::Layer(|s, _| Ok(Layer::Cropping1D(Cropping1D::from_keras(&s.config)?)))
         }
+        // the layers; a Keras 3 op node `Concatenate` (module keras.src.ops.numpy) is routed
+        // by the reader to `MaskOp::from_keras` (see `layers::mask_ops::is_op`)
+        c if MERGE_CLASSES.contains(&c) => Kind::Layer(|s, f| {
+            Ok(Layer::Merge(Merge::from_keras(
+                &s.class_name,
+                &s.config,
+                f,
+            )?))
+        }),
         c if IDENTITY_CLASSES.contains(&c) => {
             Kind::Layer(|s, _| Ok(Layer::Identity(Identity::new(&s.class_name))))
         }
@@ -130,6 +143,21 @@ pub(crate) fn weight_roles(class: &str, config: &Value) -> Option<Vec<String>> {
         }
         _ => return None,
     })
+}
+
+/// A Keras 3 graph operation (`keras.src.ops.*`): its tensors and scalar arguments come
+/// from its one call.
+fn mask_op(spec: &LayerSpec, _: KerasFlavour) -> Result<Layer> {
+    let call = spec
+        .calls
+        .first()
+        .ok_or_else(|| Error::config("inbound_nodes", "an operation node that is never called"))?;
+    Ok(Layer::Op(MaskOp::from_call(
+        &spec.class_name,
+        &spec.config,
+        call.inputs.len(),
+        &call.scalars,
+    )?))
 }
 
 /// Why a class is not in the table, in words.

@@ -14,6 +14,8 @@
 //! | [`Pooling1D`] | `MaxPooling1D`, `AveragePooling1D` | `pooling.rs` |
 //! | [`GlobalPooling1D`] | `GlobalMaxPooling1D`, `GlobalAveragePooling1D` | `global_pooling.rs` |
 //! | [`ZeroPadding1D`], [`Cropping1D`] | `ZeroPadding1D`, `Cropping1D` | `padding.rs` |
+//! | [`Merge`] | `Concatenate`, `Add`, `Subtract`, `Multiply`, `Average`, `Maximum`, `Minimum` | `merge.rs` |
+//! | [`MaskOp`] | Keras 3 op nodes (module `keras.src.ops.*`): `NotEqual`, `Equal`, `Any`, `All`, `LogicalOr`, `LogicalAnd`, `LogicalNot`, `ExpandDims`, `Squeeze`, `ZerosLike`, `OnesLike`, op `Concatenate`, `Cast` | `mask_ops.rs` |
 //!
 //! Masks follow Keras's `compute_mask`: a layer that supports masking passes its input's
 //! mask on (or computes one), any other layer drops it.
@@ -30,7 +32,9 @@ pub mod conv1d;
 pub mod dense;
 pub mod global_pooling;
 pub mod identity;
+pub mod mask_ops;
 pub mod masking;
+pub mod merge;
 pub mod padding;
 pub mod pooling;
 pub mod recurrent;
@@ -41,7 +45,9 @@ pub use conv1d::Conv1D;
 pub use dense::Dense;
 pub use global_pooling::GlobalPooling1D;
 pub use identity::Identity;
+pub use mask_ops::MaskOp;
 pub use masking::Masking;
+pub use merge::Merge;
 pub use padding::{Cropping1D, ZeroPadding1D};
 pub use pooling::Pooling1D;
 pub use recurrent::Recurrent;
@@ -132,6 +138,10 @@ pub enum Layer {
     ZeroPadding1D(ZeroPadding1D),
     /// Keras `Cropping1D`.
     Cropping1D(Cropping1D),
+    /// Keras's merge layers (`Concatenate`, `Add`, …).
+    Merge(Merge),
+    /// A Keras 3 op node of a mask computation (`NotEqual`, `Any`, …).
+    Op(MaskOp),
 }
 
 impl Layer {
@@ -148,6 +158,8 @@ impl Layer {
             Layer::GlobalPooling1D(l) => l,
             Layer::ZeroPadding1D(l) => l,
             Layer::Cropping1D(l) => l,
+            Layer::Merge(l) => l,
+            Layer::Op(l) => l,
         }
     }
 

@@ -27,6 +27,7 @@ mod hostile_hdf5;
 mod keras_vectors;
 mod layers;
 mod layers_conv;
+mod layers_merge;
 mod models;
 mod precision;
 mod props;
@@ -56,6 +57,7 @@ fn main() {
         keras_vectors::tests(),
         layers::tests(),
         layers_conv::tests(),
+        layers_merge::tests(),
         models::tests(),
         precision::tests(),
         props::tests(),

@@ -19,7 +19,9 @@ pub(crate) mod bidirectional;
 pub(crate) mod conv1d;
 pub(crate) mod dense;
 pub(crate) mod global_pooling;
+pub(crate) mod mask_ops;
 pub(crate) mod masking;
+pub(crate) mod merge;
 pub(crate) mod padding;
 pub(crate) mod pooling;
 pub(crate) mod recurrent;
@@ -58,6 +60,8 @@ pub(crate) struct GpuTensor {
     pub buf: wgpu::Buffer,
     pub shape: Vec<usize>,
     pub mask: Option<wgpu::Buffer>,
+    /// float32, or token ids uploaded as their u32 bits
+    pub dtype: crate::tensor::Dtype,
 }
 
 impl GpuTensor {
@@ -184,6 +188,8 @@ pub(crate) fn build(
         Layer::GlobalPooling1D(g) => Box::new(global_pooling::GpuGlobalPooling::new(ctx, g)),
         Layer::ZeroPadding1D(z) => Box::new(padding::GpuShift::zero_padding(ctx, z)),
         Layer::Cropping1D(c) => Box::new(padding::GpuShift::cropping(ctx, c)),
+        Layer::Merge(m) => Box::new(merge::GpuMerge::new(ctx, m)),
+        Layer::Op(op) => Box::new(mask_ops::GpuMaskOp::new(ctx, op)),
     })
 }
 
