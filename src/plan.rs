@@ -170,7 +170,7 @@ impl PlanBuilder {
     /// use wgpu_lstm::{plan::Plan, tensor::TensorInfo, Activation, KerasFlavour};
     /// let mut b = Plan::builder("m", KerasFlavour::Keras3);
     /// let x = b.input("x", TensorInfo::f32(vec![Some(3)]));
-    /// let d = Dense::new(ndarray::Array2::zeros((4, 1)), None, Activation::Linear).unwrap();
+    /// let d = Dense::new(ndarray::Array2::zeros((4, 1)), None, Activation::Linear.into()).unwrap();
     /// let e = b.node("dense", Layer::Dense(d), &[x]).unwrap_err();
     /// assert!(e.to_string().starts_with("layer `dense` (Dense)"));
     /// ```

@@ -47,12 +47,14 @@ pub(crate) enum Init<'a> {
 }
 
 /// One tensor of a recording: its buffer (rows of this part, row-major), its concrete shape
-/// (batch first) and its mask buffer ((rows, T) u32, 1 = valid), if it carries one.
+/// (batch first), its mask buffer ((rows, T) u32, 1 = valid), if it carries one, and its dtype.
 #[derive(Debug, Clone)]
 pub(crate) struct GpuTensor {
     pub buf: wgpu::Buffer,
     pub shape: Vec<usize>,
     pub mask: Option<wgpu::Buffer>,
+    /// float32, or token ids uploaded as u32 (an `Embedding`'s input).
+    pub dtype: crate::tensor::Dtype,
 }
 
 impl GpuTensor {
