@@ -32,6 +32,14 @@ pub const LSTM_SEQUENCE_WGSL: &str = include_str!("../../shaders/lstm_sequence.w
 pub const MASKING_WGSL: &str = include_str!("../../shaders/masking.wgsl");
 /// `shaders/merge.wgsl`: Bidirectional's sum / mul / ave merge.
 pub const MERGE_WGSL: &str = include_str!("../../shaders/merge.wgsl");
+/// `shaders/embedding.wgsl`: Keras's Embedding (table lookup, mask_zero).
+pub const EMBEDDING_WGSL: &str = include_str!("../../shaders/embedding.wgsl");
+/// `shaders/layout.wgsl`: a strided copy (Permute, RepeatVector, channels_first Flatten).
+pub const LAYOUT_WGSL: &str = include_str!("../../shaders/layout.wgsl");
+/// `shaders/batch_normalization.wgsl`: Keras's BatchNormalization at inference.
+pub const BATCH_NORMALIZATION_WGSL: &str = include_str!("../../shaders/batch_normalization.wgsl");
+/// `shaders/layer_normalization.wgsl`: Keras's LayerNormalization (chunked statistics).
+pub const LAYER_NORMALIZATION_WGSL: &str = include_str!("../../shaders/layer_normalization.wgsl");
 
 /// The full source of the input projection: activation functions, then the GEMM.
 ///
@@ -187,6 +195,16 @@ pub fn all_sources() -> Vec<(&'static str, String)> {
             format!("{ACTIVATION_WGSL}\n{ACTIVATION_LAYER_WGSL}"),
         ),
         ("merge.wgsl", MERGE_WGSL.to_string()),
+        ("embedding.wgsl", EMBEDDING_WGSL.to_string()),
+        ("layout.wgsl", LAYOUT_WGSL.to_string()),
+        (
+            "batch_normalization.wgsl",
+            BATCH_NORMALIZATION_WGSL.to_string(),
+        ),
+        (
+            "layer_normalization.wgsl",
+            LAYER_NORMALIZATION_WGSL.to_string(),
+        ),
     ]
 }
 

@@ -8,14 +8,17 @@
 use ndarray::{Array1, Array2, ArrayD, Ix2};
 use serde_json::Value;
 
-use super::{LayerSpec, ModelFile};
+use super::{LayerSpec, ModelFile, WeightArray};
 use crate::activation::KerasFlavour;
 use crate::config::LstmConfig;
 use crate::error::{Error, Result};
 use crate::layers::activation_layer::LayerActivation;
 use crate::layers::bidirectional::MergeMode;
 use crate::layers::identity::IDENTITY_CLASSES;
-use crate::layers::{ActivationLayer, Bidirectional, Dense, Identity, Layer, Masking, Recurrent};
+use crate::layers::{
+    ActivationLayer, BatchNormalization, Bidirectional, Dense, Embedding, Flatten, Identity, Layer,
+    LayerNormalization, Masking, Permute, Recurrent, RepeatVector, Reshape, TimeDistributed,
+};
 use crate::plan::Plan;
 use crate::tensor::{Dtype, TensorInfo};
 use crate::weights::LstmWeights;
@@ -40,6 +43,34 @@ fn class(name: &str) -> Option<Kind> {
             Ok(Layer::Activation(ActivationLayer {
                 activation: LayerActivation::from_config(&s.config, f)?,
             }))
+        }),
+        "Embedding" => Kind::Layer(|s, f| {
+            Ok(Layer::Embedding(Embedding::from_keras(
+                &s.config,
+                &named(s)?,
+                f,
+            )?))
+        }),
+        "TimeDistributed" => Kind::Layer(time_distributed),
+        "RepeatVector" => {
+            Kind::Layer(|s, _| Ok(Layer::RepeatVector(RepeatVector::from_keras(&s.config)?)))
+        }
+        "Flatten" => Kind::Layer(|s, _| Ok(Layer::Flatten(Flatten::from_keras(&s.config)?))),
+        "Reshape" => Kind::Layer(|s, _| Ok(Layer::Reshape(Reshape::from_keras(&s.config)?))),
+        "Permute" => Kind::Layer(|s, _| Ok(Layer::Permute(Permute::from_keras(&s.config)?))),
+        "BatchNormalization" => Kind::Layer(|s, f| {
+            Ok(Layer::BatchNormalization(BatchNormalization::from_keras(
+                &s.config,
+                &named(s)?,
+                f,
+            )?))
+        }),
+        "LayerNormalization" => Kind::Layer(|s, f| {
+            Ok(Layer::LayerNormalization(LayerNormalization::from_keras(
+                &s.config,
+                &named(s)?,
+                f,
+            )?))
         }),
         c if IDENTITY_CLASSES.contains(&c) => {
             Kind::Layer(|s, _| Ok(Layer::Identity(Identity::new(&s.class_name))))
@@ -149,6 +180,79 @@ fn dense(spec: &LayerSpec, flavour: KerasFlavour) -> Result<Layer> {
     Ok(Layer::Dense(Dense::new(kernel, bias, act)?))
 }
 
+/// A layer's weights by name, as the layers' `from_keras` take them.
+fn named(spec: &LayerSpec) -> Result<Vec<(String, ArrayD<f32>)>> {
+    spec.weights
+        .iter()
+        .map(|w| Ok((w.name.clone(), w.to_array()?)))
+        .collect()
+}
+
+/// `TimeDistributed`: the inner layer (`config.layer`) built through this table with the
+/// wrapper's weights (a `<inner name>/` prefix on their names is dropped).
+fn time_distributed(spec: &LayerSpec, flavour: KerasFlavour) -> Result<Layer> {
+    let inner = spec
+        .config
+        .get("layer")
+        .filter(|v| !v.is_null())
+        .ok_or_else(|| Error::config("layer", "TimeDistributed without an inner `layer` config"))?;
+    let class_name = inner
+        .get("class_name")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Error::config("layer", "the inner layer has no class_name"))?
+        .to_string();
+    let config = inner.get("config").unwrap_or(inner).clone();
+    let name = config
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or(&spec.name)
+        .to_string();
+    let prefix = format!("{name}/");
+    let inner_spec = LayerSpec {
+        class_name: class_name.clone(),
+        name,
+        config,
+        weights: spec
+            .weights
+            .iter()
+            .map(|w| WeightArray {
+                name: w.name.strip_prefix(&prefix).unwrap_or(&w.name).to_string(),
+                ..w.clone()
+            })
+            .collect(),
+    };
+    const RECURRENT: &[&str] = &[
+        "LSTM",
+        "GRU",
+        "SimpleRNN",
+        "RNN",
+        "Bidirectional",
+        "ConvLSTM1D",
+        "ConvLSTM2D",
+        "ConvLSTM3D",
+    ];
+    if RECURRENT.contains(&class_name.as_str()) {
+        return Err(Error::Unsupported(format!(
+            "TimeDistributed({class_name}): a recurrent layer inside TimeDistributed is not \
+             supported"
+        )));
+    }
+    let layer = match class(&class_name) {
+        Some(Kind::Layer(build)) => {
+            build(&inner_spec, flavour).map_err(|e| e.in_layer(&inner_spec.name, &class_name))?
+        }
+        _ => {
+            return Err(Error::Unsupported(format!(
+                "TimeDistributed({class_name}): {}",
+                why_unsupported(&inner_spec)
+            )));
+        }
+    };
+    Ok(Layer::TimeDistributed(TimeDistributed::new(
+        layer, flavour,
+    )?))
+}
+
 /// A shape list from a config (`[null, 6, 3]`): the batch entry and the rest.
 fn shape_of(v: Option<&Value>) -> Option<(Option<usize>, Vec<Option<usize>>)> {
     let arr = v?.as_array()?;
@@ -183,6 +287,18 @@ fn implied_input(layer: &Layer) -> Option<TensorInfo> {
         Layer::Recurrent(r) => r.input_dim(),
         Layer::Bidirectional(b) => b.forward.input_dim(),
         Layer::Dense(d) => d.kernel.nrows(),
+        Layer::Embedding(_) => {
+            return Some(TensorInfo {
+                shape: vec![None],
+                dtype: Dtype::Int,
+                masked: false,
+            });
+        }
+        Layer::TimeDistributed(t) => {
+            let mut inner = implied_input(&t.layer)?;
+            inner.shape.insert(0, None);
+            return Some(inner);
+        }
         _ => return None,
     };
     Some(TensorInfo::f32(vec![None, Some(d)]))

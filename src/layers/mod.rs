@@ -10,6 +10,13 @@
 //! | [`Bidirectional`] | `Bidirectional` | `bidirectional.rs` |
 //! | [`Dense`] | `Dense` | `dense.rs` |
 //! | [`ActivationLayer`] | `Activation` | `activation_layer.rs` |
+//! | [`Embedding`] | `Embedding` | `embedding.rs` |
+//! | [`TimeDistributed`] | `TimeDistributed` | `time_distributed.rs` |
+//! | [`RepeatVector`] | `RepeatVector` | `repeat_vector.rs` |
+//! | [`Flatten`], [`Reshape`] | `Flatten`, `Reshape` | `reshape.rs` |
+//! | [`Permute`] | `Permute` | `permute.rs` |
+//! | [`BatchNormalization`] | `BatchNormalization` | `batch_normalization.rs` |
+//! | [`LayerNormalization`] | `LayerNormalization` | `layer_normalization.rs` |
 //!
 //! Masks follow Keras's `compute_mask`: a layer that supports masking passes its input's
 //! mask on (or computes one), any other layer drops it.
@@ -20,18 +27,33 @@ use crate::state::LstmState;
 use crate::tensor::{TensorInfo, Value};
 
 pub mod activation_layer;
+pub mod batch_normalization;
 pub mod bidirectional;
 pub mod dense;
+pub mod embedding;
 pub mod identity;
+pub(crate) mod keras_args;
+pub mod layer_normalization;
 pub mod masking;
+pub mod permute;
 pub mod recurrent;
+pub mod repeat_vector;
+pub mod reshape;
+pub mod time_distributed;
 
 pub use activation_layer::ActivationLayer;
+pub use batch_normalization::BatchNormalization;
 pub use bidirectional::Bidirectional;
 pub use dense::Dense;
+pub use embedding::Embedding;
 pub use identity::Identity;
+pub use layer_normalization::LayerNormalization;
 pub use masking::Masking;
+pub use permute::Permute;
 pub use recurrent::Recurrent;
+pub use repeat_vector::RepeatVector;
+pub use reshape::{Flatten, Reshape};
+pub use time_distributed::TimeDistributed;
 
 /// What every layer kind provides to the plan and the CPU executor.
 pub(crate) trait LayerOps: std::fmt::Debug + Send + Sync {
@@ -103,6 +125,22 @@ pub enum Layer {
     Dense(Dense),
     /// Keras `Activation`.
     Activation(ActivationLayer),
+    /// Keras `Embedding`.
+    Embedding(Embedding),
+    /// Keras `TimeDistributed` around another layer.
+    TimeDistributed(TimeDistributed),
+    /// Keras `RepeatVector`.
+    RepeatVector(RepeatVector),
+    /// Keras `Flatten`.
+    Flatten(Flatten),
+    /// Keras `Reshape`.
+    Reshape(Reshape),
+    /// Keras `Permute`.
+    Permute(Permute),
+    /// Keras `BatchNormalization` (inference).
+    BatchNormalization(BatchNormalization),
+    /// Keras `LayerNormalization`.
+    LayerNormalization(LayerNormalization),
 }
 
 impl Layer {
@@ -114,6 +152,14 @@ impl Layer {
             Layer::Bidirectional(l) => l,
             Layer::Dense(l) => l,
             Layer::Activation(l) => l,
+            Layer::Embedding(l) => l,
+            Layer::TimeDistributed(l) => l,
+            Layer::RepeatVector(l) => l,
+            Layer::Flatten(l) => l,
+            Layer::Reshape(l) => l,
+            Layer::Permute(l) => l,
+            Layer::BatchNormalization(l) => l,
+            Layer::LayerNormalization(l) => l,
         }
     }
 
@@ -132,7 +178,7 @@ impl Layer {
     /// ```
     /// use wgpu_lstm::{layers::{Layer, Recurrent}, LstmConfig, LstmWeights};
     /// let cfg = LstmConfig::new(4);
-    /// let l = Layer::Recurrent(Recurrent::lstm(cfg.clone(), LstmWeights::keras_default(3, &cfg, 0)));
+    /// let l = Layer::Recurrent(Recurrent::lstm(cfg.clone(), LstmWeights::keras_default(3, &cfg, 0)).unwrap());
     /// assert_eq!(l.param_count(), 128);
     /// ```
     pub fn param_count(&self) -> usize {

@@ -15,10 +15,15 @@ use crate::layers::Layer;
 use crate::state::LstmState;
 
 pub(crate) mod activation_layer;
+pub(crate) mod batch_normalization;
 pub(crate) mod bidirectional;
 pub(crate) mod dense;
+pub(crate) mod embedding;
+pub(crate) mod layer_normalization;
+pub(crate) mod layout;
 pub(crate) mod masking;
 pub(crate) mod recurrent;
+pub(crate) mod time_distributed;
 
 pub(crate) use recurrent::GpuLstm;
 
@@ -176,6 +181,25 @@ pub(crate) fn build(
         Layer::Bidirectional(b) => {
             Box::new(bidirectional::GpuBidirectional::new(ctx, b, precision)?)
         }
+        Layer::Embedding(e) => Box::new(embedding::GpuEmbedding::new(ctx, e)?),
+        Layer::TimeDistributed(t) => Box::new(time_distributed::GpuTimeDistributed::new(
+            ctx, t, precision,
+        )?),
+        Layer::Reshape(_) => Box::new(Alias),
+        Layer::Flatten(f) if f.channels_first => Box::new(layout::GpuLayout::new(
+            ctx,
+            layout::LayoutCopy::ChannelsLast,
+        )),
+        Layer::Flatten(_) => Box::new(Alias),
+        Layer::Permute(p) => Box::new(layout::GpuLayout::new(
+            ctx,
+            layout::LayoutCopy::Permute(p.axes()),
+        )),
+        Layer::RepeatVector(r) => {
+            Box::new(layout::GpuLayout::new(ctx, layout::LayoutCopy::Repeat(r.n)))
+        }
+        Layer::BatchNormalization(b) => Box::new(batch_normalization::GpuBatchNorm::new(ctx, b)),
+        Layer::LayerNormalization(l) => Box::new(layer_normalization::GpuLayerNorm::new(ctx, l)?),
     })
 }
 
