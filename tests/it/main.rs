@@ -21,6 +21,7 @@ mod fuzz_corpus;
 mod gpu_vs_cpu;
 mod keras_vectors;
 mod layers;
+mod layers_shape;
 mod models;
 mod precision;
 mod props;
@@ -42,6 +43,7 @@ fn main() {
         gpu_vs_cpu::tests(),
         keras_vectors::tests(),
         layers::tests(),
+        layers_shape::tests(),
         models::tests(),
         precision::tests(),
         props::tests(),
