@@ -230,6 +230,18 @@ pub enum Error {
         /// Bytes asked for.
         bytes: u128,
     },
+    /// A token id an `Embedding` cannot look up (Keras raises `InvalidArgumentError`).
+    #[error("token id {token} at position {position:?} is outside the vocabulary: {valid}")]
+    TokenOutOfRange {
+        /// The id as given (a float id as written, e.g. `NaN` or `7.5`).
+        token: String,
+        /// Its index in the input array, batch first.
+        position: Vec<usize>,
+        /// The vocabulary size (`input_dim`).
+        input_dim: usize,
+        /// Which ids are valid, in words.
+        valid: String,
+    },
 }
 
 impl Error {

@@ -678,8 +678,9 @@ impl Model {
                     Value::from_tokens(a.as_standard_layout().into_owned())
                 }
                 (InputData::F32(a), Dtype::Int) => {
-                    // Keras casts float tokens to int32 (truncating)
-                    Value::from_tokens(a.mapv(|x| x as i64))
+                    // Keras casts float tokens to int32 (truncating; NaN becomes INT_MIN, which no
+                    // vocabulary holds)
+                    Value::from_tokens(a.mapv(|x| if x.is_nan() { i64::MIN } else { x as i64 }))
                 }
             };
             if let Some(m) = &input.mask {

@@ -530,14 +530,12 @@ impl GpuExecutor {
             let v = &inputs[i];
             let data = if infos[t].dtype == Dtype::Int {
                 // token ids as u32 (checked against the vocabulary by the Embedding's op)
+                // (the exact ids, two's complement in 32 bits, carried bit for bit in f32s)
                 let tokens = v
                     .tokens
                     .as_ref()
                     .map_or_else(|| v.data.mapv(|x| x as i64), |tk| tk.clone());
-                let part = slice(t, &tokens.mapv(|x| x as f32));
-                let _ = part;
-                let s = slice(t, &v.data);
-                s.mapv(|x| f32::from_bits(x as i64 as u32))
+                slice(t, &tokens.mapv(|x| f32::from_bits(x as u32)))
             } else {
                 slice(t, &v.data)
             };
@@ -689,14 +687,14 @@ pub(crate) enum Started {
     Pending(PendingPart),
 }
 
-/// The time axis of the plan's sequence inputs (their second axis; 1 when none has one).
+/// The longest time axis of the plan's sequence tensors (their second axis; 1 when none
+/// has one). Plans that run in time chunks (`time_orders`) have one time axis throughout.
 fn time_steps(plan: &Plan, shapes: &[Vec<usize>]) -> usize {
-    plan.inputs
+    let _ = plan;
+    shapes
         .iter()
-        .filter_map(|i| {
-            let s = &shapes[i.tensor.0];
-            (s.len() >= 3).then_some(s[1])
-        })
+        .filter(|s| s.len() >= 3)
+        .map(|s| s[1])
         .max()
         .unwrap_or(1)
 }

@@ -46,6 +46,14 @@ pub const MERGE_LAYERS_WGSL: &str = include_str!("../../shaders/merge_layers.wgs
 /// `shaders/mask_ops.wgsl`: Keras 3's mask ops (NotEqual, Any, LogicalOr, …) and the block
 /// copy of Concatenate.
 pub const MASK_OPS_WGSL: &str = include_str!("../../shaders/mask_ops.wgsl");
+/// `shaders/embedding.wgsl`: Keras's Embedding (table lookup, mask_zero).
+pub const EMBEDDING_WGSL: &str = include_str!("../../shaders/embedding.wgsl");
+/// `shaders/layout.wgsl`: a strided copy (Permute, RepeatVector, channels_first Flatten).
+pub const LAYOUT_WGSL: &str = include_str!("../../shaders/layout.wgsl");
+/// `shaders/batch_normalization.wgsl`: Keras's BatchNormalization at inference.
+pub const BATCH_NORMALIZATION_WGSL: &str = include_str!("../../shaders/batch_normalization.wgsl");
+/// `shaders/layer_normalization.wgsl`: Keras's LayerNormalization (chunked statistics).
+pub const LAYER_NORMALIZATION_WGSL: &str = include_str!("../../shaders/layer_normalization.wgsl");
 
 /// The full source of the input projection: activation functions, then the GEMM.
 ///
@@ -210,6 +218,16 @@ pub fn all_sources() -> Vec<(&'static str, String)> {
         ("padding.wgsl", PADDING_WGSL.to_string()),
         ("merge_layers.wgsl", MERGE_LAYERS_WGSL.to_string()),
         ("mask_ops.wgsl", MASK_OPS_WGSL.to_string()),
+        ("embedding.wgsl", EMBEDDING_WGSL.to_string()),
+        ("layout.wgsl", LAYOUT_WGSL.to_string()),
+        (
+            "batch_normalization.wgsl",
+            BATCH_NORMALIZATION_WGSL.to_string(),
+        ),
+        (
+            "layer_normalization.wgsl",
+            LAYER_NORMALIZATION_WGSL.to_string(),
+        ),
     ]
 }
 

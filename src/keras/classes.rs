@@ -23,8 +23,9 @@ use crate::layers::mask_ops::OP_CLASSES;
 use crate::layers::merge::MERGE_CLASSES;
 use crate::layers::pooling::PoolMode;
 use crate::layers::{
-    ActivationLayer, Bidirectional, Conv1D, Cropping1D, Dense, GlobalPooling1D, Identity, Layer,
-    MaskOp, Masking, Merge, Pooling1D, Recurrent, ZeroPadding1D,
+    ActivationLayer, BatchNormalization, Bidirectional, Conv1D, Cropping1D, Dense, Embedding,
+    Flatten, GlobalPooling1D, Identity, Layer, LayerNormalization, MaskOp, Masking, Merge, Permute,
+    Pooling1D, Recurrent, RepeatVector, Reshape, TimeDistributed, ZeroPadding1D,
 };
 use crate::plan::{Plan, PlanBuilder, TensorId};
 use crate::tensor::{Dtype, TensorInfo};
@@ -93,6 +94,34 @@ fn class(spec_class: &str, module: Option<&str>) -> Option<Kind> {
                 f,
             )?))
         }),
+        "Embedding" => Kind::Layer(|s, f| {
+            Ok(Layer::Embedding(Embedding::from_keras(
+                &s.config,
+                &named(s)?,
+                f,
+            )?))
+        }),
+        "TimeDistributed" => Kind::Layer(time_distributed),
+        "RepeatVector" => {
+            Kind::Layer(|s, _| Ok(Layer::RepeatVector(RepeatVector::from_keras(&s.config)?)))
+        }
+        "Flatten" => Kind::Layer(|s, _| Ok(Layer::Flatten(Flatten::from_keras(&s.config)?))),
+        "Reshape" => Kind::Layer(|s, _| Ok(Layer::Reshape(Reshape::from_keras(&s.config)?))),
+        "Permute" => Kind::Layer(|s, _| Ok(Layer::Permute(Permute::from_keras(&s.config)?))),
+        "BatchNormalization" => Kind::Layer(|s, f| {
+            Ok(Layer::BatchNormalization(BatchNormalization::from_keras(
+                &s.config,
+                &named(s)?,
+                f,
+            )?))
+        }),
+        "LayerNormalization" => Kind::Layer(|s, f| {
+            Ok(Layer::LayerNormalization(LayerNormalization::from_keras(
+                &s.config,
+                &named(s)?,
+                f,
+            )?))
+        }),
         c if IDENTITY_CLASSES.contains(&c) => {
             Kind::Layer(|s, _| Ok(Layer::Identity(Identity::new(&s.class_name))))
         }
@@ -141,8 +170,49 @@ pub(crate) fn weight_roles(class: &str, config: &Value) -> Option<Vec<String>> {
             }
             v
         }
+        "Embedding" => vec!["embeddings".into()],
+        "BatchNormalization" => {
+            let mut v = Vec::new();
+            if flag(config, "scale") {
+                v.push("gamma".to_string());
+            }
+            if flag(config, "center") {
+                v.push("beta".into());
+            }
+            v.extend(["moving_mean".into(), "moving_variance".into()]);
+            if config.get("renorm").and_then(Value::as_bool) == Some(true) {
+                // counted by Keras, unused at inference
+                v.extend([
+                    "renorm_mean".into(),
+                    "renorm_stddev".into(),
+                    "moving_stddev".into(),
+                ]);
+            }
+            v
+        }
+        "LayerNormalization" => {
+            let rms = config.get("rms_scaling").and_then(Value::as_bool) == Some(true);
+            let mut v = Vec::new();
+            if flag(config, "scale") || rms {
+                v.push("gamma".to_string());
+            }
+            if flag(config, "center") && !rms {
+                v.push("beta".into());
+            }
+            v
+        }
+        "TimeDistributed" => {
+            let inner = config.get("layer")?;
+            let class = inner.get("class_name")?.as_str()?;
+            weight_roles(class, inner.get("config").unwrap_or(inner))?
+        }
         _ => return None,
     })
+}
+
+/// A boolean config entry that defaults to `true` when absent (`scale`, `center`).
+fn flag(config: &Value, key: &str) -> bool {
+    config.get(key).and_then(Value::as_bool) != Some(false)
 }
 
 /// A Keras 3 graph operation (`keras.src.ops.*`): its tensors and scalar arguments come
@@ -353,6 +423,80 @@ fn conv1d(spec: &LayerSpec, flavour: KerasFlavour) -> Result<Layer> {
     Ok(Layer::Conv1D(c))
 }
 
+/// A layer's weights by name, as the layers' `from_keras` take them.
+fn named(spec: &LayerSpec) -> Result<Vec<(String, ArrayD<f32>)>> {
+    spec.weights
+        .iter()
+        .map(|w| Ok((w.name.clone(), w.to_array()?)))
+        .collect()
+}
+
+/// `TimeDistributed`: the inner layer (`config.layer`) built through this table with the
+/// wrapper's weights (a `<inner name>/` prefix on their names is dropped).
+fn time_distributed(spec: &LayerSpec, flavour: KerasFlavour) -> Result<Layer> {
+    let inner = spec
+        .config
+        .get("layer")
+        .filter(|v| !v.is_null())
+        .ok_or_else(|| Error::config("layer", "TimeDistributed without an inner `layer` config"))?;
+    let class_name = inner
+        .get("class_name")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Error::config("layer", "the inner layer has no class_name"))?
+        .to_string();
+    let config = inner.get("config").unwrap_or(inner).clone();
+    let name = config
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or(&spec.name)
+        .to_string();
+    let prefix = format!("{name}/");
+    let inner_spec = LayerSpec {
+        class_name: class_name.clone(),
+        name,
+        config,
+        weights: spec
+            .weights
+            .iter()
+            .map(|w| WeightArray {
+                name: w.name.strip_prefix(&prefix).unwrap_or(&w.name).to_string(),
+                ..w.clone()
+            })
+            .collect(),
+        ..Default::default()
+    };
+    const RECURRENT: &[&str] = &[
+        "LSTM",
+        "GRU",
+        "SimpleRNN",
+        "RNN",
+        "Bidirectional",
+        "ConvLSTM1D",
+        "ConvLSTM2D",
+        "ConvLSTM3D",
+    ];
+    if RECURRENT.contains(&class_name.as_str()) {
+        return Err(Error::Unsupported(format!(
+            "TimeDistributed({class_name}): a recurrent layer inside TimeDistributed is not \
+             supported"
+        )));
+    }
+    let layer = match class(&class_name, None) {
+        Some(Kind::Layer(build)) => {
+            build(&inner_spec, flavour).map_err(|e| e.in_layer(&inner_spec.name, &class_name))?
+        }
+        _ => {
+            return Err(Error::Unsupported(format!(
+                "TimeDistributed({class_name}): {}",
+                why_unsupported(&inner_spec)
+            )));
+        }
+    };
+    Ok(Layer::TimeDistributed(TimeDistributed::new(
+        layer, flavour,
+    )?))
+}
+
 /// A shape list from a config (`[null, 6, 3]`): the batch entry and the rest.
 fn shape_of(v: Option<&Value>) -> Option<(Option<usize>, Vec<Option<usize>>)> {
     let arr = v?.as_array()?;
@@ -391,6 +535,18 @@ fn implied_input(layer: &Layer) -> Option<TensorInfo> {
             let (a1, a2) = c.data_format.axes(None, Some(c.in_channels()));
             return Some(TensorInfo::f32(vec![a1, a2]));
         }
+        Layer::Embedding(_) => {
+            return Some(TensorInfo {
+                shape: vec![None],
+                dtype: Dtype::Int,
+                masked: false,
+            });
+        }
+        Layer::TimeDistributed(t) => {
+            let mut inner = implied_input(&t.layer)?;
+            inner.shape.insert(0, None);
+            return Some(inner);
+        }
         _ => return None,
     };
     Some(TensorInfo::f32(vec![None, Some(d)]))
@@ -409,6 +565,26 @@ fn unsupported(file: &ModelFile, out: &mut Vec<String>) {
                         spec.class_name,
                         why_unsupported(spec)
                     ));
+                }
+                // a wrapper's inner layers (Bidirectional, TimeDistributed)
+                for key in ["layer", "backward_layer"] {
+                    let Some(inner) = spec.config.get(key).filter(|v| !v.is_null()) else {
+                        continue;
+                    };
+                    let Some(c) = inner.get("class_name").and_then(Value::as_str) else {
+                        continue;
+                    };
+                    let module = inner.get("module").and_then(Value::as_str);
+                    let supported = match spec.class_name.as_str() {
+                        "Bidirectional" => c == "LSTM",
+                        _ => class(c, module).is_some(),
+                    };
+                    if !supported {
+                        out.push(format!(
+                            "`{}` ({}({c})): no {c} inside {} in this crate",
+                            spec.name, spec.class_name, spec.class_name
+                        ));
+                    }
                 }
             }
         }
@@ -654,8 +830,21 @@ fn build_functional(
                     b.node_masked(&spec.name, layer, &ins, mask)?
                 }
             };
+            // tf_keras numbers a nested model's calls after the node that built it from its
+            // Input (its config leaves that node out: `_should_skip_first_node`), so the
+            // one call is node 1 there
+            let node = match (&spec.model, flavour) {
+                (Some(m), KerasFlavour::Keras2)
+                    if m.layers
+                        .first()
+                        .is_some_and(|l| l.class_name == "InputLayer") =>
+                {
+                    1
+                }
+                _ => 0,
+            };
             for (i, t) in outs.into_iter().enumerate() {
-                tensors.insert((spec.name.clone(), 0, i), t);
+                tensors.insert((spec.name.clone(), node, i), t);
             }
         }
         if rest.len() == before {

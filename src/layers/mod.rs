@@ -16,6 +16,13 @@
 //! | [`ZeroPadding1D`], [`Cropping1D`] | `ZeroPadding1D`, `Cropping1D` | `padding.rs` |
 //! | [`Merge`] | `Concatenate`, `Add`, `Subtract`, `Multiply`, `Average`, `Maximum`, `Minimum` | `merge.rs` |
 //! | [`MaskOp`] | Keras 3 op nodes (module `keras.src.ops.*`): `NotEqual`, `Equal`, `Any`, `All`, `LogicalOr`, `LogicalAnd`, `LogicalNot`, `ExpandDims`, `Squeeze`, `ZerosLike`, `OnesLike`, op `Concatenate`, `Cast` | `mask_ops.rs` |
+//! | [`Embedding`] | `Embedding` | `embedding.rs` |
+//! | [`TimeDistributed`] | `TimeDistributed` | `time_distributed.rs` |
+//! | [`RepeatVector`] | `RepeatVector` | `repeat_vector.rs` |
+//! | [`Flatten`], [`Reshape`] | `Flatten`, `Reshape` | `reshape.rs` |
+//! | [`Permute`] | `Permute` | `permute.rs` |
+//! | [`BatchNormalization`] | `BatchNormalization` | `batch_normalization.rs` |
+//! | [`LayerNormalization`] | `LayerNormalization` | `layer_normalization.rs` |
 //!
 //! Masks follow Keras's `compute_mask`: a layer that supports masking passes its input's
 //! mask on (or computes one), any other layer drops it.
@@ -27,30 +34,45 @@ use crate::state::LstmState;
 use crate::tensor::{TensorInfo, Value};
 
 pub mod activation_layer;
+pub mod batch_normalization;
 pub mod bidirectional;
 pub mod conv1d;
 pub mod dense;
+pub mod embedding;
 pub mod global_pooling;
 pub mod identity;
+pub(crate) mod keras_args;
+pub mod layer_normalization;
 pub mod mask_ops;
 pub mod masking;
 pub mod merge;
 pub mod padding;
+pub mod permute;
 pub mod pooling;
 pub mod recurrent;
+pub mod repeat_vector;
+pub mod reshape;
+pub mod time_distributed;
 
 pub use activation_layer::ActivationLayer;
+pub use batch_normalization::BatchNormalization;
 pub use bidirectional::Bidirectional;
 pub use conv1d::Conv1D;
 pub use dense::Dense;
+pub use embedding::Embedding;
 pub use global_pooling::GlobalPooling1D;
 pub use identity::Identity;
+pub use layer_normalization::LayerNormalization;
 pub use mask_ops::MaskOp;
 pub use masking::Masking;
 pub use merge::Merge;
 pub use padding::{Cropping1D, ZeroPadding1D};
+pub use permute::Permute;
 pub use pooling::Pooling1D;
 pub use recurrent::Recurrent;
+pub use repeat_vector::RepeatVector;
+pub use reshape::{Flatten, Reshape};
+pub use time_distributed::TimeDistributed;
 
 /// What every layer kind provides to the plan and the CPU executor.
 pub(crate) trait LayerOps: std::fmt::Debug + Send + Sync {
@@ -142,6 +164,22 @@ pub enum Layer {
     Merge(Merge),
     /// A Keras 3 op node of a mask computation (`NotEqual`, `Any`, …).
     Op(MaskOp),
+    /// Keras `Embedding`.
+    Embedding(Embedding),
+    /// Keras `TimeDistributed` around another layer.
+    TimeDistributed(TimeDistributed),
+    /// Keras `RepeatVector`.
+    RepeatVector(RepeatVector),
+    /// Keras `Flatten`.
+    Flatten(Flatten),
+    /// Keras `Reshape`.
+    Reshape(Reshape),
+    /// Keras `Permute`.
+    Permute(Permute),
+    /// Keras `BatchNormalization` (inference).
+    BatchNormalization(BatchNormalization),
+    /// Keras `LayerNormalization`.
+    LayerNormalization(LayerNormalization),
 }
 
 impl Layer {
@@ -160,6 +198,14 @@ impl Layer {
             Layer::Cropping1D(l) => l,
             Layer::Merge(l) => l,
             Layer::Op(l) => l,
+            Layer::Embedding(l) => l,
+            Layer::TimeDistributed(l) => l,
+            Layer::RepeatVector(l) => l,
+            Layer::Flatten(l) => l,
+            Layer::Reshape(l) => l,
+            Layer::Permute(l) => l,
+            Layer::BatchNormalization(l) => l,
+            Layer::LayerNormalization(l) => l,
         }
     }
 
@@ -178,6 +224,7 @@ impl Layer {
     /// ```
     /// use wgpu_lstm::{layers::{Layer, Recurrent}, LstmConfig, LstmWeights};
     /// let cfg = LstmConfig::new(4);
+    /// let l = Layer::Recurrent(Recurrent::lstm(cfg.clone(), LstmWeights::keras_default(3, &cfg, 0).unwrap()).unwrap());
     /// let l = Layer::Recurrent(Recurrent::lstm(cfg.clone(), LstmWeights::keras_default(3, &cfg, 0).unwrap()).unwrap());
     /// assert_eq!(l.param_count(), 128);
     /// ```

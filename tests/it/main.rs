@@ -28,6 +28,7 @@ mod keras_vectors;
 mod layers;
 mod layers_conv;
 mod layers_merge;
+mod layers_shape;
 mod models;
 mod precision;
 mod props;
@@ -58,6 +59,7 @@ fn main() {
         layers::tests(),
         layers_conv::tests(),
         layers_merge::tests(),
+        layers_shape::tests(),
         models::tests(),
         precision::tests(),
         props::tests(),

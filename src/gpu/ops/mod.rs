@@ -15,16 +15,21 @@ use crate::layers::Layer;
 use crate::state::LstmState;
 
 pub(crate) mod activation_layer;
+pub(crate) mod batch_normalization;
 pub(crate) mod bidirectional;
 pub(crate) mod conv1d;
 pub(crate) mod dense;
+pub(crate) mod embedding;
 pub(crate) mod global_pooling;
+pub(crate) mod layer_normalization;
+pub(crate) mod layout;
 pub(crate) mod mask_ops;
 pub(crate) mod masking;
 pub(crate) mod merge;
 pub(crate) mod padding;
 pub(crate) mod pooling;
 pub(crate) mod recurrent;
+pub(crate) mod time_distributed;
 
 pub(crate) use recurrent::GpuLstm;
 
@@ -54,7 +59,7 @@ pub(crate) enum Init<'a> {
 }
 
 /// One tensor of a recording: its buffer (rows of this part, row-major), its concrete shape
-/// (batch first) and its mask buffer ((rows, T) u32, 1 = valid), if it carries one.
+/// (batch first), its mask buffer ((rows, T) u32, 1 = valid), if it carries one, and its dtype.
 #[derive(Debug, Clone)]
 pub(crate) struct GpuTensor {
     pub buf: wgpu::Buffer,
@@ -190,6 +195,25 @@ pub(crate) fn build(
         Layer::Cropping1D(c) => Box::new(padding::GpuShift::cropping(ctx, c)),
         Layer::Merge(m) => Box::new(merge::GpuMerge::new(ctx, m)),
         Layer::Op(op) => Box::new(mask_ops::GpuMaskOp::new(ctx, op)),
+        Layer::Embedding(e) => Box::new(embedding::GpuEmbedding::new(ctx, e)?),
+        Layer::TimeDistributed(t) => Box::new(time_distributed::GpuTimeDistributed::new(
+            ctx, t, precision,
+        )?),
+        Layer::Reshape(_) => Box::new(Alias),
+        Layer::Flatten(f) if f.channels_first => Box::new(layout::GpuLayout::new(
+            ctx,
+            layout::LayoutCopy::ChannelsLast,
+        )),
+        Layer::Flatten(_) => Box::new(Alias),
+        Layer::Permute(p) => Box::new(layout::GpuLayout::new(
+            ctx,
+            layout::LayoutCopy::Permute(p.axes()),
+        )),
+        Layer::RepeatVector(r) => {
+            Box::new(layout::GpuLayout::new(ctx, layout::LayoutCopy::Repeat(r.n)))
+        }
+        Layer::BatchNormalization(b) => Box::new(batch_normalization::GpuBatchNorm::new(ctx, b)),
+        Layer::LayerNormalization(l) => Box::new(layer_normalization::GpuLayerNorm::new(ctx, l)?),
     })
 }
 
