@@ -92,6 +92,7 @@ mod weights_h5;
 mod tests;
 
 pub use arch::{CallSpec, TensorRef};
+pub(crate) use classes::unsupported_layer;
 pub use classes::{is_op_module, plan_from_model_file};
 pub use npy::NpyArray;
 
