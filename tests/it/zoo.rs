@@ -56,6 +56,27 @@ fn cases() -> Vec<PathBuf> {
     v
 }
 
+/// The names of the cases this crate runs: not marked refused and using no [`PENDING`]
+/// class (the CLI tests run them all through the binary).
+pub fn runnable_case_names() -> Vec<String> {
+    cases()
+        .iter()
+        .filter_map(|dir| {
+            let case = read_json(&dir.join("case.json"));
+            if case["family"] == "refused" {
+                return None;
+            }
+            let file = keras::load_model_file(&dir.join(case["model"].as_str()?)).ok()?;
+            let mut classes = Vec::new();
+            classes_of(&file, &mut classes);
+            if classes.iter().any(|c| PENDING.contains(&c.as_str())) {
+                return None;
+            }
+            Some(dir.file_name()?.to_str()?.to_string())
+        })
+        .collect()
+}
+
 fn read_json(p: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
 }
