@@ -292,7 +292,7 @@ fn the_demo_runs() {
 }
 
 fn zoo_dir() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/zoo")
+    crate::zoo::zoo_dir()
 }
 
 fn case_json(case: &str) -> serde_json::Value {

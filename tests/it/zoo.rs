@@ -41,8 +41,12 @@ const PENDING: &[&str] = &[
     "Softmax",
 ];
 
-fn zoo_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/zoo")
+/// The zoo: `tests/fixtures/zoo`, or the directory `WGPU_LSTM_ZOO_DIR` names (another set made
+/// by the same generator, e.g. a held-out one: see `scripts/gen_fixtures/common.py`).
+pub fn zoo_dir() -> PathBuf {
+    std::env::var_os("WGPU_LSTM_ZOO_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/zoo"))
 }
 
 /// Every case directory, sorted.
