@@ -26,6 +26,7 @@ mod gpu_vs_cpu;
 mod hostile_hdf5;
 mod keras_vectors;
 mod layers;
+mod layers_act;
 mod layers_conv;
 mod layers_merge;
 mod layers_shape;
@@ -57,6 +58,7 @@ fn main() {
         hostile_hdf5::tests(),
         keras_vectors::tests(),
         layers::tests(),
+        layers_act::tests(),
         layers_conv::tests(),
         layers_merge::tests(),
         layers_shape::tests(),

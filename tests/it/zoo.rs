@@ -32,13 +32,7 @@ const PENDING: &[&str] = &[
     "SimpleRNNCell",
     "LSTMCell",
     "StackedRNNCells",
-    "RMSNormalization",
     "Dot",
-    "LeakyReLU",
-    "ReLU",
-    "ELU",
-    "PReLU",
-    "Softmax",
 ];
 
 fn zoo_dir() -> PathBuf {

@@ -16,7 +16,8 @@ use super::bidirectional::Grow;
 use super::{BindCache, GpuOp, GpuTensor, Recorder};
 
 pub(crate) struct GpuDense {
-    /// softmax / log-softmax after the GEMM, with the GEMM's result in `scratch`
+    /// an activation the GEMM cannot fuse (softmax, glu, ...) after it, with the GEMM's
+    /// result in `scratch`
     row_pass: Option<(ActivationPass, Grow)>,
     kernel: wgpu::Buffer,
     bias: wgpu::Buffer,
@@ -41,7 +42,7 @@ impl GpuDense {
             pipeline: ctx
                 .kernels
                 .proj_pipeline(ctx.device(), d.activation.fused_code()),
-            row_pass: d.activation.is_row_wise().then(|| {
+            row_pass: d.activation.needs_pass().then(|| {
                 (
                     ActivationPass::new(ctx, d.activation),
                     Grow::new(ctx, "dense before softmax"),

@@ -214,6 +214,8 @@ pub(crate) fn build(
         }
         Layer::BatchNormalization(b) => Box::new(batch_normalization::GpuBatchNorm::new(ctx, b)),
         Layer::LayerNormalization(l) => Box::new(layer_normalization::GpuLayerNorm::new(ctx, l)?),
+        Layer::AdvancedActivation(a) => Box::new(activation_layer::GpuAdvanced::new(ctx, a)?),
+        Layer::RmsNormalization(r) => Box::new(activation_layer::GpuRmsNorm::new(ctx, r)?),
     })
 }
 
