@@ -285,6 +285,11 @@ impl ActivationPass {
         }
     }
 
+    /// Scratch bytes the pass needs per input element (sparsemax's (c, flag) pairs).
+    pub fn scratch_per_element(&self) -> u64 {
+        if self.scratch.is_some() { 8 } else { 0 }
+    }
+
     pub fn forget(&mut self) {
         self.params.clear();
         for b in &mut self.binds {

@@ -291,11 +291,9 @@ impl GpuOp for GpuConv1D {
     }
 
     fn scratch_per_row_step(&self) -> u64 {
-        if self.row_pass.is_some() {
-            (self.filters * 4) as u64
-        } else {
-            0
-        }
+        self.row_pass.as_ref().map_or(0, |(pass, _)| {
+            self.filters as u64 * (4 + pass.scratch_per_element())
+        })
     }
 
     fn forget(&mut self) {

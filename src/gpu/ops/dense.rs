@@ -105,6 +105,13 @@ impl GpuOp for GpuDense {
         Ok(())
     }
 
+    fn scratch_per_row_step(&self) -> u64 {
+        // the GEMM's result before the activation pass, and the pass's own scratch
+        self.row_pass.as_ref().map_or(0, |(pass, _)| {
+            self.units as u64 * (4 + pass.scratch_per_element())
+        })
+    }
+
     fn forget(&mut self) {
         self.dims.invalidate();
         self.bind.clear();
