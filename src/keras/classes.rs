@@ -25,7 +25,7 @@ use crate::layers::merge::MERGE_CLASSES;
 use crate::layers::pooling::PoolMode;
 use crate::layers::{
     ActivationLayer, AdvancedActivation, BatchNormalization, Bidirectional, Conv1D, Cropping1D,
-    Dense, Embedding, Flatten, GlobalPooling1D, Identity, Layer, LayerNormalization, MaskOp,
+    Dense, Dot, Embedding, Flatten, GlobalPooling1D, Identity, Layer, LayerNormalization, MaskOp,
     Masking, Merge, Permute, Pooling1D, Recurrent, RepeatVector, Reshape, RmsNormalization,
     TimeDistributed, ZeroPadding1D,
 };
@@ -132,6 +132,7 @@ fn class(spec_class: &str, module: Option<&str>) -> Option<Kind> {
                 f,
             )?))
         }),
+        "Dot" => Kind::Layer(|s, f| Ok(Layer::Dot(Dot::from_keras(&s.config, f)?))),
         "RMSNormalization" => Kind::Layer(|s, f| {
             Ok(Layer::RmsNormalization(RmsNormalization::from_keras(
                 &s.config,

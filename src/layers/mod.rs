@@ -12,6 +12,7 @@
 //! | [`ActivationLayer`] | `Activation` | `activation_layer.rs` |
 //! | [`AdvancedActivation`] | `ReLU`, `LeakyReLU`, `ELU`, `ThresholdedReLU`, `PReLU`, `Softmax` | `advanced_activation.rs` |
 //! | [`RmsNormalization`] | `RMSNormalization` | `rms_normalization.rs` |
+//! | [`Dot`] | `Dot` | `dot.rs` |
 //! | [`Conv1D`] | `Conv1D` | `conv1d.rs` |
 //! | [`Pooling1D`] | `MaxPooling1D`, `AveragePooling1D` | `pooling.rs` |
 //! | [`GlobalPooling1D`] | `GlobalMaxPooling1D`, `GlobalAveragePooling1D` | `global_pooling.rs` |
@@ -41,6 +42,7 @@ pub mod batch_normalization;
 pub mod bidirectional;
 pub mod conv1d;
 pub mod dense;
+pub mod dot;
 pub mod embedding;
 pub mod global_pooling;
 pub mod identity;
@@ -64,6 +66,7 @@ pub use batch_normalization::BatchNormalization;
 pub use bidirectional::Bidirectional;
 pub use conv1d::Conv1D;
 pub use dense::Dense;
+pub use dot::Dot;
 pub use embedding::Embedding;
 pub use global_pooling::GlobalPooling1D;
 pub use identity::Identity;
@@ -191,6 +194,8 @@ pub enum Layer {
     AdvancedActivation(AdvancedActivation),
     /// Keras 3 `RMSNormalization`.
     RmsNormalization(RmsNormalization),
+    /// Keras `Dot`.
+    Dot(Dot),
 }
 
 impl Layer {
@@ -219,6 +224,7 @@ impl Layer {
             Layer::LayerNormalization(l) => l,
             Layer::AdvancedActivation(l) => l,
             Layer::RmsNormalization(l) => l,
+            Layer::Dot(l) => l,
         }
     }
 

@@ -28,6 +28,7 @@ mod keras_vectors;
 mod layers;
 mod layers_act;
 mod layers_conv;
+mod layers_dot;
 mod layers_merge;
 mod layers_shape;
 mod models;
@@ -59,6 +60,7 @@ fn main() {
         keras_vectors::tests(),
         layers::tests(),
         layers_act::tests(),
+        layers_dot::tests(),
         layers_conv::tests(),
         layers_merge::tests(),
         layers_shape::tests(),

@@ -32,7 +32,6 @@ const PENDING: &[&str] = &[
     "SimpleRNNCell",
     "LSTMCell",
     "StackedRNNCells",
-    "Dot",
 ];
 
 fn zoo_dir() -> PathBuf {
