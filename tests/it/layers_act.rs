@@ -563,6 +563,97 @@ fn long_axes(ex: &Exec) {
     }
 }
 
+/// On a device allowing 3 workgroups per dimension, every activation kernel spreads its
+/// rows and elements over a 3-D grid and equals the CPU (GPU outputs poisoned first).
+fn small_dispatch_limit() {
+    let Some(shared) = crate::common::gpu() else {
+        return;
+    };
+    let inst = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
+    let adapters = pollster::block_on(inst.enumerate_adapters(wgpu::Backends::all()));
+    let adapter = adapters
+        .into_iter()
+        .find(|a| a.get_info().name == shared.adapter_name())
+        .expect("the shared context's adapter");
+    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+        label: Some("small dispatch limit"),
+        required_limits: wgpu::Limits {
+            max_compute_workgroups_per_dimension: 3,
+            ..wgpu::Limits::default()
+        },
+        ..Default::default()
+    }))
+    .unwrap();
+    let ctx = wgpu_lstm::gpu::GpuContext::from_device(adapter.get_info(), device, queue);
+    let mut r = rng(109);
+    let shape = [5, 7, 8];
+    let x = random(&mut r, IxDyn(&shape), 2.0);
+    let mut layers: Vec<Layer> = [
+        LayerActivation::Softmax,
+        LayerActivation::LogSoftmax,
+        LayerActivation::Sparsemax,
+        LayerActivation::Glu,
+        LayerActivation::Elu(0.5),
+        Activation::Gelu.into(),
+    ]
+    .into_iter()
+    .map(|a| Layer::Activation(ActivationLayer { activation: a }))
+    .collect();
+    layers.push(advanced(
+        AdvancedClass::Softmax,
+        AdvancedOp::Softmax { axes: vec![1] },
+    ));
+    layers.push(advanced(
+        AdvancedClass::PRelu,
+        AdvancedOp::PRelu {
+            alpha: random(&mut r, IxDyn(&[1, 8]), 0.5),
+        },
+    ));
+    layers.push(Layer::RmsNormalization(RmsNormalization {
+        axes: vec![-1],
+        epsilon: 1e-6,
+        scale: random(&mut r, IxDyn(&[8]), 1.0),
+    }));
+    for layer in layers {
+        let what = layer.detail();
+        let plan = plan1("small", KerasFlavour::Keras3, known(&shape), layer);
+        let input = [ModelInput::f32(x.view())];
+        let want = Model::from_plan(plan.clone(), &Device::Cpu)
+            .unwrap()
+            .run(&input, &Default::default())
+            .unwrap();
+        let got = Model::from_plan(plan, &Device::Gpu(ctx.clone()))
+            .unwrap()
+            .run(
+                &input,
+                &wgpu_lstm::gpu::CallOptions {
+                    poison: true,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert_close(&got[0], &want[0], 1e-4, &what);
+    }
+    // a softmax over the time axis of 3 rows × 14 channels needs 42 workgroups (one per
+    // lane), past 3³ = 27: refused with a typed error
+    let shape = [3, 7, 14];
+    let x = random(&mut r, IxDyn(&shape), 2.0);
+    let l = advanced(
+        AdvancedClass::Softmax,
+        AdvancedOp::Softmax { axes: vec![1] },
+    );
+    let plan = plan1("too_many_lanes", KerasFlavour::Keras3, known(&shape), l);
+    let err = Model::from_plan(plan, &Device::Gpu(ctx.clone()))
+        .unwrap()
+        .run(&[ModelInput::f32(x.view())], &Default::default())
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Layer { source, .. } if matches!(**source, Error::TooLarge { .. })),
+        "{err}"
+    );
+    assert_no_gpu_errors(&ctx);
+}
+
 /// A one-layer model file of `class` with `config` (and weights), loaded through the
 /// class table.
 fn load_one(
@@ -831,6 +922,10 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
     v.push(crate::common::test(
         "layers_act::typed_errors",
         typed_errors,
+    ));
+    v.push(crate::common::gpu_test(
+        "layers_act::small_dispatch_limit",
+        small_dispatch_limit,
     ));
     v
 }
