@@ -17,7 +17,7 @@ use crate::activation::KerasFlavour;
 use crate::config::LstmConfig;
 use crate::error::{Error, Result};
 use crate::layers::activation_layer::LayerActivation;
-use crate::layers::advanced_activation::ADVANCED_CLASSES;
+use crate::layers::advanced_activation::{ADVANCED_CLASSES, activation_is_prelu};
 use crate::layers::bidirectional::MergeMode;
 use crate::layers::identity::IDENTITY_CLASSES;
 use crate::layers::mask_ops::OP_CLASSES;
@@ -56,6 +56,11 @@ fn class(spec_class: &str, module: Option<&str>) -> Option<Kind> {
         "Bidirectional" => Kind::Layer(bidirectional),
         "Dense" => Kind::Layer(dense),
         "Activation" => Kind::Layer(|s, f| {
+            // tf_keras's Activation("PReLU") holds the PReLU's alpha: it is that PReLU
+            if activation_is_prelu(&s.config) && !s.weights.is_empty() {
+                let a = AdvancedActivation::from_keras("PReLU", &s.config, &named(s)?, f)?;
+                return Ok(Layer::AdvancedActivation(a));
+            }
             Ok(Layer::Activation(ActivationLayer {
                 activation: LayerActivation::from_config(&s.config, f)?,
             }))
@@ -186,8 +191,13 @@ pub(crate) fn weight_roles(class: &str, config: &Value) -> Option<Vec<String>> {
             if bias(config) {
                 v.push("bias".into());
             }
+            if activation_is_prelu(config) {
+                // a PReLU activation's own weights (the builders refuse it by name)
+                v.push("alpha".into());
+            }
             v
         }
+        "Activation" if activation_is_prelu(config) => vec!["alpha".into()],
         "Embedding" => vec!["embeddings".into()],
         "PReLU" => vec!["alpha".into()],
         "RMSNormalization" => vec!["scale".into()],

@@ -14,7 +14,8 @@
 //!   `relu6`, `silu` (saved as `swish`), and — its `deserialize` also looks in
 //!   `tf_keras.layers.activation` — the class names `ReLU`, `LeakyReLU`, `ELU`, `Softmax`,
 //!   `ThresholdedReLU`, which make that layer with its defaults (`PReLU` too, which holds
-//!   weights: refused).
+//!   weights: an `Activation("PReLU")` is loaded as that PReLU layer by the class table, a
+//!   Dense's or Conv1D's is refused).
 //! * An activation given as a layer object is saved as the layer's dict
 //!   (`{"module": "keras.layers", "class_name": "LeakyReLU", "config": {...}}`); a custom
 //!   Python function as `{"module": "builtins", "class_name": "function", "config": name}`,

@@ -44,6 +44,23 @@ pub const ADVANCED_CLASSES: &[&str] = &[
     "Softmax",
 ];
 
+/// Whether a layer config's `activation` makes a PReLU (tf_keras's name `"PReLU"`, or a
+/// PReLU object), which holds weights of its own (saved as the layer's `alpha`).
+///
+/// ```
+/// use wgpu_lstm::layers::advanced_activation::activation_is_prelu;
+/// assert!(activation_is_prelu(&serde_json::json!({"activation": "PReLU"})));
+/// assert!(activation_is_prelu(&serde_json::json!({"activation": {"class_name": "PReLU", "config": {}}})));
+/// assert!(!activation_is_prelu(&serde_json::json!({"activation": "relu"})));
+/// ```
+pub fn activation_is_prelu(cfg: &Json) -> bool {
+    match cfg.get("activation") {
+        Some(Json::String(s)) => s == "PReLU",
+        Some(Json::Object(o)) => o.get("class_name").and_then(Json::as_str) == Some("PReLU"),
+        _ => false,
+    }
+}
+
 /// Which advanced-activation class a layer is.
 ///
 /// ```
