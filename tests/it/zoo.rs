@@ -32,13 +32,6 @@ const PENDING: &[&str] = &[
     "SimpleRNNCell",
     "LSTMCell",
     "StackedRNNCells",
-    "RMSNormalization",
-    "Dot",
-    "LeakyReLU",
-    "ReLU",
-    "ELU",
-    "PReLU",
-    "Softmax",
 ];
 
 /// The zoo: `tests/fixtures/zoo`, or the directory `WGPU_LSTM_ZOO_DIR` names (another set made
