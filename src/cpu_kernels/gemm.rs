@@ -279,29 +279,37 @@ pub(crate) unsafe fn product_item<S: Simd, const MR: usize>(
         *slot = unsafe { a.add((m0 + r) * lda) };
     }
     unsafe {
-        tile_dyn::<S, MR>(rows, b.k, &ap, bp, stride, |r, acc| {
-            let dst = c.add((m0 + r) * ldc + p * nr);
-            if cols == nr {
-                for (g, v) in acc.iter().enumerate() {
-                    let d = dst.add(g * w);
-                    let y = if accumulate {
-                        S::add(S::load(d), *v)
-                    } else {
-                        *v
-                    };
-                    S::store(d, y);
+        tile_dyn::<S, MR>(
+            rows,
+            b.k,
+            &ap,
+            bp,
+            stride,
+            #[inline(always)]
+            |r, acc| {
+                let dst = c.add((m0 + r) * ldc + p * nr);
+                if cols == nr {
+                    for (g, v) in acc.iter().enumerate() {
+                        let d = dst.add(g * w);
+                        let y = if accumulate {
+                            S::add(S::load(d), *v)
+                        } else {
+                            *v
+                        };
+                        S::store(d, y);
+                    }
+                } else {
+                    let mut vals = [0.0f32; 64];
+                    for (g, v) in acc.iter().enumerate() {
+                        S::store(vals[g * w..].as_mut_ptr(), *v);
+                    }
+                    for (j, v) in vals.iter().enumerate().take(cols) {
+                        let d = dst.add(j);
+                        *d = if accumulate { *d + *v } else { *v };
+                    }
                 }
-            } else {
-                let mut vals = [0.0f32; 64];
-                for (g, v) in acc.iter().enumerate() {
-                    S::store(vals[g * w..].as_mut_ptr(), *v);
-                }
-                for (j, v) in vals.iter().enumerate().take(cols) {
-                    let d = dst.add(j);
-                    *d = if accumulate { *d + *v } else { *v };
-                }
-            }
-        });
+            },
+        );
     }
 }
 

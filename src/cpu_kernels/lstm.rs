@@ -474,12 +474,20 @@ unsafe fn project_block<S: Simd, const MR: usize>(
     unsafe {
         let panel = call.pk.kernel.panel(tile);
         let bias = call.pk.bias.as_ptr().add(tile * 4 * w);
-        tile_dyn::<S, MR>(n, call.d, &a, panel, 4 * w, |r, acc| {
-            let dst = call.z.add((r0 + r) * call.zs + tile * 4 * w);
-            for (g, v) in acc.iter().enumerate() {
-                S::store(dst.add(g * w), S::add(*v, S::load(bias.add(g * w))));
-            }
-        });
+        tile_dyn::<S, MR>(
+            n,
+            call.d,
+            &a,
+            panel,
+            4 * w,
+            #[inline(always)]
+            |r, acc| {
+                let dst = call.z.add((r0 + r) * call.zs + tile * 4 * w);
+                for (g, v) in acc.iter().enumerate() {
+                    S::store(dst.add(g * w), S::add(*v, S::load(bias.add(g * w))));
+                }
+            },
+        );
     }
 }
 
@@ -507,70 +515,91 @@ unsafe fn step_rows<S: Simd, const MR: usize>(call: &Call<'_>, k: usize, i: usiz
     let out_col = if call.return_sequences { k * call.u } else { 0 } + tile * w;
     unsafe {
         let panel = call.pk.recurrent.panel(tile);
-        tile_dyn::<S, MR>(n, call.u, &a, panel, 4 * w, |r, acc| {
-            let bi = b0 + r;
-            let off = bi * call.hs + tile * w;
-            let (cp, hpp, hnp, holdp) = (
-                call.c.add(off),
-                hp.add(off),
-                hn.add(off),
-                call.hold.add(off),
-            );
-            let outp = call.out.add(bi * call.out_rs + out_col);
-            let valid = call.mask.is_none_or(|m| m[[bi, t_in]]);
-            if !valid {
-                S::store(hnp, S::load(hpp));
-                if write_out {
-                    if call.zero_output_for_mask {
-                        std::ptr::write_bytes(outp, 0, lanes);
-                    } else {
-                        std::ptr::copy_nonoverlapping(holdp, outp, lanes);
-                    }
-                }
-                return;
-            }
-            let zp = call.z.add((tl * call.b + bi) * call.zs + tile * 4 * w);
-            let pre: [S::V; 4] = std::array::from_fn(|g| S::add(acc[g], S::load(zp.add(g * w))));
-            let cv = S::load(cp);
-            if call.fast && pre.iter().all(|v| S::all_finite(*v)) && S::all_finite(cv) {
-                let ig = S::sigmoid(pre[0]);
-                let fg = S::sigmoid(pre[1]);
-                let gg = S::tanh(pre[2]);
-                let og = S::sigmoid(pre[3]);
-                let c_new = S::add(S::mul(fg, cv), S::mul(ig, gg));
-                let h_new = S::mul(og, S::tanh(c_new));
-                S::store(cp, c_new);
-                S::store(hnp, h_new);
-                S::store(holdp, h_new);
-                if write_out {
-                    if lanes == w {
-                        S::store(outp, h_new);
-                    } else {
-                        std::ptr::copy_nonoverlapping(hnp, outp, lanes);
-                    }
-                }
-                return;
-            }
-            // the exact cell, unit by unit (other activations, or NaN / ±∞ about)
-            let mut z4 = [[0.0f32; 16]; 4];
-            for g in 0..4 {
-                S::store(z4[g].as_mut_ptr(), pre[g]);
-            }
-            for j in 0..lanes {
-                let (c_new, h_new) = cell(
-                    [z4[0][j], z4[1][j], z4[2][j], z4[3][j]],
-                    *cp.add(j),
-                    call.act,
-                    call.ract,
+        tile_dyn::<S, MR>(
+            n,
+            call.u,
+            &a,
+            panel,
+            4 * w,
+            #[inline(always)]
+            |r, acc| {
+                let bi = b0 + r;
+                let off = bi * call.hs + tile * w;
+                let (cp, hpp, hnp, holdp) = (
+                    call.c.add(off),
+                    hp.add(off),
+                    hn.add(off),
+                    call.hold.add(off),
                 );
-                *cp.add(j) = c_new;
-                *hnp.add(j) = h_new;
-                *holdp.add(j) = h_new;
-                if write_out {
-                    *outp.add(j) = h_new;
+                let outp = call.out.add(bi * call.out_rs + out_col);
+                let valid = call.mask.is_none_or(|m| m[[bi, t_in]]);
+                if !valid {
+                    S::store(hnp, S::load(hpp));
+                    if write_out {
+                        if call.zero_output_for_mask {
+                            std::ptr::write_bytes(outp, 0, lanes);
+                        } else {
+                            std::ptr::copy_nonoverlapping(holdp, outp, lanes);
+                        }
+                    }
+                    return;
                 }
-            }
-        });
+                let zp = call.z.add((tl * call.b + bi) * call.zs + tile * 4 * w);
+                // (no closures here: a closure would not inherit the caller's target features,
+                // and the intrinsics in it would become calls)
+                let pre: [S::V; 4] = [
+                    S::add(acc[0], S::load(zp)),
+                    S::add(acc[1], S::load(zp.add(w))),
+                    S::add(acc[2], S::load(zp.add(2 * w))),
+                    S::add(acc[3], S::load(zp.add(3 * w))),
+                ];
+                let cv = S::load(cp);
+                if call.fast
+                    && S::all_finite(pre[0])
+                    && S::all_finite(pre[1])
+                    && S::all_finite(pre[2])
+                    && S::all_finite(pre[3])
+                    && S::all_finite(cv)
+                {
+                    let ig = S::sigmoid(pre[0]);
+                    let fg = S::sigmoid(pre[1]);
+                    let gg = S::tanh(pre[2]);
+                    let og = S::sigmoid(pre[3]);
+                    let c_new = S::add(S::mul(fg, cv), S::mul(ig, gg));
+                    let h_new = S::mul(og, S::tanh(c_new));
+                    S::store(cp, c_new);
+                    S::store(hnp, h_new);
+                    S::store(holdp, h_new);
+                    if write_out {
+                        if lanes == w {
+                            S::store(outp, h_new);
+                        } else {
+                            std::ptr::copy_nonoverlapping(hnp, outp, lanes);
+                        }
+                    }
+                    return;
+                }
+                // the exact cell, unit by unit (other activations, or NaN / ±∞ about)
+                let mut z4 = [[0.0f32; 16]; 4];
+                for g in 0..4 {
+                    S::store(z4[g].as_mut_ptr(), pre[g]);
+                }
+                for j in 0..lanes {
+                    let (c_new, h_new) = cell(
+                        [z4[0][j], z4[1][j], z4[2][j], z4[3][j]],
+                        *cp.add(j),
+                        call.act,
+                        call.ract,
+                    );
+                    *cp.add(j) = c_new;
+                    *hnp.add(j) = h_new;
+                    *holdp.add(j) = h_new;
+                    if write_out {
+                        *outp.add(j) = h_new;
+                    }
+                }
+            },
+        );
     }
 }
 

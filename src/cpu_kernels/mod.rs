@@ -12,8 +12,10 @@
 //!
 //! The ISA is the widest the CPU has ([`Isa::detected`]); [`with_options`] forces another one
 //! or a team size for the calls a closure makes on this thread (tests run every path the CPU
-//! has this way), and the environment variable `WGPU_LSTM_CPU_ISA` (`avx512`, `avx2`,
-//! `portable`) narrows the default for a whole process (benchmarks).
+//! has this way), and the environment variables `WGPU_LSTM_CPU_ISA` (`avx512`, `avx2`,
+//! `portable`) and `WGPU_LSTM_CPU_THREADS` (a team size for every call, however small)
+//! set the defaults for a whole process (benchmarks). The team's helpers come from rayon's
+//! pool, so `RAYON_NUM_THREADS` bounds the default team size.
 //!
 //! ```
 //! use wgpu_lstm::cpu_kernels::{self, Isa, KernelOptions};
@@ -209,9 +211,20 @@ pub(crate) fn forced_chunk_steps() -> Option<usize> {
     OPTIONS.with(|o| o.get().chunk_steps).map(|t| t.max(1))
 }
 
-/// The team size forced on this thread, if any.
+/// The team size forced on this thread ([`with_options`]), else by `WGPU_LSTM_CPU_THREADS`
+/// (read once per process), if any.
 pub(crate) fn forced_threads() -> Option<usize> {
-    OPTIONS.with(|o| o.get().threads).map(|t| t.max(1))
+    static ENV: OnceLock<Option<usize>> = OnceLock::new();
+    OPTIONS
+        .with(|o| o.get().threads)
+        .or_else(|| {
+            *ENV.get_or_init(|| {
+                std::env::var("WGPU_LSTM_CPU_THREADS")
+                    .ok()
+                    .and_then(|v| v.trim().parse().ok())
+            })
+        })
+        .map(|t: usize| t.max(1))
 }
 
 /// What the CPU kernels did on this thread: weight packings and work-space allocations
