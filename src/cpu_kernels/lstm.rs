@@ -266,7 +266,8 @@ pub(crate) fn run_sequence(
     let mr = rows_per_tile(isa);
     let act = config.activation;
     let ract = config.recurrent_activation;
-    let call = Call {
+    let mut call = Call {
+        row_groups: 0,
         pk: &pk,
         b,
         t,
@@ -298,8 +299,17 @@ pub(crate) fn run_sequence(
     let total =
         t.saturating_mul(step_macs.saturating_add(b.saturating_mul(d).saturating_mul(4 * u)));
     let members = team_size(step_macs, total, step_items);
+    // Enough rows for every member to own a row block or more: split the rows, not the
+    // units. A member then runs its rows' whole sequence (projection and steps) with no
+    // barrier at all: the rows of a batch never meet. Else the units of every step are
+    // shared, one barrier per step.
+    let blocks = b.div_ceil(mr);
+    if members > 1 && blocks >= members {
+        call.row_groups = members;
+    }
     let team = Team::new(members);
-    let phases = chunks + t;
+    let phases = if call.row_groups > 0 { 1 } else { chunks + t };
+    let call = call;
     let items = |q: usize| call.items(q);
     let work = |q: usize, i: usize| {
         // SAFETY: the ISA was checked supported (current_isa), the call's pointers cover its
@@ -328,6 +338,9 @@ pub(crate) fn run_sequence(
 /// Everything the items of one call share (raw pointers: the team's threads write disjoint
 /// parts of the buffers, phase after phase).
 struct Call<'a> {
+    /// Row mode: this many groups of row blocks, each run through the whole call by one
+    /// member in one phase; 0 = phases of projection and steps shared by unit tiles.
+    row_groups: usize,
     pk: &'a PackedLstm,
     b: usize,
     t: usize,
@@ -364,6 +377,8 @@ struct Call<'a> {
 unsafe impl Sync for Call<'_> {}
 
 enum Phase {
+    /// Row mode: the whole call, one item per row group.
+    Rows,
     /// The projection of chunk `c`.
     Project(usize),
     /// Step `k` in processing order.
@@ -372,6 +387,9 @@ enum Phase {
 
 impl Call<'_> {
     fn phase(&self, q: usize) -> Phase {
+        if self.row_groups > 0 {
+            return Phase::Rows;
+        }
         let per = self.tc + 1;
         let (c, r) = (q / per, q % per);
         if r == 0 {
@@ -388,6 +406,7 @@ impl Call<'_> {
 
     fn items(&self, q: usize) -> usize {
         match self.phase(q) {
+            Phase::Rows => self.row_groups,
             Phase::Project(c) => (self.chunk_len(c) * self.b).div_ceil(self.proj_rows) * self.tiles,
             Phase::Step(_) => self.b.div_ceil(self.mr) * self.tiles,
         }
@@ -434,6 +453,40 @@ unsafe fn item_generic<S: Simd, const MR: usize>(call: &Call<'_>, q: usize, i: u
         match call.phase(q) {
             Phase::Project(c) => project::<S, MR>(call, c, i),
             Phase::Step(k) => step_rows::<S, MR>(call, k, i),
+            Phase::Rows => rows_whole::<S, MR>(call, i),
+        }
+    }
+}
+
+/// Row mode, item `g`: row blocks `blocks·g/G .. blocks·(g+1)/G` through the whole call,
+/// chunk by chunk: their projection, then their steps (per step every tile, and per tile
+/// every row block of the group, so that a panel serves the group's rows in a row).
+#[inline(always)]
+unsafe fn rows_whole<S: Simd, const MR: usize>(call: &Call<'_>, g: usize) {
+    let blocks = call.b.div_ceil(MR);
+    let groups = call.row_groups;
+    let (blk0, blk1) = (blocks * g / groups, blocks * (g + 1) / groups);
+    let (r0, r1) = (blk0 * MR, (blk1 * MR).min(call.b));
+    let chunks = call.t.div_ceil(call.tc);
+    for c in 0..chunks {
+        let len = call.chunk_len(c);
+        for tile in 0..call.tiles {
+            for tl in 0..len {
+                let mut bi = r0;
+                while bi < r1 {
+                    let n = MR.min(r1 - bi);
+                    unsafe { project_block::<S, MR>(call, c, tile, tl * call.b + bi, n) };
+                    bi += n;
+                }
+            }
+        }
+        for tl in 0..len {
+            let k = c * call.tc + tl;
+            for tile in 0..call.tiles {
+                for rb in blk0..blk1 {
+                    unsafe { step_rows::<S, MR>(call, k, tile * blocks + rb) };
+                }
+            }
         }
     }
 }

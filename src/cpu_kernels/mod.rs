@@ -14,8 +14,7 @@
 //! or a team size for the calls a closure makes on this thread (tests run every path the CPU
 //! has this way), and the environment variables `WGPU_LSTM_CPU_ISA` (`avx512`, `avx2`,
 //! `portable`) and `WGPU_LSTM_CPU_THREADS` (a team size for every call, however small)
-//! set the defaults for a whole process (benchmarks). The team's helpers come from rayon's
-//! pool, so `RAYON_NUM_THREADS` bounds the default team size.
+//! set the defaults for a whole process (benchmarks).
 //!
 //! ```
 //! use wgpu_lstm::cpu_kernels::{self, Isa, KernelOptions};
@@ -156,7 +155,7 @@ impl Isa {
 pub struct KernelOptions {
     /// The ISA (default: [`Isa::detected`]).
     pub isa: Option<Isa>,
-    /// Threads per call (default: chosen from the work and rayon's pool size); at least 1.
+    /// Threads per call (default: chosen from the work and the number of cores); at least 1.
     pub threads: Option<usize>,
     /// Timesteps per input-projection chunk of an LSTM call (default: as many as fit
     /// 16 MiB of projection); at least 1. Tests make it small to cross chunk boundaries.
@@ -276,17 +275,21 @@ pub(crate) fn count_pack() {
 
 /// The team size for a call whose phases do `step_work` multiply-adds each (between two
 /// barriers), `total_work` in all, in `items` items per phase: one thread below 32 K
-/// multiply-adds per phase (a barrier costs more than it saves) or 2 M in all (about 0.1 ms
-/// on one core: waking a helper and waiting for it to leave cost more), else rayon's pool
-/// size.
+/// multiply-adds per phase (a barrier costs more than it saves) or 128 K in all (a few µs on
+/// one core: handing work to a helper and waiting for it to leave cost more), else one per
+/// core.
 pub(crate) fn team_size(step_work: usize, total_work: usize, items: usize) -> usize {
     if let Some(t) = forced_threads() {
         return t.min(team::MAX_MEMBERS);
     }
-    if step_work < (1 << 15) || total_work < (1 << 21) {
+    if step_work < (1 << 15) || total_work < (1 << 17) {
         return 1;
     }
-    rayon::current_num_threads()
-        .min(items.max(1))
-        .min(team::MAX_MEMBERS)
+    cores().min(items.max(1)).min(team::MAX_MEMBERS)
+}
+
+/// The cores this process may use (`std::thread::available_parallelism`, read once).
+pub(crate) fn cores() -> usize {
+    static CORES: OnceLock<usize> = OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
