@@ -299,12 +299,12 @@ pub(crate) fn run_sequence(
     let total =
         t.saturating_mul(step_macs.saturating_add(b.saturating_mul(d).saturating_mul(4 * u)));
     let members = team_size(step_macs, total, step_items);
-    // Enough rows for every member to own a row block or more: split the rows, not the
+    // Enough rows for every member to own half a row block or more: split the rows, not the
     // units. A member then runs its rows' whole sequence (projection and steps) with no
     // barrier at all: the rows of a batch never meet. Else the units of every step are
     // shared, one barrier per step.
-    let blocks = b.div_ceil(mr);
-    if members > 1 && blocks >= members {
+    // (half a row block per member or more: fewer rows read all of R on every member)
+    if members > 1 && b >= members * mr.div_ceil(2) {
         call.row_groups = members;
     }
     let team = Team::new(members);
@@ -458,15 +458,14 @@ unsafe fn item_generic<S: Simd, const MR: usize>(call: &Call<'_>, q: usize, i: u
     }
 }
 
-/// Row mode, item `g`: row blocks `blocks·g/G .. blocks·(g+1)/G` through the whole call,
-/// chunk by chunk: their projection, then their steps (per step every tile, and per tile
-/// every row block of the group, so that a panel serves the group's rows in a row).
+/// Row mode, item `g`: rows `B·g/G .. B·(g+1)/G` (the groups differ by one row at most)
+/// through the whole call, chunk by chunk: their projection, then their steps (per step
+/// every tile, and per tile every block of MR rows of the group, so that a panel serves the
+/// group's rows in a row).
 #[inline(always)]
 unsafe fn rows_whole<S: Simd, const MR: usize>(call: &Call<'_>, g: usize) {
-    let blocks = call.b.div_ceil(MR);
     let groups = call.row_groups;
-    let (blk0, blk1) = (blocks * g / groups, blocks * (g + 1) / groups);
-    let (r0, r1) = (blk0 * MR, (blk1 * MR).min(call.b));
+    let (r0, r1) = (call.b * g / groups, call.b * (g + 1) / groups);
     let chunks = call.t.div_ceil(call.tc);
     for c in 0..chunks {
         let len = call.chunk_len(c);
@@ -483,8 +482,11 @@ unsafe fn rows_whole<S: Simd, const MR: usize>(call: &Call<'_>, g: usize) {
         for tl in 0..len {
             let k = c * call.tc + tl;
             for tile in 0..call.tiles {
-                for rb in blk0..blk1 {
-                    unsafe { step_rows::<S, MR>(call, k, tile * blocks + rb) };
+                let mut bi = r0;
+                while bi < r1 {
+                    let n = MR.min(r1 - bi);
+                    unsafe { step_block::<S, MR>(call, k, tile, bi, n) };
+                    bi += n;
                 }
             }
         }
@@ -544,17 +546,28 @@ unsafe fn project_block<S: Simd, const MR: usize>(
     }
 }
 
-/// Step `k`, item `i`: MR batch rows × one tile of W units — the recurrent product in
-/// registers, then the cell update of those units (the GRU's cell would plug in here, see
-/// the module docs).
+/// Step `k`, item `i`: row block `i % blocks` × unit tile `i / blocks`.
 #[inline(always)]
-#[allow(clippy::needless_range_loop)] // the lane index j runs over four gate arrays at once
 unsafe fn step_rows<S: Simd, const MR: usize>(call: &Call<'_>, k: usize, i: usize) {
-    let w = S::LANES;
     let blocks = call.b.div_ceil(MR);
     let (tile, rb) = (i / blocks, i % blocks);
     let b0 = rb * MR;
-    let n = MR.min(call.b - b0);
+    unsafe { step_block::<S, MR>(call, k, tile, b0, MR.min(call.b - b0)) }
+}
+
+/// Step `k` for rows `b0 .. b0 + n` (n ≤ MR) × one tile of W units — the recurrent product
+/// in registers, then the cell update of those units (the GRU's cell would plug in here, see
+/// the module docs).
+#[inline(always)]
+#[allow(clippy::needless_range_loop)] // the lane index j runs over four gate arrays at once
+unsafe fn step_block<S: Simd, const MR: usize>(
+    call: &Call<'_>,
+    k: usize,
+    tile: usize,
+    b0: usize,
+    n: usize,
+) {
+    let w = S::LANES;
     let (hp, hn) = (call.h[k % 2], call.h[(k + 1) % 2]);
     let mut a = [std::ptr::null::<f32>(); MR];
     for (r, slot) in a.iter_mut().enumerate().take(n) {

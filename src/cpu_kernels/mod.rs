@@ -288,6 +288,21 @@ pub(crate) fn team_size(step_work: usize, total_work: usize, items: usize) -> us
     cores().min(items.max(1)).min(team::MAX_MEMBERS)
 }
 
+/// What the CPU path runs on this thread now: the ISA and the most threads a call uses
+/// (what `wgpu-lstm bench` reports as the CPU's "driver").
+///
+/// ```
+/// let d = wgpu_lstm::cpu_kernels::describe();
+/// assert!(d.starts_with("cpu kernels "), "{d}");
+/// ```
+pub fn describe() -> String {
+    let threads = forced_threads().map_or_else(
+        || format!("up to {} threads", cores().min(team::MAX_MEMBERS)),
+        |t| format!("{t} threads (forced)"),
+    );
+    format!("cpu kernels {}, {threads}", current_isa().name())
+}
+
 /// The cores this process may use (`std::thread::available_parallelism`, read once).
 pub(crate) fn cores() -> usize {
     static CORES: OnceLock<usize> = OnceLock::new();
