@@ -15,7 +15,13 @@
 //! them before anything is written back. h is double-buffered (every tile reads all of
 //! `h[k]`), so one barrier per step orders the steps. Work items are (row block, tile) pairs,
 //! shared by a [`super::team::Team`]; for batch 1 the tiles alone split the step over the
-//! cores.
+//! cores (each core keeps its half of the panels in its own cache, call after call).
+//!
+//! **Row mode.** With enough rows for every member of the team (half a row block each or
+//! more), the rows are split instead: a member runs its group of rows through the whole call
+//! (their projection, then every step over every tile) with no barrier at all, since the
+//! rows of a batch never meet. A member that is descheduled then delays the call once, not
+//! every step.
 //!
 //! Arithmetic: the dot products run in a different order than `gemm`'s (FMA per k, two
 //! chains for one row), the rest is the reference's: `Z = x·K + b` then `pre = h·R + Z`, the
@@ -23,7 +29,7 @@
 //! `tanh_finite` while the tile's pre-activations and c are finite, else the exact scalar
 //! cell, as the reference does per row), `c' = f·c + i·g` without FMA contraction.
 //!
-//! **Another cell** (GRU) plugs in at [`step_rows`]: its packed recurrent panel per tile holds
+//! **Another cell** (GRU) plugs in at [`step_block`]: its packed recurrent panel per tile holds
 //! its three gates (z, r, h̃ — for `reset_after` the recurrent product of h̃ stays separate
 //! exactly as Keras keeps it), the micro-kernel is the same with three accumulators per row
 //! instead of four, and the epilogue is its cell; the projection phase, the team and the

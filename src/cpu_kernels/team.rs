@@ -280,7 +280,7 @@ impl Pool {
                     break;
                 }
                 spins = spins.wrapping_add(1);
-                if spins % 64 == 0 && since.elapsed() > SPIN {
+                if spins.is_multiple_of(64) && since.elapsed() > SPIN {
                     std::thread::park();
                     since = Instant::now();
                 } else {
