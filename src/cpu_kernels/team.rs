@@ -280,11 +280,15 @@ impl Pool {
                     break;
                 }
                 spins = spins.wrapping_add(1);
-                if spins.is_multiple_of(64) && since.elapsed() > SPIN {
+                if !spins.is_multiple_of(64) {
+                    std::hint::spin_loop();
+                } else if since.elapsed() > SPIN {
                     std::thread::park();
                     since = Instant::now();
                 } else {
-                    std::hint::spin_loop();
+                    // let a thread that shares this core (the leader, on a busy machine)
+                    // run rather than spin against it
+                    std::thread::yield_now();
                 }
             }
             // SAFETY: a POSTED slot holds a pointer to a live Job: its leader keeps the
