@@ -403,8 +403,8 @@ pub fn lstm_cell(
 ///
 /// The weights are packed at their first CPU call (for the ISA in force,
 /// [`crate::cpu_kernels::current_isa`]) and the packed form is kept with them, with the
-/// call's work space: once warm, a call allocates only its output
-/// ([`crate::cpu_kernels::thread_stats`] counts). The memory of the call
+/// call's work space: once warm, a call packs nothing and allocates no work space, only
+/// its output ([`crate::cpu_kernels::thread_stats`] counts packings and work-space growth). The memory of the call
 /// ([`call_host_bytes`]) is checked against the host-memory budget before any work; `state`
 /// must be (B, U) and `mask` (B, T).
 ///
