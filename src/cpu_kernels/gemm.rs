@@ -124,8 +124,9 @@ impl Packed {
 /// `k < kdim`. `a[r]` points at K contiguous floats; `b` at a panel whose rows are `stride`
 /// floats apart (4W for a [`Packed`] panel, N for a row-major matrix read in place).
 ///
-/// For one row the K loop keeps two sets of accumulators (even and odd k) so that eight
-/// independent FMA chains hide the FMA latency; their sum is added at the end.
+/// Every accumulator is one FMA chain over k in order, whatever `MR` is: a row's result does
+/// not depend on which rows share its block (so not on the team size nor on how a call
+/// splits its rows), and equals a one-row tile's bit for bit.
 ///
 /// # Safety
 /// The ISA's features are present; every pointer covers what is read.
@@ -141,32 +142,6 @@ pub(crate) unsafe fn tile<S: Simd, const MR: usize>(
     unsafe {
         let z = S::splat(0.0);
         let mut acc = [[z; 4]; MR];
-        if MR == 1 {
-            let mut acc2 = [z; 4];
-            let mut kk = 0;
-            while kk + 1 < kdim {
-                let p = b.add(kk * stride);
-                let q = b.add((kk + 1) * stride);
-                let x0 = S::splat(*a[0].add(kk));
-                let x1 = S::splat(*a[0].add(kk + 1));
-                for g in 0..4 {
-                    acc[0][g] = S::fma(x0, S::load(p.add(g * w)), acc[0][g]);
-                    acc2[g] = S::fma(x1, S::load(q.add(g * w)), acc2[g]);
-                }
-                kk += 2;
-            }
-            if kk < kdim {
-                let p = b.add(kk * stride);
-                let x0 = S::splat(*a[0].add(kk));
-                for g in 0..4 {
-                    acc[0][g] = S::fma(x0, S::load(p.add(g * w)), acc[0][g]);
-                }
-            }
-            for g in 0..4 {
-                acc[0][g] = S::add(acc[0][g], acc2[g]);
-            }
-            return acc;
-        }
         for kk in 0..kdim {
             let p = b.add(kk * stride);
             let b0 = S::load(p);

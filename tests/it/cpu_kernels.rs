@@ -34,6 +34,10 @@ pub fn tests() -> Vec<Trial> {
             "cpu_kernels::replaced_weights_are_packed_again",
             replaced_weights_are_packed_again,
         ),
+        test(
+            "cpu_kernels::results_do_not_depend_on_the_team_or_the_split",
+            results_do_not_depend_on_the_team_or_the_split,
+        ),
     ]
 }
 
@@ -273,4 +277,60 @@ fn replaced_weights_are_packed_again() {
     assert!(rel_err(&second, &run(&w, true)) <= 1e-6);
     assert!(rel_err(&first, &second) > 1e-3, "the new weights were used");
     let _ = KernelOptions::default();
+}
+
+/// On each ISA, a call gives the same bits with 1, 2 or 3 threads (tile mode, row mode with
+/// row groups of any size), and a stateful call split in two gives the state of one call:
+/// every row's dot products run in one order whatever block it shares.
+fn results_do_not_depend_on_the_team_or_the_split() {
+    let mut r = rng(11);
+    for isa in cpu_kernels::Isa::available() {
+        for (b, t, d, u) in [(1, 7, 5, 40), (5, 6, 9, 33), (7, 9, 4, 17), (13, 5, 8, 70)] {
+            let cfg = LstmConfig {
+                return_sequences: true,
+                ..LstmConfig::new(u)
+            };
+            let mut c = case(&mut r, cfg, b, t, d);
+            c.x.mapv_inplace(|v| if v.is_finite() { v } else { 0.5 });
+            let run = |threads: usize, x: ndarray::ArrayView3<'_, f32>, st: &mut StepState| {
+                let o = KernelOptions {
+                    isa: Some(isa),
+                    threads: Some(threads),
+                    chunk_steps: None,
+                };
+                cpu_kernels::with_options(o, || {
+                    cpu::run_sequence(&c.cfg, &c.w, x, None, st).unwrap()
+                })
+                .unwrap()
+            };
+            let fresh = || {
+                let mut st = StepState::zeros(b, u).unwrap();
+                st.h.assign(&c.h0);
+                st.c.assign(&c.c0);
+                st
+            };
+            let mut st1 = fresh();
+            let one = run(1, c.x.view(), &mut st1);
+            for threads in [2, 3] {
+                let mut st = fresh();
+                let y = run(threads, c.x.view(), &mut st);
+                assert_eq!(y, one, "{isa:?} ({b},{t},{d},{u}) {threads} threads");
+                assert_eq!(
+                    (&st.h, &st.c),
+                    (&st1.h, &st1.c),
+                    "{isa:?} {threads} threads"
+                );
+            }
+            // the first steps on 1 thread, the rest on 2: the same state as one call
+            let mut st = fresh();
+            let cut = t / 2;
+            run(1, c.x.slice(ndarray::s![.., ..cut, ..]), &mut st);
+            run(2, c.x.slice(ndarray::s![.., cut.., ..]), &mut st);
+            assert_eq!(
+                (&st.h, &st.c),
+                (&st1.h, &st1.c),
+                "{isa:?} ({b},{t},{d},{u}) split"
+            );
+        }
+    }
 }
