@@ -7,8 +7,10 @@
 # scripts/ort_cpu_bench.py over the configs (default: stream_step small_seq long_seq medium),
 # back to back; Keras (scripts/keras_cpu_bench.py, slow) runs once, after the first round, when
 # KERAS_PYTHON is given. It then prints, per config, the median over the rounds of each side's
-# median host wall ms per call, the ratios, and the load average seen during the rounds (a
-# busy machine makes every number noisy: interleaving keeps the comparison fair).
+# median host wall ms per call, the median of the per-round ratios ours / ORT (each round's
+# two runs are seconds apart: on a busy machine this is the robust number), ours / Keras
+# against the first round (the one next to the Keras run), and the load average seen
+# during the rounds.
 # Needs target/release/wgpu-lstm (cargo build --release) and a Python with onnxruntime,
 # onnx and numpy (ORT_PYTHON, default python3); KERAS_PYTHON needs tensorflow-cpu.
 set -euo pipefail
@@ -69,15 +71,17 @@ except OSError:
 dev = next(iter(info.values()))
 print(f"{dev[1]}, {dev[2]}; ONNX Runtime {ortv}; medians over {len(glob.glob(out + '/ours-*.json'))} interleaved rounds")
 print()
-print("| config | B,T,D,U | ours ms | ONNX Runtime ms | Keras (best way) ms | ours / ORT | ours / Keras | ours, each round | ORT, each round |")
+print("| config | B,T,D,U | ours ms | ONNX Runtime ms | ours / ORT (median of rounds' ratios) | Keras (best way) ms | ours / Keras (round 1) | ours, each round | ORT, each round |")
 print("|---|---|---:|---:|---:|---:|---:|---|---|")
 for n in ours:
     o, x = statistics.median(ours[n]), statistics.median(ort.get(n, [float("nan")]))
+    ratios = [a / b for a, b in zip(ours[n], ort.get(n, []))]
+    r = f"{statistics.median(ratios):.2f}×" if ratios else "-"
     k = keras.get(n)
     ks = f"{k:.4g}" if k else "-"
-    kr = f"{o / k:.2f}×" if k else "-"
+    kr = f"{ours[n][0] / k:.2f}×" if k else "-"
     each = lambda v: " / ".join(f"{t:.4g}" for t in v)
-    print(f"| {n} | {info[n][0]} | {o:.4g} | {x:.4g} | {ks} | {o / x:.2f}× | {kr} | {each(ours[n])} | {each(ort.get(n, []))} |")
+    print(f"| {n} | {info[n][0]} | {o:.4g} | {x:.4g} | {r} | {ks} | {kr} | {each(ours[n])} | {each(ort.get(n, []))} |")
 print()
 print("load average during the rounds (1, 5, 15 min):",
       ", ".join(l.split("load average:")[1].strip() for l in open(f"{out}/load.txt") if "load average" in l))
