@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::{LayerSpec, ModelFile, TensorRef, WeightArray};
 use crate::activation::KerasFlavour;
-use crate::config::LstmConfig;
+use crate::config::{CellKind, LstmConfig};
 use crate::error::{Error, Result};
 use crate::layers::activation_layer::LayerActivation;
 use crate::layers::bidirectional::MergeMode;
@@ -50,7 +50,7 @@ fn class(spec_class: &str, module: Option<&str>) -> Option<Kind> {
     Some(match spec_class {
         "InputLayer" => Kind::Input,
         "Masking" => Kind::Layer(|s, _| Ok(Layer::Masking(Masking::from_keras(&s.config)?))),
-        "LSTM" => Kind::Layer(|s, f| Ok(Layer::Recurrent(lstm(&s.config, &s.weights, f)?))),
+        "LSTM" | "GRU" | "SimpleRNN" | "RNN" => Kind::Layer(recurrent_layer),
         "Bidirectional" => Kind::Layer(bidirectional),
         "Dense" => Kind::Layer(dense),
         "Activation" => Kind::Layer(|s, f| {
@@ -156,11 +156,36 @@ pub(crate) fn weight_roles(class: &str, config: &Value) -> Option<Vec<String>> {
     };
     Some(match class {
         "LSTM" | "GRU" | "SimpleRNN" => rnn(config, ""),
+        "RNN" => match cell_of(config)? {
+            (c, cfg) if c.ends_with("Cell") && c != "StackedRNNCells" => rnn(cfg, ""),
+            ("StackedRNNCells", cfg) => {
+                let cells = cfg.get("cells")?.as_array()?;
+                let mut v = Vec::new();
+                for (i, c) in cells.iter().enumerate() {
+                    v.extend(rnn(c.get("config").unwrap_or(c), &format!("cells/{i}/")));
+                }
+                v
+            }
+            _ => return None,
+        },
         "Bidirectional" => {
-            let fwd = inner_config(config.get("layer"))?;
-            let bwd = inner_config(config.get("backward_layer")).unwrap_or(fwd);
-            let mut v = rnn(fwd, "forward/");
-            v.extend(rnn(bwd, "backward/"));
+            let fwd = config.get("layer").filter(|v| !v.is_null())?;
+            let bwd = config
+                .get("backward_layer")
+                .filter(|v| !v.is_null())
+                .unwrap_or(fwd);
+            let half = |l: &Value, prefix: &str| -> Option<Vec<String>> {
+                let class = l.get("class_name")?.as_str()?;
+                let cfg = l.get("config").unwrap_or(l);
+                Some(
+                    weight_roles(class, cfg)?
+                        .into_iter()
+                        .map(|r| format!("{prefix}{r}"))
+                        .collect(),
+                )
+            };
+            let mut v = half(fwd, "forward/")?;
+            v.extend(half(bwd, "backward/")?);
             v
         }
         "Dense" | "Conv1D" | "Convolution1D" => {
@@ -306,26 +331,123 @@ fn expect_count(ws: &[WeightArray], roles: &[String]) -> Result<()> {
     Ok(())
 }
 
-fn lstm(config: &Value, ws: &[WeightArray], flavour: KerasFlavour) -> Result<Recurrent> {
-    expect_count(ws, &weight_roles("LSTM", config).unwrap_or_default())?;
-    lstm_half(config, ws, "", flavour)
+/// An `RNN` layer's cell: its class name and config (`config.cell`).
+fn cell_of(config: &Value) -> Option<(&str, &Value)> {
+    let cell = config.get("cell").filter(|v| !v.is_null())?;
+    let class = cell.get("class_name")?.as_str()?;
+    Some((class, cell.get("config").unwrap_or(cell)))
 }
 
-fn lstm_half(
+/// The RNN wrapper's arguments that a merged single-cell config takes from the layer.
+const RNN_FLAGS: &[&str] = &[
+    "return_sequences",
+    "return_state",
+    "go_backwards",
+    "stateful",
+    "zero_output_for_mask",
+    "time_major",
+];
+
+/// The cell and the config of a single-cell recurrent layer: `LSTM`, `GRU`, `SimpleRNN` as
+/// they are; `RNN(LSTMCell | GRUCell | SimpleRNNCell)` as the cell's config with the
+/// wrapper's flags (`return_sequences`, …) merged in. An `RNN` of another cell is refused.
+fn single_cell(class: &str, config: &Value) -> Result<(CellKind, Value)> {
+    if class != "RNN" {
+        let cell = CellKind::from_class(class).ok_or_else(|| {
+            Error::Unsupported(format!("{class} is not a recurrent layer this crate runs"))
+        })?;
+        return Ok((cell, config.clone()));
+    }
+    let (cell_class, cell_cfg) = cell_of(config)
+        .ok_or_else(|| Error::config("cell", "an RNN layer without a `cell` config"))?;
+    let cell = match cell_class {
+        "LSTMCell" | "GRUCell" | "SimpleRNNCell" => CellKind::from_class(cell_class),
+        _ => None,
+    }
+    .ok_or_else(|| {
+        Error::Unsupported(format!(
+            "RNN({cell_class}): the cells this crate runs are LSTMCell, GRUCell, \
+             SimpleRNNCell and StackedRNNCells of them"
+        ))
+    })?;
+    let mut merged = cell_cfg.clone();
+    if let (Some(m), Some(layer)) = (merged.as_object_mut(), config.as_object()) {
+        for k in RNN_FLAGS {
+            if let Some(v) = layer.get(*k) {
+                m.insert((*k).to_string(), v.clone());
+            }
+        }
+    }
+    Ok((cell, merged))
+}
+
+/// `LSTM`, `GRU`, `SimpleRNN` or `RNN(cell)` as a layer.
+fn recurrent_layer(spec: &LayerSpec, flavour: KerasFlavour) -> Result<Layer> {
+    if spec.class_name == "RNN"
+        && cell_of(&spec.config).is_some_and(|(c, _)| c == "StackedRNNCells")
+    {
+        return stacked_cells(spec, flavour);
+    }
+    expect_count(
+        &spec.weights,
+        &weight_roles(&spec.class_name, &spec.config).unwrap_or_default(),
+    )?;
+    Ok(Layer::Recurrent(recurrent_half(
+        &spec.class_name,
+        &spec.config,
+        &spec.weights,
+        "",
+        flavour,
+    )?))
+}
+
+/// `RNN(StackedRNNCells([...]))`.
+fn stacked_cells(spec: &LayerSpec, _flavour: KerasFlavour) -> Result<Layer> {
+    Err(Error::Unsupported(format!(
+        "`{}`: RNN(StackedRNNCells) is not supported yet",
+        spec.name
+    )))
+}
+
+/// One recurrent layer (a Bidirectional's half with `prefix`) from its class, config and
+/// the arrays named `{prefix}kernel`, `{prefix}recurrent_kernel`, `{prefix}bias` (a GRU's
+/// (2, 3U) `reset_after` bias is taken row by row).
+fn recurrent_half(
+    class: &str,
     config: &Value,
     ws: &[WeightArray],
     prefix: &str,
     flavour: KerasFlavour,
 ) -> Result<Recurrent> {
-    let cfg = LstmConfig::from_keras_json(config, flavour)?;
+    let (cell, merged) = single_cell(class, config)?;
+    let cfg = LstmConfig::from_keras_cell_json(cell, &merged, flavour)?;
     let k = matrix(weight(ws, &format!("{prefix}kernel"))?)?;
     let r = matrix(weight(ws, &format!("{prefix}recurrent_kernel"))?)?;
     let b = if cfg.use_bias {
-        Some(vector(weight(ws, &format!("{prefix}bias"))?)?)
+        let w = weight(ws, &format!("{prefix}bias"))?;
+        let a = array(w)?;
+        let n = a.len();
+        let ok = match cfg.cell {
+            CellKind::Gru { reset_after: true } => a.ndim() == 2 && a.shape()[0] == 2,
+            _ => a.ndim() == 1,
+        };
+        if !ok {
+            let want = match cfg.cell {
+                CellKind::Gru { reset_after: true } => "(2, 3U) for reset_after=True",
+                _ => "a vector",
+            };
+            return Err(Error::shape(
+                format!("weight `{}`", w.name),
+                want,
+                a.shape(),
+            ));
+        }
+        let flat: Vec<f32> = a.iter().copied().collect();
+        Some(Array1::from_shape_vec(n, flat).expect("n elements"))
     } else {
         None
     };
-    Recurrent::lstm(cfg, LstmWeights::new(k, r, b)?)
+    Recurrent::new(cfg.clone(), LstmWeights::new_for(cfg.cell, k, r, b)?)
 }
 
 fn inner_config(v: Option<&Value>) -> Option<&Value> {
@@ -354,17 +476,23 @@ fn bidirectional(spec: &LayerSpec, flavour: KerasFlavour) -> Result<Layer> {
     };
     for k in ["layer", "backward_layer"] {
         if let Some(c) = inner_class(k)
-            && c != "LSTM"
+            && !BIDIRECTIONAL_INNER.contains(&c)
         {
             return Err(Error::Unsupported(format!(
-                "Bidirectional({c}): only Bidirectional(LSTM) is supported"
+                "Bidirectional({c}): the layers Bidirectional runs here are LSTM, GRU, \
+                 SimpleRNN and RNN(cell)"
             )));
         }
     }
+    let fwd_class = inner_class("layer")
+        .ok_or_else(|| Error::config("layer", "Bidirectional without an inner `layer` config"))?;
     let fwd = inner_config(cfg.get("layer"))
         .ok_or_else(|| Error::config("layer", "Bidirectional without an inner `layer` config"))?;
-    let bwd = match inner_config(cfg.get("backward_layer")) {
-        Some(b) => b.clone(),
+    let (bwd_class, bwd) = match inner_config(cfg.get("backward_layer")) {
+        Some(b) => (
+            inner_class("backward_layer").unwrap_or(fwd_class),
+            b.clone(),
+        ),
         None => {
             let mut b = fwd.clone();
             let gb = fwd
@@ -372,7 +500,7 @@ fn bidirectional(spec: &LayerSpec, flavour: KerasFlavour) -> Result<Layer> {
                 .and_then(Value::as_bool)
                 .unwrap_or(false);
             b["go_backwards"] = Value::Bool(!gb);
-            b
+            (fwd_class, b)
         }
     };
     expect_count(
@@ -380,8 +508,8 @@ fn bidirectional(spec: &LayerSpec, flavour: KerasFlavour) -> Result<Layer> {
         &weight_roles("Bidirectional", cfg).unwrap_or_default(),
     )?;
     Ok(Layer::Bidirectional(Bidirectional::new(
-        lstm_half(fwd, &spec.weights, "forward/", flavour)?,
-        lstm_half(&bwd, &spec.weights, "backward/", flavour)?,
+        recurrent_half(fwd_class, fwd, &spec.weights, "forward/", flavour)?,
+        recurrent_half(bwd_class, &bwd, &spec.weights, "backward/", flavour)?,
         merge,
     )?))
 }
@@ -552,6 +680,38 @@ fn implied_input(layer: &Layer) -> Option<TensorInfo> {
     Some(TensorInfo::f32(vec![None, Some(d)]))
 }
 
+/// The classes `Bidirectional` wraps here.
+const BIDIRECTIONAL_INNER: &[&str] = &["LSTM", "GRU", "SimpleRNN", "RNN"];
+
+/// The cell classes `RNN` runs here.
+const CELL_CLASSES: &[&str] = &["LSTMCell", "GRUCell", "SimpleRNNCell"];
+
+/// The cells of a recurrent config (an `RNN`'s `cell`, a `StackedRNNCells`' `cells`, and
+/// those of a wrapped `RNN`) that this crate does not run, as messages.
+fn unsupported_cells(name: &str, config: &Value, out: &mut Vec<String>) {
+    let mut cells = Vec::new();
+    if let Some(cell) = config.get("cell").filter(|v| !v.is_null()) {
+        cells.push(cell);
+    }
+    if let Some(Value::Array(cs)) = config.get("cells") {
+        cells.extend(cs.iter());
+    }
+    for key in ["layer", "backward_layer"] {
+        if let Some(inner) = config.get(key).filter(|v| !v.is_null()) {
+            unsupported_cells(name, inner.get("config").unwrap_or(inner), out);
+        }
+    }
+    for cell in cells {
+        let Some(c) = cell.get("class_name").and_then(Value::as_str) else {
+            continue;
+        };
+        if !CELL_CLASSES.contains(&c) {
+            out.push(format!("`{name}` (RNN({c})): no {c} cell in this crate"));
+        }
+        unsupported_cells(name, cell.get("config").unwrap_or(cell), out);
+    }
+}
+
 /// Every layer of the model (nested ones included) whose class the table lacks, in order.
 fn unsupported(file: &ModelFile, out: &mut Vec<String>) {
     for spec in &file.layers {
@@ -566,6 +726,7 @@ fn unsupported(file: &ModelFile, out: &mut Vec<String>) {
                         why_unsupported(spec)
                     ));
                 }
+                unsupported_cells(&spec.name, &spec.config, out);
                 // a wrapper's inner layers (Bidirectional, TimeDistributed)
                 for key in ["layer", "backward_layer"] {
                     let Some(inner) = spec.config.get(key).filter(|v| !v.is_null()) else {
@@ -576,7 +737,7 @@ fn unsupported(file: &ModelFile, out: &mut Vec<String>) {
                     };
                     let module = inner.get("module").and_then(Value::as_str);
                     let supported = match spec.class_name.as_str() {
-                        "Bidirectional" => c == "LSTM",
+                        "Bidirectional" => BIDIRECTIONAL_INNER.contains(&c),
                         _ => class(c, module).is_some(),
                     };
                     if !supported {

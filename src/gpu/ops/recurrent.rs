@@ -166,6 +166,12 @@ impl GpuLstm {
         weights: &LstmWeights,
         precision: Precision,
     ) -> Result<Self> {
+        if config.cell != crate::config::CellKind::Lstm {
+            return Err(crate::Error::Unsupported(format!(
+                "{} layers on the GPU (not built yet)",
+                config.class_name()
+            )));
+        }
         let f16 = precision == Precision::F16Weights;
         if f16 && !ctx.device().features().contains(wgpu::Features::SHADER_F16) {
             return Err(crate::Error::Unsupported(format!(
