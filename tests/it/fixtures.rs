@@ -185,9 +185,8 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         "fixtures::every_stacked_and_bidirectional_fixture",
         every_stacked_and_bidirectional_fixture,
     ));
-    v.extend(crate::common::suite_of(
+    v.extend(crate::common::suite(
         "fixtures::every_gru_and_simple_rnn_fixture",
-        &[crate::common::Exec::Cpu],
         every_gru_and_simple_rnn_fixture,
     ));
     v

@@ -1,0 +1,215 @@
+//! GRU and SimpleRNN beyond the Keras fixtures: stateful streaming on the GPU equals the CPU
+//! step for step (state kept on the GPU between calls, per-row reset / read / write for
+//! serving), for every recurrent kernel; `return_state` and `initial_state` through the
+//! layer API with the h-only state.
+
+use ndarray::{Array2, s};
+use wgpu_lstm::model::Model;
+use wgpu_lstm::{CellKind, Device, LstmConfig, LstmInput, LstmState, LstmWeights, Precision};
+
+use crate::common::{Exec, max_abs, random3, rng};
+
+/// The recurrent cells other than the LSTM.
+fn cells() -> [CellKind; 3] {
+    [
+        CellKind::Gru { reset_after: true },
+        CellKind::Gru { reset_after: false },
+        CellKind::SimpleRnn,
+    ]
+}
+
+fn close(a: &Array2<f32>, b: &Array2<f32>, tol: f32, what: &str) {
+    assert_eq!(a.dim(), b.dim(), "{what}: shapes");
+    let e = max_abs(&a.clone().into_dyn(), &b.clone().into_dyn());
+    assert!(e <= tol, "{what}: max |Δ| = {e:e} > {tol:e}");
+}
+
+/// A stateful layer of each cell streamed on `ex` and on the CPU, with one-step and longer
+/// calls, a mask, a full reset, a row reset and a row migrated with `set_row_state`: every
+/// output and every state read back agree within the executor's tolerance.
+fn stateful_streaming_equals_the_cpu_step_for_step(ex: &Exec) {
+    for cell in cells() {
+        let cfg = LstmConfig {
+            cell,
+            stateful: true,
+            return_sequences: true,
+            ..LstmConfig::new(5)
+        };
+        let mut w = LstmWeights::keras_default(3, &cfg, 11).unwrap();
+        if let Some(b) = w.bias.as_mut() {
+            // non-zero biases (both rows of a reset_after GRU's)
+            b.iter_mut()
+                .enumerate()
+                .for_each(|(i, v)| *v = (i as f32 * 0.37).sin() * 0.3);
+        }
+        let mut gpu = wgpu_lstm::Lstm::on_device_with_precision(
+            cfg.clone(),
+            w.clone(),
+            &ex.device(),
+            ex.precision(),
+        )
+        .unwrap();
+        gpu.set_options(ex.options());
+        let cpu_w = if ex.precision() == Precision::F16Weights {
+            w.with_f16_recurrent_kernel()
+        } else {
+            w
+        };
+        let mut cpu = wgpu_lstm::Lstm::on_device(cfg.clone(), cpu_w, &Device::Cpu).unwrap();
+        let tol = ex.tolerance();
+        let mut r = rng(7);
+        let mut saved = None;
+        for step in 0..16 {
+            let what = format!("{} step {step}", cfg.class_name());
+            if step == 6 {
+                gpu.reset_states().unwrap();
+                cpu.reset_states().unwrap();
+            }
+            if step == 9 {
+                gpu.reset_rows(&[1]).unwrap();
+                cpu.reset_rows(&[1]).unwrap();
+                saved = Some(cpu.row_state(0).unwrap());
+            }
+            if step == 12 {
+                let st: LstmState = saved.clone().unwrap();
+                assert_eq!(st.c.dim(), (1, 0), "{what}: no c");
+                gpu.set_row_state(2, &st).unwrap();
+                cpu.set_row_state(2, &st).unwrap();
+            }
+            let t = [1, 3, 1, 2][step % 4];
+            let x = random3(&mut r, 3, t, 3, 1.0);
+            let mask = Array2::from_shape_fn((3, t), |(b, k)| (b + k + step) % 3 != 0);
+            let input = || {
+                let i = LstmInput::new(x.view());
+                if step % 2 == 1 {
+                    i.mask(mask.view())
+                } else {
+                    i
+                }
+            };
+            let yg = gpu.call(input()).unwrap().output;
+            let yc = cpu.call(input()).unwrap().output;
+            let e = max_abs(&yg, &yc);
+            assert!(e <= tol, "{what}: output max |Δ| = {e:e} > {tol:e}");
+            let (sg, sc) = (
+                gpu.states().unwrap().unwrap(),
+                cpu.states().unwrap().unwrap(),
+            );
+            close(&sg.h, &sc.h, tol, &format!("{what}: state h"));
+            assert_eq!(sg.c.dim(), (3, 0), "{what}: a GPU state without c");
+            for row in 0..3 {
+                close(
+                    &gpu.row_state(row).unwrap().h,
+                    &sc.h.slice(s![row..row + 1, ..]).to_owned(),
+                    tol,
+                    &format!("{what}: row {row}"),
+                );
+            }
+        }
+    }
+}
+
+/// The zoo's stateful GRU model (Keras 3 and tf_keras files) streamed one step at a time
+/// on `ex` equals the CPU streamed the same way, and the same call on the whole sequence.
+fn zoo_stateful_gru_model_streams_like_the_cpu(ex: &Exec) {
+    for case in [
+        "stateful_gru_stream__k3_keras",
+        "stateful_gru_stream__k2_h5",
+    ] {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/zoo");
+        let file = std::fs::read_dir(dir.join(case))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|e| e == "keras" || e == "h5"))
+            .unwrap();
+        let mut gpu = Model::load(&file, &ex.device()).unwrap();
+        gpu.set_options(ex.options());
+        let mut cpu = Model::load(&file, &Device::Cpu).unwrap();
+        let mut r = rng(5);
+        let x = random3(&mut r, 2, 9, 3, 1.0);
+        for t in 0..9 {
+            let xt = x.slice(s![.., t..t + 1, ..]);
+            let yg = gpu.predict(xt).unwrap().swap_remove(0);
+            let yc = cpu.predict(xt).unwrap().swap_remove(0);
+            let e = max_abs(&yg, &yc);
+            assert!(e <= ex.tolerance(), "{case} step {t}: max |Δ| = {e:e}");
+            let (sg, sc) = (gpu.states().unwrap(), cpu.states().unwrap());
+            for (g, c) in sg.iter().zip(&sc) {
+                let (g, c) = (g.as_ref().unwrap(), c.as_ref().unwrap());
+                close(
+                    &g.h,
+                    &c.h,
+                    ex.tolerance(),
+                    &format!("{case} step {t}: state"),
+                );
+            }
+        }
+    }
+}
+
+/// `initial_state` (h alone) and `return_state` (h alone) through the layer API, on every
+/// executor, for each cell, equal the CPU's; an LSTM given h alone is refused.
+fn initial_and_returned_state_are_h_alone(ex: &Exec) {
+    for cell in cells() {
+        let cfg = LstmConfig {
+            cell,
+            return_state: true,
+            go_backwards: true,
+            ..LstmConfig::new(4)
+        };
+        let w = LstmWeights::keras_default(2, &cfg, 3).unwrap();
+        let w = if ex.precision() == Precision::F16Weights {
+            w.with_f16_recurrent_kernel()
+        } else {
+            w
+        };
+        let mut l = wgpu_lstm::Lstm::on_device(cfg.clone(), w.clone(), &ex.device()).unwrap();
+        l.set_options(ex.options());
+        let mut c = wgpu_lstm::Lstm::on_device(cfg.clone(), w, &Device::Cpu).unwrap();
+        let x = random3(&mut rng(1), 2, 5, 2, 1.0);
+        let h0 = Array2::from_shape_fn((2, 4), |(b, j)| (b as f32 - j as f32) * 0.2);
+        let a = l
+            .call(LstmInput::new(x.view()).initial_h(h0.view()))
+            .unwrap();
+        let b = c
+            .call(LstmInput::new(x.view()).initial_h(h0.view()))
+            .unwrap();
+        assert!(
+            a.c.is_none() && b.c.is_none(),
+            "{}: no c returned",
+            cfg.class_name()
+        );
+        close(
+            &a.h.unwrap(),
+            &b.h.unwrap(),
+            ex.tolerance(),
+            cfg.class_name(),
+        );
+        assert!(max_abs(&a.output, &b.output) <= ex.tolerance());
+    }
+    let lstm = LstmConfig::new(2);
+    let mut l = wgpu_lstm::Lstm::with_default_weights(lstm, 1, 0).unwrap();
+    let x = ndarray::Array3::<f32>::zeros((1, 2, 1));
+    let h = Array2::<f32>::zeros((1, 2));
+    assert!(
+        l.call(LstmInput::new(x.view()).initial_h(h.view()))
+            .is_err()
+    );
+}
+
+/// This module's tests, for the harness in main.rs.
+pub fn tests() -> Vec<libtest_mimic::Trial> {
+    let mut v = crate::common::suite(
+        "gru::stateful_streaming_equals_the_cpu_step_for_step",
+        stateful_streaming_equals_the_cpu_step_for_step,
+    );
+    v.extend(crate::common::suite(
+        "gru::zoo_stateful_gru_model_streams_like_the_cpu",
+        zoo_stateful_gru_model_streams_like_the_cpu,
+    ));
+    v.extend(crate::common::suite(
+        "gru::initial_and_returned_state_are_h_alone",
+        initial_and_returned_state_are_h_alone,
+    ));
+    v
+}
