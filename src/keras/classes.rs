@@ -401,12 +401,124 @@ fn recurrent_layer(spec: &LayerSpec, flavour: KerasFlavour) -> Result<Layer> {
     )?))
 }
 
-/// `RNN(StackedRNNCells([...]))`.
+/// `RNN(StackedRNNCells([...]))` as one layer: refused — [`stacked_cells_nodes`] builds it
+/// as a chain of nodes, one per cell, where the plan is built.
 fn stacked_cells(spec: &LayerSpec, _flavour: KerasFlavour) -> Result<Layer> {
     Err(Error::Unsupported(format!(
-        "`{}`: RNN(StackedRNNCells) is not supported yet",
+        "`{}`: RNN(StackedRNNCells) is a chain of layers, built by the model's graph",
         spec.name
     )))
+}
+
+/// Whether a layer is `RNN(StackedRNNCells([...]))`.
+fn is_stacked_cells(spec: &LayerSpec) -> bool {
+    spec.class_name == "RNN" && cell_of(&spec.config).is_some_and(|(c, _)| c == "StackedRNNCells")
+}
+
+/// The cells of `RNN(StackedRNNCells([c0, c1, …]))` as recurrent layers: at every step
+/// Keras runs c0 on the input, c1 on c0's output, …, and the layer's output is the last
+/// cell's. That is the chain of layers c0 → c1 → … with `return_sequences` on all but the
+/// last (which takes the wrapper's), the wrapper's `go_backwards` on the first only (the
+/// later ones already see the sequence in processing order), the wrapper's `stateful` and
+/// `zero_output_for_mask` on each. Masked steps are carried by every cell alike, so the
+/// chain's output equals the stacked cell's. Weights `cells/{i}/kernel`, ….
+fn stacked_cell_layers(spec: &LayerSpec, flavour: KerasFlavour) -> Result<Vec<Recurrent>> {
+    let cells = cell_of(&spec.config)
+        .and_then(|(_, c)| c.get("cells"))
+        .and_then(Value::as_array)
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| Error::config("cells", "StackedRNNCells without a list of cells"))?;
+    expect_count(
+        &spec.weights,
+        &weight_roles("RNN", &spec.config).unwrap_or_default(),
+    )?;
+    let layer = spec.config.as_object();
+    let flag = |k: &str| {
+        layer
+            .and_then(|l| l.get(k))
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    };
+    if flag("return_state") {
+        return Err(Error::Unsupported(
+            "RNN(StackedRNNCells) with return_state=True".into(),
+        ));
+    }
+    let n = cells.len();
+    let mut out = Vec::with_capacity(n);
+    for (i, c) in cells.iter().enumerate() {
+        let class = c.get("class_name").and_then(Value::as_str).unwrap_or("");
+        if !["LSTMCell", "GRUCell", "SimpleRNNCell"].contains(&class) {
+            return Err(Error::Unsupported(format!(
+                "StackedRNNCells of {class}: the cells this crate stacks are LSTMCell,                  GRUCell and SimpleRNNCell"
+            )));
+        }
+        let mut merged = c.get("config").unwrap_or(c).clone();
+        if let Some(m) = merged.as_object_mut() {
+            let last = i + 1 == n;
+            m.insert(
+                "return_sequences".into(),
+                Value::Bool(!last || flag("return_sequences")),
+            );
+            m.insert(
+                "go_backwards".into(),
+                Value::Bool(i == 0 && flag("go_backwards")),
+            );
+            for k in ["stateful", "zero_output_for_mask", "time_major"] {
+                m.insert(k.into(), Value::Bool(flag(k)));
+            }
+            m.insert("return_state".into(), Value::Bool(false));
+        }
+        out.push(recurrent_half(
+            class,
+            &merged,
+            &spec.weights,
+            &format!("cells/{i}/"),
+            flavour,
+        )?);
+    }
+    Ok(out)
+}
+
+/// The nodes of `RNN(StackedRNNCells(...))` on inputs `ins` (see [`stacked_cell_layers`]):
+/// `{name}/cells/{i}` for all cells but the last, which takes the layer's name. `None` when
+/// `spec` is another layer. An initial state, and `go_backwards` on a masked input (the
+/// later cells would need the mask in processing order), are refused.
+fn stacked_cells_nodes(
+    b: &mut PlanBuilder,
+    spec: &LayerSpec,
+    flavour: KerasFlavour,
+    ins: &[TensorId],
+    mask: Option<TensorId>,
+) -> Result<Option<Vec<TensorId>>> {
+    if !is_stacked_cells(spec) {
+        return Ok(None);
+    }
+    let named = |e: Error| e.in_layer(&spec.name, &spec.class_name);
+    let layers = stacked_cell_layers(spec, flavour).map_err(named)?;
+    if ins.len() != 1 {
+        return Err(named(Error::Unsupported(
+            "RNN(StackedRNNCells) with an initial_state".into(),
+        )));
+    }
+    let masked = mask.is_some() || b.info(ins[0]).masked;
+    if masked && layers[0].config.go_backwards {
+        return Err(named(Error::Unsupported(
+            "RNN(StackedRNNCells) with go_backwards=True on a masked input".into(),
+        )));
+    }
+    let n = layers.len();
+    let mut cur = ins.to_vec();
+    for (i, layer) in layers.into_iter().enumerate() {
+        let name = if i + 1 == n {
+            spec.name.clone()
+        } else {
+            format!("{}/cells/{i}", spec.name)
+        };
+        let m = if i == 0 { mask } else { None };
+        cur = b.node_masked(&name, Layer::Recurrent(layer), &cur[..1], m)?;
+    }
+    Ok(Some(cur))
 }
 
 /// One recurrent layer (a Bidirectional's half with `prefix`) from its class, config and
@@ -684,7 +796,7 @@ fn implied_input(layer: &Layer) -> Option<TensorInfo> {
 const BIDIRECTIONAL_INNER: &[&str] = &["LSTM", "GRU", "SimpleRNN", "RNN"];
 
 /// The cell classes `RNN` runs here.
-const CELL_CLASSES: &[&str] = &["LSTMCell", "GRUCell", "SimpleRNNCell"];
+const CELL_CLASSES: &[&str] = &["LSTMCell", "GRUCell", "SimpleRNNCell", "StackedRNNCells"];
 
 /// The cells of a recurrent config (an `RNN`'s `cell`, a `StackedRNNCells`' `cells`, and
 /// those of a wrapped `RNN`) that this crate does not run, as messages.
@@ -906,7 +1018,10 @@ fn build_sequential(
         }
         cur = match &spec.model {
             Some(m) => build_model(b, m, Some(vec![cur[0]]), flavour, fixed_batch)?,
-            None => b.node(&spec.name, build_layer(spec, flavour)?, &cur[..1])?,
+            None => match stacked_cells_nodes(b, spec, flavour, &cur[..1], None)? {
+                Some(outs) => outs,
+                None => b.node(&spec.name, build_layer(spec, flavour)?, &cur[..1])?,
+            },
         };
     }
     Ok(cur)
@@ -986,10 +1101,13 @@ fn build_functional(
             };
             let outs = match &spec.model {
                 Some(m) => build_model(b, m, Some(ins), flavour, fixed_batch)?,
-                None => {
-                    let layer = build_layer(spec, flavour)?;
-                    b.node_masked(&spec.name, layer, &ins, mask)?
-                }
+                None => match stacked_cells_nodes(b, spec, flavour, &ins, mask)? {
+                    Some(outs) => outs,
+                    None => {
+                        let layer = build_layer(spec, flavour)?;
+                        b.node_masked(&spec.name, layer, &ins, mask)?
+                    }
+                },
             };
             // tf_keras numbers a nested model's calls after the node that built it from its
             // Input (its config leaves that node out: `_should_skip_first_node`), so the

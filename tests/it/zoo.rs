@@ -25,7 +25,6 @@ use crate::common::{Exec, gpu_runs};
 
 /// Keras classes the zoo uses that this crate does not run yet.
 const PENDING: &[&str] = &[
-    "StackedRNNCells",
     "RMSNormalization",
     "Dot",
     "LeakyReLU",
@@ -144,16 +143,6 @@ fn run_case(dir: &Path, exec: Exec) {
                 panic!("{name}: loads although it uses {pending:?}: take them off zoo.rs's PENDING")
             }
         }
-    }
-    // TEMPORARY (issue 11, until the GPU runs them): GRU / SimpleRNN / RNN(cell) on the GPU
-    // are refused by the GPU executor
-    if exec != Exec::Cpu
-        && classes
-            .iter()
-            .any(|c| ["GRU", "SimpleRNN", "RNN"].contains(&c.as_str()))
-    {
-        assert!(loaded.is_err(), "{name}: a GRU model loads on the GPU");
-        return;
     }
     let mut model = loaded.unwrap_or_else(|e| panic!("{name}: {e}"));
     if exec.precision() != Precision::F32 {
