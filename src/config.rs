@@ -162,6 +162,11 @@ pub struct LstmConfig {
     pub flavour: KerasFlavour,
     /// The cell: LSTM (the default), GRU or SimpleRNN.
     pub cell: CellKind,
+    /// The layer does not read its input's mask (it still passes it on): Keras 3 gives a
+    /// layer called with more than one tensor argument — a sequence and an `initial_state` —
+    /// no mask unless `mask=` is passed explicitly, and the output keeps the input's mask.
+    /// Set by the model loader; default false.
+    pub ignores_mask: bool,
 }
 
 impl LstmConfig {
@@ -185,6 +190,7 @@ impl LstmConfig {
             zero_output_for_mask: false,
             flavour: KerasFlavour::Keras3,
             cell: CellKind::Lstm,
+            ignores_mask: false,
         }
     }
 

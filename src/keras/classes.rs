@@ -1104,7 +1104,15 @@ fn build_functional(
                 None => match stacked_cells_nodes(b, spec, flavour, &ins, mask)? {
                     Some(outs) => outs,
                     None => {
-                        let layer = build_layer(spec, flavour)?;
+                        let mut layer = build_layer(spec, flavour)?;
+                        // Keras 3 passes no mask to a layer called with several tensor
+                        // arguments (a sequence and its initial_state) unless `mask=` is given
+                        if flavour == KerasFlavour::Keras3 && ins.len() > 1 && mask.is_none() {
+                            layer
+                                .lstms_mut()
+                                .into_iter()
+                                .for_each(|r| r.config.ignores_mask = true);
+                        }
                         b.node_masked(&spec.name, layer, &ins, mask)?
                     }
                 },

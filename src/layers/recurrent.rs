@@ -189,7 +189,10 @@ impl Recurrent {
             &self.config,
             &self.weights,
             x3,
-            x.mask.as_ref().map(|m| m.view()),
+            x.mask
+                .as_ref()
+                .filter(|_| !self.config.ignores_mask)
+                .map(|m| m.view()),
             &mut st,
         )?;
         let fin = LstmState { h: st.h, c: st.c };

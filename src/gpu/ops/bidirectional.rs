@@ -146,7 +146,7 @@ impl GpuOp for GpuBidirectional {
             };
             let io = Io {
                 x: &x.buf,
-                mask: x.mask.as_ref(),
+                mask: x.mask.as_ref().filter(|_| !cfg.ignores_mask),
                 out: target,
                 layout,
             };

@@ -889,7 +889,7 @@ impl super::GpuOp for GpuRecurrent {
         }
         let io = Io {
             x: &x.buf,
-            mask: x.mask.as_ref(),
+            mask: x.mask.as_ref().filter(|_| !self.config.ignores_mask),
             out: &outs[0].buf,
             layout: OutLayout::dense(self.config.units),
         };
