@@ -310,3 +310,174 @@ pub fn run_sequence(
         .into_shape_with_order((batch, out_steps, u))
         .expect("(B, steps·U) reshapes to (B, steps, U)"))
 }
+
+/// `describe` for a GRU or SimpleRNN layer (see [`crate::describe::describe_layer`], which
+/// calls it for these cells): the per-step equations with shapes, every weight's shape,
+/// Keras's parameter count, the call's shapes and what `stateful` keeps. `cfg` is validated
+/// and `params` is its checked parameter count.
+pub(crate) fn describe(cfg: &LstmConfig, d: usize, params: usize, b: &str, t: &str) -> String {
+    use std::fmt::Write;
+    let u = cfg.units;
+    let g = cfg.cell.gates() * u; // validate() bounds it
+    let mut s = String::new();
+    let w = &mut s;
+    let a = cfg.activation.formula();
+    let ra = cfg.recurrent_activation.formula();
+    match cfg.cell {
+        CellKind::Gru { reset_after } => {
+            let _ = writeln!(
+                w,
+                "GRU({u}) on {d} input features ({}), activation={}, recurrent_activation={}, \
+                 reset_after={}",
+                cfg.flavour.name(),
+                cfg.activation,
+                cfg.recurrent_activation,
+                if reset_after { "True" } else { "False" }
+            );
+            let _ = writeln!(
+                w,
+                "  one layer of {u} units: the update gate z, the reset gate r, the candidate h~ \
+                 and the state h are vectors of length {u} per batch row (no cell state)"
+            );
+            let _ = writeln!(
+                w,
+                "\nweights (Keras layout, gate blocks in order z | r | h, {u} columns each):"
+            );
+        }
+        _ => {
+            let _ = writeln!(
+                w,
+                "SimpleRNN({u}) on {d} input features ({}), activation={}",
+                cfg.flavour.name(),
+                cfg.activation
+            );
+            let _ = writeln!(
+                w,
+                "  one layer of {u} units: the state h is a vector of length {u} per batch row"
+            );
+            let _ = writeln!(w, "\nweights (Keras layout):");
+        }
+    }
+    let _ = writeln!(w, "  kernel            ({d}, {g})   = {} params", d * g);
+    let _ = writeln!(w, "  recurrent_kernel  ({u}, {g})   = {} params", u * g);
+    match (cfg.use_bias, cfg.cell) {
+        (false, _) => {
+            let _ = writeln!(w, "  bias              none (use_bias=False)");
+        }
+        (true, CellKind::Gru { reset_after: true }) => {
+            let _ = writeln!(
+                w,
+                "  bias              (2, {g})   = {} params (row 0: input bias b_x, row 1: \
+                 recurrent bias b_h)",
+                2 * g
+            );
+        }
+        (true, _) => {
+            let _ = writeln!(w, "  bias              ({g})      = {g} params");
+        }
+    }
+    let _ = writeln!(w, "  parameters: {params}");
+
+    let _ = writeln!(w, "\nper timestep t, for each of the {b} batch rows:");
+    let _ = writeln!(w, "  x_t ({d})  h_(t-1) ({u})");
+    let (z, r, h) = (
+        format!("[0:{u}]"),
+        format!("[{u}:{}]", 2 * u),
+        format!("[{}:{g}]", 2 * u),
+    );
+    match (cfg.cell, cfg.use_bias) {
+        (CellKind::Gru { reset_after: true }, bias) => {
+            let (bx, bh) = if bias { (" + b_x", " + b_h") } else { ("", "") };
+            let _ = writeln!(w, "  xg  = x_t·kernel{bx}                          ({g})");
+            let _ = writeln!(w, "  hg  = h_(t-1)·recurrent_kernel{bh}            ({g})");
+            let _ = writeln!(w, "  z   = ract(xg{z} + hg{z})        update gate  ({u})");
+            let _ = writeln!(w, "  r   = ract(xg{r} + hg{r})        reset gate   ({u})");
+            let _ = writeln!(
+                w,
+                "  h~  = act(xg{h} + r * hg{h})      candidate    ({u})  (reset after the matmul)"
+            );
+        }
+        (CellKind::Gru { reset_after: false }, bias) => {
+            let b = if bias { " + bias" } else { "" };
+            let _ = writeln!(w, "  xg  = x_t·kernel{b}                           ({g})");
+            let _ = writeln!(
+                w,
+                "  z   = ract(xg{z} + h_(t-1)·recurrent_kernel[:, {}])   update gate ({u})",
+                &z[1..z.len() - 1]
+            );
+            let _ = writeln!(
+                w,
+                "  r   = ract(xg{r} + h_(t-1)·recurrent_kernel[:, {}])   reset gate  ({u})",
+                &r[1..r.len() - 1]
+            );
+            let _ = writeln!(
+                w,
+                "  h~  = act(xg{h} + (r * h_(t-1))·recurrent_kernel[:, {}])   candidate ({u})  \
+                 (reset before the matmul)",
+                &h[1..h.len() - 1]
+            );
+        }
+        (_, bias) => {
+            let b = if bias { " + bias" } else { "" };
+            let _ = writeln!(
+                w,
+                "  h_t = act(x_t·kernel + h_(t-1)·recurrent_kernel{b})   (the step's output)  ({u})"
+            );
+        }
+    }
+    if let CellKind::Gru { .. } = cfg.cell {
+        let _ = writeln!(
+            w,
+            "  h_t = z * h_(t-1) + (1 - z) * h~   (the step's output)  ({u})"
+        );
+        let _ = writeln!(w, "  where ract(x) = {ra}, act(x) = {a}");
+    } else {
+        let _ = writeln!(w, "  where act(x) = {a}");
+    }
+
+    let _ = writeln!(
+        w,
+        "\ncall: inputs ({b}, {t}, {d}), optional mask ({b}, {t}), optional initial_state [h ({b}, {u})]"
+    );
+    let order = if cfg.go_backwards {
+        format!(
+            "steps {t}-1 … 0 (go_backwards); a returned sequence stays in that processing order: out[:, k] is input step {t}-1-k"
+        )
+    } else {
+        format!("steps 0 … {t}-1")
+    };
+    let _ = writeln!(w, "  processes {order}");
+    let out = if cfg.return_sequences {
+        format!("({b}, {t}, {u}): h_t for every step")
+    } else {
+        format!("({b}, {u}): the last step's h")
+    };
+    let _ = writeln!(w, "  output: {out}");
+    if cfg.return_state {
+        let _ = writeln!(w, "  return_state: also h_T ({b}, {u}) → [output, h]");
+    }
+    let _ = writeln!(
+        w,
+        "  masked steps: h carried unchanged; output = {}",
+        if cfg.zero_output_for_mask {
+            "0 (zero_output_for_mask)"
+        } else {
+            "the previous step's output (0 before the row's first valid step)"
+        }
+    );
+    if cfg.stateful {
+        let _ = writeln!(
+            w,
+            "\nstateful=True: h ({b}, {u}) is kept after each call and is the initial state of \
+             the next call (calls may differ in T, not in batch size {b}); reset_states() sets it \
+             to zeros; an initial_state passed to a call overrides it. The masked-output hold \
+             does not carry: each call starts with a previous output of 0."
+        );
+    } else {
+        let _ = writeln!(
+            w,
+            "\nstateful=False: every call starts from h = 0 (or the given initial_state); nothing is kept."
+        );
+    }
+    s
+}

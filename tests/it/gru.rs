@@ -197,12 +197,48 @@ fn initial_and_returned_state_are_h_alone(ex: &Exec) {
     );
 }
 
+/// `describe` explains GRU(N) and SimpleRNN(N) as LSTM(N): Keras's parameter counts
+/// (GRU(4) on 3 features: 108 with reset_after=True, 96 without; SimpleRNN(4): 32), every
+/// weight's shape, the per-step equations, the h-only state.
+fn describe_explains_gru_and_simple_rnn() {
+    use wgpu_lstm::describe::describe_layer;
+    let ra = describe_layer(&LstmConfig::gru(4), 3, None, None).unwrap();
+    for want in [
+        "GRU(4) on 3 input features",
+        "kernel            (3, 12)",
+        "recurrent_kernel  (4, 12)",
+        "bias              (2, 12)",
+        "parameters: 108",
+        "h~  = act(xg[8:12] + r * hg[8:12])",
+        "h_t = z * h_(t-1) + (1 - z) * h~",
+        "optional initial_state [h (B, 4)]",
+    ] {
+        assert!(ra.contains(want), "missing {want:?} in\n{ra}");
+    }
+    let rb = LstmConfig {
+        cell: CellKind::Gru { reset_after: false },
+        stateful: true,
+        ..LstmConfig::new(4)
+    };
+    let rb = describe_layer(&rb, 3, Some(2), Some(5)).unwrap();
+    assert!(rb.contains("parameters: 96") && rb.contains("bias              (12)"));
+    assert!(rb.contains("(r * h_(t-1))·recurrent_kernel[:, 8:12]"));
+    assert!(rb.contains("stateful=True: h (2, 4) is kept"));
+    let sr = describe_layer(&LstmConfig::simple_rnn(4), 3, None, None).unwrap();
+    assert!(sr.contains("SimpleRNN(4)") && sr.contains("parameters: 32"));
+    assert!(sr.contains("h_t = act(x_t·kernel + h_(t-1)·recurrent_kernel + bias)"));
+}
+
 /// This module's tests, for the harness in main.rs.
 pub fn tests() -> Vec<libtest_mimic::Trial> {
-    let mut v = crate::common::suite(
+    let mut v = vec![crate::common::test(
+        "gru::describe_explains_gru_and_simple_rnn",
+        describe_explains_gru_and_simple_rnn,
+    )];
+    v.extend(crate::common::suite(
         "gru::stateful_streaming_equals_the_cpu_step_for_step",
         stateful_streaming_equals_the_cpu_step_for_step,
-    );
+    ));
     v.extend(crate::common::suite(
         "gru::zoo_stateful_gru_model_streams_like_the_cpu",
         zoo_stateful_gru_model_streams_like_the_cpu,
