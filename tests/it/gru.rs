@@ -197,6 +197,50 @@ fn initial_and_returned_state_are_h_alone(ex: &Exec) {
     );
 }
 
+/// Sizes that change the GPU's schedule, for each cell on `ex`, against the CPU: a call
+/// longer than one persistent dispatch may loop (3 300 steps: two chunks, three for a
+/// reset_after=False GRU, whose step loops twice as much), and 300 units (past the
+/// persistent kernel's 256: per-step kernels whatever the choice), masked, backwards.
+fn long_calls_and_wide_layers_equal_the_cpu(ex: &Exec) {
+    for cell in cells() {
+        for (b, t, u, long) in [(2, 3300, 5, true), (2, 4, 300, false)] {
+            let cfg = LstmConfig {
+                cell,
+                return_sequences: true,
+                go_backwards: !long,
+                ..LstmConfig::new(u)
+            };
+            let w = LstmWeights::keras_default(3, &cfg, 2).unwrap();
+            let w = if ex.precision() == Precision::F16Weights {
+                w.with_f16_recurrent_kernel()
+            } else {
+                w
+            };
+            let mut g = wgpu_lstm::Lstm::on_device_with_precision(
+                cfg.clone(),
+                w.clone(),
+                &ex.device(),
+                ex.precision(),
+            )
+            .unwrap();
+            g.set_options(ex.options());
+            let mut c = wgpu_lstm::Lstm::on_device(cfg.clone(), w, &Device::Cpu).unwrap();
+            let x = random3(&mut rng(4), b, t, 3, 1.0);
+            let mask = Array2::from_shape_fn((b, t), |(r, k)| (r + 2 * k) % 5 != 0);
+            let input = || LstmInput::new(x.view()).mask(mask.view());
+            let (yg, yc) = (g.call(input()).unwrap(), c.call(input()).unwrap());
+            // rounding differences of 3 300 steps add up a little
+            let tol = if long { 10.0 } else { 1.0 } * ex.tolerance();
+            let e = max_abs(&yg.output, &yc.output);
+            assert!(
+                e <= tol,
+                "{} B={b} T={t} U={u}: max |Δ| = {e:e} > {tol:e}",
+                cfg.class_name()
+            );
+        }
+    }
+}
+
 /// `describe` explains GRU(N) and SimpleRNN(N) as LSTM(N): Keras's parameter counts
 /// (GRU(4) on 3 features: 108 with reset_after=True, 96 without; SimpleRNN(4): 32), every
 /// weight's shape, the per-step equations, the h-only state.
@@ -242,6 +286,10 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
     v.extend(crate::common::suite(
         "gru::zoo_stateful_gru_model_streams_like_the_cpu",
         zoo_stateful_gru_model_streams_like_the_cpu,
+    ));
+    v.extend(crate::common::suite(
+        "gru::long_calls_and_wide_layers_equal_the_cpu",
+        long_calls_and_wide_layers_equal_the_cpu,
     ));
     v.extend(crate::common::suite(
         "gru::initial_and_returned_state_are_h_alone",
