@@ -893,6 +893,16 @@ def _(K, api, rng):
     return Built(m, [call(x)], "go_backwards only where the input has no mask (a masked go_backwards stack is refused).")
 
 
+@arch("bidir_rnn_grucell_none", "Bidirectional(RNN(GRUCell(3, reset_after=False), rs), merge_mode=None) and Bidirectional(RNN(SimpleRNNCell(2)), mul) on one input -> [fwd, bwd, merged]", family=G)
+def _(K, api, rng):
+    L = K.layers
+    inp = K.Input((5, 3))
+    f, b = L.Bidirectional(L.RNN(L.GRUCell(3, reset_after=False), return_sequences=True), merge_mode=None)(inp)
+    y = L.Bidirectional(L.RNN(L.SimpleRNNCell(2, activation="relu")), merge_mode="mul")(inp)
+    m = K.Model(inp, [f, b, y])
+    return Built(m, [call(normal(rng, 3, 5, 3))])
+
+
 # ---- refused on purpose
 
 R = "refused"

@@ -124,6 +124,9 @@ enum Command {
         /// Weight precision: f32 (exact, default) or f16 (opt-in f16 recurrent weights).
         #[arg(long, default_value = "f32")]
         precision: String,
+        /// The recurrent cell: lstm (default), gru (reset_after=True) or simple_rnn.
+        #[arg(long, default_value = "lstm")]
+        cell: String,
         /// Write the results as JSON.
         #[arg(long)]
         json: Option<PathBuf>,
@@ -334,11 +337,16 @@ fn run(cmd: Command) -> Result<ExitCode> {
             kernel,
             scratch_budget_mib,
             precision,
+            cell,
             json,
             markdown,
             svg,
         } => {
-            let configs = wgpu_lstm::bench::BenchConfig::parse_list(&config)?;
+            let cell = wgpu_lstm::bench::BenchCell::parse(&cell)?;
+            let configs: Vec<_> = wgpu_lstm::bench::BenchConfig::parse_list(&config)?
+                .into_iter()
+                .map(|c| c.with_cell(cell))
+                .collect();
             let mut opts = wgpu_lstm::bench::BenchOptions::default();
             if let Some(n) = reps {
                 opts.reps = n;

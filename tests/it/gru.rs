@@ -241,6 +241,26 @@ fn long_calls_and_wide_layers_equal_the_cpu(ex: &Exec) {
     }
 }
 
+/// The bench runs a GRU and a SimpleRNN (`--cell`) on `ex`: the layer it builds is of that
+/// cell, streaming (stateful) and sequence shapes alike.
+fn bench_runs_every_cell(ex: &Exec) {
+    use wgpu_lstm::bench::{BenchCase, BenchCell, BenchConfig};
+    for cell in [BenchCell::Gru, BenchCell::SimpleRnn] {
+        for shape in [
+            BenchConfig::new("s", 2, 5, 3, 4),
+            BenchConfig::new("st", 2, 1, 3, 4),
+        ] {
+            let cfg = shape.with_cell(cell);
+            let mut case =
+                BenchCase::with_precision(&cfg, &ex.device(), 1, ex.precision()).unwrap();
+            assert_eq!(case.layer().config().cell, cell.kind());
+            for _ in 0..2 {
+                case.forward().unwrap();
+            }
+        }
+    }
+}
+
 /// `describe` explains GRU(N) and SimpleRNN(N) as LSTM(N): Keras's parameter counts
 /// (GRU(4) on 3 features: 108 with reset_after=True, 96 without; SimpleRNN(4): 32), every
 /// weight's shape, the per-step equations, the h-only state.
@@ -290,6 +310,10 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
     v.extend(crate::common::suite(
         "gru::long_calls_and_wide_layers_equal_the_cpu",
         long_calls_and_wide_layers_equal_the_cpu,
+    ));
+    v.extend(crate::common::suite(
+        "gru::bench_runs_every_cell",
+        bench_runs_every_cell,
     ));
     v.extend(crate::common::suite(
         "gru::initial_and_returned_state_are_h_alone",
