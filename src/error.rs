@@ -150,9 +150,9 @@ pub enum Error {
     ///     what: "input projection scratch".into(),
     ///     bytes: 4096,
     ///     limit: 1024,
-    ///     limit_name: "the scratch budget (GpuContext::set_scratch_budget)".into(),
+    ///     limit_name: "the scratch budget (CallOptions::scratch_budget)".into(),
     /// };
-    /// assert!(e.to_string().contains("more than the scratch budget (GpuContext::set_scratch_budget) of 1024 bytes"));
+    /// assert!(e.to_string().contains("more than the scratch budget (CallOptions::scratch_budget) of 1024 bytes"));
     /// ```
     #[error(
         "{what} needs {bytes} bytes, more than {limit_name} of {limit} bytes; \
@@ -167,7 +167,7 @@ pub enum Error {
         limit: u64,
         /// Which limit, in words: `"the device's max_storage_buffer_binding_size"`,
         /// `"the device's max_buffer_size"` or
-        /// `"the scratch budget (GpuContext::set_scratch_budget)"`.
+        /// `"the scratch budget (CallOptions::scratch_budget)"`.
         limit_name: String,
     },
     /// A size computed from user-given dimensions does not fit this machine: the product of

@@ -185,6 +185,16 @@ impl<'a> ModelInput<'a> {
     }
 }
 
+/// An [`Error::Unsupported`] from building a file's plan, with the file's name in front.
+fn naming_file(e: Error, file: &str) -> Error {
+    match e {
+        Error::Unsupported(msg) if !msg.starts_with(file) => {
+            Error::Unsupported(format!("{file}: {msg}"))
+        }
+        e => e,
+    }
+}
+
 enum Exec {
     Cpu(CpuExecutor),
     Gpu(Box<GpuExecutor>),
@@ -234,9 +244,14 @@ impl Model {
     /// ```no_run
     /// let mut m = wgpu_lstm::model::Model::load("model.keras".as_ref(), &wgpu_lstm::Device::Cpu).unwrap();
     /// ```
+    ///
+    /// A model with layers this crate cannot run is one [`Error::Unsupported`] naming the file
+    /// and every such layer in model order (name, class, why).
     pub fn load(path: &Path, device: &Device) -> Result<Model> {
         let file = keras::load_model_file(path)?;
-        Self::from_plan(keras::plan_from_model_file(&file)?, device)
+        let plan = keras::plan_from_model_file(&file)
+            .map_err(|e| naming_file(e, &path.display().to_string()))?;
+        Self::from_plan(plan, device)
     }
 
     /// Loads a `.keras` archive from memory.
@@ -248,7 +263,8 @@ impl Model {
     /// ```
     pub fn from_keras_bytes(bytes: &[u8], name: &str, device: &Device) -> Result<Model> {
         let file = keras::load_keras_bytes(bytes, name)?;
-        Self::from_plan(keras::plan_from_model_file(&file)?, device)
+        let plan = keras::plan_from_model_file(&file).map_err(|e| naming_file(e, name))?;
+        Self::from_plan(plan, device)
     }
 
     /// A Sequential model from its layers (see [`ModelDef`]), on sequences (B, T, D).
@@ -674,9 +690,11 @@ impl Model {
             let info = self.plan.tensor(spec.tensor);
             let mut v = match (&input.data, info.dtype) {
                 (InputData::F32(a), Dtype::F32) => Value::new(a.as_standard_layout().into_owned()),
-                (InputData::Tokens(a), _) => {
+                (InputData::Tokens(a), Dtype::Int) => {
                     Value::from_tokens(a.as_standard_layout().into_owned())
                 }
+                // Keras casts integers given to a float input to float32
+                (InputData::Tokens(a), Dtype::F32) => Value::new(a.mapv(|t| t as f32)),
                 (InputData::F32(a), Dtype::Int) => {
                     // Keras casts float tokens to int32 (truncating; NaN becomes INT_MIN, which no
                     // vocabulary holds)

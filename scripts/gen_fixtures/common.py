@@ -36,8 +36,10 @@ def load_api(api):
 
 
 def seed_for(name):
-    """Stable 32-bit seed from a string (independent of PYTHONHASHSEED)."""
-    return zlib.crc32(name.encode("utf-8"))
+    """Stable 32-bit seed from a string (independent of PYTHONHASHSEED). A non-empty
+    WGPU_LSTM_FIXTURE_SALT gives other weights and inputs for the same cases (a held-out
+    set, e.g. `WGPU_LSTM_FIXTURE_SALT=h1 WGPU_LSTM_ZOO_DIR=/tmp/zoo_h1 python gen_zoo.py`)."""
+    return zlib.crc32((name + os.environ.get("WGPU_LSTM_FIXTURE_SALT", "")).encode("utf-8"))
 
 
 def rng_for(name):

@@ -25,7 +25,8 @@ from common import REPO, round_up_1sig, to_f32, as_list  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-ZOO = os.path.join(REPO, "tests", "fixtures", "zoo")
+# WGPU_LSTM_ZOO_DIR: write elsewhere (a held-out set; see common.seed_for)
+ZOO = os.environ.get("WGPU_LSTM_ZOO_DIR") or os.path.join(REPO, "tests", "fixtures", "zoo")
 
 # ------------------------------------------------------------------ registry
 

@@ -137,22 +137,40 @@ enum Command {
         #[arg(long)]
         svg: Option<PathBuf>,
     },
-    /// Run a Keras model file (.keras or legacy .h5) on a float32 .npy input (B, T, D).
+    /// Run a Keras model file (.keras or legacy .h5) on .npy inputs; one call of the model.
+    ///
+    /// A stateful model runs one call per invocation: --state-out writes the states after
+    /// the call, --state-in starts the next invocation from them (without it, from zeros:
+    /// Keras's reset_states()).
     Run {
         /// The model file.
         model: PathBuf,
-        /// Input .npy, float32, (B, T, D).
-        #[arg(long)]
-        input: PathBuf,
-        /// Optional mask .npy (B, T): bool (true = valid step) or float32 (nonzero = valid).
-        #[arg(long)]
-        mask: Option<PathBuf>,
-        /// Write the output here as float32 .npy (else print its shape and a preview).
+        /// An input .npy, once per model input, in the model's input order: floats
+        /// (float16/32/64, cast to float32) or, for an Embedding's input, integer token ids
+        /// (int8..int64, uint8..uint64), batch first, e.g. (B, T, D) or tokens (B, T). A
+        /// single .npz gives all inputs (members named like the model's inputs, else in
+        /// archive order).
+        #[arg(long = "input", required = true)]
+        inputs: Vec<PathBuf>,
+        /// A mask .npy (B, T) (bool, or numbers: nonzero = valid step) for the input in the
+        /// same position; repeat in input order, `none` for an input without one.
+        #[arg(long = "mask")]
+        masks: Vec<PathBuf>,
+        /// Write the outputs here: .npz holds output_0, output_1, ... in the model's output
+        /// order; .npy is for single-output models. Without it: shapes and a preview.
         #[arg(long)]
         output: Option<PathBuf>,
-        /// Device to run on.
+        /// Device: cpu, gpu, or all (both: writes the CPU's outputs and prints the largest
+        /// |gpu - cpu| of each output).
         #[arg(long, value_enum, default_value = "gpu")]
         device: DeviceArg,
+        /// Stateful models: start from the states in this .npz (written by --state-out).
+        #[arg(long)]
+        state_in: Option<PathBuf>,
+        /// Stateful models: write the states after the call to this .npz (state_<k>_h and
+        /// state_<k>_c for the k-th stateful LSTM in model order).
+        #[arg(long)]
+        state_out: Option<PathBuf>,
     },
 }
 
@@ -215,9 +233,17 @@ fn run(cmd: Command) -> Result<ExitCode> {
         Command::Describe {
             model: Some(path), ..
         } => {
-            let model = Model::load(&path, &Device::Cpu)?;
-            outp!("{}", model.summary())?;
-            for node in &model.plan().nodes {
+            let file = keras::load_model_file(&path)?;
+            let name = path.display().to_string();
+            outp!("{}", describe::describe_model(&file, &name))?;
+            let plan = match keras::plan_from_model_file(&file) {
+                Ok(plan) => plan,
+                // the table marks what cannot run; describing it is what was asked
+                Err(Error::Unsupported(_)) => return Ok(ExitCode::SUCCESS),
+                // a file that is wrong (not merely beyond this crate) is an error
+                Err(e) => return Err(e),
+            };
+            for node in &plan.nodes {
                 for r in node.layer.lstms() {
                     outln!("\n== {} ==", node.name)?;
                     outp!(
@@ -292,44 +318,21 @@ fn run(cmd: Command) -> Result<ExitCode> {
         }
         Command::Run {
             model,
-            input,
-            mask,
+            inputs,
+            masks,
             output,
             device,
-        } => {
-            let dev = match device {
-                DeviceArg::Cpu => Device::Cpu,
-                _ => Device::gpu()?,
-            };
-            let mut m = Model::load(&model, &dev)?;
-            let x = keras::read_npy_f32(&input)?;
-            let mask = match mask {
-                Some(p) => Some(keras::read_npy_mask(&p)?),
-                None => None,
-            };
-            let out = m.call(x.view(), mask.as_ref().map(|m| m.view()))?;
-            match output {
-                Some(path) => {
-                    keras::write_npy_f32(&path, &out.output().view())?;
-                    outln!(
-                        "wrote output {:?} to {}",
-                        out.output().shape(),
-                        path.display()
-                    )?;
-                }
-                None => {
-                    let y = out.output();
-                    outln!("output shape {:?} on {}", y.shape(), dev.name())?;
-                    let flat: Vec<String> = y.iter().take(12).map(|v| format!("{v:.6}")).collect();
-                    outln!(
-                        "first values: [{}{}]",
-                        flat.join(", "),
-                        if y.len() > 12 { ", ..." } else { "" }
-                    )?;
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+            state_in,
+            state_out,
+        } => run_model(&RunArgs {
+            model,
+            inputs,
+            masks,
+            output,
+            device,
+            state_in,
+            state_out,
+        }),
         Command::Bench {
             config,
             device,
@@ -393,6 +396,326 @@ fn run(cmd: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// What `run` was asked to do.
+struct RunArgs {
+    model: PathBuf,
+    inputs: Vec<PathBuf>,
+    masks: Vec<PathBuf>,
+    output: Option<PathBuf>,
+    device: DeviceArg,
+    state_in: Option<PathBuf>,
+    state_out: Option<PathBuf>,
+}
+
+/// The arrays of one call, as read from the files.
+enum InputArray {
+    F32(ndarray::ArrayD<f32>),
+    Tokens(ndarray::ArrayD<i64>),
+}
+
+/// Where the outputs go, checked before anything runs.
+enum OutputFile {
+    Npy(PathBuf),
+    Npz(PathBuf),
+}
+
+fn extension(p: &std::path::Path) -> String {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase()
+}
+
+/// The model's inputs from the --input files, in the model's input order.
+fn read_inputs(paths: &[PathBuf], names: &[String]) -> Result<Vec<InputArray>> {
+    let one = |a: keras::NpyArray, what: &str| match a {
+        keras::NpyArray::F32(a) => Ok(InputArray::F32(a)),
+        keras::NpyArray::Int(a) => Ok(InputArray::Tokens(a)),
+        keras::NpyArray::Bool(_) => Err(Error::config(
+            "input",
+            format!("{what} is a bool array: a mask goes with --mask, not --input"),
+        )),
+    };
+    if let [p] = paths
+        && extension(p) == "npz"
+    {
+        let mut members = keras::read_npz(p)?;
+        let by_name = names.len() > 1 && names.iter().all(|n| members.iter().any(|(k, _)| k == n));
+        if by_name {
+            // the model's order, whatever the archive's
+            members.sort_by_key(|(k, _)| names.iter().position(|n| n == k).unwrap_or(usize::MAX));
+            members.retain(|(k, _)| names.contains(k));
+        }
+        return members
+            .into_iter()
+            .map(|(k, a)| one(a, &format!("{}:{k}.npy", p.display())))
+            .collect();
+    }
+    paths
+        .iter()
+        .map(|p| one(keras::read_npy(p)?, &p.display().to_string()))
+        .collect()
+}
+
+/// The --mask files, one per input position (`none`: no mask there).
+fn read_masks(paths: &[PathBuf], n_inputs: usize) -> Result<Vec<Option<ndarray::Array2<bool>>>> {
+    if paths.len() > n_inputs {
+        return Err(Error::config(
+            "mask",
+            format!(
+                "{} masks given for a model with {n_inputs} input(s): one --mask per input, in input order",
+                paths.len()
+            ),
+        ));
+    }
+    paths
+        .iter()
+        .map(|p| {
+            if p.as_os_str() == "none" {
+                return Ok(None);
+            }
+            let m = keras::read_npy_mask(p)?;
+            let shape = m.shape().to_vec();
+            m.into_dimensionality::<ndarray::Ix2>()
+                .map(Some)
+                .map_err(|_| Error::shape(format!("mask {}", p.display()), "(B, T)", &shape))
+        })
+        .collect()
+}
+
+/// Reads the states of a --state-in file into every stateful layer of `model`.
+fn load_states(model: &mut Model, path: &std::path::Path) -> Result<()> {
+    let members = keras::read_npz(path)?;
+    let slots = model.states()?.len();
+    let get = |key: &str| -> Result<Option<ndarray::Array2<f32>>> {
+        match members.iter().find(|(k, _)| k == key) {
+            None => Ok(None),
+            Some((_, keras::NpyArray::F32(a))) => {
+                let shape = a.shape().to_vec();
+                a.clone()
+                    .into_dimensionality::<ndarray::Ix2>()
+                    .map(Some)
+                    .map_err(|_| {
+                        Error::shape(format!("{}:{key}", path.display()), "(B, U)", &shape)
+                    })
+            }
+            Some((_, other)) => Err(Error::shape(
+                format!("{}:{key} (not float)", path.display()),
+                "float32 (B, U)",
+                other.shape(),
+            )),
+        }
+    };
+    let mut states = Vec::with_capacity(slots);
+    for k in 0..slots {
+        states.push(
+            match (get(&format!("state_{k}_h"))?, get(&format!("state_{k}_c"))?) {
+                (Some(h), Some(c)) => Some(wgpu_lstm::LstmState { h, c }),
+                (None, None) => None,
+                _ => {
+                    return Err(Error::config(
+                        "state-in",
+                        format!(
+                            "{}: state_{k}_h and state_{k}_c go together",
+                            path.display()
+                        ),
+                    ));
+                }
+            },
+        );
+    }
+    if let Some(extra) = members.iter().find(|(k, _)| {
+        !(0..slots).any(|i| *k == format!("state_{i}_h") || *k == format!("state_{i}_c"))
+    }) {
+        return Err(Error::config(
+            "state-in",
+            format!(
+                "{}: member `{}` is not a state of this model (state_0_h .. state_{}_c)",
+                path.display(),
+                extra.0,
+                slots.saturating_sub(1)
+            ),
+        ));
+    }
+    let Some(batch) = states.iter().flatten().map(|s| s.h.nrows()).next() else {
+        return Err(Error::config(
+            "state-in",
+            format!("{}: holds no state", path.display()),
+        ));
+    };
+    model.init_states(batch)?;
+    for row in 0..batch {
+        let mut row_states = Vec::with_capacity(slots);
+        for (k, s) in states.iter().enumerate() {
+            row_states.push(match s {
+                Some(s) => {
+                    if s.h.nrows() != batch || s.c.nrows() != batch {
+                        return Err(Error::shape(
+                            format!("{}:state_{k}", path.display()),
+                            format!("{batch} rows like state 0"),
+                            s.h.shape(),
+                        ));
+                    }
+                    wgpu_lstm::LstmState {
+                        h: s.h.slice(ndarray::s![row..row + 1, ..]).to_owned(),
+                        c: s.c.slice(ndarray::s![row..row + 1, ..]).to_owned(),
+                    }
+                }
+                // a stateless layer's slot: zeros of its width, which row_states knows
+                None => model.row_states(row)?.swap_remove(k),
+            });
+        }
+        model.set_row_states(row, &row_states)?;
+    }
+    Ok(())
+}
+
+/// Writes the states the stateful layers hold after the call.
+fn save_states(model: &Model, path: &std::path::Path) -> Result<()> {
+    let states = model.states()?;
+    let mut arrays = Vec::new();
+    for (k, s) in states.iter().enumerate() {
+        if let Some(s) = s {
+            arrays.push((format!("state_{k}_h"), s.h.view().into_dyn()));
+            arrays.push((format!("state_{k}_c"), s.c.view().into_dyn()));
+        }
+    }
+    keras::write_npz(path, &arrays)
+}
+
+/// `run`: one call of a model file on .npy inputs.
+fn run_model(args: &RunArgs) -> Result<ExitCode> {
+    let devs = devices(args.device)?;
+    let mut models = devs
+        .iter()
+        .map(|d| Model::load(&args.model, d))
+        .collect::<Result<Vec<Model>>>()?;
+    let plan = models[0].plan();
+    let n_out = plan.outputs.len();
+    let names: Vec<String> = plan.inputs.iter().map(|i| i.name.clone()).collect();
+    let stateful = plan.is_stateful();
+    // everything the files and flags can get wrong, before any work
+    let out_file = match &args.output {
+        None => None,
+        Some(p) => match extension(p).as_str() {
+            "npz" => Some(OutputFile::Npz(p.clone())),
+            "npy" if n_out == 1 => Some(OutputFile::Npy(p.clone())),
+            "npy" => {
+                return Err(Error::config(
+                    "output",
+                    format!(
+                        "model `{}` has {n_out} outputs; a .npy holds one array: write a .npz \
+                         (output_0 .. output_{})",
+                        plan.name,
+                        n_out - 1
+                    ),
+                ));
+            }
+            _ => {
+                return Err(Error::config(
+                    "output",
+                    format!("{}: write a .npz or a .npy file", p.display()),
+                ));
+            }
+        },
+    };
+    if !stateful && (args.state_in.is_some() || args.state_out.is_some()) {
+        return Err(Error::config(
+            if args.state_in.is_some() {
+                "state-in"
+            } else {
+                "state-out"
+            },
+            format!(
+                "model `{}` has no stateful layer (stateful=True): it keeps no state between calls",
+                plan.name
+            ),
+        ));
+    }
+    let arrays = read_inputs(&args.inputs, &names)?;
+    let masks = read_masks(&args.masks, names.len())?;
+    let mut inputs: Vec<wgpu_lstm::model::ModelInput<'_>> = arrays
+        .iter()
+        .map(|a| match a {
+            InputArray::F32(a) => wgpu_lstm::model::ModelInput::f32(a.view()),
+            InputArray::Tokens(a) => wgpu_lstm::model::ModelInput::tokens(a.view()),
+        })
+        .collect();
+    for (input, mask) in inputs.iter_mut().zip(&masks) {
+        if let Some(m) = mask {
+            *input = input.clone().with_mask(m.view());
+        }
+    }
+    let mut results = Vec::with_capacity(models.len());
+    for m in &mut models {
+        if let Some(p) = &args.state_in {
+            load_states(m, p)?;
+        }
+        let opts = m.options();
+        results.push(m.run(&inputs, &opts)?);
+    }
+    let y = &results[0];
+    if let [cpu, gpu] = &results[..] {
+        for (i, (a, b)) in cpu.iter().zip(gpu).enumerate() {
+            let (abs, rel) = a.iter().zip(b).fold((0.0f32, 0.0f32), |(m, r), (x, y)| {
+                let d = (x - y).abs();
+                let d = if d.is_nan() && x.is_nan() != y.is_nan() {
+                    f32::INFINITY
+                } else if d.is_nan() {
+                    0.0
+                } else {
+                    d
+                };
+                (m.max(d), r.max(d / x.abs().max(1.0)))
+            });
+            outln!(
+                "output {i}: max |gpu - cpu| = {abs:.3e} (relative to max(1, |cpu|): {rel:.3e}) on {}",
+                models[1].device_name()
+            )?;
+        }
+    }
+    if let Some(p) = &args.state_out {
+        save_states(&models[0], p)?;
+    }
+    match out_file {
+        Some(OutputFile::Npy(p)) => {
+            keras::write_npy_f32(&p, &y[0].view())?;
+            outln!("wrote output {:?} to {}", y[0].shape(), p.display())?;
+        }
+        Some(OutputFile::Npz(p)) => {
+            let arrays: Vec<(String, ndarray::ArrayViewD<'_, f32>)> = y
+                .iter()
+                .enumerate()
+                .map(|(i, a)| (format!("output_{i}"), a.view()))
+                .collect();
+            keras::write_npz(&p, &arrays)?;
+            let shapes: Vec<String> = y.iter().map(|a| format!("{:?}", a.shape())).collect();
+            outln!(
+                "wrote {} output(s) {} to {}",
+                y.len(),
+                shapes.join(" "),
+                p.display()
+            )?;
+        }
+        None => {
+            for (i, a) in y.iter().enumerate() {
+                outln!(
+                    "output {i} shape {:?} on {}",
+                    a.shape(),
+                    models[0].device_name()
+                )?;
+                let flat: Vec<String> = a.iter().take(12).map(|v| format!("{v:.6}")).collect();
+                outln!(
+                    "  first values: [{}{}]",
+                    flat.join(", "),
+                    if a.len() > 12 { ", ..." } else { "" }
+                )?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The demo signal: x(t) = sin(0.07 t) + 0.5 sin(0.19 t + 1) + e(t), e ~ N(0, 0.05²).

@@ -830,3 +830,122 @@ impl Kernels {
             .clone()
     }
 }
+
+/// Checks a Rust `#[repr(C)]` record against the WGSL struct it mirrors: the same size, and
+/// every field not named `pad…` at the same offset with the same size, in the same order
+/// (the test behind [`assert_mirrors`]).
+#[cfg(test)]
+pub(crate) fn check_mirror(src: &str, wgsl: &str, rust_size: usize, rust: &[(&str, usize, usize)]) {
+    let module = naga::front::wgsl::parse_str(src)
+        .unwrap_or_else(|e| panic!("{wgsl}: {}", e.emit_to_string(src)));
+    let mut layouter = naga::proc::Layouter::default();
+    layouter.update(module.to_ctx()).expect("layouts");
+    let ty = module
+        .types
+        .iter()
+        .find(|(_, t)| t.name.as_deref() == Some(wgsl))
+        .unwrap_or_else(|| panic!("no struct {wgsl} in the source"))
+        .1;
+    let naga::TypeInner::Struct { members, span } = &ty.inner else {
+        panic!("{wgsl} is not a struct")
+    };
+    assert_eq!(*span as usize, rust_size, "{wgsl}: WGSL size vs Rust size");
+    let not_pad = |n: &str| !n.starts_with("pad");
+    let w: Vec<(String, usize, usize)> = members
+        .iter()
+        .filter_map(|m| {
+            let name = m.name.clone().unwrap_or_default();
+            not_pad(&name).then(|| (name, m.offset as usize, layouter[m.ty].size as usize))
+        })
+        .collect();
+    let r: Vec<(String, usize, usize)> = rust
+        .iter()
+        .filter(|(n, _, _)| not_pad(n))
+        .map(|&(n, o, s)| (n.to_string(), o, s))
+        .collect();
+    assert_eq!(
+        r, w,
+        "{wgsl}: Rust fields (name, offset, size) vs WGSL members"
+    );
+}
+
+/// Asserts that the Rust record `$t` mirrors WGSL struct `$wgsl` in `$src`, field by field
+/// (names, offsets, sizes) and in total size; list every Rust field but padding.
+#[cfg(test)]
+macro_rules! assert_mirrors {
+    ($t:ty, $src:expr, $wgsl:literal, [$($f:ident),* $(,)?]) => {{
+        let z: $t = bytemuck::Zeroable::zeroed();
+        let fields = [$((
+            stringify!($f),
+            std::mem::offset_of!($t, $f),
+            std::mem::size_of_val(&z.$f),
+        )),*];
+        $crate::gpu::kernels::check_mirror(&$src, $wgsl, std::mem::size_of::<$t>(), &fields);
+    }};
+}
+#[cfg(test)]
+pub(crate) use assert_mirrors;
+
+#[cfg(test)]
+mod mirror_tests {
+    use super::*;
+
+    #[test]
+    fn records_mirror_their_wgsl_structs() {
+        assert_mirrors!(
+            StepRecord,
+            lstm_step_source(false),
+            "Step",
+            [
+                batch, steps, units, has_mask, k, t_in, h_read, h_write, out_t, out_stride,
+                out_offset, c_off
+            ]
+        );
+        assert_mirrors!(
+            SeqRecord,
+            lstm_sequence_source(false),
+            "Seq",
+            [
+                batch, steps, units, has_mask, h_read, h_write, out_stride, out_offset, time_order,
+                c_off, first, k0, k1
+            ]
+        );
+        assert_mirrors!(
+            MaskParams,
+            MASKING_WGSL,
+            "Params",
+            [rows, dim, mask_value, chunks]
+        );
+        assert_mirrors!(
+            ProjDims,
+            input_projection_source(),
+            "Dims",
+            [m, n, k, m0, n0, k0, k1, flags]
+        );
+        assert_eq!(std::mem::size_of::<ProjDims>() as u64, PROJ_DIMS_BYTES);
+        assert_eq!(std::mem::size_of::<StepRecord>() as u64, STEP_RECORD_BYTES);
+        assert_eq!(std::mem::size_of::<SeqRecord>() as u64, STEP_RECORD_BYTES);
+    }
+
+    /// The Rust constants that mirror WGSL constants hold the shader's values.
+    #[test]
+    fn constants_mirror_the_shaders() {
+        let konst = |src: &str, name: &str| -> u32 {
+            let module = naga::front::wgsl::parse_str(src).expect("parses");
+            let c = module
+                .constants
+                .iter()
+                .find(|(_, c)| c.name.as_deref() == Some(name))
+                .unwrap_or_else(|| panic!("no const {name}"))
+                .1;
+            match module.global_expressions[c.init] {
+                naga::Expression::Literal(naga::Literal::U32(v)) => v,
+                naga::Expression::Literal(naga::Literal::I32(v)) => v as u32,
+                naga::Expression::Literal(naga::Literal::AbstractInt(v)) => v as u32,
+                ref other => panic!("{name}: {other:?}"),
+            }
+        };
+        assert_eq!(konst(&input_projection_source(), "TILE"), PROJ_TILE);
+        assert_eq!(konst(MASKING_WGSL, "CHUNK"), MASK_CHUNK);
+    }
+}

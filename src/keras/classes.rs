@@ -1162,3 +1162,16 @@ fn build_functional(
         })
         .collect()
 }
+
+/// Why a layer of a model file (a nested model with all its layers) cannot be run: the
+/// entries [`plan_from_model_file`]'s error would list for it, in order; empty when every
+/// class in it is known. (`describe` marks the rows of its table with these.)
+pub(crate) fn unsupported_layer(spec: &LayerSpec) -> Vec<String> {
+    let file = ModelFile {
+        layers: vec![spec.clone()],
+        ..ModelFile::default()
+    };
+    let mut out = Vec::new();
+    unsupported(&file, &mut out);
+    out
+}

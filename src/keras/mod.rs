@@ -11,6 +11,7 @@
 //! | legacy `.h5` (full model, `model_config` attribute) | tf-keras / Keras 2 `model.save(..., save_format="h5")` | [`load_model_file`], [`load_legacy_h5_bytes`] |
 //! | `.weights.h5` (weights only) | Keras 3 `model.save_weights()` (or tf-keras `save_weights("w.h5")`) | [`load_weights_h5`] with the architecture JSON |
 //! | `.npy` | `np.save` | [`read_npy_f32`], [`read_npy_mask`], [`write_npy_f32`] |
+//! | `.npz` | `np.savez` | [`read_npz`], [`write_npz`] |
 //!
 //! # Weights per layer class
 //!
@@ -91,6 +92,7 @@ mod weights_h5;
 mod tests;
 
 pub use arch::{CallSpec, TensorRef};
+pub(crate) use classes::unsupported_layer;
 pub use classes::{is_op_module, plan_from_model_file};
 pub use npy::NpyArray;
 
@@ -451,9 +453,10 @@ pub fn read_npy_mask_bytes(bytes: &[u8], name_for_errors: &str) -> Result<ArrayD
     npy::read_mask_bytes(bytes, name_for_errors)
 }
 
-/// Reads a `.npy` file of any dtype a model call takes: float32 inputs, int32/int64 token
-/// ids (widened to i64) or a bool mask. Other dtypes, Fortran order, truncation and extra
-/// bytes give [`Error::ModelFile`] naming the file.
+/// Reads a `.npy` file of any dtype a model call takes: float inputs (float16/32/64, as
+/// float32), integer token ids (int8..int64, uint8..uint64, widened exactly to i64) or a
+/// bool mask. Other dtypes, Fortran order, truncation and extra bytes give
+/// [`Error::ModelFile`] naming the file.
 ///
 /// ```no_run
 /// match wgpu_lstm::keras::read_npy(std::path::Path::new("tokens.npy"))? {
@@ -499,4 +502,35 @@ pub fn write_npy_f32(path: &Path, a: &ArrayViewD<f32>) -> Result<()> {
 /// ```
 pub fn npy_f32_bytes(a: &ArrayViewD<f32>) -> Vec<u8> {
     npy::to_bytes(a)
+}
+
+/// Writes named float32 arrays as an `.npz` file readable by `np.load` (a zip of stored
+/// `<name>.npy` members in the given order, as `np.savez` writes): `np.load(path)["name"]`.
+///
+/// ```
+/// let a = ndarray::ArrayD::<f32>::zeros(ndarray::IxDyn(&[2, 3]));
+/// let path = std::env::temp_dir().join(format!("doc_write_npz_{}.npz", std::process::id()));
+/// wgpu_lstm::keras::write_npz(&path, &[("output_0".into(), a.view())])?;
+/// let back = wgpu_lstm::keras::read_npz(&path)?;
+/// assert_eq!(back[0].0, "output_0");
+/// # std::fs::remove_file(&path).ok();
+/// # Ok::<(), wgpu_lstm::Error>(())
+/// ```
+pub fn write_npz(path: &Path, arrays: &[(String, ArrayViewD<'_, f32>)]) -> Result<()> {
+    npy::write_npz(path, arrays)
+}
+
+/// Reads an `.npz` file (`np.savez`): every member `<name>.npy` as [`read_npy`] reads it, in
+/// archive order, as `(name, array)`. Compressed members (`np.savez_compressed`) and
+/// members that are not `.npy` give [`Error::ModelFile`] naming the archive and member.
+///
+/// ```no_run
+/// for (name, a) in wgpu_lstm::keras::read_npz(std::path::Path::new("y.npz"))? {
+///     println!("{name}: {:?}", a.shape());
+/// }
+/// # Ok::<(), wgpu_lstm::Error>(())
+/// ```
+pub fn read_npz(path: &Path) -> Result<Vec<(String, NpyArray)>> {
+    let bytes = read_file(path)?;
+    npy::read_npz_bytes(&bytes, &path.display().to_string())
 }

@@ -1,16 +1,30 @@
-//! `.npy` arrays (numpy's `np.save` format): float32 arrays, and masks (bool or float32).
+//! `.npy` arrays (numpy's `np.save` format) and `.npz` archives of them (`np.savez`).
 //!
 //! Layout: the magic `\x93NUMPY`, a version byte pair (1.0: 2-byte header length;
 //! 2.0 / 3.0: 4-byte), then an ASCII (3.0: UTF-8) Python dict literal such as
 //! `{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }` padded with spaces and a
-//! newline, then the raw data. Read here: `descr` `'<f4'` (little-endian float32) in C
-//! order, and for masks also `'|b1'` (bool, one byte 0 or 1 per element); everything else
-//! gets an [`Error::ModelFile`] that names the file and says what was found (`'<f8'`,
-//! `'<i4'`, big-endian `'>f4'`, a byte-order mark numpy never writes for that type such as
-//! `'=f4'` or `'|f4'` — the signature of a damaged header — `fortran_order: True`, a
-//! truncated or over-long data section). The header is at most 1 MiB and the data size
+//! newline, then the raw data. Read here, in C order: little-endian float16/32/64,
+//! int8..int64, uint8..uint64 and bool (`'|b1'`, one byte 0 or 1 per element) — each reader
+//! takes the dtypes its use allows (model inputs: all of them; [`read_bytes`]: float32
+//! only). Everything else gets an [`Error::ModelFile`] that names the file and says what was
+//! found (`'<c8'`, big-endian `'>f4'`, a byte-order mark numpy never writes for that type
+//! such as `'=f4'` or `'|f4'` — the signature of a damaged header — `fortran_order: True`,
+//! a truncated or over-long data section). The header is at most 1 MiB and the data size
 //! implied by the shape is checked against the bytes actually present before anything is
 //! allocated, so a small file cannot claim a huge array.
+//!
+//! Why not the `ndarray-npy` crate: it cannot bound a hostile file the way this reader
+//! does. `ndarray-npy` 0.10 allocates the header length the file declares
+//! (`vec![0; header_len]`, up to 4 GiB for a 12-byte version-2.0 file) and then the element
+//! count the header's shape declares (`vec![0; len]`) before reading a single data byte, so
+//! a 100-byte `.npy` claiming shape `(100000, 100000)` makes it reserve 40 GB; it also
+//! depends on `zip` 6 while this crate uses `zip` 9 (two zip stacks for `.npz`). This reader
+//! has the whole file in memory and checks the header length (≤ 1 MiB) and the shape's byte
+//! count against the bytes present first.
+//!
+//! `.npz`: a zip of `.npy` members named `<key>.npy`. [`write_npz`] writes them stored
+//! (uncompressed), as `np.savez` does; [`read_npz_bytes`] reads stored members only (a
+//! `np.savez_compressed` file is refused by name), each member with the limits above.
 
 use std::path::Path;
 
@@ -214,6 +228,8 @@ fn describe_descr(d: &str) -> String {
 }
 
 /// A dtype this crate reads: its `descr`, its size in bytes, and the name used in messages.
+/// Only little-endian (and, for 1-byte types, `'|'`) layouts: what `np.save` writes on
+/// every machine numpy runs on today.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Dtype {
     /// `'<f4'`
@@ -224,7 +240,39 @@ enum Dtype {
     I32,
     /// `'<i8'`
     I64,
+    /// `'<f2'`
+    F16,
+    /// `'<f8'`
+    F64,
+    /// `'|i1'`
+    I8,
+    /// `'<i2'`
+    I16,
+    /// `'|u1'`
+    U8,
+    /// `'<u2'`
+    U16,
+    /// `'<u4'`
+    U32,
+    /// `'<u8'`
+    U64,
 }
+
+/// Every dtype [`read_any_bytes`] takes.
+const ANY: &[Dtype] = &[
+    Dtype::F32,
+    Dtype::F16,
+    Dtype::F64,
+    Dtype::I8,
+    Dtype::I16,
+    Dtype::I32,
+    Dtype::I64,
+    Dtype::U8,
+    Dtype::U16,
+    Dtype::U32,
+    Dtype::U64,
+    Dtype::Bool,
+];
 
 impl Dtype {
     fn descr(self) -> &'static str {
@@ -233,13 +281,22 @@ impl Dtype {
             Dtype::Bool => "|b1",
             Dtype::I32 => "<i4",
             Dtype::I64 => "<i8",
+            Dtype::F16 => "<f2",
+            Dtype::F64 => "<f8",
+            Dtype::I8 => "|i1",
+            Dtype::I16 => "<i2",
+            Dtype::U8 => "|u1",
+            Dtype::U16 => "<u2",
+            Dtype::U32 => "<u4",
+            Dtype::U64 => "<u8",
         }
     }
     fn size(self) -> u64 {
         match self {
-            Dtype::F32 | Dtype::I32 => 4,
-            Dtype::Bool => 1,
-            Dtype::I64 => 8,
+            Dtype::Bool | Dtype::I8 | Dtype::U8 => 1,
+            Dtype::F16 | Dtype::I16 | Dtype::U16 => 2,
+            Dtype::F32 | Dtype::I32 | Dtype::U32 => 4,
+            Dtype::I64 | Dtype::F64 | Dtype::U64 => 8,
         }
     }
     fn name(self) -> &'static str {
@@ -248,8 +305,68 @@ impl Dtype {
             Dtype::Bool => "bool",
             Dtype::I32 => "int32",
             Dtype::I64 => "int64",
+            Dtype::F16 => "float16",
+            Dtype::F64 => "float64",
+            Dtype::I8 => "int8",
+            Dtype::I16 => "int16",
+            Dtype::U8 => "uint8",
+            Dtype::U16 => "uint16",
+            Dtype::U32 => "uint32",
+            Dtype::U64 => "uint64",
         }
     }
+}
+
+/// The elements of `data` (exactly `n · dtype.size()` bytes) as `f64`, each exact: every
+/// value of every dtype here but `int64` / `uint64` beyond 2^53 is an `f64`; those are
+/// read by [`ints`] instead.
+fn floats(dtype: Dtype, data: &[u8]) -> Vec<f64> {
+    let n = dtype.size() as usize;
+    data.chunks_exact(n)
+        .map(|c| match dtype {
+            Dtype::F32 => f32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64,
+            Dtype::F16 => half::f16::from_le_bytes([c[0], c[1]]).to_f64(),
+            Dtype::F64 => f64::from_le_bytes(c.try_into().unwrap_or([0; 8])),
+            Dtype::Bool | Dtype::U8 => c[0] as f64,
+            Dtype::I8 => c[0] as i8 as f64,
+            Dtype::I16 => i16::from_le_bytes([c[0], c[1]]) as f64,
+            Dtype::U16 => u16::from_le_bytes([c[0], c[1]]) as f64,
+            Dtype::I32 => i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64,
+            Dtype::U32 => u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64,
+            Dtype::I64 => i64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as f64,
+            Dtype::U64 => u64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as f64,
+        })
+        .collect()
+}
+
+/// The elements of an integer array as `i64`, exactly; a `uint64` element over `i64::MAX`
+/// is an error naming its index.
+fn ints(dtype: Dtype, data: &[u8], name: &str) -> Result<Vec<i64>> {
+    let n = dtype.size() as usize;
+    data.chunks_exact(n)
+        .enumerate()
+        .map(|(i, c)| {
+            Ok(match dtype {
+                Dtype::I8 => c[0] as i8 as i64,
+                Dtype::U8 => c[0] as i64,
+                Dtype::I16 => i16::from_le_bytes([c[0], c[1]]) as i64,
+                Dtype::U16 => u16::from_le_bytes([c[0], c[1]]) as i64,
+                Dtype::I32 => i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64,
+                Dtype::U32 => u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64,
+                Dtype::I64 => i64::from_le_bytes(c.try_into().unwrap_or([0; 8])),
+                Dtype::U64 => {
+                    let v = u64::from_le_bytes(c.try_into().unwrap_or([0; 8]));
+                    i64::try_from(v).map_err(|_| {
+                        Error::model_file(
+                            name,
+                            format!("uint64 element {i} is {v}, over the int64 range of token ids"),
+                        )
+                    })?
+                }
+                _ => unreachable!("ints() is called for integer dtypes only"),
+            })
+        })
+        .collect()
 }
 
 /// What is wrong with a `descr` none of `accepted` matches, in words. `wanted` says what is
@@ -409,14 +526,15 @@ pub(crate) fn read_bytes(bytes: &[u8], name: &str) -> Result<ArrayD<f32>> {
         .map_err(|e| Error::model_file(name, format!("shape {shape:?}: {e}")))
 }
 
-/// Parses `.npy` bytes as a mask: bool (`'|b1'`, each byte 0 or 1) or float32 (`'<f4'`,
-/// nonzero = true, NaN included); `name` is what errors call the data.
+/// Parses `.npy` bytes as a mask: bool (`'|b1'`, each byte 0 or 1) or any number type
+/// numpy writes (float16/32/64, int8..int64, uint8..uint64: nonzero = true, NaN included,
+/// as Keras's cast to bool); `name` is what errors call the data.
 pub(crate) fn read_mask_bytes(bytes: &[u8], name: &str) -> Result<ArrayD<bool>> {
     let (dtype, shape, data) = read_typed(
         bytes,
         name,
-        &[Dtype::Bool, Dtype::F32],
-        "a mask: bool ('|b1') or little-endian float32 ('<f4')",
+        ANY,
+        "a mask: bool ('|b1') or a little-endian number type ('<f4', '<i8', ...)",
     )?;
     let data: Vec<bool> = match dtype {
         Dtype::Bool => {
@@ -431,22 +549,26 @@ pub(crate) fn read_mask_bytes(bytes: &[u8], name: &str) -> Result<ArrayD<bool>> 
             }
             data.iter().map(|&b| b == 1).collect()
         }
-        Dtype::F32 => data
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]) != 0.0)
-            .collect(),
-        Dtype::I32 | Dtype::I64 => unreachable!("not accepted for masks"),
+        // every byte pattern of a nonzero value of these types is nonzero as f64 (NaN too)
+        _ => floats(dtype, data).into_iter().map(|v| v != 0.0).collect(),
     };
     ArrayD::from_shape_vec(IxDyn(&shape), data)
         .map_err(|e| Error::model_file(name, format!("shape {shape:?}: {e}")))
 }
 
-/// An `.npy` array of one of the dtypes a model call takes.
+/// An `.npy` array as a model call takes it.
+///
+/// ```
+/// let a = wgpu_lstm::keras::NpyArray::Int(ndarray::ArrayD::zeros(ndarray::IxDyn(&[2, 3])));
+/// assert_eq!(a.shape(), &[2, 3]);
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub enum NpyArray {
-    /// float32 (`'<f4'`).
+    /// float32 (`'<f4'`), or float16 / float64 (`'<f2'`, `'<f8'`) converted to float32 (to
+    /// nearest, as Keras casts a float input to a float32 model input).
     F32(ArrayD<f32>),
-    /// int32 or int64 (`'<i4'`, `'<i8'`), widened to i64: token ids.
+    /// Any integer type (`'|i1'`, `'<i2'`, `'<i4'`, `'<i8'`, `'|u1'`, `'<u2'`, `'<u4'`,
+    /// `'<u8'`), widened exactly to i64: token ids.
     Int(ArrayD<i64>),
     /// bool (`'|b1'`): a mask.
     Bool(ArrayD<bool>),
@@ -468,36 +590,29 @@ impl NpyArray {
     }
 }
 
-/// Parses `.npy` bytes of any dtype a model call takes: float32, int32/int64 (token ids)
-/// or bool (masks).
+/// Parses `.npy` bytes of any dtype a model call takes: a float type (as float32), an
+/// integer type (token ids, as i64) or bool (masks).
 pub(crate) fn read_any_bytes(bytes: &[u8], name: &str) -> Result<NpyArray> {
     let (dtype, shape, data) = read_typed(
         bytes,
         name,
-        &[Dtype::F32, Dtype::I32, Dtype::I64, Dtype::Bool],
-        "float32 ('<f4'), int32 ('<i4'), int64 ('<i8') or bool ('|b1')",
+        ANY,
+        "a little-endian number type (float16/32/64, int8..int64, uint8..uint64) or bool ('|b1')",
     )?;
     let err = |e: ndarray::ShapeError| Error::model_file(name, format!("shape {shape:?}: {e}"));
     Ok(match dtype {
         Dtype::F32 => NpyArray::F32(read_bytes(bytes, name)?),
         Dtype::Bool => NpyArray::Bool(read_mask_bytes(bytes, name)?),
-        Dtype::I32 => NpyArray::Int(
+        // float16 → float32 is exact; float64 → float32 rounds to nearest (Keras's cast)
+        Dtype::F16 | Dtype::F64 => NpyArray::F32(
             ArrayD::from_shape_vec(
                 IxDyn(&shape),
-                data.chunks_exact(4)
-                    .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64)
-                    .collect(),
+                floats(dtype, data).into_iter().map(|v| v as f32).collect(),
             )
             .map_err(err)?,
         ),
-        Dtype::I64 => NpyArray::Int(
-            ArrayD::from_shape_vec(
-                IxDyn(&shape),
-                data.chunks_exact(8)
-                    .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")))
-                    .collect(),
-            )
-            .map_err(err)?,
+        _ => NpyArray::Int(
+            ArrayD::from_shape_vec(IxDyn(&shape), ints(dtype, data, name)?).map_err(err)?,
         ),
     })
 }
@@ -566,6 +681,104 @@ pub(crate) fn write_path(path: &Path, a: &ArrayViewD<f32>) -> Result<()> {
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// Largest number of members read from an `.npz`.
+const MAX_NPZ_MEMBERS: usize = 4096;
+
+/// Encodes named float32 arrays as `.npz` bytes (a zip of stored `<key>.npy` members, in
+/// the given order), as `np.savez(path, key=array, ...)` writes them.
+pub(crate) fn npz_bytes(arrays: &[(String, ArrayViewD<'_, f32>)], name: &str) -> Result<Vec<u8>> {
+    use std::io::Write as _;
+    let fail =
+        |e: &dyn std::fmt::Display| Error::model_file(name, format!("cannot write .npz: {e}"));
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (key, a) in arrays {
+        let bytes = to_bytes(a);
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored)
+            .large_file(bytes.len() as u64 >= u32::MAX as u64);
+        zip.start_file(format!("{key}.npy"), opts)
+            .map_err(|e| fail(&e))?;
+        zip.write_all(&bytes).map_err(|e| fail(&e))?;
+    }
+    Ok(zip.finish().map_err(|e| fail(&e))?.into_inner())
+}
+
+/// Writes named float32 arrays as an `.npz` file (see [`npz_bytes`]).
+pub(crate) fn write_npz(path: &Path, arrays: &[(String, ArrayViewD<'_, f32>)]) -> Result<()> {
+    let bytes = npz_bytes(arrays, &path.display().to_string())?;
+    std::fs::write(path, bytes).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Parses `.npz` bytes: every `<key>.npy` member, in archive order, as [`read_any_bytes`]
+/// reads it. Compressed members, members not ending in `.npy`, more than 4096 members and
+/// a member whose declared size disagrees with its data are errors naming the archive and
+/// the member.
+pub(crate) fn read_npz_bytes(bytes: &[u8], name: &str) -> Result<Vec<(String, NpyArray)>> {
+    use std::io::Read as _;
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes))
+        .map_err(|e| Error::model_file(name, format!("not a readable .npz (zip) archive: {e}")))?;
+    if zip.len() > MAX_NPZ_MEMBERS {
+        return Err(Error::model_file(
+            name,
+            format!("{} members, over the limit of {MAX_NPZ_MEMBERS}", zip.len()),
+        ));
+    }
+    let mut out = Vec::with_capacity(zip.len());
+    for i in 0..zip.len() {
+        let mut f = zip
+            .by_index(i)
+            .map_err(|e| Error::model_file(name, format!("member {i}: {e}")))?;
+        let fname = f
+            .name()
+            .map_err(|e| Error::model_file(name, format!("member {i}: {e}")))?
+            .to_string();
+        let member = format!("{name}:{fname}");
+        let Some(key) = fname.strip_suffix(".npy").map(str::to_string) else {
+            return Err(Error::model_file(
+                member,
+                "an .npz member must be a .npy file",
+            ));
+        };
+        if f.compression() != zip::CompressionMethod::Stored {
+            return Err(Error::model_file(
+                member,
+                format!(
+                    "member is compressed ({}); only np.savez's stored members are read \
+                     (save with np.savez, not np.savez_compressed)",
+                    f.compression()
+                ),
+            ));
+        }
+        // a stored member holds no more than the archive's bytes
+        let declared = f.size();
+        if declared > bytes.len() as u64 {
+            return Err(Error::model_file(
+                member,
+                format!(
+                    "declares {declared} bytes, more than the archive's {}",
+                    bytes.len()
+                ),
+            ));
+        }
+        let mut data = Vec::with_capacity(declared as usize);
+        (&mut f)
+            .take(declared + 1)
+            .read_to_end(&mut data)
+            .map_err(|e| Error::model_file(&member, format!("cannot read member: {e}")))?;
+        if data.len() as u64 != declared {
+            return Err(Error::model_file(
+                member,
+                format!("declares {declared} bytes but {} were read", data.len()),
+            ));
+        }
+        out.push((key, read_any_bytes(&data, &member)?));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -746,11 +959,25 @@ mod tests {
         // a bool byte other than 0 or 1 is damage, not "true"
         let e = read_mask_bytes(&npy("|b1", "False", "(2,)", &[1, 2]), "m.npy").unwrap_err();
         assert!(e.to_string().contains("element 1 is the byte 0x02"), "{e}");
+        // any number type: nonzero = true
+        let m3 = read_mask_bytes(
+            &npy(
+                "<i8",
+                "False",
+                "(3,)",
+                &[[0u8; 8], [1; 8], [0x80; 8]].concat(),
+            ),
+            "m",
+        )
+        .unwrap();
+        assert_eq!(m3.as_slice().unwrap(), &[false, true, true]);
+        let m4 = read_mask_bytes(&npy("|u1", "False", "(2,)", &[0, 7]), "m").unwrap();
+        assert_eq!(m4.as_slice().unwrap(), &[false, true]);
         // other dtypes are named, with what a mask may be
-        let e = read_mask_bytes(&npy("<f8", "False", "(1,)", &[0; 8]), "m.npy").unwrap_err();
+        let e = read_mask_bytes(&npy("<c8", "False", "(1,)", &[0; 8]), "m.npy").unwrap_err();
         let msg = e.to_string();
         assert!(
-            msg.contains("'<f8' (float64)") && msg.contains("'|b1'"),
+            msg.contains("'<c8' (complex64)") && msg.contains("'|b1'"),
             "{msg}"
         );
         // sizes are checked against the bytes present, as for float32
@@ -758,6 +985,101 @@ mod tests {
         assert!(e.to_string().contains("truncated"), "{e}");
         // the float32 reader still refuses a bool array by name
         expect_err(&npy("|b1", "False", "(2,)", &[1, 0]), "(bool)");
+    }
+
+    #[test]
+    fn every_number_type_is_read_as_keras_casts_it() {
+        let f = |descr: &str, data: &[u8]| {
+            read_any_bytes(&npy(descr, "False", "(2,)", data), "x.npy").unwrap()
+        };
+        let ints = |descr: &str, data: &[u8]| match f(descr, data) {
+            NpyArray::Int(a) => a.into_raw_vec_and_offset().0,
+            other => panic!("{descr}: {other:?}"),
+        };
+        let fl = |descr: &str, data: &[u8]| match f(descr, data) {
+            NpyArray::F32(a) => a.into_raw_vec_and_offset().0,
+            other => panic!("{descr}: {other:?}"),
+        };
+        assert_eq!(ints("|i1", &[0xff, 5]), [-1, 5]);
+        assert_eq!(ints("|u1", &[0xff, 5]), [255, 5]);
+        assert_eq!(ints("<i2", &[0xff, 0xff, 2, 1]), [-1, 258]);
+        assert_eq!(ints("<u2", &[0xff, 0xff, 2, 1]), [65535, 258]);
+        assert_eq!(ints("<i4", &[[0xff; 4], [3, 0, 0, 0]].concat()), [-1, 3]);
+        assert_eq!(
+            ints("<u4", &[[0xff; 4], [3, 0, 0, 0]].concat()),
+            [4294967295, 3]
+        );
+        let big = (1i64 << 60) + 1; // not a float64: read exactly
+        assert_eq!(
+            ints("<i8", &[big.to_le_bytes(), (-2i64).to_le_bytes()].concat()),
+            [big, -2]
+        );
+        assert_eq!(
+            ints("<u8", &[big.to_le_bytes(), 2u64.to_le_bytes()].concat()),
+            [big, 2]
+        );
+        let e = read_any_bytes(
+            &npy("<u8", "False", "(2,)", &[[0; 8], [0xff; 8]].concat()),
+            "x.npy",
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("uint64 element 1 is 18446744073709551615"),
+            "{e}"
+        );
+        let h = [half::f16::from_f32(0.5), half::f16::from_f32(-3.0)];
+        assert_eq!(
+            fl("<f2", &[h[0].to_le_bytes(), h[1].to_le_bytes()].concat()),
+            [0.5, -3.0]
+        );
+        // float64 rounds to the nearest float32, as tf.cast does
+        let x = 0.1f64;
+        assert_eq!(
+            fl("<f8", &[x.to_le_bytes(), 1e300f64.to_le_bytes()].concat()),
+            [0.1f32, f32::INFINITY]
+        );
+        // big-endian and complex stay refused, by name
+        let e = read_any_bytes(&npy(">i8", "False", "(1,)", &[0; 8]), "x.npy").unwrap_err();
+        assert!(e.to_string().contains("big-endian int64"), "{e}");
+        let e = read_any_bytes(&npy("<c16", "False", "(1,)", &[0; 16]), "x.npy").unwrap_err();
+        assert!(e.to_string().contains("complex128"), "{e}");
+        // sizes are checked per dtype
+        let e = read_any_bytes(&npy("<f2", "False", "(3,)", &[0; 4]), "x.npy").unwrap_err();
+        assert!(e.to_string().contains("truncated"), "{e}");
+    }
+
+    #[test]
+    fn npz_round_trip_and_hostile_archives() {
+        let a = Array::from_shape_fn((2, 3), |(i, j)| (i * 3 + j) as f32).into_dyn();
+        let b = ArrayD::from_elem(IxDyn(&[4]), -1.5f32);
+        let bytes = npz_bytes(
+            &[("output_0".into(), a.view()), ("output_1".into(), b.view())],
+            "y.npz",
+        )
+        .unwrap();
+        let back = read_npz_bytes(&bytes, "y.npz").unwrap();
+        assert_eq!(back.len(), 2);
+        assert_eq!(back[0], ("output_0".to_string(), NpyArray::F32(a)));
+        assert_eq!(back[1], ("output_1".to_string(), NpyArray::F32(b)));
+        // every truncation is an error, never a panic
+        for cut in 0..bytes.len() {
+            let _ = read_npz_bytes(&bytes[..cut], "cut.npz");
+        }
+        assert!(read_npz_bytes(&bytes[..bytes.len() / 2], "cut.npz").is_err());
+        // a member that is not .npy is named
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        zip.start_file(
+            "notes.txt",
+            zip::write::SimpleFileOptions::default()
+                .compression_method(zip::CompressionMethod::Stored),
+        )
+        .unwrap();
+        std::io::Write::write_all(&mut zip, b"hi").unwrap();
+        let other = zip.finish().unwrap().into_inner();
+        let e = read_npz_bytes(&other, "o.npz").unwrap_err();
+        assert!(e.to_string().contains("o.npz:notes.txt"), "{e}");
+        assert!(read_npz_bytes(b"not a zip", "z.npz").is_err());
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! Modules: fixtures (Keras oracle), keras_vectors (Keras's own unit-test numbers), props
 //! (proptest invariants), errors (typed errors), gpu_vs_cpu (random configs on both paths),
 //! stateful (GPU state across calls), shaders (naga validation), cli (the binary), serving,
-//! reliability, models, precision, bench, bad_inputs, fuzz_corpus, activations, zoo (real
+//! reliability, models, model_files (whole files vs Keras's own summaries), precision, bench, bad_inputs, fuzz_corpus, activations, zoo (real
 //! Keras models end to end), sizes (user
 //! sizes: checked products, the host-memory budget, errors that name the field, a closed
 //! stdout), hostile_hdf5 (chunked HDF5 datasets: h5py's layouts load, hostile chunk indexes
@@ -30,6 +30,7 @@ mod layers;
 mod layers_conv;
 mod layers_merge;
 mod layers_shape;
+mod model_files;
 mod models;
 mod precision;
 mod props;
@@ -62,6 +63,7 @@ fn main() {
         layers_conv::tests(),
         layers_merge::tests(),
         layers_shape::tests(),
+        model_files::tests(),
         models::tests(),
         precision::tests(),
         props::tests(),

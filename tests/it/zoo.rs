@@ -34,8 +34,12 @@ const PENDING: &[&str] = &[
     "Softmax",
 ];
 
-fn zoo_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/zoo")
+/// The zoo: `tests/fixtures/zoo`, or the directory `WGPU_LSTM_ZOO_DIR` names (another set made
+/// by the same generator, e.g. a held-out one: see `scripts/gen_fixtures/common.py`).
+pub fn zoo_dir() -> PathBuf {
+    std::env::var_os("WGPU_LSTM_ZOO_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/zoo"))
 }
 
 /// Every case directory, sorted.
@@ -47,6 +51,27 @@ fn cases() -> Vec<PathBuf> {
         .collect();
     v.sort();
     v
+}
+
+/// The names of the cases this crate runs: not marked refused and using no [`PENDING`]
+/// class (the CLI tests run them all through the binary).
+pub fn runnable_case_names() -> Vec<String> {
+    cases()
+        .iter()
+        .filter_map(|dir| {
+            let case = read_json(&dir.join("case.json"));
+            if case["family"] == "refused" {
+                return None;
+            }
+            let file = keras::load_model_file(&dir.join(case["model"].as_str()?)).ok()?;
+            let mut classes = Vec::new();
+            classes_of(&file, &mut classes);
+            if classes.iter().any(|c| PENDING.contains(&c.as_str())) {
+                return None;
+            }
+            Some(dir.file_name()?.to_str()?.to_string())
+        })
+        .collect()
 }
 
 fn read_json(p: &Path) -> Value {

@@ -300,3 +300,25 @@ impl GpuOp for GpuConv1D {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_mirror_the_wgsl_struct() {
+        crate::gpu::kernels::assert_mirrors!(
+            ConvParams,
+            format!(
+                "{}\n{}",
+                crate::gpu::kernels::ACTIVATION_WGSL,
+                crate::gpu::kernels::CONV1D_WGSL
+            ),
+            "Params",
+            [
+                n, l_out, filters, t_in, row_in, cg, fg, stride, dilation, pad_left, x_ts, x_cs,
+                y_ls, y_fs, r0, r1, flags
+            ]
+        );
+    }
+}

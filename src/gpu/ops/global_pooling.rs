@@ -211,3 +211,20 @@ mod tests {
         assert!(time_chunks(50_000 * 50_000 + 1).is_none());
     }
 }
+
+#[cfg(test)]
+mod mirror_tests {
+    use super::*;
+
+    #[test]
+    fn params_mirror_the_wgsl_struct() {
+        crate::gpu::kernels::assert_mirrors!(
+            GlobalParams,
+            crate::gpu::kernels::GLOBAL_POOLING_WGSL,
+            "Params",
+            [
+                rows, steps, channels, row_in, x_ts, x_cs, tc, chunks, masked
+            ]
+        );
+    }
+}

@@ -434,3 +434,33 @@ impl GpuOp for GpuMaskOp {
         }
     }
 }
+
+#[cfg(test)]
+mod mirror_tests {
+    use super::*;
+    use crate::gpu::kernels::{MASK_OPS_WGSL, assert_mirrors};
+
+    #[test]
+    fn params_mirror_the_wgsl_structs() {
+        assert_mirrors!(
+            CopyParams,
+            MASK_OPS_WGSL,
+            "CParams",
+            [n, inner_k, out_k, offset, fill, value]
+        );
+        assert_mirrors!(
+            ElemParams,
+            MASK_OPS_WGSL,
+            "EParams",
+            [n, rank, scalar, flags, dims, sa, sb]
+        );
+        assert_mirrors!(
+            ReduceParams,
+            MASK_OPS_WGSL,
+            "RParams",
+            [
+                n_out, k, chunks, flags, kept_rank, red_rank, kdims, kstrides, rdims, rstrides
+            ]
+        );
+    }
+}

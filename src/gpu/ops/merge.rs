@@ -348,3 +348,18 @@ fn flush(rec: &mut Recorder<'_>, work: &mut Vec<Work>, fold: &Kernel, mask: &Ker
     rec.dispatched(work.len() as u64);
     work.clear();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_mirror_the_wgsl_struct() {
+        crate::gpu::kernels::assert_mirrors!(
+            FoldParams,
+            crate::gpu::kernels::MERGE_LAYERS_WGSL,
+            "FParams",
+            [n, rank, row_len, mode, flags, div, dims, sx]
+        );
+    }
+}

@@ -132,3 +132,18 @@ impl GpuOp for GpuShift {
         self.bind.clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_mirror_the_wgsl_struct() {
+        crate::gpu::kernels::assert_mirrors!(
+            ShiftParams,
+            crate::gpu::kernels::PADDING_WGSL,
+            "Params",
+            [n, len_out, inner, len_in, add, sub]
+        );
+    }
+}

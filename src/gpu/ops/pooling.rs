@@ -148,3 +148,21 @@ impl GpuOp for GpuPooling {
         self.chunks.forget();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_mirror_the_wgsl_struct() {
+        crate::gpu::kernels::assert_mirrors!(
+            PoolParams,
+            crate::gpu::kernels::POOLING_WGSL,
+            "Params",
+            [
+                n, l_out, channels, t_in, row_in, row_out, pool, stride, pad_left, x_ts, x_cs,
+                y_ls, y_cs, w0, w1, flags
+            ]
+        );
+    }
+}
