@@ -92,6 +92,12 @@ enum Command {
         /// Keras major version (decides hard_sigmoid).
         #[arg(long, value_enum, default_value = "3")]
         keras: KerasArg,
+        /// The layer: lstm (default), gru or simple_rnn.
+        #[arg(long, default_value = "lstm")]
+        cell: String,
+        /// A GRU's `reset_after=False` (Keras's default is True).
+        #[arg(long)]
+        no_reset_after: bool,
     },
     /// Run every Keras fixture JSON in DIR and compare with the stored Keras outputs.
     Conformance {
@@ -268,7 +274,15 @@ fn run(cmd: Command) -> Result<ExitCode> {
             activation,
             recurrent_activation,
             keras,
+            cell,
+            no_reset_after,
         } => {
+            let cell = match wgpu_lstm::bench::BenchCell::parse(&cell)?.kind() {
+                wgpu_lstm::CellKind::Gru { .. } => wgpu_lstm::CellKind::Gru {
+                    reset_after: !no_reset_after,
+                },
+                other => other,
+            };
             let (Some(units), Some(input_dim)) = (units, input_dim) else {
                 return Err(Error::config(
                     "units",
@@ -288,6 +302,7 @@ fn run(cmd: Command) -> Result<ExitCode> {
                 go_backwards,
                 stateful,
                 flavour,
+                cell,
                 ..LstmConfig::new(units)
             };
             // validates units and input_dim, and every count it shows (checked arithmetic)

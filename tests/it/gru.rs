@@ -293,12 +293,46 @@ fn describe_explains_gru_and_simple_rnn() {
     assert!(sr.contains("h_t = act(x_t·kernel + h_(t-1)·recurrent_kernel + bias)"));
 }
 
+/// `wgpu-lstm describe --units 4 --input-dim 3 --cell gru|simple_rnn [--no-reset-after]`
+/// prints Keras's counts; an unknown cell is a typed error (exit 2).
+fn cli_describes_gru_and_simple_rnn() {
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_wgpu-lstm"))
+            .args(["describe", "--units", "4", "--input-dim", "3"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for (args, want) in [
+        (&["--cell", "gru"][..], "parameters: 108"),
+        (&["--cell", "gru", "--no-reset-after"][..], "parameters: 96"),
+        (&["--cell", "simple_rnn"][..], "parameters: 32"),
+        (&[][..], "parameters: 128"),
+    ] {
+        let out = run(args);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains(want),
+            "{args:?}: {text}"
+        );
+    }
+    let bad = run(&["--cell", "lstm2"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("cell"));
+}
+
 /// This module's tests, for the harness in main.rs.
 pub fn tests() -> Vec<libtest_mimic::Trial> {
-    let mut v = vec![crate::common::test(
-        "gru::describe_explains_gru_and_simple_rnn",
-        describe_explains_gru_and_simple_rnn,
-    )];
+    let mut v = vec![
+        crate::common::test(
+            "gru::describe_explains_gru_and_simple_rnn",
+            describe_explains_gru_and_simple_rnn,
+        ),
+        crate::common::test(
+            "gru::cli_describes_gru_and_simple_rnn",
+            cli_describes_gru_and_simple_rnn,
+        ),
+    ];
     v.extend(crate::common::suite(
         "gru::stateful_streaming_equals_the_cpu_step_for_step",
         stateful_streaming_equals_the_cpu_step_for_step,
