@@ -117,7 +117,9 @@ pub fn simple_rnn_cell(x: f32, rec: f32, act: Activation) -> f32 {
 /// (B, T, G·U) with the input bias; `recurrent_bias` a GRU's `b_h` with `reset_after`.
 /// Valid rows: h, hold = h'; y = h'. Masked rows: h carried; y = 0 with
 /// `zero_output_for_mask`, else the hold. `y` goes to `out[b, k·U..]` with
-/// `return_sequences` (`out` is (B, T·U)), else to `out[b, ..U]`.
+/// `return_sequences` (`out` is (B, T·U)), else to `out[b, ..U]`. An LSTM configuration is
+/// an [`Error::Unsupported`] (its step is [`crate::cpu::lstm_step`]); the shapes are the
+/// caller's to keep consistent, as [`run_sequence`] does.
 ///
 /// ```
 /// use ndarray::{Array2, Array3};
@@ -127,7 +129,7 @@ pub fn simple_rnn_cell(x: f32, rec: f32, act: Activation) -> f32 {
 /// let z = Array3::<f32>::zeros((1, 1, 2));
 /// let mut st = cpu::StepState { c: Array2::zeros((1, 0)), ..cpu::StepState::zeros(1, 2).unwrap() };
 /// let mut out = Array2::<f32>::zeros((1, 2));
-/// cell::cell_step(&cfg, 0, z.view(), w.recurrent_kernel.view(), None, None, &mut st, out.view_mut());
+/// cell::cell_step(&cfg, 0, z.view(), w.recurrent_kernel.view(), None, None, &mut st, out.view_mut()).unwrap();
 /// assert_eq!(out[[0, 0]], 0.0); // tanh(0 + 0·R)
 /// ```
 #[allow(clippy::too_many_arguments)]
@@ -140,7 +142,12 @@ pub fn cell_step(
     mask: Option<ArrayView2<'_, bool>>,
     state: &mut StepState,
     mut out: ArrayViewMut2<'_, f32>,
-) {
+) -> Result<()> {
+    if config.cell == CellKind::Lstm {
+        return Err(Error::Unsupported(
+            "cell::cell_step of an LSTM (its step is cpu::lstm_step)".into(),
+        ));
+    }
     let (batch, steps, _) = z.dim();
     let u = config.units;
     let t_in = if config.go_backwards {
@@ -200,7 +207,7 @@ pub fn cell_step(
                 )
             })
         }
-        CellKind::Lstm => unreachable!("the LSTM's step is cpu::lstm_step"),
+        CellKind::Lstm => return Ok(()), // refused above
     };
     for (b, &ok) in valid.iter().enumerate() {
         if ok {
@@ -213,6 +220,7 @@ pub fn cell_step(
             out.row_mut(b).assign(&state.hold.row(b));
         }
     }
+    Ok(())
 }
 
 /// The input bias and (GRU with `reset_after`) the recurrent bias of a layer's weights.
@@ -304,7 +312,7 @@ pub fn run_sequence(
             mask,
             state,
             out.view_mut(),
-        );
+        )?;
     }
     Ok(out
         .into_shape_with_order((batch, out_steps, u))
