@@ -10,7 +10,8 @@
 // This file is prepended to the kernels that use it (WGSL has no include); it is valid WGSL
 // on its own and validated with naga on its own and in each composition.
 //
-// NaN: every activation returns NaN for NaN (checked on the bits, before any clamp).
+// NaN: every activation returns NaN for NaN (checked on the bits, before any clamp), but
+// hard_shrink and soft_shrink, which give 0 (Keras 3's `where`); silu(-inf) is NaN.
 // Clamps: tanh's argument is clamped to ±15 (tanh(15) rounds to 1 in f32) and exp's to
 // ±88 where a ratio of exponentials is formed, so no backend's tanh/exp yields inf/inf = NaN.
 // `exponential` itself is not clamped: Keras returns inf there too.
@@ -60,7 +61,8 @@ fn act(code: u32, x: f32) -> f32 {
     // NaN in, NaN out, for every activation (as TensorFlow's kernels do): the clamps below
     // would otherwise turn a NaN into a finite number.
     if (is_nan(x)) {
-        return x;
+        // Keras 3's shrinks are where(|x| > t, ...): NaN fails the test and gives 0
+        return select(x, 0.0, code == 19u || code == 20u);
     }
     switch code {
         case 0u: { return tanh_safe(x); }
@@ -77,7 +79,11 @@ fn act(code: u32, x: f32) -> f32 {
         case 11u: { return select(exp(min(x, 0.0)) - 1.0, x, x > 0.0); }
         case 12u: { return select(1.7580993408473769 * (exp(min(x, 0.0)) - 1.0), 1.0507009873554805 * x, x > 0.0); }
         case 13u: { return 0.5 * x * (1.0 + erf_approx(x * 0.7071067811865476)); }
-        case 14u: { return x * sigmoid(x); }
+        case 14u: {
+            // -inf · sigmoid(-inf) = -inf · 0 = NaN (made from x's bits: no NaN literal)
+            if (bitcast<u32>(x) == 0xff800000u) { return bitcast<f32>(0xffc00000u | bitcast<u32>(x)); }
+            return x * sigmoid(x);
+        }
         case 15u: { return x * tanh_safe(softplus(x)); }
         case 16u: { return max(x, 0.0) + (exp(min(x, 0.0)) - 1.0); }
         case 17u: { return x * clamp(x + 3.0, 0.0, 6.0) / 6.0; }

@@ -338,7 +338,11 @@ impl Activation {
         // NaN in, NaN out, for every activation (TensorFlow's kernels propagate it; Rust's
         // `max`/`clamp` would not all do so).
         if x.is_nan() {
-            return x;
+            // Keras 3's shrinks are `where(|x| > t, ...)`: NaN fails the test and gives 0
+            return match self {
+                Activation::HardShrink | Activation::SoftShrink => 0.0,
+                _ => x,
+            };
         }
         match self {
             Activation::Tanh => tanh(x),

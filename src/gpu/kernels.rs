@@ -54,6 +54,8 @@ pub const LAYOUT_WGSL: &str = include_str!("../../shaders/layout.wgsl");
 pub const BATCH_NORMALIZATION_WGSL: &str = include_str!("../../shaders/batch_normalization.wgsl");
 /// `shaders/layer_normalization.wgsl`: Keras's LayerNormalization (chunked statistics).
 pub const LAYER_NORMALIZATION_WGSL: &str = include_str!("../../shaders/layer_normalization.wgsl");
+/// `shaders/dot.wgsl`: the Dot layer.
+pub const DOT_WGSL: &str = include_str!("../../shaders/dot.wgsl");
 
 /// The full source of the input projection: activation functions, then the GEMM.
 ///
@@ -228,6 +230,7 @@ pub fn all_sources() -> Vec<(&'static str, String)> {
             "layer_normalization.wgsl",
             LAYER_NORMALIZATION_WGSL.to_string(),
         ),
+        ("dot.wgsl", DOT_WGSL.to_string()),
     ]
 }
 

@@ -17,15 +17,17 @@ use crate::activation::KerasFlavour;
 use crate::config::{CellKind, LstmConfig};
 use crate::error::{Error, Result};
 use crate::layers::activation_layer::LayerActivation;
+use crate::layers::advanced_activation::{ADVANCED_CLASSES, activation_is_prelu};
 use crate::layers::bidirectional::MergeMode;
 use crate::layers::identity::IDENTITY_CLASSES;
 use crate::layers::mask_ops::OP_CLASSES;
 use crate::layers::merge::MERGE_CLASSES;
 use crate::layers::pooling::PoolMode;
 use crate::layers::{
-    ActivationLayer, BatchNormalization, Bidirectional, Conv1D, Cropping1D, Dense, Embedding,
-    Flatten, GlobalPooling1D, Identity, Layer, LayerNormalization, MaskOp, Masking, Merge, Permute,
-    Pooling1D, Recurrent, RepeatVector, Reshape, TimeDistributed, ZeroPadding1D,
+    ActivationLayer, AdvancedActivation, BatchNormalization, Bidirectional, Conv1D, Cropping1D,
+    Dense, Dot, Embedding, Flatten, GlobalPooling1D, Identity, Layer, LayerNormalization, MaskOp,
+    Masking, Merge, Permute, Pooling1D, Recurrent, RepeatVector, Reshape, RmsNormalization,
+    TimeDistributed, ZeroPadding1D,
 };
 use crate::plan::{Plan, PlanBuilder, TensorId};
 use crate::tensor::{Dtype, TensorInfo};
@@ -54,6 +56,11 @@ fn class(spec_class: &str, module: Option<&str>) -> Option<Kind> {
         "Bidirectional" => Kind::Layer(bidirectional),
         "Dense" => Kind::Layer(dense),
         "Activation" => Kind::Layer(|s, f| {
+            // tf_keras's Activation("PReLU") holds the PReLU's alpha: it is that PReLU
+            if activation_is_prelu(&s.config) && !s.weights.is_empty() {
+                let a = AdvancedActivation::from_keras("PReLU", &s.config, &named(s)?, f)?;
+                return Ok(Layer::AdvancedActivation(a));
+            }
             Ok(Layer::Activation(ActivationLayer {
                 activation: LayerActivation::from_config(&s.config, f)?,
             }))
@@ -117,6 +124,22 @@ fn class(spec_class: &str, module: Option<&str>) -> Option<Kind> {
         }),
         "LayerNormalization" => Kind::Layer(|s, f| {
             Ok(Layer::LayerNormalization(LayerNormalization::from_keras(
+                &s.config,
+                &named(s)?,
+                f,
+            )?))
+        }),
+        c if ADVANCED_CLASSES.contains(&c) => Kind::Layer(|s, f| {
+            Ok(Layer::AdvancedActivation(AdvancedActivation::from_keras(
+                &s.class_name,
+                &s.config,
+                &named(s)?,
+                f,
+            )?))
+        }),
+        "Dot" => Kind::Layer(|s, f| Ok(Layer::Dot(Dot::from_keras(&s.config, f)?))),
+        "RMSNormalization" => Kind::Layer(|s, f| {
+            Ok(Layer::RmsNormalization(RmsNormalization::from_keras(
                 &s.config,
                 &named(s)?,
                 f,
@@ -193,9 +216,16 @@ pub(crate) fn weight_roles(class: &str, config: &Value) -> Option<Vec<String>> {
             if bias(config) {
                 v.push("bias".into());
             }
+            if activation_is_prelu(config) {
+                // a PReLU activation's own weights (the builders refuse it by name)
+                v.push("alpha".into());
+            }
             v
         }
+        "Activation" if activation_is_prelu(config) => vec!["alpha".into()],
         "Embedding" => vec!["embeddings".into()],
+        "PReLU" => vec!["alpha".into()],
+        "RMSNormalization" => vec!["scale".into()],
         "BatchNormalization" => {
             let mut v = Vec::new();
             if flag(config, "scale") {
@@ -652,6 +682,8 @@ fn dense(spec: &LayerSpec, flavour: KerasFlavour) -> Result<Layer> {
 }
 
 fn conv1d(spec: &LayerSpec, flavour: KerasFlavour) -> Result<Layer> {
+    // an activation this crate refuses (a PReLU holding weights, ...) before the weights
+    LayerActivation::from_config(&spec.config, flavour)?;
     let roles = weight_roles("Conv1D", &spec.config).unwrap_or_default();
     expect_count(&spec.weights, &roles)?;
     let kernel = weight(&spec.weights, "kernel")?.to_array()?;

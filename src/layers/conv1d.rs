@@ -614,8 +614,9 @@ pub fn conv1d(c: &Conv1D, x: ArrayView3<'_, f32>) -> Result<Array3<f32>> {
         .into_shape_with_order((b, l, f))
         .expect("B·L rows of filters");
     let mut y = c.data_format.from_channels_last(y).into_dyn();
-    c.activation.apply(&mut y);
-    Ok(y.into_dimensionality().expect("rank 3"))
+    c.activation.try_apply(&mut y)?;
+    y.into_dimensionality()
+        .map_err(|e| Error::shape("Conv1D output", format!("rank 3 ({e})"), &[]))
 }
 
 /// The (B, A1, A2) input shape a time-axis layer takes (its axes (A1, A2) without the
@@ -670,7 +671,11 @@ impl LayerOps for Conv1D {
         }
         let l = t.map(|t| self.geometry(t).map(|g| g.0)).transpose()?;
         let (b1, b2) = self.data_format.axes(l, Some(self.filters()));
-        Ok(vec![TensorInfo::f32(vec![b1, b2])])
+        // glu halves the last axis (the steps with channels_first)
+        Ok(vec![TensorInfo::f32(vec![
+            b1,
+            self.activation.output_last(b2)?,
+        ])])
     }
 
     fn param_count(&self) -> usize {

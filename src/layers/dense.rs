@@ -134,7 +134,8 @@ impl LayerOps for Dense {
             ));
         }
         let mut shape = x.shape.clone();
-        *shape.last_mut().expect("rank >= 2") = Some(self.units());
+        // glu halves the units
+        *shape.last_mut().expect("rank >= 2") = Some(self.activation.output_width(self.units())?);
         Ok(vec![TensorInfo::f32(shape).with_mask(x.masked)])
     }
 
@@ -148,12 +149,13 @@ impl LayerOps for Dense {
 
     fn cpu(&self, inputs: &[&Value], _: &mut [Option<LstmState>]) -> Result<Vec<Value>> {
         let x = inputs[0];
-        let y = dense(
+        let mut y = dense(
             x.data.view(),
             self.kernel.view(),
             self.bias.as_ref().map(|b| b.view()),
-            self.activation,
+            LayerActivation::default(),
         );
+        self.activation.try_apply(&mut y)?;
         Ok(vec![Value::new(y).masked(x.mask.clone())])
     }
 }

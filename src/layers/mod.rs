@@ -10,6 +10,9 @@
 //! | [`Bidirectional`] | `Bidirectional` | `bidirectional.rs` |
 //! | [`Dense`] | `Dense` | `dense.rs` |
 //! | [`ActivationLayer`] | `Activation` | `activation_layer.rs` |
+//! | [`AdvancedActivation`] | `ReLU`, `LeakyReLU`, `ELU`, `ThresholdedReLU`, `PReLU`, `Softmax` | `advanced_activation.rs` |
+//! | [`RmsNormalization`] | `RMSNormalization` | `rms_normalization.rs` |
+//! | [`Dot`] | `Dot` | `dot.rs` |
 //! | [`Conv1D`] | `Conv1D` | `conv1d.rs` |
 //! | [`Pooling1D`] | `MaxPooling1D`, `AveragePooling1D` | `pooling.rs` |
 //! | [`GlobalPooling1D`] | `GlobalMaxPooling1D`, `GlobalAveragePooling1D` | `global_pooling.rs` |
@@ -34,10 +37,12 @@ use crate::state::LstmState;
 use crate::tensor::{TensorInfo, Value};
 
 pub mod activation_layer;
+pub mod advanced_activation;
 pub mod batch_normalization;
 pub mod bidirectional;
 pub mod conv1d;
 pub mod dense;
+pub mod dot;
 pub mod embedding;
 pub mod global_pooling;
 pub mod identity;
@@ -52,13 +57,16 @@ pub mod pooling;
 pub mod recurrent;
 pub mod repeat_vector;
 pub mod reshape;
+pub mod rms_normalization;
 pub mod time_distributed;
 
 pub use activation_layer::ActivationLayer;
+pub use advanced_activation::AdvancedActivation;
 pub use batch_normalization::BatchNormalization;
 pub use bidirectional::Bidirectional;
 pub use conv1d::Conv1D;
 pub use dense::Dense;
+pub use dot::Dot;
 pub use embedding::Embedding;
 pub use global_pooling::GlobalPooling1D;
 pub use identity::Identity;
@@ -72,6 +80,7 @@ pub use pooling::Pooling1D;
 pub use recurrent::Recurrent;
 pub use repeat_vector::RepeatVector;
 pub use reshape::{Flatten, Reshape};
+pub use rms_normalization::RmsNormalization;
 pub use time_distributed::TimeDistributed;
 
 /// What every layer kind provides to the plan and the CPU executor.
@@ -180,6 +189,13 @@ pub enum Layer {
     BatchNormalization(BatchNormalization),
     /// Keras `LayerNormalization`.
     LayerNormalization(LayerNormalization),
+    /// Keras's advanced-activation layers (`ReLU`, `LeakyReLU`, `ELU`, `ThresholdedReLU`,
+    /// `PReLU`, `Softmax`).
+    AdvancedActivation(AdvancedActivation),
+    /// Keras 3 `RMSNormalization`.
+    RmsNormalization(RmsNormalization),
+    /// Keras `Dot`.
+    Dot(Dot),
 }
 
 impl Layer {
@@ -206,6 +222,9 @@ impl Layer {
             Layer::Permute(l) => l,
             Layer::BatchNormalization(l) => l,
             Layer::LayerNormalization(l) => l,
+            Layer::AdvancedActivation(l) => l,
+            Layer::RmsNormalization(l) => l,
+            Layer::Dot(l) => l,
         }
     }
 

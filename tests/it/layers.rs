@@ -91,6 +91,7 @@ fn activations_and_softmax_heads(ex: &Exec) {
                     LayerActivation::Softmax => (((xv - m) as f64).exp() / s) as f32,
                     LayerActivation::LogSoftmax => ((xv - m) as f64 - s.ln()) as f32,
                     LayerActivation::Elementwise(a) => a.apply(xv),
+                    other => unreachable!("{other} is not among the cases"),
                 };
                 assert!(
                     (yv - want).abs() <= 1e-6 * want.abs().max(1.0),

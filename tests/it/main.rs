@@ -27,7 +27,9 @@ mod gru;
 mod hostile_hdf5;
 mod keras_vectors;
 mod layers;
+mod layers_act;
 mod layers_conv;
+mod layers_dot;
 mod layers_merge;
 mod layers_shape;
 mod model_files;
@@ -60,6 +62,8 @@ fn main() {
         hostile_hdf5::tests(),
         keras_vectors::tests(),
         layers::tests(),
+        layers_act::tests(),
+        layers_dot::tests(),
         layers_conv::tests(),
         layers_merge::tests(),
         layers_shape::tests(),

@@ -135,7 +135,8 @@ pub(crate) struct GpuConv1D {
     dilation: usize,
     padding: ConvPadding,
     format: DataFormat,
-    /// softmax / log-softmax after the convolution, with the convolution's result in scratch
+    /// an activation the kernel cannot fuse (softmax, glu, ...) after the convolution, with
+    /// the convolution's result in scratch
     row_pass: Option<(ActivationPass, Grow)>,
     chunks: Chunked,
 }
@@ -167,7 +168,7 @@ impl GpuConv1D {
             dilation: c.dilation_rate,
             padding: c.padding,
             format: c.data_format,
-            row_pass: act.is_row_wise().then(|| {
+            row_pass: act.needs_pass().then(|| {
                 (
                     ActivationPass::new(ctx, act),
                     Grow::new(ctx, "conv1d before softmax"),
@@ -198,7 +199,8 @@ impl GpuOp for GpuConv1D {
         )
         .ok_or_else(|| Error::config("kernel_size", format!("does not fit {t} steps")))?;
         let f = self.filters;
-        let n = out.len();
+        // the convolution's elements (glu's pass halves them into `out`)
+        let n = rows * l * f;
         // every index the kernel forms must fit a u32
         index_u32(x.len(), "Conv1D input elements")?;
         index_u32(n, "Conv1D output elements")?;
@@ -213,7 +215,7 @@ impl GpuOp for GpuConv1D {
         let n_chunks = reduce.div_ceil(CONV_CHUNK as usize).max(1);
         let (gx, gy, gz) = grid(rec, n, "Conv1D")?;
         if rec.opts.poison {
-            ctx.poison(&out.buf, n);
+            ctx.poison(&out.buf, out.len());
         }
         let target = match &mut self.row_pass {
             Some((_, scratch)) => {
@@ -279,18 +281,19 @@ impl GpuOp for GpuConv1D {
         drop(pass);
         rec.dispatched(n_chunks as u64);
         if let Some((pass, _)) = &mut self.row_pass {
-            let cols = out.shape.last().copied().unwrap_or(1);
+            let cols = match self.format {
+                DataFormat::ChannelsFirst => l,
+                _ => f,
+            };
             pass.record(rec, &target, &out.buf, n, cols)?;
         }
         Ok(())
     }
 
     fn scratch_per_row_step(&self) -> u64 {
-        if self.row_pass.is_some() {
-            (self.filters * 4) as u64
-        } else {
-            0
-        }
+        self.row_pass.as_ref().map_or(0, |(pass, _)| {
+            self.filters as u64 * (4 + pass.scratch_per_element())
+        })
     }
 
     fn forget(&mut self) {

@@ -16,7 +16,8 @@ use super::bidirectional::Grow;
 use super::{BindCache, GpuOp, GpuTensor, Recorder};
 
 pub(crate) struct GpuDense {
-    /// softmax / log-softmax after the GEMM, with the GEMM's result in `scratch`
+    /// an activation the GEMM cannot fuse (softmax, glu, ...) after it, with the GEMM's
+    /// result in `scratch`
     row_pass: Option<(ActivationPass, Grow)>,
     kernel: wgpu::Buffer,
     bias: wgpu::Buffer,
@@ -41,7 +42,7 @@ impl GpuDense {
             pipeline: ctx
                 .kernels
                 .proj_pipeline(ctx.device(), d.activation.fused_code()),
-            row_pass: d.activation.is_row_wise().then(|| {
+            row_pass: d.activation.needs_pass().then(|| {
                 (
                     ActivationPass::new(ctx, d.activation),
                     Grow::new(ctx, "dense before softmax"),
@@ -102,6 +103,13 @@ impl GpuOp for GpuDense {
             pass.record(rec, &target, &outs[0].buf, n, self.units)?;
         }
         Ok(())
+    }
+
+    fn scratch_per_row_step(&self) -> u64 {
+        // the GEMM's result before the activation pass, and the pass's own scratch
+        self.row_pass.as_ref().map_or(0, |(pass, _)| {
+            self.units as u64 * (4 + pass.scratch_per_element())
+        })
     }
 
     fn forget(&mut self) {

@@ -19,6 +19,7 @@ pub(crate) mod batch_normalization;
 pub(crate) mod bidirectional;
 pub(crate) mod conv1d;
 pub(crate) mod dense;
+pub(crate) mod dot;
 pub(crate) mod embedding;
 pub(crate) mod global_pooling;
 pub(crate) mod layer_normalization;
@@ -214,6 +215,9 @@ pub(crate) fn build(
         }
         Layer::BatchNormalization(b) => Box::new(batch_normalization::GpuBatchNorm::new(ctx, b)),
         Layer::LayerNormalization(l) => Box::new(layer_normalization::GpuLayerNorm::new(ctx, l)?),
+        Layer::AdvancedActivation(a) => Box::new(activation_layer::GpuAdvanced::new(ctx, a)?),
+        Layer::RmsNormalization(r) => Box::new(activation_layer::GpuRmsNorm::new(ctx, r)?),
+        Layer::Dot(d) => Box::new(dot::GpuDot::new(ctx, d)),
     })
 }
 
