@@ -121,3 +121,38 @@ fn lstm_cell(z4: vec4<f32>, c: f32, act_code: u32, rec_code: u32) -> vec2<f32> {
     let c_new = f * c + i * g;
     return vec2<f32>(c_new, o * act(act_code, c_new));
 }
+
+// The GRU update of one unit (CPU twin: `cell::gru_cell`): x4 = (x_z, x_r, x_h, b_hh) the input
+// projection with the input bias (with reset_after, the recurrent biases of z and r folded
+// into it and the recurrent bias of h in the fourth lane); rec = the recurrent products
+// (h·R_z, h·R_r, h·R_h) — without reset_after, rec.z = (r ⊙ h)·R_h; h the previous state.
+// Returns h'.
+fn gru_cell(x4: vec4<f32>, rec: vec4<f32>, h: f32, act_code: u32, rec_code: u32, reset_after: bool) -> f32 {
+    let z = act(rec_code, x4.x + rec.x);
+    var hh: f32;
+    if (reset_after) {
+        let r = act(rec_code, x4.y + rec.y);
+        hh = act(act_code, x4.z + r * (rec.z + x4.w));
+    } else {
+        hh = act(act_code, x4.z + rec.z);
+    }
+    return z * h + (1.0 - z) * hh;
+}
+
+// The SimpleRNN update of one unit (CPU twin: `cell::simple_rnn_cell`): act(x·K + b + h·R).
+fn simple_rnn_cell(x: f32, rec: f32, act_code: u32) -> f32 {
+    return act(act_code, x + rec);
+}
+
+// One unit's update for the recurrent kernels' cell `cell` (their CELL override):
+// 0 LSTM (acc = x4 + h·R, the gate pre-activations), 1 GRU reset_after=True, 2 GRU
+// reset_after=False (its second phase), 3 SimpleRNN (acc = h·R for the others); h and c the
+// unit's previous state. Returns (c', h'); c' = c for the cells without a cell state.
+fn cell_update(cell: u32, x4: vec4<f32>, acc: vec4<f32>, h: f32, c: f32, act_code: u32, rec_code: u32) -> vec2<f32> {
+    switch cell {
+        case 1u: { return vec2<f32>(c, gru_cell(x4, acc, h, act_code, rec_code, true)); }
+        case 2u: { return vec2<f32>(c, gru_cell(x4, acc, h, act_code, rec_code, false)); }
+        case 3u: { return vec2<f32>(c, simple_rnn_cell(x4.x, acc.x, act_code)); }
+        default: { return lstm_cell(acc, c, act_code, rec_code); }
+    }
+}

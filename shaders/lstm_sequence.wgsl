@@ -30,6 +30,9 @@ override GO_BACKWARDS: bool = false;
 override KS: u32 = 1u;
 override WG: u32 = 256u;
 override R_REGS: bool = false;
+// the cell, as in lstm_step_common.wgsl: 0 LSTM, 1 GRU reset_after=True, 2 GRU
+// reset_after=False (two dot products per step: h·R, then (r ⊙ h)·R_h from rh_sh), 3 SimpleRNN
+override CELL: u32 = 0u;
 // private-array slots (RQ) and how many of them this pipeline uses (RQN = ceil(U / KS) ≤ RQ)
 const RQ: u32 = 16u;
 override RQN: u32 = 16u;
@@ -64,6 +67,8 @@ struct Seq {
 @group(0) @binding(7) var<uniform> seq: Seq;
 
 var<workgroup> h_sh: array<f32, 256>;
+// r ⊙ h of a reset_after=False GRU's step (its second dot product's input)
+var<workgroup> rh_sh: array<f32, 256>;
 var<workgroup> partial: array<vec4<f32>, WG>;
 
 @compute @workgroup_size(WG, 1, 1)
@@ -86,6 +91,7 @@ fn lstm_sequence(
             hv = h[seq.h_read + b * u + li];
         }
         h_sh[li] = hv;
+        rh_sh[li] = 0.0;
     }
     var rr: array<vec4<f32>, RQ>;
     if (R_REGS) {
@@ -132,14 +138,49 @@ fn lstm_sequence(
         }
         partial[li] = acc;
         workgroupBarrier();
+        var x4 = vec4<f32>(0.0);
+        // an LSTM sums onto its input projection (in this order), the other cells apart
+        var sum = vec4<f32>(0.0);
+        if (owner && valid) {
+            x4 = z[row * u + j];
+            sum = select(vec4<f32>(0.0), x4, CELL == 0u);
+            for (var s = 0u; s < KS; s = s + 1u) {
+                sum = sum + partial[s * upw + j];
+            }
+        }
+        if (CELL == 2u) {
+            // a reset_after=False GRU: r ⊙ h, then its product with R_h (lane z)
+            if (owner) {
+                rh_sh[j] = act(REC_ACT, x4.y + sum.y) * h_sh[j];
+            }
+            workgroupBarrier();
+            var acc2 = 0.0;
+            if (valid && j < u) {
+                if (R_REGS) {
+                    for (var i = 0u; i < RQN; i = i + 1u) {
+                        acc2 = acc2 + rh_sh[min(ks + i * KS, 255u)] * rr[i].z;
+                    }
+                } else {
+                    for (var q = ks; q < u; q = q + KS) {
+                        acc2 = acc2 + rh_sh[q] * r_at(q * u + j).z;
+                    }
+                }
+            }
+            // (the owners read the first partials before the barrier above)
+            partial[li] = vec4<f32>(acc2);
+            workgroupBarrier();
+            if (owner && valid) {
+                var s2 = 0.0;
+                for (var s = 0u; s < KS; s = s + 1u) {
+                    s2 = s2 + partial[s * upw + j].z;
+                }
+                sum.z = s2;
+            }
+        }
         if (owner) {
             var y: f32;
             if (valid) {
-                var z4 = z[row * u + j];
-                for (var s = 0u; s < KS; s = s + 1u) {
-                    z4 = z4 + partial[s * upw + j];
-                }
-                let ch = lstm_cell(z4, c_reg, ACT, REC_ACT);
+                let ch = cell_update(CELL, x4, sum, h_sh[j], c_reg, ACT, REC_ACT);
                 c_reg = ch.x;
                 let h_new = ch.y;
                 h_sh[j] = h_new;

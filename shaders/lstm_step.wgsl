@@ -61,8 +61,9 @@ fn lstm_step(
     var acc = vec4<f32>(0.0);
     if (valid && j < u) {
         let hb = step.h_read + b * u;
+        let rb = step.c_off + b * u;
         for (var q = ks; q < u; q = q + KS) {
-            acc = acc + h[hb + q] * r_at(q * u + j);
+            acc = acc + h_in(hb, rb, q) * r_at(q * u + j);
         }
     }
     partial[li] = acc;
@@ -70,12 +71,15 @@ fn lstm_step(
     if (ks != 0u || j >= u) {
         return;
     }
-    var z4 = vec4<f32>(0.0);
+    var x4 = vec4<f32>(0.0);
+    var sum = vec4<f32>(0.0);
     if (valid) {
-        z4 = z[row * u + j];
+        x4 = z[row * u + j];
+        // an LSTM sums onto its input projection (in this order), the other cells apart
+        sum = select(vec4<f32>(0.0), x4, CELL == 0u);
         for (var s = 0u; s < KS; s = s + 1u) {
-            z4 = z4 + partial[s * upw + jl];
+            sum = sum + partial[s * upw + jl];
         }
     }
-    update_unit(b, j, valid, z4);
+    update_unit(b, j, valid, x4, sum);
 }

@@ -10,6 +10,10 @@ override REC_ACT: u32 = 1u;
 override RETURN_SEQUENCES: bool = false;
 override ZERO_OUTPUT_FOR_MASK: bool = false;
 override KS: u32 = 1u;
+// the cell: 0 LSTM, 1 GRU reset_after=True, 2 GRU reset_after=False (second phase: the
+// update), 3 SimpleRNN, 4 GRU reset_after=False (first phase: r ⊙ h into c, which a GRU does
+// not use otherwise; its second phase reads it as the input of R_h)
+override CELL: u32 = 0u;
 const WG: u32 = 256u;
 
 struct Step {
@@ -39,19 +43,39 @@ struct Step {
 @group(0) @binding(6) var<storage, read_write> out: array<f32>;
 @group(0) @binding(7) var<uniform> step: Step;
 
-// Unit j of row b at this step, with its gate pre-activations z4 (read only when valid):
+// The recurrent input of slice q of row b's dot product: h (all four lanes), except in a
+// reset_after=False GRU's second phase, whose third lane (R_h's) multiplies r ⊙ h (in c).
+fn h_in(hb: u32, rb: u32, q: u32) -> vec4<f32> {
+    let hq = h[hb + q];
+    if (CELL == 2u) {
+        return vec4<f32>(hq, hq, c[rb + q], hq);
+    }
+    return vec4<f32>(hq);
+}
+
+// Unit j of row b at this step, with its input projection x4 and acc (for an LSTM x4 plus the
+// recurrent product, for the other cells the recurrent product alone; read only when valid):
 //   valid:  c, h, hold = c', h', h';  y = h'
 //   masked: c, h carried;             y = 0 if ZERO_OUTPUT_FOR_MASK else hold
-fn update_unit(b: u32, j: u32, valid: bool, z4: vec4<f32>) {
+// CELL 4 (a reset_after=False GRU's first phase) writes r ⊙ h of valid rows into c, nothing else.
+fn update_unit(b: u32, j: u32, valid: bool, x4: vec4<f32>, acc: vec4<f32>) {
     let u = step.units;
     let idx = b * u + j;
     let ci = step.c_off + idx;
+    if (CELL == 4u) {
+        if (valid) {
+            c[ci] = act(REC_ACT, x4.y + acc.y) * h[step.h_read + idx];
+        }
+        return;
+    }
     var y: f32;
     if (valid) {
-        let ch = lstm_cell(z4, c[ci], ACT, REC_ACT);
+        let ch = cell_update(CELL, x4, acc, h[step.h_read + idx], c[ci], ACT, REC_ACT);
         let c_new = ch.x;
         let h_new = ch.y;
-        c[ci] = c_new;
+        if (CELL == 0u) {
+            c[ci] = c_new;
+        }
         h[step.h_write + idx] = h_new;
         hold[ci] = h_new;
         y = h_new;

@@ -43,8 +43,9 @@ fn lstm_step_subgroup(
     var acc = vec4<f32>(0.0);
     if (valid && j < u) {
         let hb = step.h_read + b * u;
+        let rb = step.c_off + b * u;
         for (var q = ks; q < u; q = q + KS) {
-            acc = acc + h[hb + q] * r_at(j * u + q);
+            acc = acc + h_in(hb, rb, q) * r_at(j * u + q);
         }
     }
     for (var m = KS / 2u; m > 0u; m = m / 2u) {
@@ -53,9 +54,11 @@ fn lstm_step_subgroup(
     if (ks != 0u || j >= u) {
         return;
     }
-    var z4 = vec4<f32>(0.0);
+    var x4 = vec4<f32>(0.0);
+    var sum = vec4<f32>(0.0);
     if (valid) {
-        z4 = z[row * u + j] + acc;
+        x4 = z[row * u + j];
+        sum = select(acc, x4 + acc, CELL == 0u);
     }
-    update_unit(b, j, valid, z4);
+    update_unit(b, j, valid, x4, sum);
 }

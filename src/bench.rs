@@ -35,8 +35,8 @@ use ndarray::Array3;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
 
-use crate::config::LstmConfig;
 use crate::config::Precision;
+use crate::config::{CellKind, LstmConfig};
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::gpu::{CallOptions, GpuStats, KernelChoice};
@@ -63,6 +63,74 @@ const RECORD_STRIDE: u64 = 256;
 /// Most timed calls one benchmark makes, whatever `min_time` asks for.
 const MAX_CALLS: usize = 100_000;
 
+/// The recurrent cell a benchmark runs (the CLI's `--cell lstm|gru|simple_rnn`): Keras's
+/// `LSTM` (the default), `GRU` (`reset_after=True`, Keras's default) or `SimpleRNN`, each
+/// with Keras's default options.
+///
+/// ```
+/// use wgpu_lstm::bench::BenchCell;
+/// assert_eq!(BenchCell::parse("gru").unwrap(), BenchCell::Gru);
+/// assert_eq!(BenchCell::SimpleRnn.name(), "simple_rnn");
+/// assert!(BenchCell::parse("rnn").is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BenchCell {
+    /// Keras `LSTM`.
+    #[default]
+    Lstm,
+    /// Keras `GRU` with `reset_after=True`.
+    Gru,
+    /// Keras `SimpleRNN`.
+    SimpleRnn,
+}
+
+impl BenchCell {
+    /// `lstm`, `gru` or `simple_rnn`; anything else is an [`Error::Config`] naming `cell`.
+    ///
+    /// ```
+    /// assert!(wgpu_lstm::bench::BenchCell::parse("simple_rnn").is_ok());
+    /// ```
+    pub fn parse(s: &str) -> Result<Self> {
+        match s.trim() {
+            "lstm" => Ok(BenchCell::Lstm),
+            "gru" => Ok(BenchCell::Gru),
+            "simple_rnn" => Ok(BenchCell::SimpleRnn),
+            other => Err(Error::config(
+                "cell",
+                format!("`{other}` is not one of lstm, gru, simple_rnn"),
+            )),
+        }
+    }
+
+    /// The name `parse` reads.
+    ///
+    /// ```
+    /// assert_eq!(wgpu_lstm::bench::BenchCell::Lstm.name(), "lstm");
+    /// ```
+    pub fn name(self) -> &'static str {
+        match self {
+            BenchCell::Lstm => "lstm",
+            BenchCell::Gru => "gru",
+            BenchCell::SimpleRnn => "simple_rnn",
+        }
+    }
+
+    /// The layer's [`CellKind`].
+    ///
+    /// ```
+    /// use wgpu_lstm::{bench::BenchCell, CellKind};
+    /// assert_eq!(BenchCell::Gru.kind(), CellKind::Gru { reset_after: true });
+    /// ```
+    pub fn kind(self) -> CellKind {
+        match self {
+            BenchCell::Lstm => CellKind::Lstm,
+            BenchCell::Gru => CellKind::Gru { reset_after: true },
+            BenchCell::SimpleRnn => CellKind::SimpleRnn,
+        }
+    }
+}
+
 /// One benchmark shape: batch B, timesteps T, input features D, units U, and a name.
 ///
 /// ```
@@ -83,6 +151,9 @@ pub struct BenchConfig {
     pub input_dim: usize,
     /// Keras `units` U.
     pub units: usize,
+    /// The recurrent cell (LSTM unless [`BenchConfig::with_cell`] says otherwise).
+    #[serde(default)]
+    pub cell: BenchCell,
 }
 
 impl BenchConfig {
@@ -105,7 +176,25 @@ impl BenchConfig {
             timesteps,
             input_dim,
             units,
+            cell: BenchCell::Lstm,
         }
+    }
+
+    /// The same shape with another cell; a GRU or SimpleRNN benchmark is named
+    /// `{name}-{cell}` (so it is never compared with an LSTM's anchor or goal).
+    ///
+    /// ```
+    /// use wgpu_lstm::bench::{BenchCell, BenchConfig};
+    /// let c = BenchConfig::named("small_seq").unwrap().with_cell(BenchCell::Gru);
+    /// assert_eq!(c.name, "small_seq-gru");
+    /// assert_eq!(c.flop(), 2 * 100 * 3 * 128 * (32 + 128));
+    /// ```
+    pub fn with_cell(mut self, cell: BenchCell) -> Self {
+        if cell != self.cell && cell != BenchCell::Lstm {
+            self.name = format!("{}-{}", self.name, cell.name());
+        }
+        self.cell = cell;
+        self
     }
 
     /// The whole grid ([`GRID`]) in order.
@@ -281,6 +370,7 @@ impl BenchConfig {
     fn lstm_config(&self) -> LstmConfig {
         LstmConfig {
             stateful: self.is_streaming(),
+            cell: self.cell.kind(),
             ..LstmConfig::new(self.units)
         }
     }
@@ -297,7 +387,11 @@ impl BenchConfig {
         need.absorb(crate::weights::default_init_bytes(d, &cfg)?);
         need.array::<f32>("inputs (B, T, D)", &[b, t, d])?;
         if cpu {
-            need.absorb(crate::cpu::call_host_bytes(&cfg, b, t, d)?);
+            need.absorb(if cfg.cell.has_c() {
+                crate::cpu::call_host_bytes(&cfg, b, t, d)?
+            } else {
+                crate::cell::call_host_bytes(&cfg, b, t, d)?
+            });
         }
         Ok(need)
     }
@@ -345,7 +439,8 @@ impl BenchConfig {
     }
 
     /// Floating-point operations of one forward: `2·B·T·4U·(D+U)` (the two matrix products;
-    /// the element-wise gate work is not counted), the convention of `cudnn_bench.py`.
+    /// the element-wise gate work is not counted), the convention of `cudnn_bench.py`; with
+    /// G·U for 4U for a GRU (G = 3) or a SimpleRNN (G = 1).
     ///
     /// ```
     /// let c = wgpu_lstm::bench::BenchConfig::named("small_seq").unwrap();
@@ -359,7 +454,8 @@ impl BenchConfig {
             self.units as u64,
         );
         // saturating: a shape this large is refused by validate() anyway
-        [2, b, t, 4, u, d.saturating_add(u)]
+        let g = self.cell.kind().gates() as u64;
+        [2, b, t, g, u, d.saturating_add(u)]
             .iter()
             .fold(1u64, |acc, &x| acc.saturating_mul(x))
     }

@@ -34,7 +34,8 @@ pub struct FixtureCall {
     pub inputs: ArrayD<f32>,
     /// (B, T) or none.
     pub mask: Option<Array2<bool>>,
-    /// (h, c), each (B, U), or none.
+    /// (h, c), each (B, U), or none; a GRU's or SimpleRNN's fixture gives h alone, and c is
+    /// then an empty (B, 0) array.
     pub initial_state: Option<(ArrayD<f32>, ArrayD<f32>)>,
     /// `layer.reset_states()` was called before this call.
     pub reset_states_before: bool,
@@ -54,8 +55,11 @@ pub struct Fixture {
     pub name: String,
     /// Where it was read from.
     pub path: PathBuf,
-    /// `lstm`, `stacked` or `bidirectional`.
+    /// `lstm`, `gru`, `simple_rnn`, `stacked` or `bidirectional`.
     pub kind: String,
+    /// The Keras class of the layers (`layer` of the GRU / SimpleRNN fixtures,
+    /// `SCHEMA_EXT.md`): `LSTM` when the file does not say.
+    pub layer: String,
     /// The Keras flavour (from `keras_api`).
     pub flavour: KerasFlavour,
     /// The raw `config` object.
@@ -215,6 +219,11 @@ impl Fixture {
             .ok_or_else(|| json_err(path, "`keras_api` must be a string"))?;
         let flavour = KerasFlavour::from_keras_api(api)?;
         let config = field(&root, "config", path)?.clone();
+        let layer = match root.get("layer") {
+            None | Some(Value::Null) => "LSTM".to_string(),
+            Some(Value::String(l)) => l.clone(),
+            Some(_) => return Err(json_err(path, "`layer` must be a class name")),
+        };
         let weights = root.get("weights").cloned().unwrap_or(Value::Null);
         let layers = match root.get("layers") {
             Some(Value::Array(l)) => l.clone(),
@@ -237,12 +246,18 @@ impl Fixture {
             };
             let initial_state = match call.get("initial_state") {
                 None | Some(Value::Null) => None,
-                Some(s) => Some((
-                    opt_array(s, "h", path)?
-                        .ok_or_else(|| json_err(path, "initial_state lacks `h`"))?,
-                    opt_array(s, "c", path)?
-                        .ok_or_else(|| json_err(path, "initial_state lacks `c`"))?,
-                )),
+                Some(s) => {
+                    let h = opt_array(s, "h", path)?
+                        .ok_or_else(|| json_err(path, "initial_state lacks `h`"))?;
+                    let c = match opt_array(s, "c", path)? {
+                        Some(c) => c,
+                        None if layer != "LSTM" => {
+                            ArrayD::zeros(IxDyn(&[h.shape().first().copied().unwrap_or(0), 0]))
+                        }
+                        None => return Err(json_err(path, "initial_state lacks `c`")),
+                    };
+                    Some((h, c))
+                }
             };
             let reset_states_before = call
                 .get("reset_states_before")
@@ -273,6 +288,7 @@ impl Fixture {
             name,
             path: path.to_path_buf(),
             kind,
+            layer,
             flavour,
             config,
             weights,
@@ -289,7 +305,13 @@ impl Fixture {
     /// assert_eq!(cfg.units, w.units());
     /// ```
     pub fn lstm_layer(&self) -> Result<(LstmConfig, LstmWeights)> {
-        layer_from_json(&self.config, &self.weights, self.flavour, &self.path)
+        layer_from_json(
+            &self.layer,
+            &self.config,
+            &self.weights,
+            self.flavour,
+            &self.path,
+        )
     }
 }
 
@@ -306,7 +328,7 @@ impl Fixture {
             let cfg = l.get("config").unwrap_or(&Value::Null);
             let w = l.get("weights").unwrap_or(&Value::Null);
             defs.push(
-                layer_from_json(cfg, w, self.flavour, &self.path)
+                layer_from_json(&self.layer, cfg, w, self.flavour, &self.path)
                     .map_err(|e| json_err(&self.path, format!("layers[{i}]: {e}")))?,
             );
         }
@@ -316,8 +338,8 @@ impl Fixture {
                 .enumerate()
                 .map(|(i, (config, weights))| {
                     Ok((
-                        format!("lstm_{i}"),
-                        Layer::Recurrent(Recurrent::lstm(config, weights)?),
+                        format!("{}_{i}", config.class_name().to_lowercase()),
+                        Layer::Recurrent(Recurrent::new(config, weights)?),
                     ))
                 })
                 .collect::<Result<Vec<_>>>()?,
@@ -335,8 +357,8 @@ impl Fixture {
                 vec![(
                     "bidirectional".to_string(),
                     Layer::Bidirectional(Bidirectional::new(
-                        Recurrent::lstm(forward.0, forward.1)?,
-                        Recurrent::lstm(backward.0, backward.1)?,
+                        Recurrent::new(forward.0, forward.1)?,
+                        Recurrent::new(backward.0, backward.1)?,
                         merge,
                     )?),
                 )]
@@ -355,14 +377,22 @@ impl Fixture {
     }
 }
 
-/// Builds a config and weights from a fixture's `config` and `weights` objects.
+/// Builds a config and weights from a fixture's `config` and `weights` objects, for a layer
+/// of Keras class `layer` (`LSTM`, `GRU`, `SimpleRNN`).
 pub(crate) fn layer_from_json(
+    layer: &str,
     config: &Value,
     weights: &Value,
     flavour: KerasFlavour,
     path: &Path,
 ) -> Result<(LstmConfig, LstmWeights)> {
-    let cfg = LstmConfig::from_keras_json(config, flavour)?;
+    let cell = crate::config::CellKind::from_class(layer).ok_or_else(|| {
+        json_err(
+            path,
+            format!("`layer` {layer} is not LSTM, GRU or SimpleRNN"),
+        )
+    })?;
+    let cfg = LstmConfig::from_keras_cell_json(cell, config, flavour)?;
     let k = opt_array(weights, "kernel", path)?
         .ok_or_else(|| json_err(path, "weights lack `kernel`"))?;
     let r = opt_array(weights, "recurrent_kernel", path)?
@@ -374,11 +404,20 @@ pub(crate) fn layer_from_json(
     let r = r
         .into_dimensionality()
         .map_err(|e| json_err(path, format!("recurrent_kernel: {e}")))?;
+    // a GRU's reset_after bias is (2, 3U): its rows in order, input bias first
     let b = b
-        .map(|b| b.into_dimensionality())
+        .map(|b| {
+            let n = b.len();
+            let flat = if b.ndim() == 2 || cfg.cell != crate::config::CellKind::Lstm {
+                b.into_shape_with_order(IxDyn(&[n]))
+            } else {
+                Ok(b)
+            };
+            flat.and_then(|b| b.into_dimensionality())
+        })
         .transpose()
         .map_err(|e| json_err(path, format!("bias: {e}")))?;
-    Ok((cfg, LstmWeights::new(k, r, b)?))
+    Ok((cfg.clone(), LstmWeights::new_for(cfg.cell, k, r, b)?))
 }
 
 /// The result of one fixture on one device.
@@ -519,7 +558,7 @@ pub fn run_calls_with(
     precision: Precision,
 ) -> Result<Vec<NamedArrays>> {
     match fixture.kind.as_str() {
-        "lstm" => {
+        "lstm" | "gru" | "simple_rnn" => {
             let (cfg, w) = fixture.lstm_layer()?;
             let mut layer = Lstm::on_device_with_precision(cfg, w, device, precision)?;
             layer.set_options(*opts);
@@ -533,7 +572,11 @@ pub fn run_calls_with(
                     input = input.mask(m.view());
                 }
                 if let Some((h, c)) = &call.initial_state {
-                    input = input.initial_state(h.view(), c.view());
+                    input = if c.is_empty() && !cfg_has_c(&layer) {
+                        input.initial_h(h.view())
+                    } else {
+                        input.initial_state(h.view(), c.view())
+                    };
                 }
                 let out = layer.call(input)?;
                 let mut named = vec![("output".to_string(), out.output)];
@@ -560,14 +603,19 @@ pub fn run_calls_with(
                     call.inputs.view(),
                     call.mask.as_ref().map(|m| m.view().into_dyn()),
                 )?;
-                // outputs: the output, then (return_state) each direction's h and c
-                let names = [
-                    "output",
-                    "forward_h",
-                    "forward_c",
-                    "backward_h",
-                    "backward_c",
-                ];
+                // outputs: the output, then (return_state) each direction's h and c (h alone
+                // for a GRU or SimpleRNN)
+                let names: &[&str] = if fixture.layer == "LSTM" {
+                    &[
+                        "output",
+                        "forward_h",
+                        "forward_c",
+                        "backward_h",
+                        "backward_c",
+                    ]
+                } else {
+                    &["output", "forward_h", "backward_h"]
+                };
                 let named: NamedArrays = out
                     .outputs
                     .into_iter()
@@ -586,9 +634,14 @@ pub fn run_calls_with(
             Ok(all)
         }
         other => Err(Error::Unsupported(format!(
-            "fixture kind `{other}` (known: lstm, stacked, bidirectional)"
+            "fixture kind `{other}` (known: lstm, gru, simple_rnn, stacked, bidirectional)"
         ))),
     }
+}
+
+/// Whether a layer's cell has a cell state c (an LSTM's).
+fn cfg_has_c(layer: &Lstm) -> bool {
+    layer.config().cell.has_c()
 }
 
 /// Every `*.json` fixture in a directory (not recursive), sorted by name.

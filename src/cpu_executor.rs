@@ -52,10 +52,9 @@ impl CpuExecutor {
             .unwrap_or_default()
             .iter()
             .flat_map(|s| {
-                [
-                    Value::new(s.h.clone().into_dyn()),
-                    Value::new(s.c.clone().into_dyn()),
-                ]
+                // a GRU's or SimpleRNN's state has an empty c and takes h alone
+                let c = (s.c.ncols() > 0).then(|| Value::new(s.c.clone().into_dyn()));
+                std::iter::once(Value::new(s.h.clone().into_dyn())).chain(c)
             })
             .collect();
         if !carry {

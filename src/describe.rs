@@ -18,6 +18,9 @@ use crate::error::{Error, Result};
 /// let text = describe_layer(&LstmConfig::new(4), 3, None, None).unwrap();
 /// assert!(text.contains("parameters: 128"));
 /// assert!(text.contains("kernel            (3, 16)"));
+/// // GRU(4) on 3 features (reset_after=True): 108 parameters, as Keras's summary() says
+/// let gru = describe_layer(&LstmConfig::gru(4), 3, None, None).unwrap();
+/// assert!(gru.contains("parameters: 108") && gru.contains("bias              (2, 12)"));
 /// let e = describe_layer(&LstmConfig::new(1 << 62), 3, None, None).unwrap_err();
 /// assert!(matches!(&e, Error::Config { field, .. } if field == "units"));
 /// ```
@@ -38,6 +41,10 @@ pub fn describe_layer(
     // do 2U, 3U, 4U.
     let b = batch.map_or("B".to_string(), |b| b.to_string());
     let t = timesteps.map_or("T".to_string(), |t| t.to_string());
+    if cfg.cell != crate::config::CellKind::Lstm {
+        // GRU, SimpleRNN
+        return Ok(crate::cell::describe(cfg, d, params, &b, &t));
+    }
     let mut s = String::new();
     let w = &mut s;
     let _ = writeln!(

@@ -34,7 +34,7 @@ pub use crate::state::LstmState;
 pub struct LstmInput<'a> {
     inputs: ArrayViewD<'a, f32>,
     mask: Option<ArrayViewD<'a, bool>>,
-    initial_state: Option<(ArrayViewD<'a, f32>, ArrayViewD<'a, f32>)>,
+    initial_state: Option<(ArrayViewD<'a, f32>, Option<ArrayViewD<'a, f32>>)>,
 }
 
 impl<'a> LstmInput<'a> {
@@ -77,7 +77,22 @@ impl<'a> LstmInput<'a> {
         h: ArrayView<'a, f32, D1>,
         c: ArrayView<'a, f32, D2>,
     ) -> Self {
-        self.initial_state = Some((h.into_dyn(), c.into_dyn()));
+        self.initial_state = Some((h.into_dyn(), Some(c.into_dyn())));
+        self
+    }
+
+    /// The initial state h (B, U) of a layer whose cell has no c (a GRU or SimpleRNN). It
+    /// overrides a stateful layer's stored state. An LSTM refuses it (it needs c too).
+    ///
+    /// ```
+    /// use wgpu_lstm::{Lstm, LstmConfig, LstmInput};
+    /// let mut gru = Lstm::with_default_weights(LstmConfig::gru(4), 1, 0).unwrap();
+    /// let x = ndarray::Array3::<f32>::zeros((1, 2, 1));
+    /// let h = ndarray::Array2::<f32>::ones((1, 4));
+    /// assert!(gru.call(LstmInput::new(x.view()).initial_h(h.view())).is_ok());
+    /// ```
+    pub fn initial_h<D: Dimension>(mut self, h: ArrayView<'a, f32, D>) -> Self {
+        self.initial_state = Some((h.into_dyn(), None));
         self
     }
 
@@ -92,7 +107,8 @@ impl<'a> LstmInput<'a> {
     }
 }
 
-/// What a call returns: Keras's `output` and, with `return_state`, the final `h` and `c`.
+/// What a call returns: Keras's `output` and, with `return_state`, the final `h` and `c`
+/// (`c` stays `None` for a GRU or SimpleRNN, which have no cell state).
 ///
 /// ```
 /// use wgpu_lstm::{Lstm, LstmConfig};
@@ -112,7 +128,8 @@ pub struct LstmOutput {
     pub c: Option<Array2<f32>>,
 }
 
-/// One Keras `LSTM` layer on a [`Device`].
+/// One Keras `LSTM` layer on a [`Device`] — or a `GRU` or `SimpleRNN` layer, given a
+/// configuration of that cell ([`LstmConfig::gru`], [`LstmConfig::simple_rnn`]).
 ///
 /// ```
 /// use ndarray::Array3;
@@ -189,13 +206,13 @@ impl Lstm {
         device: &Device,
         precision: Precision,
     ) -> Result<Self> {
-        let layer = Recurrent::lstm(config.clone(), weights)?;
+        let layer = Recurrent::new(config.clone(), weights)?;
         let d = layer.input_dim();
         let plan = Plan::sequential(
             "lstm",
             config.flavour,
             TensorInfo::f32(vec![None, Some(d)]),
-            vec![("lstm".into(), Layer::Recurrent(layer))],
+            vec![(config.class_name().to_lowercase(), Layer::Recurrent(layer))],
         )?;
         let model = Model::from_plan_with_precision(plan, device, precision)?;
         let weights = model.plan().nodes[0].layer.lstms()[0].weights.clone();
@@ -412,20 +429,32 @@ impl Lstm {
             Some((h, c)) => {
                 let b = input.inputs.shape().first().copied().unwrap_or(0);
                 let u = self.config.units;
-                let check = |name: &str, a: &ArrayViewD<'_, f32>| -> Result<Array2<f32>> {
-                    let view = a
-                        .view()
-                        .into_dimensionality::<Ix2>()
-                        .ok()
-                        .filter(|a| a.dim() == (b, u))
-                        .ok_or_else(|| Error::shape(name, format!("({b}, {u})"), a.shape()))?;
-                    // (a broadcast view may stand for far more than it occupies)
-                    crate::host_memory::to_owned(name, &view)
-                };
+                let check =
+                    |name: &str, a: &ArrayViewD<'_, f32>, u: usize| -> Result<Array2<f32>> {
+                        let view = a
+                            .view()
+                            .into_dimensionality::<Ix2>()
+                            .ok()
+                            .filter(|a| a.dim() == (b, u))
+                            .ok_or_else(|| Error::shape(name, format!("({b}, {u})"), a.shape()))?;
+                        // (a broadcast view may stand for far more than it occupies)
+                        crate::host_memory::to_owned(name, &view)
+                    };
                 crate::state::state_bytes(b, u)?.check()?;
+                let cu = self.config.cell.c_units(u);
+                let c = match (c, cu) {
+                    (Some(c), _) => check("initial_state c", c, cu)?,
+                    (None, 0) => Array2::zeros((b, 0)),
+                    (None, _) => {
+                        return Err(Error::config(
+                            "initial_state",
+                            "an LSTM's initial state is [h, c]: use initial_state(h, c)",
+                        ));
+                    }
+                };
                 Some(LstmState {
-                    h: check("initial_state h", h)?,
-                    c: check("initial_state c", c)?,
+                    h: check("initial_state h", h, u)?,
+                    c,
                 })
             }
         };
@@ -442,6 +471,9 @@ impl Lstm {
             let c = two(out.pop().expect("three outputs"))?;
             let h = two(out.pop().expect("three outputs"))?;
             (Some(h), Some(c))
+        } else if self.config.return_state && out.len() == 2 {
+            // a GRU or SimpleRNN returns h alone
+            (Some(two(out.pop().expect("two outputs"))?), None)
         } else {
             (None, None)
         };

@@ -29,6 +29,7 @@
 
 pub mod activation;
 pub mod bench;
+pub mod cell;
 pub mod config;
 pub mod conformance;
 pub mod cpu;
@@ -50,7 +51,7 @@ pub mod tensor;
 pub mod weights;
 
 pub use activation::{Activation, KerasFlavour};
-pub use config::{LstmConfig, Precision};
+pub use config::{CellKind, LstmConfig, Precision};
 pub use device::Device;
 pub use error::{Error, Result};
 pub use layer::{Lstm, LstmInput, LstmOutput};

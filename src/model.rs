@@ -732,19 +732,19 @@ impl Model {
             "the states of model `{}` for {batch} rows",
             self.plan.name
         ));
-        for &u in &units {
+        for &(u, _) in &units {
             need.absorb(crate::state::state_bytes(batch, u)?);
         }
         need.check()?;
         match &mut self.exec {
             Exec::Cpu(c) => {
-                for (s, u) in c.slots_mut().into_iter().zip(units) {
+                for (s, (u, cell)) in c.slots_mut().into_iter().zip(units) {
                     match s {
                         Some(st) if st.batch() == batch => {
                             st.h.fill(0.0);
                             st.c.fill(0.0);
                         }
-                        _ => *s = Some(LstmState::zeros(batch, u)?),
+                        _ => *s = Some(LstmState::zeros_for(batch, u, cell)?),
                     }
                 }
                 Ok(())
@@ -753,12 +753,18 @@ impl Model {
         }
     }
 
-    /// The units of every state slot, in plan order.
-    fn slot_units(&self) -> Vec<usize> {
+    /// The units and cell of every state slot, in plan order (a GRU's or SimpleRNN's state
+    /// has an empty c).
+    fn slot_units(&self) -> Vec<(usize, crate::config::CellKind)> {
         self.plan
             .nodes
             .iter()
-            .flat_map(|n| n.layer.lstms().into_iter().map(|r| r.config.units))
+            .flat_map(|n| {
+                n.layer
+                    .lstms()
+                    .into_iter()
+                    .map(|r| (r.config.units, r.config.cell))
+            })
             .collect()
     }
 
@@ -889,7 +895,7 @@ impl Model {
                         h: s.h.slice(ndarray::s![row..row + 1, ..]).to_owned(),
                         c: s.c.slice(ndarray::s![row..row + 1, ..]).to_owned(),
                     }),
-                    None => LstmState::zeros(1, u),
+                    None => LstmState::zeros_for(1, u.0, u.1),
                 })
                 .collect(),
             Exec::Gpu(g) => g
@@ -921,18 +927,19 @@ impl Model {
                 &[states.len()],
             ));
         }
-        for (s, &u) in states.iter().zip(&units) {
-            for (name, a) in [("row state h", &s.h), ("row state c", &s.c)] {
-                if a.dim() != (1, u) {
-                    return Err(Error::shape(name, format!("(1, {u})"), a.shape()));
+        for (s, &(u, cell)) in states.iter().zip(&units) {
+            let cu = cell.c_units(u);
+            for (name, a, w) in [("row state h", &s.h, u), ("row state c", &s.c, cu)] {
+                if a.dim() != (1, w) {
+                    return Err(Error::shape(name, format!("(1, {w})"), a.shape()));
                 }
             }
         }
         match &mut self.exec {
             Exec::Cpu(c) => {
-                for ((slot, s), u) in c.slots_mut().into_iter().zip(states).zip(units) {
+                for ((slot, s), (u, cell)) in c.slots_mut().into_iter().zip(states).zip(units) {
                     if slot.is_none() {
-                        *slot = Some(LstmState::zeros(batch, u)?);
+                        *slot = Some(LstmState::zeros_for(batch, u, cell)?);
                     }
                     let st = slot.as_mut().expect("just set");
                     st.h.row_mut(row).assign(&s.h.row(0));
@@ -958,12 +965,13 @@ impl Model {
         }
         let units = self.slot_units();
         let b = states.first().map_or(0, LstmState::batch);
-        for (s, &u) in states.iter().zip(&units) {
-            for (name, a) in [("state h", &s.h), ("state c", &s.c)] {
-                if a.dim() != (b, u) || b == 0 {
+        for (s, &(u, cell)) in states.iter().zip(&units) {
+            let cu = cell.c_units(u);
+            for (name, a, w) in [("state h", &s.h, u), ("state c", &s.c, cu)] {
+                if a.dim() != (b, w) || b == 0 {
                     return Err(Error::shape(
                         name,
-                        format!("({b}, {u}) with B >= 1"),
+                        format!("({b}, {w}) with B >= 1"),
                         a.shape(),
                     ));
                 }
@@ -1021,7 +1029,7 @@ impl Model {
                 .map(|((s, &on), u)| match (on, s) {
                     (false, _) => Ok(None),
                     (true, Some(s)) => Ok(Some(s)),
-                    (true, None) => LstmState::zeros(batch, u).map(Some),
+                    (true, None) => LstmState::zeros_for(batch, u.0, u.1).map(Some),
                 })
                 .collect(),
             Exec::Gpu(g) => g

@@ -1,10 +1,10 @@
-//! [`LstmWeights`]: `kernel`, `recurrent_kernel`, `bias` in Keras layout, and Keras's default
-//! initializers for layers built without weights.
+//! [`LstmWeights`]: `kernel`, `recurrent_kernel`, `bias` in Keras layout (of an LSTM, a GRU
+//! or a SimpleRNN), and Keras's default initializers for layers built without weights.
 
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
-use crate::config::LstmConfig;
+use crate::config::{CellKind, LstmConfig};
 use crate::error::{Error, Result};
 use crate::host_memory;
 
@@ -15,6 +15,11 @@ use crate::host_memory;
 /// * `bias` (4U) or `None` when `use_bias=False`.
 ///
 /// The 4U axis is four blocks of U columns in gate order **i, f, c, o**.
+///
+/// The same struct holds a GRU's and a SimpleRNN's weights ([`LstmWeights::new_for`]): a GRU
+/// has three blocks **z, r, h** (kernel (D, 3U), recurrent kernel (U, 3U)) and a bias of 3U,
+/// or with `reset_after=True` Keras's (2, 3U) flattened row by row to 6U — the input bias
+/// then the recurrent bias; a SimpleRNN has one block (U columns) and a bias of U.
 ///
 /// ```
 /// use ndarray::{Array1, Array2};
@@ -80,6 +85,62 @@ impl LstmWeights {
         })
     }
 
+    /// The weights of a layer of `cell` ([`CellKind`]): `recurrent_kernel` (U, G·U) with G the
+    /// cell's gate blocks, `kernel` (D, G·U), `bias` of [`CellKind::bias_len`] elements (a
+    /// GRU with `reset_after=True`: Keras's (2, 3U) flattened, input bias first). A mismatch
+    /// names the array, the expected and the given shape.
+    ///
+    /// ```
+    /// use ndarray::{Array1, Array2};
+    /// use wgpu_lstm::{CellKind, LstmWeights};
+    /// let gru = CellKind::Gru { reset_after: true };
+    /// let w = LstmWeights::new_for(gru, Array2::zeros((3, 12)), Array2::zeros((4, 12)), Some(Array1::zeros(24))).unwrap();
+    /// assert_eq!(w.units(), 4);
+    /// assert!(LstmWeights::new_for(gru, Array2::zeros((3, 12)), Array2::zeros((4, 12)), Some(Array1::zeros(12))).is_err());
+    /// ```
+    pub fn new_for(
+        cell: CellKind,
+        kernel: Array2<f32>,
+        recurrent_kernel: Array2<f32>,
+        bias: Option<Array1<f32>>,
+    ) -> Result<Self> {
+        let n = cell.gates();
+        let (u, g) = recurrent_kernel.dim();
+        let blocks = match n {
+            4 => "4U",
+            3 => "3U",
+            _ => "U",
+        };
+        if u == 0 || u.checked_mul(n) != Some(g) {
+            return Err(Error::shape(
+                "recurrent_kernel",
+                format!("(U, {blocks}) with U >= 1 for a {}", cell.class_name()),
+                recurrent_kernel.shape(),
+            ));
+        }
+        if kernel.ncols() != g || kernel.nrows() == 0 {
+            return Err(Error::shape(
+                "kernel",
+                format!("(D, {g}) with D >= 1 ({blocks} for U = {u})"),
+                kernel.shape(),
+            ));
+        }
+        if let Some(b) = &bias
+            && b.len() != cell.bias_len(u)
+        {
+            let want = match cell {
+                CellKind::Gru { reset_after: true } => format!("(2, {g}) (reset_after=True)"),
+                _ => format!("({g})"),
+            };
+            return Err(Error::shape("bias", want, b.shape()));
+        }
+        Ok(LstmWeights {
+            kernel,
+            recurrent_kernel,
+            bias,
+        })
+    }
+
     /// Builds weights from row-major slices, as read from a file or a GPU buffer.
     ///
     /// ```
@@ -119,11 +180,26 @@ impl LstmWeights {
     /// ```
     pub fn check(&self, config: &LstmConfig) -> Result<()> {
         let u = config.units;
-        if self.units() != u {
+        let cell = config.cell;
+        let g = cell.gates().saturating_mul(u);
+        if self.units() != u || self.recurrent_kernel.ncols() != g || self.kernel.ncols() != g {
             return Err(Error::shape(
                 "recurrent_kernel",
-                format!("({u}, {}) for units = {u}", 4 * u),
+                format!("({u}, {g}) for {}(units = {u})", cell.class_name()),
                 self.recurrent_kernel.shape(),
+            ));
+        }
+        if let Some(b) = &self.bias
+            && b.len() != cell.bias_len(u)
+        {
+            return Err(Error::shape(
+                "bias",
+                format!(
+                    "({}) for {}(units = {u})",
+                    cell.bias_len(u),
+                    cell.class_name()
+                ),
+                b.shape(),
             ));
         }
         match (&self.bias, config.use_bias) {
@@ -186,7 +262,7 @@ impl LstmWeights {
     pub fn bias_or_zeros(&self) -> Array1<f32> {
         self.bias
             .clone()
-            .unwrap_or_else(|| Array1::zeros(4 * self.units()))
+            .unwrap_or_else(|| Array1::zeros(self.recurrent_kernel.ncols()))
     }
 
     /// Views of the three arrays (bias as zeros when absent is not implied: `None` stays).
@@ -229,7 +305,8 @@ impl LstmWeights {
     }
 
     /// Keras's default initialisation, seeded: `kernel` glorot_uniform, `recurrent_kernel`
-    /// orthogonal, `bias` zeros with the forget block set to 1 when `unit_forget_bias`.
+    /// orthogonal, `bias` zeros with the forget block set to 1 when `unit_forget_bias` (LSTM;
+    /// a GRU's or SimpleRNN's bias is all zeros, of the cell's [`CellKind::bias_len`]).
     ///
     /// The distributions are Keras's; the random numbers are this crate's own (a Keras seed
     /// does not reproduce Keras's draws). The orthogonal matrix is Haar-distributed, as
@@ -264,8 +341,11 @@ impl LstmWeights {
         }
         default_init_bytes(input_dim, config)?.check()?;
         let u = config.units;
-        let g = 4 * u;
-        let what = format!("default weights of LSTM(units={u}) on input_dim={input_dim} features");
+        let g = config.cell.gates() * u;
+        let what = format!(
+            "default weights of {}(units={u}) on input_dim={input_dim} features",
+            config.class_name()
+        );
         let mut rng = StdRng::seed_from_u64(seed);
         // as f64, an exact count for any size that passed the checks above
         let limit = (6.0 / (input_dim as f64 + g as f64)).sqrt();
@@ -275,8 +355,9 @@ impl LstmWeights {
             .for_each(|v| *v = rng.random_range(-limit..limit) as f32);
         let recurrent_kernel = orthogonal(u, g, &mut rng, &what)?;
         let bias = if config.use_bias {
-            let mut b = host_memory::zeros::<f32, _>(&format!("{what}: bias"), g)?;
-            if config.unit_forget_bias {
+            let mut b =
+                host_memory::zeros::<f32, _>(&format!("{what}: bias"), config.cell.bias_len(u))?;
+            if config.unit_forget_bias && config.cell == CellKind::Lstm {
                 b.slice_mut(ndarray::s![u..2 * u]).fill(1.0);
             }
             Some(b)
@@ -312,14 +393,15 @@ pub(crate) fn default_init_bytes(
 ) -> Result<host_memory::HostBytes> {
     config.validate()?;
     let u = config.units;
-    let g = 4 * u;
+    let g = config.cell.gates() * u;
     let mut need = host_memory::HostBytes::new(format!(
-        "default weights of LSTM(units={u}) on input_dim={input_dim} features"
+        "default weights of {}(units={u}) on input_dim={input_dim} features",
+        config.class_name()
     ));
-    need.array::<f32>("kernel (D, 4U)", &[input_dim, g])?
-        .array::<f32>("recurrent_kernel (U, 4U)", &[u, g])?
-        .array::<f32>("bias (4U)", &[g])?
-        .array::<f64>("recurrent_kernel work space in f64 (U, 4U)", &[u, g])?;
+    need.array::<f32>("kernel (D, G·U)", &[input_dim, g])?
+        .array::<f32>("recurrent_kernel (U, G·U)", &[u, g])?
+        .array::<f32>("bias", &[config.cell.bias_len(u)])?
+        .array::<f64>("recurrent_kernel work space in f64 (U, G·U)", &[u, g])?;
     if (u as u128) * (u as u128) * (g as u128) > MAX_GRAM_SCHMIDT_WORK {
         need.array::<(usize, usize, f64, f64)>(
             "orthogonal initializer rotations",

@@ -22,7 +22,9 @@ from common import REPO  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-OUT = os.path.join(REPO, "tests", "fixtures", "rnn")
+# WGPU_LSTM_RNN_DIR: write elsewhere (a held-out set, with WGPU_LSTM_FIXTURE_SALT: see
+# common.seed_for; the fixture test reads it back with RNN_FIXTURES_DIR)
+OUT = os.environ.get("WGPU_LSTM_RNN_DIR") or os.path.join(REPO, "tests", "fixtures", "rnn")
 
 # element-wise activation names accepted by string (tests/fixtures/keras/SCHEMA.md 4.1)
 XACT = {

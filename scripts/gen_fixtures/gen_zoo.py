@@ -830,6 +830,80 @@ def _(K, api, rng):
     return Built(m, [call(normal(rng, 3, 9, 3))])
 
 
+@arch("bigru_backward_layer_sum", "Masking -> Bidirectional(GRU(4, rs, reset_after=False), backward_layer=GRU(4, rs, go_backwards, relu), sum) -> Dense(1) on padded rows", family=G)
+def _(K, api, rng):
+    L = K.layers
+    inp = K.Input((7, 3))
+    x = L.Masking(0.0)(inp)
+    fwd = L.GRU(4, return_sequences=True, reset_after=False)
+    bwd = L.GRU(4, return_sequences=True, go_backwards=True, activation="relu")
+    x = L.Bidirectional(fwd, backward_layer=bwd, merge_mode="sum")(x)
+    m = K.Model(inp, L.Dense(1)(x))
+    x, _v = padded(rng, 5, 7, 3)
+    return Built(m, [call(x)], "explicit backward_layer with its own activation; fully masked row 3.")
+
+
+@arch("bisimplernn_ave_state", "Bidirectional(SimpleRNN(3, return_state), ave) -> [output, forward h, backward h]", family=G)
+def _(K, api, rng):
+    L = K.layers
+    inp = K.Input((5, 2))
+    y, fh, bh = L.Bidirectional(L.SimpleRNN(3, return_state=True), merge_mode="ave")(inp)
+    m = K.Model(inp, [y, fh, bh])
+    return Built(m, [call(normal(rng, 3, 5, 2))])
+
+
+@arch("rnn_cells_return_state", "RNN(SimpleRNNCell(4), return_state, go_backwards) and RNN(LSTMCell(3), rs, return_state) on one input -> [y1, h1, y2, h2, c2]", family=G)
+def _(K, api, rng):
+    L = K.layers
+    inp = K.Input((6, 3))
+    y1, h1 = L.RNN(L.SimpleRNNCell(4, activation="relu"), return_state=True, go_backwards=True)(inp)
+    y2, h2, c2 = L.RNN(L.LSTMCell(3), return_sequences=True, return_state=True)(inp)
+    m = K.Model(inp, [y1, h1, y2, h2, c2])
+    return Built(m, [call(normal(rng, 3, 6, 3))])
+
+
+@arch("gru_initial_state_masked", "Masking -> GRU(4, rs, hard_sigmoid recurrent activation)(x, initial_state=h0) -> Dense(1) on padded rows", family=G)
+def _(K, api, rng):
+    L = K.layers
+    x_in = K.Input((6, 3))
+    h_in = K.Input((4,))
+    y = L.GRU(4, return_sequences=True, recurrent_activation="hard_sigmoid")(L.Masking(0.0)(x_in), initial_state=[h_in])
+    m = K.Model([x_in, h_in], L.Dense(1)(y))
+    x, _v = padded(rng, 4, 6, 3)
+    return Built(m, [call(x, normal(rng, 4, 4) * 0.5)], "hard_sigmoid is each Keras version's own; fully masked row 3 returns zeros.")
+
+
+@arch("stacked_cells_stateful", "stateful RNN(StackedRNNCells([GRUCell(3, reset_after=False), SimpleRNNCell(2)]), rs), batch 2 -> Dense(1); 3 calls, reset before the third", family=G)
+def _(K, api, rng):
+    L = K.layers
+    cells = L.StackedRNNCells([L.GRUCell(3, reset_after=False), L.SimpleRNNCell(2)])
+    m = K.Sequential([K.Input(batch_shape=(2, None, 3)), L.RNN(cells, return_sequences=True, stateful=True), L.Dense(1)])
+    calls = [call(normal(rng, 2, 3, 3)), call(normal(rng, 2, 2, 3)), call(normal(rng, 2, 4, 3), reset=True)]
+    return Built(m, calls)
+
+
+@arch("stacked_cells_masked_backwards", "Masking -> RNN(StackedRNNCells([SimpleRNNCell(4), LSTMCell(3)]), rs) on padded rows; RNN(StackedRNNCells([GRUCell(3), GRUCell(2)]), go_backwards) on the raw input -> [y1, y2]", family=G)
+def _(K, api, rng):
+    L = K.layers
+    inp = K.Input((6, 3))
+    m1 = L.Masking(0.0)(inp)
+    y1 = L.RNN(L.StackedRNNCells([L.SimpleRNNCell(4), L.LSTMCell(3)]), return_sequences=True)(m1)
+    y2 = L.RNN(L.StackedRNNCells([L.GRUCell(3), L.GRUCell(2)]), go_backwards=True)(inp)
+    m = K.Model(inp, [y1, y2])
+    x, _v = padded(rng, 4, 6, 3)
+    return Built(m, [call(x)], "go_backwards only where the input has no mask (a masked go_backwards stack is refused).")
+
+
+@arch("bidir_rnn_grucell_none", "Bidirectional(RNN(GRUCell(3, reset_after=False), rs), merge_mode=None) and Bidirectional(RNN(SimpleRNNCell(2)), mul) on one input -> [fwd, bwd, merged]", family=G)
+def _(K, api, rng):
+    L = K.layers
+    inp = K.Input((5, 3))
+    f, b = L.Bidirectional(L.RNN(L.GRUCell(3, reset_after=False), return_sequences=True), merge_mode=None)(inp)
+    y = L.Bidirectional(L.RNN(L.SimpleRNNCell(2, activation="relu")), merge_mode="mul")(inp)
+    m = K.Model(inp, [f, b, y])
+    return Built(m, [call(normal(rng, 3, 5, 3))])
+
+
 # ---- refused on purpose
 
 R = "refused"

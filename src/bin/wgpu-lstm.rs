@@ -92,6 +92,12 @@ enum Command {
         /// Keras major version (decides hard_sigmoid).
         #[arg(long, value_enum, default_value = "3")]
         keras: KerasArg,
+        /// The layer: lstm (default), gru or simple_rnn.
+        #[arg(long, default_value = "lstm")]
+        cell: String,
+        /// A GRU's `reset_after=False` (Keras's default is True).
+        #[arg(long)]
+        no_reset_after: bool,
     },
     /// Run every Keras fixture JSON in DIR and compare with the stored Keras outputs.
     Conformance {
@@ -124,6 +130,9 @@ enum Command {
         /// Weight precision: f32 (exact, default) or f16 (opt-in f16 recurrent weights).
         #[arg(long, default_value = "f32")]
         precision: String,
+        /// The recurrent cell: lstm (default), gru (reset_after=True) or simple_rnn.
+        #[arg(long, default_value = "lstm")]
+        cell: String,
         /// Write the results as JSON.
         #[arg(long)]
         json: Option<PathBuf>,
@@ -265,7 +274,15 @@ fn run(cmd: Command) -> Result<ExitCode> {
             activation,
             recurrent_activation,
             keras,
+            cell,
+            no_reset_after,
         } => {
+            let cell = match wgpu_lstm::bench::BenchCell::parse(&cell)?.kind() {
+                wgpu_lstm::CellKind::Gru { .. } => wgpu_lstm::CellKind::Gru {
+                    reset_after: !no_reset_after,
+                },
+                other => other,
+            };
             let (Some(units), Some(input_dim)) = (units, input_dim) else {
                 return Err(Error::config(
                     "units",
@@ -285,6 +302,7 @@ fn run(cmd: Command) -> Result<ExitCode> {
                 go_backwards,
                 stateful,
                 flavour,
+                cell,
                 ..LstmConfig::new(units)
             };
             // validates units and input_dim, and every count it shows (checked arithmetic)
@@ -337,11 +355,16 @@ fn run(cmd: Command) -> Result<ExitCode> {
             kernel,
             scratch_budget_mib,
             precision,
+            cell,
             json,
             markdown,
             svg,
         } => {
-            let configs = wgpu_lstm::bench::BenchConfig::parse_list(&config)?;
+            let cell = wgpu_lstm::bench::BenchCell::parse(&cell)?;
+            let configs: Vec<_> = wgpu_lstm::bench::BenchConfig::parse_list(&config)?
+                .into_iter()
+                .map(|c| c.with_cell(cell))
+                .collect();
             let mut opts = wgpu_lstm::bench::BenchOptions::default();
             if let Some(n) = reps {
                 opts.reps = n;

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use crate::config::LstmConfig;
+use crate::config::{CellKind, LstmConfig};
 
 /// `shaders/activation.wgsl`: the activations, prepended to kernels that use them.
 pub const ACTIVATION_WGSL: &str = include_str!("../../shaders/activation.wgsl");
@@ -357,8 +357,24 @@ pub(crate) const PROJ_FINISH: u32 = 2;
 /// Size of one `Dims` record of input_projection.wgsl.
 pub(crate) const PROJ_DIMS_BYTES: u64 = 32;
 
+/// The recurrent kernels' `CELL` override of a layer's cell: 0 LSTM, 1 GRU with
+/// `reset_after=True`, 2 GRU with `reset_after=False` (its update phase), 3 SimpleRNN.
+pub(crate) fn cell_code(cell: CellKind) -> u32 {
+    match cell {
+        CellKind::Lstm => 0,
+        CellKind::Gru { reset_after: true } => 1,
+        CellKind::Gru { reset_after: false } => 2,
+        CellKind::SimpleRnn => 3,
+    }
+}
+
+/// `CELL` of a `reset_after=False` GRU's first phase (r ⊙ h).
+pub(crate) const CELL_GRU_RESET_PHASE: u32 = 4;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct StepKey {
+    /// The recurrent kernels' `CELL` override ([`cell_code`]).
+    cell: u32,
     act: u32,
     rec_act: u32,
     return_sequences: bool,
@@ -659,8 +675,8 @@ impl Kernels {
             .clone()
     }
 
-    /// The step pipeline specialised for a layer's activations, output flags and k-split
-    /// (built on first use per combination, then shared).
+    /// The step pipeline specialised for a layer's cell, activations, output flags and
+    /// k-split (built on first use per combination, then shared).
     pub fn step_pipeline(
         &self,
         device: &wgpu::Device,
@@ -668,7 +684,26 @@ impl Kernels {
         ks: u32,
         f16: bool,
     ) -> wgpu::ComputePipeline {
-        self.recurrent_pipeline(device, config, ks, f16, RecurrentKind::Step)
+        let cell = cell_code(config.cell);
+        self.recurrent_pipeline(device, config, cell, ks, f16, RecurrentKind::Step)
+    }
+
+    /// The first phase of a `reset_after=False` GRU's step (`CELL` 4: r ⊙ h into the c
+    /// buffer), on the workgroup-memory or the subgroup step kernel.
+    pub fn reset_phase_pipeline(
+        &self,
+        device: &wgpu::Device,
+        config: &LstmConfig,
+        ks: u32,
+        f16: bool,
+        subgroup: bool,
+    ) -> wgpu::ComputePipeline {
+        let kind = if subgroup {
+            RecurrentKind::StepSubgroup
+        } else {
+            RecurrentKind::Step
+        };
+        self.recurrent_pipeline(device, config, CELL_GRU_RESET_PHASE, ks, f16, kind)
     }
 
     /// The subgroup step pipeline (lstm_step_subgroup.wgsl); only on devices with SUBGROUP,
@@ -680,7 +715,8 @@ impl Kernels {
         ks: u32,
         f16: bool,
     ) -> wgpu::ComputePipeline {
-        self.recurrent_pipeline(device, config, ks, f16, RecurrentKind::StepSubgroup)
+        let cell = cell_code(config.cell);
+        self.recurrent_pipeline(device, config, cell, ks, f16, RecurrentKind::StepSubgroup)
     }
 
     /// The persistent pipeline (lstm_sequence.wgsl) for a layer, k-split, precision,
@@ -697,18 +733,20 @@ impl Kernels {
             wg,
             regs,
         };
-        self.recurrent_pipeline(device, config, ks, f16, kind)
+        self.recurrent_pipeline(device, config, cell_code(config.cell), ks, f16, kind)
     }
 
     fn recurrent_pipeline(
         &self,
         device: &wgpu::Device,
         config: &LstmConfig,
+        cell: u32,
         ks: u32,
         f16: bool,
         kind: RecurrentKind,
     ) -> wgpu::ComputePipeline {
         let key = StepKey {
+            cell,
             act: config.activation.code(),
             rec_act: config.recurrent_activation.code(),
             return_sequences: config.return_sequences,
@@ -767,6 +805,7 @@ impl Kernels {
                     ("RETURN_SEQUENCES", flag(key.return_sequences)),
                     ("ZERO_OUTPUT_FOR_MASK", flag(key.zero_output_for_mask)),
                     ("KS", key.ks as f64),
+                    ("CELL", key.cell as f64),
                 ];
                 let entry = match kind {
                     RecurrentKind::Sequence {

@@ -1,4 +1,6 @@
 //! GPU-resident recurrent state: h (two ping-pong slots), c, and the masked-output hold.
+//! A GRU or SimpleRNN has no c: its c buffer is scratch (a `reset_after=False` GRU's r ⊙ h),
+//! never uploaded, copied out or read back (its host state has a (B, 0) c).
 //! These buffers persist between calls, so a stateful layer never round-trips its state
 //! through the host unless asked to.
 
@@ -20,11 +22,13 @@ pub(crate) struct GpuState {
     pub hold: wgpu::Buffer,
     /// Which h slot holds the current state (0 or 1).
     pub slot: usize,
+    /// Whether c is state (an LSTM's) rather than scratch.
+    pub has_c: bool,
 }
 
 impl GpuState {
     /// Zeroed state buffers for `batch` rows (new buffers are zero-initialised by wgpu).
-    pub fn new(ctx: &GpuContext, batch: usize, units: usize) -> Self {
+    pub fn new(ctx: &GpuContext, batch: usize, units: usize, has_c: bool) -> Self {
         let n = (batch * units * 4) as u64;
         GpuState {
             batch,
@@ -33,6 +37,7 @@ impl GpuState {
             c: ctx.storage("lstm c", n, wgpu::BufferUsages::empty()),
             hold: ctx.storage("lstm hold", n, wgpu::BufferUsages::empty()),
             slot: 0,
+            has_c,
         }
     }
 
@@ -62,11 +67,13 @@ impl GpuState {
             0,
             bytemuck::cast_slice(h.as_slice().expect("standard layout")),
         );
-        ctx.upload(
-            &self.c,
-            0,
-            bytemuck::cast_slice(c.as_slice().expect("standard layout")),
-        );
+        if self.has_c {
+            ctx.upload(
+                &self.c,
+                0,
+                bytemuck::cast_slice(c.as_slice().expect("standard layout")),
+            );
+        }
         self.slot = 0;
     }
 
@@ -91,20 +98,22 @@ impl GpuState {
             ((base + r0 * u) * 4) as u64,
             bytemuck::cast_slice(h.as_slice().expect("standard layout")),
         );
-        ctx.upload(
-            &self.c,
-            (r0 * u * 4) as u64,
-            bytemuck::cast_slice(c.as_slice().expect("standard layout")),
-        );
+        if self.has_c {
+            ctx.upload(
+                &self.c,
+                (r0 * u * 4) as u64,
+                bytemuck::cast_slice(c.as_slice().expect("standard layout")),
+            );
+        }
     }
 
     /// Records copying (rows, U) tensors `h`, `c` into rows [r0, r0 + rows) of h (current
-    /// slot) and c.
+    /// slot) and c (a cell without c gives none).
     pub fn copy_range(
         &self,
         encoder: &mut wgpu::CommandEncoder,
         h: &wgpu::Buffer,
-        c: &wgpu::Buffer,
+        c: Option<&wgpu::Buffer>,
         r0: usize,
         rows: usize,
     ) {
@@ -112,7 +121,9 @@ impl GpuState {
         let base = self.slot_offset(self.slot) as u64;
         let (r0, n) = (r0 as u64, rows as u64);
         encoder.copy_buffer_to_buffer(h, 0, &self.h, (base + r0 * u) * 4, n * u * 4);
-        encoder.copy_buffer_to_buffer(c, 0, &self.c, r0 * u * 4, n * u * 4);
+        if let Some(c) = c {
+            encoder.copy_buffer_to_buffer(c, 0, &self.c, r0 * u * 4, n * u * 4);
+        }
     }
 
     /// Records zeroing h and c of the given rows (current slot) into `encoder`.
@@ -135,7 +146,9 @@ impl GpuState {
             (base + row as u64 * u) * 4,
             bytemuck::cast_slice(h),
         );
-        ctx.upload(&self.c, row as u64 * u * 4, bytemuck::cast_slice(c));
+        if self.has_c {
+            ctx.upload(&self.c, row as u64 * u * 4, bytemuck::cast_slice(c));
+        }
     }
 
     /// The ranges holding one row's h and c now.
@@ -161,19 +174,30 @@ impl GpuState {
             None => self.ranges(),
             Some(r) => self.row_ranges(r),
         };
-        let staging = ctx.staging((2 * ranges[0].2 * 4) as u64);
+        // h alone for a cell without c
+        let ranges = if self.has_c {
+            &ranges[..]
+        } else {
+            &ranges[..1]
+        };
+        let staging = ctx.staging((ranges.len() * ranges[0].2 * 4) as u64);
         let encoder = ctx
             .device()
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("read state"),
             });
-        let mut parts = ctx.submit_and_read(encoder, &staging, &ranges)?;
-        let c = parts.pop().unwrap_or_default();
-        let h = parts.pop().unwrap_or_default();
+        let mut parts = ctx.submit_and_read(encoder, &staging, ranges)?;
         let rows = if row.is_some() { 1 } else { self.batch };
+        let c = if self.has_c {
+            let c = parts.pop().unwrap_or_default();
+            Array2::from_shape_vec((rows, self.units), c).expect("rows·U")
+        } else {
+            Array2::zeros((rows, 0))
+        };
+        let h = parts.pop().unwrap_or_default();
         Ok(LstmState {
             h: Array2::from_shape_vec((rows, self.units), h).expect("rows·U"),
-            c: Array2::from_shape_vec((rows, self.units), c).expect("rows·U"),
+            c,
         })
     }
 }

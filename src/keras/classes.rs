@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::{LayerSpec, ModelFile, TensorRef, WeightArray};
 use crate::activation::KerasFlavour;
-use crate::config::LstmConfig;
+use crate::config::{CellKind, LstmConfig};
 use crate::error::{Error, Result};
 use crate::layers::activation_layer::LayerActivation;
 use crate::layers::advanced_activation::{ADVANCED_CLASSES, activation_is_prelu};
@@ -52,7 +52,7 @@ fn class(spec_class: &str, module: Option<&str>) -> Option<Kind> {
     Some(match spec_class {
         "InputLayer" => Kind::Input,
         "Masking" => Kind::Layer(|s, _| Ok(Layer::Masking(Masking::from_keras(&s.config)?))),
-        "LSTM" => Kind::Layer(|s, f| Ok(Layer::Recurrent(lstm(&s.config, &s.weights, f)?))),
+        "LSTM" | "GRU" | "SimpleRNN" | "RNN" => Kind::Layer(recurrent_layer),
         "Bidirectional" => Kind::Layer(bidirectional),
         "Dense" => Kind::Layer(dense),
         "Activation" => Kind::Layer(|s, f| {
@@ -179,11 +179,36 @@ pub(crate) fn weight_roles(class: &str, config: &Value) -> Option<Vec<String>> {
     };
     Some(match class {
         "LSTM" | "GRU" | "SimpleRNN" => rnn(config, ""),
+        "RNN" => match cell_of(config)? {
+            (c, cfg) if c.ends_with("Cell") && c != "StackedRNNCells" => rnn(cfg, ""),
+            ("StackedRNNCells", cfg) => {
+                let cells = cfg.get("cells")?.as_array()?;
+                let mut v = Vec::new();
+                for (i, c) in cells.iter().enumerate() {
+                    v.extend(rnn(c.get("config").unwrap_or(c), &format!("cells/{i}/")));
+                }
+                v
+            }
+            _ => return None,
+        },
         "Bidirectional" => {
-            let fwd = inner_config(config.get("layer"))?;
-            let bwd = inner_config(config.get("backward_layer")).unwrap_or(fwd);
-            let mut v = rnn(fwd, "forward/");
-            v.extend(rnn(bwd, "backward/"));
+            let fwd = config.get("layer").filter(|v| !v.is_null())?;
+            let bwd = config
+                .get("backward_layer")
+                .filter(|v| !v.is_null())
+                .unwrap_or(fwd);
+            let half = |l: &Value, prefix: &str| -> Option<Vec<String>> {
+                let class = l.get("class_name")?.as_str()?;
+                let cfg = l.get("config").unwrap_or(l);
+                Some(
+                    weight_roles(class, cfg)?
+                        .into_iter()
+                        .map(|r| format!("{prefix}{r}"))
+                        .collect(),
+                )
+            };
+            let mut v = half(fwd, "forward/")?;
+            v.extend(half(bwd, "backward/")?);
             v
         }
         "Dense" | "Conv1D" | "Convolution1D" => {
@@ -336,26 +361,235 @@ fn expect_count(ws: &[WeightArray], roles: &[String]) -> Result<()> {
     Ok(())
 }
 
-fn lstm(config: &Value, ws: &[WeightArray], flavour: KerasFlavour) -> Result<Recurrent> {
-    expect_count(ws, &weight_roles("LSTM", config).unwrap_or_default())?;
-    lstm_half(config, ws, "", flavour)
+/// An `RNN` layer's cell: its class name and config (`config.cell`).
+fn cell_of(config: &Value) -> Option<(&str, &Value)> {
+    let cell = config.get("cell").filter(|v| !v.is_null())?;
+    let class = cell.get("class_name")?.as_str()?;
+    Some((class, cell.get("config").unwrap_or(cell)))
 }
 
-fn lstm_half(
+/// The RNN wrapper's arguments that a merged single-cell config takes from the layer.
+const RNN_FLAGS: &[&str] = &[
+    "return_sequences",
+    "return_state",
+    "go_backwards",
+    "stateful",
+    "zero_output_for_mask",
+    "time_major",
+];
+
+/// The cell and the config of a single-cell recurrent layer: `LSTM`, `GRU`, `SimpleRNN` as
+/// they are; `RNN(LSTMCell | GRUCell | SimpleRNNCell)` as the cell's config with the
+/// wrapper's flags (`return_sequences`, …) merged in. An `RNN` of another cell is refused.
+fn single_cell(class: &str, config: &Value) -> Result<(CellKind, Value)> {
+    if class != "RNN" {
+        let cell = CellKind::from_class(class).ok_or_else(|| {
+            Error::Unsupported(format!("{class} is not a recurrent layer this crate runs"))
+        })?;
+        return Ok((cell, config.clone()));
+    }
+    let (cell_class, cell_cfg) = cell_of(config)
+        .ok_or_else(|| Error::config("cell", "an RNN layer without a `cell` config"))?;
+    let cell = match cell_class {
+        "LSTMCell" | "GRUCell" | "SimpleRNNCell" => CellKind::from_class(cell_class),
+        _ => None,
+    }
+    .ok_or_else(|| {
+        Error::Unsupported(format!(
+            "RNN({cell_class}): the cells this crate runs are LSTMCell, GRUCell, \
+             SimpleRNNCell and StackedRNNCells of them"
+        ))
+    })?;
+    let mut merged = cell_cfg.clone();
+    if let (Some(m), Some(layer)) = (merged.as_object_mut(), config.as_object()) {
+        for k in RNN_FLAGS {
+            if let Some(v) = layer.get(*k) {
+                m.insert((*k).to_string(), v.clone());
+            }
+        }
+    }
+    Ok((cell, merged))
+}
+
+/// `LSTM`, `GRU`, `SimpleRNN` or `RNN(cell)` as a layer.
+fn recurrent_layer(spec: &LayerSpec, flavour: KerasFlavour) -> Result<Layer> {
+    if spec.class_name == "RNN"
+        && cell_of(&spec.config).is_some_and(|(c, _)| c == "StackedRNNCells")
+    {
+        return stacked_cells(spec, flavour);
+    }
+    expect_count(
+        &spec.weights,
+        &weight_roles(&spec.class_name, &spec.config).unwrap_or_default(),
+    )?;
+    Ok(Layer::Recurrent(recurrent_half(
+        &spec.class_name,
+        &spec.config,
+        &spec.weights,
+        "",
+        flavour,
+    )?))
+}
+
+/// `RNN(StackedRNNCells([...]))` as one layer: refused — [`stacked_cells_nodes`] builds it
+/// as a chain of nodes, one per cell, where the plan is built.
+fn stacked_cells(spec: &LayerSpec, _flavour: KerasFlavour) -> Result<Layer> {
+    Err(Error::Unsupported(format!(
+        "`{}`: RNN(StackedRNNCells) is a chain of layers, built by the model's graph",
+        spec.name
+    )))
+}
+
+/// Whether a layer is `RNN(StackedRNNCells([...]))`.
+fn is_stacked_cells(spec: &LayerSpec) -> bool {
+    spec.class_name == "RNN" && cell_of(&spec.config).is_some_and(|(c, _)| c == "StackedRNNCells")
+}
+
+/// The cells of `RNN(StackedRNNCells([c0, c1, …]))` as recurrent layers: at every step
+/// Keras runs c0 on the input, c1 on c0's output, …, and the layer's output is the last
+/// cell's. That is the chain of layers c0 → c1 → … with `return_sequences` on all but the
+/// last (which takes the wrapper's), the wrapper's `go_backwards` on the first only (the
+/// later ones already see the sequence in processing order), the wrapper's `stateful` and
+/// `zero_output_for_mask` on each. Masked steps are carried by every cell alike, so the
+/// chain's output equals the stacked cell's. Weights `cells/{i}/kernel`, ….
+fn stacked_cell_layers(spec: &LayerSpec, flavour: KerasFlavour) -> Result<Vec<Recurrent>> {
+    let cells = cell_of(&spec.config)
+        .and_then(|(_, c)| c.get("cells"))
+        .and_then(Value::as_array)
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| Error::config("cells", "StackedRNNCells without a list of cells"))?;
+    expect_count(
+        &spec.weights,
+        &weight_roles("RNN", &spec.config).unwrap_or_default(),
+    )?;
+    let layer = spec.config.as_object();
+    let flag = |k: &str| {
+        layer
+            .and_then(|l| l.get(k))
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    };
+    if flag("return_state") {
+        return Err(Error::Unsupported(
+            "RNN(StackedRNNCells) with return_state=True".into(),
+        ));
+    }
+    let n = cells.len();
+    let mut out = Vec::with_capacity(n);
+    for (i, c) in cells.iter().enumerate() {
+        let class = c.get("class_name").and_then(Value::as_str).unwrap_or("");
+        if !["LSTMCell", "GRUCell", "SimpleRNNCell"].contains(&class) {
+            return Err(Error::Unsupported(format!(
+                "StackedRNNCells of {class}: the cells this crate stacks are LSTMCell,                  GRUCell and SimpleRNNCell"
+            )));
+        }
+        let mut merged = c.get("config").unwrap_or(c).clone();
+        if let Some(m) = merged.as_object_mut() {
+            let last = i + 1 == n;
+            m.insert(
+                "return_sequences".into(),
+                Value::Bool(!last || flag("return_sequences")),
+            );
+            m.insert(
+                "go_backwards".into(),
+                Value::Bool(i == 0 && flag("go_backwards")),
+            );
+            for k in ["stateful", "zero_output_for_mask", "time_major"] {
+                m.insert(k.into(), Value::Bool(flag(k)));
+            }
+            m.insert("return_state".into(), Value::Bool(false));
+        }
+        out.push(recurrent_half(
+            class,
+            &merged,
+            &spec.weights,
+            &format!("cells/{i}/"),
+            flavour,
+        )?);
+    }
+    Ok(out)
+}
+
+/// The nodes of `RNN(StackedRNNCells(...))` on inputs `ins` (see [`stacked_cell_layers`]):
+/// `{name}/cells/{i}` for all cells but the last, which takes the layer's name. `None` when
+/// `spec` is another layer. An initial state, and `go_backwards` on a masked input (the
+/// later cells would need the mask in processing order), are refused.
+fn stacked_cells_nodes(
+    b: &mut PlanBuilder,
+    spec: &LayerSpec,
+    flavour: KerasFlavour,
+    ins: &[TensorId],
+    mask: Option<TensorId>,
+) -> Result<Option<Vec<TensorId>>> {
+    if !is_stacked_cells(spec) {
+        return Ok(None);
+    }
+    let named = |e: Error| e.in_layer(&spec.name, &spec.class_name);
+    let layers = stacked_cell_layers(spec, flavour).map_err(named)?;
+    if ins.len() != 1 {
+        return Err(named(Error::Unsupported(
+            "RNN(StackedRNNCells) with an initial_state".into(),
+        )));
+    }
+    let masked = mask.is_some() || b.info(ins[0]).masked;
+    if masked && layers[0].config.go_backwards {
+        return Err(named(Error::Unsupported(
+            "RNN(StackedRNNCells) with go_backwards=True on a masked input".into(),
+        )));
+    }
+    let n = layers.len();
+    let mut cur = ins.to_vec();
+    for (i, layer) in layers.into_iter().enumerate() {
+        let name = if i + 1 == n {
+            spec.name.clone()
+        } else {
+            format!("{}/cells/{i}", spec.name)
+        };
+        let m = if i == 0 { mask } else { None };
+        cur = b.node_masked(&name, Layer::Recurrent(layer), &cur[..1], m)?;
+    }
+    Ok(Some(cur))
+}
+
+/// One recurrent layer (a Bidirectional's half with `prefix`) from its class, config and
+/// the arrays named `{prefix}kernel`, `{prefix}recurrent_kernel`, `{prefix}bias` (a GRU's
+/// (2, 3U) `reset_after` bias is taken row by row).
+fn recurrent_half(
+    class: &str,
     config: &Value,
     ws: &[WeightArray],
     prefix: &str,
     flavour: KerasFlavour,
 ) -> Result<Recurrent> {
-    let cfg = LstmConfig::from_keras_json(config, flavour)?;
+    let (cell, merged) = single_cell(class, config)?;
+    let cfg = LstmConfig::from_keras_cell_json(cell, &merged, flavour)?;
     let k = matrix(weight(ws, &format!("{prefix}kernel"))?)?;
     let r = matrix(weight(ws, &format!("{prefix}recurrent_kernel"))?)?;
     let b = if cfg.use_bias {
-        Some(vector(weight(ws, &format!("{prefix}bias"))?)?)
+        let w = weight(ws, &format!("{prefix}bias"))?;
+        let a = array(w)?;
+        let n = a.len();
+        let ok = match cfg.cell {
+            CellKind::Gru { reset_after: true } => a.ndim() == 2 && a.shape()[0] == 2,
+            _ => a.ndim() == 1,
+        };
+        if !ok {
+            let want = match cfg.cell {
+                CellKind::Gru { reset_after: true } => "(2, 3U) for reset_after=True",
+                _ => "a vector",
+            };
+            return Err(Error::shape(
+                format!("weight `{}`", w.name),
+                want,
+                a.shape(),
+            ));
+        }
+        let flat: Vec<f32> = a.iter().copied().collect();
+        Some(Array1::from_shape_vec(n, flat).expect("n elements"))
     } else {
         None
     };
-    Recurrent::lstm(cfg, LstmWeights::new(k, r, b)?)
+    Recurrent::new(cfg.clone(), LstmWeights::new_for(cfg.cell, k, r, b)?)
 }
 
 fn inner_config(v: Option<&Value>) -> Option<&Value> {
@@ -384,17 +618,23 @@ fn bidirectional(spec: &LayerSpec, flavour: KerasFlavour) -> Result<Layer> {
     };
     for k in ["layer", "backward_layer"] {
         if let Some(c) = inner_class(k)
-            && c != "LSTM"
+            && !BIDIRECTIONAL_INNER.contains(&c)
         {
             return Err(Error::Unsupported(format!(
-                "Bidirectional({c}): only Bidirectional(LSTM) is supported"
+                "Bidirectional({c}): the layers Bidirectional runs here are LSTM, GRU, \
+                 SimpleRNN and RNN(cell)"
             )));
         }
     }
+    let fwd_class = inner_class("layer")
+        .ok_or_else(|| Error::config("layer", "Bidirectional without an inner `layer` config"))?;
     let fwd = inner_config(cfg.get("layer"))
         .ok_or_else(|| Error::config("layer", "Bidirectional without an inner `layer` config"))?;
-    let bwd = match inner_config(cfg.get("backward_layer")) {
-        Some(b) => b.clone(),
+    let (bwd_class, bwd) = match inner_config(cfg.get("backward_layer")) {
+        Some(b) => (
+            inner_class("backward_layer").unwrap_or(fwd_class),
+            b.clone(),
+        ),
         None => {
             let mut b = fwd.clone();
             let gb = fwd
@@ -402,7 +642,7 @@ fn bidirectional(spec: &LayerSpec, flavour: KerasFlavour) -> Result<Layer> {
                 .and_then(Value::as_bool)
                 .unwrap_or(false);
             b["go_backwards"] = Value::Bool(!gb);
-            b
+            (fwd_class, b)
         }
     };
     expect_count(
@@ -410,8 +650,8 @@ fn bidirectional(spec: &LayerSpec, flavour: KerasFlavour) -> Result<Layer> {
         &weight_roles("Bidirectional", cfg).unwrap_or_default(),
     )?;
     Ok(Layer::Bidirectional(Bidirectional::new(
-        lstm_half(fwd, &spec.weights, "forward/", flavour)?,
-        lstm_half(&bwd, &spec.weights, "backward/", flavour)?,
+        recurrent_half(fwd_class, fwd, &spec.weights, "forward/", flavour)?,
+        recurrent_half(bwd_class, &bwd, &spec.weights, "backward/", flavour)?,
         merge,
     )?))
 }
@@ -584,6 +824,38 @@ fn implied_input(layer: &Layer) -> Option<TensorInfo> {
     Some(TensorInfo::f32(vec![None, Some(d)]))
 }
 
+/// The classes `Bidirectional` wraps here.
+const BIDIRECTIONAL_INNER: &[&str] = &["LSTM", "GRU", "SimpleRNN", "RNN"];
+
+/// The cell classes `RNN` runs here.
+const CELL_CLASSES: &[&str] = &["LSTMCell", "GRUCell", "SimpleRNNCell", "StackedRNNCells"];
+
+/// The cells of a recurrent config (an `RNN`'s `cell`, a `StackedRNNCells`' `cells`, and
+/// those of a wrapped `RNN`) that this crate does not run, as messages.
+fn unsupported_cells(name: &str, config: &Value, out: &mut Vec<String>) {
+    let mut cells = Vec::new();
+    if let Some(cell) = config.get("cell").filter(|v| !v.is_null()) {
+        cells.push(cell);
+    }
+    if let Some(Value::Array(cs)) = config.get("cells") {
+        cells.extend(cs.iter());
+    }
+    for key in ["layer", "backward_layer"] {
+        if let Some(inner) = config.get(key).filter(|v| !v.is_null()) {
+            unsupported_cells(name, inner.get("config").unwrap_or(inner), out);
+        }
+    }
+    for cell in cells {
+        let Some(c) = cell.get("class_name").and_then(Value::as_str) else {
+            continue;
+        };
+        if !CELL_CLASSES.contains(&c) {
+            out.push(format!("`{name}` (RNN({c})): no {c} cell in this crate"));
+        }
+        unsupported_cells(name, cell.get("config").unwrap_or(cell), out);
+    }
+}
+
 /// Every layer of the model (nested ones included) whose class the table lacks, in order.
 fn unsupported(file: &ModelFile, out: &mut Vec<String>) {
     for spec in &file.layers {
@@ -598,6 +870,7 @@ fn unsupported(file: &ModelFile, out: &mut Vec<String>) {
                         why_unsupported(spec)
                     ));
                 }
+                unsupported_cells(&spec.name, &spec.config, out);
                 // a wrapper's inner layers (Bidirectional, TimeDistributed)
                 for key in ["layer", "backward_layer"] {
                     let Some(inner) = spec.config.get(key).filter(|v| !v.is_null()) else {
@@ -608,7 +881,7 @@ fn unsupported(file: &ModelFile, out: &mut Vec<String>) {
                     };
                     let module = inner.get("module").and_then(Value::as_str);
                     let supported = match spec.class_name.as_str() {
-                        "Bidirectional" => c == "LSTM",
+                        "Bidirectional" => BIDIRECTIONAL_INNER.contains(&c),
                         _ => class(c, module).is_some(),
                     };
                     if !supported {
@@ -777,7 +1050,10 @@ fn build_sequential(
         }
         cur = match &spec.model {
             Some(m) => build_model(b, m, Some(vec![cur[0]]), flavour, fixed_batch)?,
-            None => b.node(&spec.name, build_layer(spec, flavour)?, &cur[..1])?,
+            None => match stacked_cells_nodes(b, spec, flavour, &cur[..1], None)? {
+                Some(outs) => outs,
+                None => b.node(&spec.name, build_layer(spec, flavour)?, &cur[..1])?,
+            },
         };
     }
     Ok(cur)
@@ -857,10 +1133,21 @@ fn build_functional(
             };
             let outs = match &spec.model {
                 Some(m) => build_model(b, m, Some(ins), flavour, fixed_batch)?,
-                None => {
-                    let layer = build_layer(spec, flavour)?;
-                    b.node_masked(&spec.name, layer, &ins, mask)?
-                }
+                None => match stacked_cells_nodes(b, spec, flavour, &ins, mask)? {
+                    Some(outs) => outs,
+                    None => {
+                        let mut layer = build_layer(spec, flavour)?;
+                        // Keras 3 passes no mask to a layer called with several tensor
+                        // arguments (a sequence and its initial_state) unless `mask=` is given
+                        if flavour == KerasFlavour::Keras3 && ins.len() > 1 && mask.is_none() {
+                            layer
+                                .lstms_mut()
+                                .into_iter()
+                                .for_each(|r| r.config.ignores_mask = true);
+                        }
+                        b.node_masked(&spec.name, layer, &ins, mask)?
+                    }
+                },
             };
             // tf_keras numbers a nested model's calls after the node that built it from its
             // Input (its config leaves that node out: `_should_skip_first_node`), so the

@@ -1,11 +1,11 @@
-//! Keras `Bidirectional(LSTM)`: a forward and a backward layer on the same input, their
-//! outputs merged (`merge_mode`).
+//! Keras `Bidirectional` of an `LSTM`, `GRU`, `SimpleRNN` or `RNN(cell)`: a forward and a
+//! backward layer on the same input, their outputs merged (`merge_mode`).
 //!
 //! As in Keras: the backward layer's sequence output (processing order) is flipped back to
 //! time order before merging; both halves get `zero_output_for_mask = return_sequences`.
-//! Inputs: the sequence, and optionally the four initial states (forward h, c, backward
-//! h, c). Outputs: the merged output (or the two halves with `merge_mode=None`), then the
-//! four final states with `return_state`. Mask: the input's with `return_sequences` (on both
+//! Inputs: the sequence, and optionally the initial states (forward h, c, backward h, c;
+//! h alone for a GRU or SimpleRNN half). Outputs: the merged output (or the two halves with
+//! `merge_mode=None`), then the final states with `return_state`, forward first. Mask: the input's with `return_sequences` (on both
 //! halves with `merge_mode=None`), none otherwise.
 //!
 //! GPU: `gpu/ops/bidirectional.rs`, merges in `shaders/merge.wgsl`.
@@ -215,15 +215,17 @@ impl LayerOps for Bidirectional {
     }
 
     fn infer(&self, inputs: &[TensorInfo], _: KerasFlavour) -> Result<Vec<TensorInfo>> {
+        let (nf, nb) = (self.forward.state_tensors(), self.backward.state_tensors());
         let (x, fwd_state, bwd_state) = match inputs {
             [x] => (x, &inputs[..0], &inputs[..0]),
-            [x, ..] if inputs.len() == 5 => (x, &inputs[1..3], &inputs[3..5]),
+            [x, ..] if inputs.len() == 1 + nf + nb => (x, &inputs[1..1 + nf], &inputs[1 + nf..]),
             _ => {
                 return Err(Error::config(
                     "inputs",
                     format!(
-                        "a Bidirectional takes a sequence and optionally four initial states \
-                         [forward h, c, backward h, c]: got {} tensors",
+                        "a Bidirectional takes a sequence and optionally {} initial states \
+                         (forward then backward): got {} tensors",
+                        nf + nb,
                         inputs.len()
                     ),
                 ));
@@ -252,9 +254,10 @@ impl LayerOps for Bidirectional {
             _ => vec![seq(self.merged_units())],
         };
         if cfg.return_state {
-            for u in [self.forward.config.units, self.backward.config.units] {
-                out.push(TensorInfo::f32(vec![Some(u)]));
-                out.push(TensorInfo::f32(vec![Some(u)]));
+            for half in [&self.forward, &self.backward] {
+                for _ in 0..half.state_tensors() {
+                    out.push(TensorInfo::f32(vec![Some(half.config.units)]));
+                }
             }
         }
         Ok(out)
@@ -289,8 +292,10 @@ impl LayerOps for Bidirectional {
 
     fn detail(&self) -> String {
         format!(
-            "LSTM({}) forward, LSTM({}) backward, merge_mode={}",
+            "{}({}) forward, {}({}) backward, merge_mode={}",
+            self.forward.config.class_name(),
             self.forward.config.units,
+            self.backward.config.class_name(),
             self.backward.config.units,
             self.merge.keras_name()
         )
@@ -298,11 +303,14 @@ impl LayerOps for Bidirectional {
 
     fn cpu(&self, inputs: &[&Value], states: &mut [Option<LstmState>]) -> Result<Vec<Value>> {
         let x = inputs[0];
-        let (fg, bg) = if inputs.len() == 5 {
-            (
-                given_state(&[x, inputs[1], inputs[2]])?,
-                given_state(&[x, inputs[3], inputs[4]])?,
-            )
+        let nf = self.forward.state_tensors();
+        let (fg, bg) = if inputs.len() > 1 {
+            let with = |s: &[&'_ Value]| {
+                let mut v = vec![x];
+                v.extend_from_slice(s);
+                given_state(&v)
+            };
+            (with(&inputs[1..1 + nf])?, with(&inputs[1 + nf..])?)
         } else {
             (None, None)
         };
@@ -348,9 +356,11 @@ impl LayerOps for Bidirectional {
             m => vec![Value::new(merge(&f, &b, m)).masked(mask)],
         };
         if self.forward.config.return_state {
-            for s in [ff, fb] {
+            for (s, half) in [(ff, &self.forward), (fb, &self.backward)] {
                 out.push(Value::new(s.h.into_dyn()));
-                out.push(Value::new(s.c.into_dyn()));
+                if half.config.cell.has_c() {
+                    out.push(Value::new(s.c.into_dyn()));
+                }
             }
         }
         Ok(out)

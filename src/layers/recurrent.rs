@@ -1,11 +1,14 @@
-//! Keras's recurrent layers: `LSTM` (GRU and SimpleRNN join here). Config and weights are
-//! [`LstmConfig`] and [`LstmWeights`]; the CPU code is `cpu::run_sequence`.
+//! Keras's recurrent layers: `LSTM`, `GRU`, `SimpleRNN` (and `RNN` of one `LSTMCell`,
+//! `GRUCell` or `SimpleRNNCell`). Config and weights are [`LstmConfig`] (its `cell` says
+//! which) and [`LstmWeights`]; the CPU code is `cpu::run_sequence` (LSTM) and
+//! `cell::run_sequence` (GRU, SimpleRNN).
 //!
-//! Inputs: the sequence (B, T, D), and optionally an initial state (h, c), each (B, U), fed
-//! from other tensors of the graph (Keras's `initial_state=[h, c]`). Outputs: the sequence
-//! (B, T, U) with `return_sequences`, else the last output (B, U); then h and c with
-//! `return_state`. Mask (Keras's `compute_mask`): the input's mask with `return_sequences`,
-//! none otherwise; states never carry a mask.
+//! Inputs: the sequence (B, T, D), and optionally an initial state — (h, c) for an LSTM, h
+//! for a GRU or SimpleRNN, each (B, U) — fed from other tensors of the graph (Keras's
+//! `initial_state=[h, c]`). Outputs: the sequence (B, T, U) with `return_sequences`, else
+//! the last output (B, U); then h (and c for an LSTM) with `return_state`. Mask (Keras's
+//! `compute_mask`): the input's mask with `return_sequences`, none otherwise; states never
+//! carry a mask.
 //!
 //! GPU: `gpu/ops/recurrent.rs` (the input-projection GEMM, then the persistent or per-step
 //! kernels `shaders/lstm_*.wgsl`).
@@ -50,9 +53,42 @@ impl Recurrent {
     /// assert!(Recurrent::lstm(cfg.clone(), LstmWeights::keras_default(1, &cfg, 0).unwrap()).is_ok());
     /// ```
     pub fn lstm(config: LstmConfig, weights: LstmWeights) -> Result<Self> {
+        Self::new(config, weights)
+    }
+
+    /// A recurrent layer of any cell (`config.cell`: LSTM, GRU, SimpleRNN) from its
+    /// configuration and weights, checked against each other.
+    ///
+    /// ```
+    /// use wgpu_lstm::{layers::Recurrent, LstmConfig, LstmWeights};
+    /// let cfg = LstmConfig::gru(4);
+    /// let r = Recurrent::new(cfg.clone(), LstmWeights::keras_default(3, &cfg, 0).unwrap()).unwrap();
+    /// assert_eq!(r.param_count(), 108);
+    /// ```
+    pub fn new(config: LstmConfig, weights: LstmWeights) -> Result<Self> {
         config.validate()?;
         weights.check(&config)?;
         Ok(Recurrent { config, weights })
+    }
+
+    /// Keras's parameter count (`count_params()`): the elements of the weights.
+    ///
+    /// ```
+    /// use wgpu_lstm::{layers::Recurrent, LstmConfig, LstmWeights};
+    /// let cfg = LstmConfig::simple_rnn(4);
+    /// let r = Recurrent::new(cfg.clone(), LstmWeights::keras_default(3, &cfg, 0).unwrap()).unwrap();
+    /// assert_eq!(r.param_count(), 4 * 3 + 4 * 4 + 4);
+    /// ```
+    pub fn param_count(&self) -> usize {
+        // the elements of arrays in memory: the sum cannot overflow
+        let w = &self.weights;
+        w.kernel.len() + w.recurrent_kernel.len() + w.bias.as_ref().map_or(0, |b| b.len())
+    }
+
+    /// The number of state tensors the layer takes and returns: 2 (h, c) for an LSTM, 1 (h)
+    /// for a GRU or SimpleRNN.
+    pub(crate) fn state_tensors(&self) -> usize {
+        if self.config.cell.has_c() { 2 } else { 1 }
     }
 
     /// Input feature size D.
@@ -69,14 +105,17 @@ impl Recurrent {
     /// Checks the sequence and optional state inputs; returns the sequence's info.
     pub(crate) fn check_inputs<'a>(&self, inputs: &'a [TensorInfo]) -> Result<&'a TensorInfo> {
         let (d, u) = (self.input_dim(), self.config.units);
+        let n = self.state_tensors();
         let x = match inputs {
-            [x] | [x, _, _] => x,
+            [x, ..] if inputs.len() == 1 || inputs.len() == 1 + n => x,
             _ => {
+                let states = if n == 2 { "[h, c]" } else { "[h]" };
                 return Err(Error::config(
                     "inputs",
                     format!(
-                        "an LSTM takes a sequence and optionally its initial state [h, c]: \
+                        "a {} takes a sequence and optionally its initial state {states}: \
                          got {} tensors",
+                        self.config.class_name(),
                         inputs.len()
                     ),
                 ));
@@ -111,8 +150,9 @@ impl Recurrent {
             TensorInfo::f32(vec![u])
         }];
         if self.config.return_state {
-            out.push(TensorInfo::f32(vec![u]));
-            out.push(TensorInfo::f32(vec![u]));
+            for _ in 0..self.state_tensors() {
+                out.push(TensorInfo::f32(vec![u]));
+            }
         }
         out
     }
@@ -126,28 +166,33 @@ impl Recurrent {
         given: Option<LstmState>,
         state: &mut Option<LstmState>,
     ) -> Result<(ndarray::Array3<f32>, LstmState)> {
-        let x3 = x
-            .data
-            .view()
-            .into_dimensionality::<Ix3>()
-            .map_err(|_| Error::shape("LSTM input", "(B, T, D)", x.data.shape()))?;
+        let x3 = x.data.view().into_dimensionality::<Ix3>().map_err(|_| {
+            Error::shape(
+                format!("{} input", self.config.class_name()),
+                "(B, T, D)",
+                x.data.shape(),
+            )
+        })?;
         let (b, _, _) = x3.dim();
         let u = self.config.units;
         let start = match (given, state.as_ref()) {
             (Some(g), _) => g,
             (None, Some(s)) if self.config.stateful => s.clone(),
-            _ => LstmState::zeros(b, u)?,
+            _ => LstmState::zeros_for(b, u, self.config.cell)?,
         };
         let mut st = cpu::StepState {
             h: start.h,
             c: start.c,
             hold: crate::host_memory::zeros("state hold (B, U)", (b, u))?,
         };
-        let y = cpu::run_sequence(
+        let y = crate::cell::run_sequence(
             &self.config,
             &self.weights,
             x3,
-            x.mask.as_ref().map(|m| m.view()),
+            x.mask
+                .as_ref()
+                .filter(|_| !self.config.ignores_mask)
+                .map(|m| m.view()),
             &mut st,
         )?;
         let fin = LstmState { h: st.h, c: st.c };
@@ -158,8 +203,22 @@ impl Recurrent {
     }
 }
 
-/// (h, c) given as the second and third inputs, as a state.
+/// (h, c) given as the second and third inputs (an LSTM), or h as the second (a GRU or
+/// SimpleRNN: c is (B, 0)), as a state.
 pub(crate) fn given_state(inputs: &[&Value]) -> Result<Option<LstmState>> {
+    if inputs.len() == 2 {
+        let h = inputs[1]
+            .data
+            .view()
+            .into_dimensionality::<Ix2>()
+            .map(|a| a.to_owned())
+            .map_err(|_| Error::shape("initial_state h", "(B, U)", inputs[1].data.shape()))?;
+        let b = h.nrows();
+        return Ok(Some(LstmState {
+            h,
+            c: Array2::zeros((b, 0)),
+        }));
+    }
     if inputs.len() < 3 {
         return Ok(None);
     }
@@ -196,14 +255,16 @@ pub(crate) fn output_values(
     let mut v = vec![out];
     if cfg.return_state {
         v.push(Value::new(fin.h.into_dyn()));
-        v.push(Value::new(fin.c.into_dyn()));
+        if cfg.cell.has_c() {
+            v.push(Value::new(fin.c.into_dyn()));
+        }
     }
     v
 }
 
 impl LayerOps for Recurrent {
     fn class_name(&self) -> &'static str {
-        "LSTM"
+        self.config.class_name()
     }
 
     fn infer(&self, inputs: &[TensorInfo], _: KerasFlavour) -> Result<Vec<TensorInfo>> {
@@ -212,14 +273,16 @@ impl LayerOps for Recurrent {
     }
 
     fn param_count(&self) -> usize {
-        // the elements of arrays in memory: the sum cannot overflow
-        let w = &self.weights;
-        w.kernel.len() + w.recurrent_kernel.len() + w.bias.as_ref().map_or(0, |b| b.len())
+        Recurrent::param_count(self)
     }
 
     fn cpu_work(&self, inputs: &[&[usize]], need: &mut HostBytes) -> Result<()> {
         if let Some(&[b, t, d]) = inputs.first() {
-            need.absorb(cpu::call_host_bytes(&self.config, *b, *t, *d)?);
+            need.absorb(if self.config.cell.has_c() {
+                cpu::call_host_bytes(&self.config, *b, *t, *d)?
+            } else {
+                crate::cell::call_host_bytes(&self.config, *b, *t, *d)?
+            });
         }
         Ok(())
     }
@@ -235,11 +298,18 @@ impl LayerOps for Recurrent {
     fn detail(&self) -> String {
         let c = &self.config;
         let flag = |on: bool, s: &'static str| if on { s } else { "" };
+        let rec = match c.cell {
+            crate::config::CellKind::SimpleRnn => String::new(),
+            crate::config::CellKind::Gru { reset_after } => {
+                format!(" rec={} reset_after={reset_after}", c.recurrent_activation)
+            }
+            crate::config::CellKind::Lstm => format!(" rec={}", c.recurrent_activation),
+        };
         format!(
-            "units={} act={} rec={}{}{}{}{}",
+            "units={} act={}{}{}{}{}{}",
             c.units,
             c.activation,
-            c.recurrent_activation,
+            rec,
             flag(c.return_sequences, " return_sequences"),
             flag(c.return_state, " return_state"),
             flag(c.go_backwards, " go_backwards"),

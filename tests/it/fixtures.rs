@@ -114,6 +114,33 @@ fn every_stacked_and_bidirectional_fixture(ex: &Exec) {
     on_every_path(ex, &multi);
 }
 
+/// The GRU / SimpleRNN fixtures (`tests/fixtures/rnn`, `SCHEMA_EXT.md`): every one of them
+/// (single layers of every option, stacked, bidirectional; both Keras versions), or those of
+/// `RNN_FIXTURES_DIR` when set (held-out sets).
+fn rnn_fixtures() -> Vec<Fixture> {
+    let dir = match std::env::var_os("RNN_FIXTURES_DIR") {
+        Some(d) if !d.is_empty() => std::path::PathBuf::from(d),
+        _ => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rnn"),
+    };
+    let files = conformance::fixture_files(&dir).expect("rnn fixture folder readable");
+    let all: Vec<Fixture> = files
+        .iter()
+        .map(|p| Fixture::load(p).unwrap_or_else(|e| panic!("{e}")))
+        .collect();
+    assert!(
+        all.len() >= 300 || std::env::var_os("RNN_FIXTURES_DIR").is_some(),
+        "expected the 353 GRU / SimpleRNN fixtures, found {}",
+        all.len()
+    );
+    all
+}
+
+/// Every GRU and SimpleRNN fixture on every executor: the CPU within 1e-5 of Keras, the GPU
+/// with each recurrent kernel within 1e-4, f16 recurrent weights against the CPU's twin.
+fn every_gru_and_simple_rnn_fixture(ex: &Exec) {
+    check_all(ex, &rnn_fixtures());
+}
+
 /// The vendored fixtures are byte-identical copies of the oracle (checked when the shared
 /// folder is present beside the repository).
 fn vendored_fixtures_are_byte_identical_to_the_oracle() {
@@ -169,6 +196,10 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
     v.extend(crate::common::suite(
         "fixtures::every_stacked_and_bidirectional_fixture",
         every_stacked_and_bidirectional_fixture,
+    ));
+    v.extend(crate::common::suite(
+        "fixtures::every_gru_and_simple_rnn_fixture",
+        every_gru_and_simple_rnn_fixture,
     ));
     v
 }

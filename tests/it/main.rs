@@ -24,6 +24,7 @@ mod errors;
 mod fixtures;
 mod fuzz_corpus;
 mod gpu_vs_cpu;
+mod gru;
 mod hostile_hdf5;
 mod keras_vectors;
 mod layers;
@@ -59,6 +60,7 @@ fn main() {
         fixtures::tests(),
         fuzz_corpus::tests(),
         gpu_vs_cpu::tests(),
+        gru::tests(),
         hostile_hdf5::tests(),
         keras_vectors::tests(),
         layers::tests(),

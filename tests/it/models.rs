@@ -144,7 +144,7 @@ fn demo_model_streamed_one_step_at_a_time_reproduces_the_stateful_output() {
 
 fn lstm_spec(name: &str) -> LayerSpec {
     LayerSpec {
-        class_name: "GRU".into(),
+        class_name: "ConvLSTM1D".into(),
         name: name.into(),
         config: serde_json::json!({"units": 4}),
         ..LayerSpec::default()
@@ -156,12 +156,12 @@ fn an_unsupported_layer_is_a_typed_error_naming_class_and_position() {
         keras_version: "3.15.1".into(),
         model_name: "m".into(),
         class_name: "Sequential".into(),
-        layers: vec![lstm_spec("my_gru")],
+        layers: vec![lstm_spec("my_conv_lstm")],
         ..ModelFile::default()
     };
     let e = keras::plan_from_model_file(&file).unwrap_err();
     assert!(
-        matches!(&e, Error::Unsupported(m) if m.contains("`my_gru` (GRU)")),
+        matches!(&e, Error::Unsupported(m) if m.contains("`my_conv_lstm` (ConvLSTM1D)")),
         "{e}"
     );
 }

@@ -41,7 +41,7 @@ fn parse_and_validate(name: &str, src: &str) -> (naga::Module, ModuleInfo) {
 }
 
 /// The values one override takes across the crate's pipelines: both values of a bool; every
-/// code of the activation, mode and op enums (the shaders switch on them); the k-splits,
+/// code of the activation, mode, op and cell enums (the shaders switch on them); the k-splits,
 /// workgroup sizes and register counts the recurrent kernels pick.
 fn override_values(name: &str, ty: &naga::TypeInner) -> Vec<f64> {
     if matches!(ty, naga::TypeInner::Scalar(s) if s.kind == naga::ScalarKind::Bool) {
@@ -53,6 +53,8 @@ fn override_values(name: &str, ty: &naga::TypeInner) -> Vec<f64> {
             .collect(),
         "MODE" | "OP" => (0..24).map(f64::from).collect(),
         "KS" => vec![1.0, 2.0, 4.0, 8.0, 32.0],
+        // the recurrent kernels' cell: LSTM, GRU (both forms, two phases), SimpleRNN
+        "CELL" => (0..5).map(f64::from).collect(),
         "WG" => vec![64.0, 256.0, 1024.0],
         "RQN" => vec![1.0, 16.0],
         _ => Vec::new(),

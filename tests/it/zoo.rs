@@ -24,15 +24,7 @@ use wgpu_lstm::{Error, Precision};
 use crate::common::{Exec, gpu_runs};
 
 /// Keras classes the zoo uses that this crate does not run yet.
-const PENDING: &[&str] = &[
-    "GRU",
-    "SimpleRNN",
-    "RNN",
-    "GRUCell",
-    "SimpleRNNCell",
-    "LSTMCell",
-    "StackedRNNCells",
-];
+const PENDING: &[&str] = &[];
 
 /// The zoo: `tests/fixtures/zoo`, or the directory `WGPU_LSTM_ZOO_DIR` names (another set made
 /// by the same generator, e.g. a held-out one: see `scripts/gen_fixtures/common.py`).

@@ -13,7 +13,7 @@ use crate::gpu::kernels::grid_1d;
 use crate::layers::Bidirectional;
 use crate::layers::bidirectional::MergeMode;
 
-use super::recurrent::{GpuLstm, Io, OutLayout, copy_state_out, lstm_init};
+use super::recurrent::{GpuLstm, Io, OutLayout, copy_state_out, lstm_init, state_tensors};
 use super::{BindCache, GpuOp, GpuTensor, Params, Recorder};
 
 /// A storage buffer that grows on demand.
@@ -129,9 +129,15 @@ impl GpuOp for GpuBidirectional {
                 ],
             ),
         };
-        let states = ins.len() == 5;
+        // the state tensors: forward (h, c) then backward (h, c); h alone for a cell without c
+        let (fc, bc) = (self.forward.1.cell.has_c(), self.backward.1.cell.has_c());
+        let nf = 1 + fc as usize;
         for (half, target, layout) in [(0, &fa, layouts[0]), (1, &fb, layouts[1])] {
-            let tensors = states.then(|| (&ins[1 + 2 * half].buf, &ins[2 + 2 * half].buf));
+            let tensors = if half == 0 {
+                state_tensors(ins, 1, fc)
+            } else {
+                state_tensors(ins, 1 + nf, bc)
+            };
             let init = lstm_init(rec, tensors, half);
             let (lstm, cfg) = if half == 0 {
                 (&mut self.forward.0, &self.forward.1)
@@ -140,7 +146,7 @@ impl GpuOp for GpuBidirectional {
             };
             let io = Io {
                 x: &x.buf,
-                mask: x.mask.as_ref(),
+                mask: x.mask.as_ref().filter(|_| !cfg.ignores_mask),
                 out: target,
                 layout,
             };
@@ -174,13 +180,10 @@ impl GpuOp for GpuBidirectional {
         }
         if self.forward.1.return_state {
             let base = if self.merge == MergeMode::None { 2 } else { 1 };
-            copy_state_out(rec, &self.forward.0, &outs[base].buf, &outs[base + 1].buf);
-            copy_state_out(
-                rec,
-                &self.backward.0,
-                &outs[base + 2].buf,
-                &outs[base + 3].buf,
-            );
+            let c = |i: usize, on: bool| on.then(|| &outs[i].buf);
+            copy_state_out(rec, &self.forward.0, &outs[base].buf, c(base + 1, fc));
+            let b0 = base + nf;
+            copy_state_out(rec, &self.backward.0, &outs[b0].buf, c(b0 + 1, bc));
         }
         Ok(())
     }

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use crate::config::{LstmConfig, Precision};
+use crate::config::{CellKind, LstmConfig, Precision};
 use crate::error::Result;
 use crate::gpu::GpuContext;
 use crate::gpu::context::LOOP_BUDGET;
@@ -24,24 +24,48 @@ use crate::weights::LstmWeights;
 
 use super::Recorder;
 
-/// Rearranges a (rows, 4U) Keras gate-block matrix so that column `4j + g` holds Keras
-/// column `g·U + j`: one vec4 load then feeds gates i, f, c, o of unit j.
+/// Rearranges a (rows, G·U) Keras gate-block matrix (G = `gates` ≤ 4 blocks of U columns)
+/// so that column `4j + g` holds Keras column `g·U + j`: one vec4 load then feeds every gate
+/// of unit j. Lanes past G are zeros, so every cell reads the same vec4 layout.
 ///
 /// ```text
-/// Keras:        [ i0 i1 .. | f0 f1 .. | c0 c1 .. | o0 o1 .. ]
-/// interleaved:  [ i0 f0 c0 o0 | i1 f1 c1 o1 | .. ]
+/// LSTM:       [ i0 i1 .. | f0 f1 .. | c0 c1 .. | o0 o1 .. ]  →  [ i0 f0 c0 o0 | i1 f1 c1 o1 | .. ]
+/// GRU:        [ z0 z1 .. | r0 r1 .. | h0 h1 .. ]  →  [ z0 r0 h0 0 | z1 r1 h1 0 | .. ]
+/// SimpleRNN:  [ s0 s1 .. ]                         →  [ s0 0 0 0 | s1 0 0 0 | .. ]
 /// ```
-pub(crate) fn interleave_gates(data: &[f32], rows: usize, units: usize) -> Vec<f32> {
-    let g = 4 * units;
-    let mut out = vec![0.0; rows * g];
+pub(crate) fn interleave_blocks(data: &[f32], rows: usize, units: usize, gates: usize) -> Vec<f32> {
+    let (g, cols) = (gates * units, 4 * units);
+    let mut out = vec![0.0; rows * cols];
     for r in 0..rows {
-        for gate in 0..4 {
+        for gate in 0..gates {
             for j in 0..units {
-                out[r * g + 4 * j + gate] = data[r * g + gate * units + j];
+                out[r * cols + 4 * j + gate] = data[r * g + gate * units + j];
             }
         }
     }
     out
+}
+
+/// The bias as the input projection adds it, one vec4 per unit (see [`interleave_blocks`]).
+/// A `reset_after=True` GRU's bias (input bias b_x then recurrent bias b_h, 3U each) becomes
+/// (b_x,z + b_h,z, b_x,r + b_h,r, b_x,h, b_h,h): the recurrent biases of z and r add to the
+/// same sums wherever they are added, and b_h,h rides in the fourth lane into `gru_cell`
+/// (activation.wgsl), which adds it to h·R_h before the reset gate multiplies it.
+fn interleaved_bias(cell: CellKind, bias: &[f32], units: usize) -> Vec<f32> {
+    match cell {
+        CellKind::Gru { reset_after: true } => {
+            let u = units;
+            let mut out = vec![0.0; 4 * u];
+            for j in 0..u {
+                out[4 * j] = bias[j] + bias[3 * u + j];
+                out[4 * j + 1] = bias[u + j] + bias[4 * u + j];
+                out[4 * j + 2] = bias[2 * u + j];
+                out[4 * j + 3] = bias[5 * u + j];
+            }
+            out
+        }
+        _ => interleave_blocks(bias, 1, units, cell.gates()),
+    }
 }
 
 /// Where a layer reads its input and writes its output on the GPU. A single layer called from
@@ -88,8 +112,9 @@ pub(crate) enum LstmInit<'a> {
     Carried,
     /// A state from the host, for the whole batch (`initial_state` of a single layer).
     Host(&'a LstmState),
-    /// h and c from tensors of the graph: (rows, U) each, the rows of this part.
-    Tensors(&'a wgpu::Buffer, &'a wgpu::Buffer),
+    /// h and c from tensors of the graph: (rows, U) each, the rows of this part (h alone
+    /// for a cell without c).
+    Tensors(&'a wgpu::Buffer, Option<&'a wgpu::Buffer>),
 }
 
 /// Buffers that depend on the call's size, grown on demand and reused.
@@ -124,6 +149,8 @@ struct BindKey {
 /// One LSTM layer on the GPU.
 pub(crate) struct GpuLstm {
     ctx: Arc<GpuContext>,
+    /// The cell (LSTM, GRU, SimpleRNN): which update the kernels run (their `CELL`).
+    cell: CellKind,
     input_dim: usize,
     units: usize,
     kernel: wgpu::Buffer,
@@ -179,18 +206,20 @@ impl GpuLstm {
         let (d, u) = (weights.input_dim(), weights.units());
         let k = weights.kernel.as_standard_layout();
         let r = weights.recurrent_kernel.as_standard_layout();
-        let b = weights.bias_or_zeros();
+        let cell = config.cell;
+        let gates = cell.gates();
+        let b = match &weights.bias {
+            Some(b) => b.to_vec(),
+            None => vec![0.0; cell.bias_len(u)],
+        };
         ctx.check_binding("kernel", (d * 4 * u * 4) as u64)?;
         ctx.check_binding("recurrent_kernel", (u * 4 * u * 4) as u64)?;
         let kernel = ctx.storage_with(
             "kernel (interleaved)",
-            &interleave_gates(k.as_slice().expect("standard"), d, u),
+            &interleave_blocks(k.as_slice().expect("standard"), d, u, gates),
         );
-        let r4 = interleave_gates(r.as_slice().expect("standard"), u, u);
-        let bias = ctx.storage_with(
-            "bias (interleaved)",
-            &interleave_gates(b.as_slice().expect("contiguous"), 1, u),
-        );
+        let r4 = interleave_blocks(r.as_slice().expect("standard"), u, u, gates);
+        let bias = ctx.storage_with("bias (interleaved)", &interleaved_bias(cell, &b, u));
         let device = ctx.device();
         let stride =
             (device.limits().min_uniform_buffer_offset_alignment as u64).max(STEP_RECORD_BYTES);
@@ -207,6 +236,7 @@ impl GpuLstm {
         let linear = crate::Activation::Linear.code();
         let me = GpuLstm {
             ctx: ctx.clone(),
+            cell,
             input_dim: d,
             units: u,
             kernel,
@@ -256,7 +286,12 @@ impl GpuLstm {
                 "recurrent state h (two slots)",
                 2 * state_batch as u64 * u * 4,
             )?;
-            self.state = Some(GpuState::new(&ctx, state_batch, self.units));
+            self.state = Some(GpuState::new(
+                &ctx,
+                state_batch,
+                self.units,
+                self.cell.has_c(),
+            ));
         }
         Ok(())
     }
@@ -430,7 +465,13 @@ impl GpuLstm {
         };
         // loop iterations per invocation: the dot-product slices and the k-split sum per step;
         // a call longer than the loop budget allows runs as several dispatches of chunks
-        let per_step = slices + seq_ks as u64 + 2;
+        // (a reset_after=False GRU's step has two dot products and two k-split sums)
+        let phases = if self.cell == (CellKind::Gru { reset_after: false }) {
+            2
+        } else {
+            1
+        };
+        let per_step = phases * (slices + seq_ks as u64 + 2);
         let chunk_steps = (LOOP_BUDGET.saturating_sub(SEQUENCE_REGISTER_SLICES as u64) / per_step)
             .max(1) as usize;
         let choice = rec.opts.kernel;
@@ -538,13 +579,32 @@ impl GpuLstm {
                 )));
             }
             let groups = ((u as u32).div_ceil(STEP_WG / ks), batch as u32);
-            pass.set_pipeline(&pipeline);
+            // a reset_after=False GRU's step is two dispatches: r ⊙ h (into the c buffer),
+            // then the update with (r ⊙ h)·R_h
+            let reset_phase = (self.cell == (CellKind::Gru { reset_after: false })).then(|| {
+                ctx.kernels.reset_phase_pipeline(
+                    ctx.device(),
+                    config,
+                    ks,
+                    self.f16,
+                    subgroup_ks.is_some(),
+                )
+            });
+            if reset_phase.is_none() {
+                pass.set_pipeline(&pipeline);
+            }
             for k in 0..steps {
                 pass.set_bind_group(0, &step_bg, &[(base + k as u64 * self.stride) as u32]);
+                if let Some(p) = &reset_phase {
+                    pass.set_pipeline(p);
+                    pass.dispatch_workgroups(groups.0, groups.1, 1);
+                    pass.set_pipeline(&pipeline);
+                }
                 pass.dispatch_workgroups(groups.0, groups.1, 1);
             }
             drop(pass);
-            rec.dispatched(proj_dispatches + steps as u64);
+            let per_step = if reset_phase.is_some() { 2 } else { 1 };
+            rec.dispatched(proj_dispatches + per_step * steps as u64);
         }
         Ok(())
     }
@@ -582,7 +642,7 @@ impl GpuLstm {
         let ctx = self.ctx.clone();
         ctx.scoped("resetting an LSTM layer's state", || {
             if self.state.as_ref().is_none_or(|s| s.batch != batch) {
-                self.state = Some(GpuState::new(&ctx, batch, self.units));
+                self.state = Some(GpuState::new(&ctx, batch, self.units, self.cell.has_c()));
                 return Ok(());
             }
             let mut encoder =
@@ -644,7 +704,7 @@ impl GpuLstm {
         let batch = state.batch();
         ctx.scoped("writing an LSTM layer's state", || {
             if self.state.as_ref().is_none_or(|s| s.batch != batch) {
-                self.state = Some(GpuState::new(&ctx, batch, self.units));
+                self.state = Some(GpuState::new(&ctx, batch, self.units, self.cell.has_c()));
             }
             self.state.as_mut().expect("made").upload(&ctx, state);
             Ok(())
@@ -768,7 +828,7 @@ impl GpuRecurrent {
 /// graph in a part's first chunk, else as the recorder says.
 pub(crate) fn lstm_init<'a>(
     rec: &Recorder<'a>,
-    tensors: Option<(&'a wgpu::Buffer, &'a wgpu::Buffer)>,
+    tensors: Option<(&'a wgpu::Buffer, Option<&'a wgpu::Buffer>)>,
     slot: usize,
 ) -> LstmInit<'a> {
     match (tensors, rec.part.first, rec.init) {
@@ -779,20 +839,38 @@ pub(crate) fn lstm_init<'a>(
     }
 }
 
-/// Records copies of rows [row0, row0 + rows) of an LSTM's final h and c into `h`, `c`.
+/// Records copies of rows [row0, row0 + rows) of a layer's final h and c into `h`, `c`
+/// (h alone for a cell without c).
 pub(crate) fn copy_state_out(
     rec: &mut Recorder<'_>,
     lstm: &GpuLstm,
     h: &wgpu::Buffer,
-    c: &wgpu::Buffer,
+    c: Option<&wgpu::Buffer>,
 ) {
     let (r0, n) = (rec.part.row0 as u64, rec.part.rows as u64);
     let u = lstm.units as u64;
     if let Some([(hb, ho, _), (cb, co, _)]) = lstm.state_ranges() {
         rec.encoder
             .copy_buffer_to_buffer(hb, (ho + r0 * u) * 4, h, 0, n * u * 4);
-        rec.encoder
-            .copy_buffer_to_buffer(cb, (co + r0 * u) * 4, c, 0, n * u * 4);
+        if let Some(c) = c {
+            rec.encoder
+                .copy_buffer_to_buffer(cb, (co + r0 * u) * 4, c, 0, n * u * 4);
+        }
+    }
+}
+
+/// The state tensors among a node's inputs or outputs from `at`: (h, c) for an LSTM, (h)
+/// for the cells without c; `None` where they are not there.
+pub(crate) fn state_tensors(
+    tensors: &[super::GpuTensor],
+    at: usize,
+    has_c: bool,
+) -> Option<(&wgpu::Buffer, Option<&wgpu::Buffer>)> {
+    let h = &tensors.get(at)?.buf;
+    if has_c {
+        Some((h, Some(&tensors.get(at + 1)?.buf)))
+    } else {
+        Some((h, None))
     }
 }
 
@@ -804,20 +882,21 @@ impl super::GpuOp for GpuRecurrent {
         outs: &[super::GpuTensor],
     ) -> Result<()> {
         let x = &ins[0];
-        let tensors = (ins.len() == 3).then(|| (&ins[1].buf, &ins[2].buf));
+        let tensors = state_tensors(ins, 1, self.config.cell.has_c());
         let init = lstm_init(rec, tensors, 0);
         if rec.opts.poison {
             rec.ctx.poison(&outs[0].buf, outs[0].len());
         }
         let io = Io {
             x: &x.buf,
-            mask: x.mask.as_ref(),
+            mask: x.mask.as_ref().filter(|_| !self.config.ignores_mask),
             out: &outs[0].buf,
             layout: OutLayout::dense(self.config.units),
         };
         self.lstm.record(rec, &self.config, init, &io)?;
         if self.config.return_state {
-            copy_state_out(rec, &self.lstm, &outs[1].buf, &outs[2].buf);
+            let c = outs.get(2).map(|t| &t.buf);
+            copy_state_out(rec, &self.lstm, &outs[1].buf, c);
         }
         Ok(())
     }
