@@ -1016,7 +1016,7 @@ pub fn run_bench(
         Device::Cpu => (
             format!("cpu ({})", cpu_model()),
             "cpu".to_string(),
-            "ndarray reference path".to_string(),
+            crate::cpu_kernels::describe(),
         ),
         Device::Gpu(c) => {
             let info = c.adapter_info();

@@ -92,7 +92,8 @@ pub fn input_projection(
     let rows = host_memory::to_owned("inputs copy (B, T, D)", &x)?
         .into_shape_with_order((b * t, d))
         .expect("a standard-layout array of B·T·D elements reshapes");
-    let mut z = crate::matmul::matmul(rows.view(), kernel);
+    // the gemm crate: the reference stays independent of the packed kernels
+    let mut z = crate::matmul::matmul_gemm(rows.view(), kernel);
     if let Some(bias) = bias {
         z += &bias;
     }
@@ -392,14 +393,20 @@ pub fn lstm_cell(
     (c_new, o * act.apply(c_new))
 }
 
-/// The whole call on the CPU: input projection, then [`lstm_step`] for k = 0 … T-1.
-/// Twin of the GPU scheduler. `state` holds h0, c0 on entry and h_T, c_T on return; its
-/// `hold` is reset to zeros first (the masked-output hold does not carry across calls).
+/// The whole call on the CPU, through the packed kernels ([`crate::cpu_kernels`]): the
+/// input projection, then the T steps with the recurrent product and the cell update fused
+/// per tile. `state` holds h0, c0 on entry and h_T, c_T on return; its `hold` is reset to
+/// zeros first (the masked-output hold does not carry across calls) and holds the last
+/// valid output on return.
 ///
 /// Returns the output as (B, T, U) with `return_sequences`, else (B, 1, U).
 ///
-/// The memory of the call ([`call_host_bytes`]) is checked against the host-memory budget
-/// before any work; `state` must be (B, U) and `mask` (B, T).
+/// The weights are packed at their first CPU call (for the ISA in force,
+/// [`crate::cpu_kernels::current_isa`]) and the packed form is kept with them, with the
+/// call's work space: once warm, a call packs nothing and allocates no work space, only
+/// its output ([`crate::cpu_kernels::thread_stats`] counts packings and work-space growth). The memory of the call
+/// ([`call_host_bytes`]) is checked against the host-memory budget before any work; `state`
+/// must be (B, U) and `mask` (B, T).
 ///
 /// ```
 /// use ndarray::Array3;
@@ -411,6 +418,10 @@ pub fn lstm_cell(
 /// let y = cpu::run_sequence(&cfg, &w, x.view(), None, &mut st).unwrap();
 /// assert_eq!(y.dim(), (4, 5, 3));
 /// assert_eq!(y.slice(ndarray::s![.., 4, ..]), st.h);
+/// let before = wgpu_lstm::cpu_kernels::thread_stats();
+/// let mut st2 = cpu::StepState::zeros(4, 3).unwrap();
+/// assert_eq!(cpu::run_sequence(&cfg, &w, x.view(), None, &mut st2).unwrap(), y);
+/// assert_eq!(wgpu_lstm::cpu_kernels::thread_stats(), before); // nothing packed or allocated
 /// ```
 pub fn run_sequence(
     config: &LstmConfig,
@@ -419,9 +430,38 @@ pub fn run_sequence(
     mask: Option<ArrayView2<'_, bool>>,
     state: &mut StepState,
 ) -> Result<Array3<f32>> {
+    check_call(config, weights, x, mask, state)?;
+    crate::cpu_kernels::lstm::run_sequence(
+        config,
+        weights,
+        x,
+        mask,
+        crate::cpu_kernels::lstm::StateViews {
+            h: state.h.view_mut(),
+            c: state.c.view_mut(),
+            hold: state.hold.view_mut(),
+        },
+    )
+}
+
+/// The shape and memory checks of a call.
+fn check_call(
+    config: &LstmConfig,
+    weights: &LstmWeights,
+    x: ArrayView3<'_, f32>,
+    mask: Option<ArrayView2<'_, bool>>,
+    state: &StepState,
+) -> Result<()> {
     let (batch, steps, d) = x.dim();
     let u = config.units;
     weights.check(config)?;
+    if d != weights.input_dim() {
+        return Err(crate::Error::shape(
+            "LSTM input",
+            format!("(B, T, {})", weights.input_dim()),
+            x.shape(),
+        ));
+    }
     for (name, a) in [("h", &state.h), ("c", &state.c), ("hold", &state.hold)] {
         if a.dim() != (batch, u) {
             return Err(crate::Error::shape(
@@ -440,7 +480,35 @@ pub fn run_sequence(
             m.shape(),
         ));
     }
-    call_host_bytes(config, batch, steps, d)?.check()?;
+    call_host_bytes(config, batch, steps, d)?.check()
+}
+
+/// The reference form of [`run_sequence`]: one `gemm` input projection, then [`lstm_step`]
+/// for k = 0 … T-1 (the recurrent product for all rows, then the element-wise loop), the
+/// plain twin of the GPU scheduler. The tests hold the packed kernels to it.
+///
+/// ```
+/// use ndarray::Array3;
+/// use wgpu_lstm::{cpu, LstmConfig, LstmWeights};
+/// let cfg = LstmConfig { return_sequences: true, ..LstmConfig::new(3) };
+/// let w = LstmWeights::keras_default(2, &cfg, 7).unwrap();
+/// let x = Array3::<f32>::ones((4, 5, 2));
+/// let mut st = cpu::StepState::zeros(4, 3).unwrap();
+/// let y = cpu::run_sequence_reference(&cfg, &w, x.view(), None, &mut st).unwrap();
+/// let mut st2 = cpu::StepState::zeros(4, 3).unwrap();
+/// let y2 = cpu::run_sequence(&cfg, &w, x.view(), None, &mut st2).unwrap();
+/// assert!((&y - &y2).iter().all(|d| d.abs() < 1e-6));
+/// ```
+pub fn run_sequence_reference(
+    config: &LstmConfig,
+    weights: &LstmWeights,
+    x: ArrayView3<'_, f32>,
+    mask: Option<ArrayView2<'_, bool>>,
+    state: &mut StepState,
+) -> Result<Array3<f32>> {
+    let (batch, steps, _) = x.dim();
+    let u = config.units;
+    check_call(config, weights, x, mask, state)?;
     let (kernel, recurrent_kernel, bias) = weights.views();
     let z = input_projection(x, kernel, bias)?;
     state.hold.fill(0.0);

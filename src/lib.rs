@@ -34,6 +34,7 @@ pub mod config;
 pub mod conformance;
 pub mod cpu;
 pub(crate) mod cpu_executor;
+pub mod cpu_kernels;
 pub mod describe;
 pub mod device;
 pub mod error;

@@ -1,11 +1,14 @@
-//! The CPU path's matrix products: `a·b` through the `gemm` crate (runtime-detected SIMD:
-//! AVX2/FMA, AVX-512, NEON), split over the cores by output columns (or rows, whichever side
-//! is longer) when the product is big enough to pay for it.
+//! The CPU path's matrix products `a·b` (Dense, Conv1D, the reference LSTM's projection).
 //!
-//! Splitting the output keeps every element's dot product in one `gemm` call, so the result
-//! does not depend on the number of threads. The recurrent step of a batch-1 stream is
-//! a vector × matrix product, which `gemm` runs on one core; the column split is what puts
-//! both (or all) cores on it.
+//! When the rows of `a`, `b` and the output are contiguous (the usual case: Keras kernels are
+//! row-major (K, N)), the product runs on the crate's own micro-kernel
+//! ([`crate::cpu_kernels`]: the widest vector unit present, `b` read in place as panels of
+//! four vectors, `MR × 4` accumulators in registers) shared over the cores by a team (panels
+//! × row groups). Other layouts go through the `gemm` crate, split over the cores by output
+//! columns (or rows, whichever side is longer) when the product is big enough to pay for it.
+//!
+//! Either way every element's dot product is computed by one thread in one order, so the
+//! result does not depend on the number of threads.
 
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 use rayon::prelude::*;
@@ -29,6 +32,16 @@ const MIN_COLS_PER_THREAD: usize = 64;
 pub fn matmul(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
     let mut c = Array2::zeros((a.nrows(), b.ncols()));
     matmul_into(a, b, c.view_mut());
+    c
+}
+
+/// `a·b` through the `gemm` crate only (the reference path, independent of the crate's own
+/// kernels).
+pub(crate) fn matmul_gemm(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
+    let mut c = Array2::zeros((a.nrows(), b.ncols()));
+    if a.ncols() > 0 {
+        product_gemm(a, b, c.view_mut(), false);
+    }
     c
 }
 
@@ -88,6 +101,25 @@ fn product(
         if !accumulate {
             c.fill(0.0);
         }
+        return;
+    }
+    // a failed work-space allocation (only the small edge panel) takes the gemm path
+    if let Ok(true) = crate::cpu_kernels::gemm::product(a, b, c.view_mut(), accumulate) {
+        return;
+    }
+    product_gemm(a, b, c, accumulate);
+}
+
+/// `c (+)= a·b` through the `gemm` crate, split over the cores (any strides).
+pub(crate) fn product_gemm(
+    a: ArrayView2<'_, f32>,
+    b: ArrayView2<'_, f32>,
+    c: ArrayViewMut2<'_, f32>,
+    accumulate: bool,
+) {
+    let (m, k) = a.dim();
+    let n = b.ncols();
+    if m == 0 || n == 0 {
         return;
     }
     // Split the longer side of c: columns (b and c by columns), or rows (a and c by rows).
@@ -200,6 +232,29 @@ mod tests {
             let a = seq(m, k, 1);
             let b = seq(k, n, 2);
             let want = a.dot(&b);
+            for isa in crate::cpu_kernels::Isa::available() {
+                for threads in [None, Some(2)] {
+                    let o = crate::cpu_kernels::KernelOptions {
+                        isa: Some(isa),
+                        threads,
+                        chunk_steps: None,
+                    };
+                    let got = crate::cpu_kernels::with_options(o, || {
+                        let mut acc = Array2::<f32>::from_elem((m, n), 0.25);
+                        matmul_acc(a.view(), b.view(), acc.view_mut());
+                        (matmul(a.view(), b.view()), acc)
+                    })
+                    .unwrap();
+                    let err = (&got.0 - &want)
+                        .iter()
+                        .chain((&got.1 - &want - 0.25f32).iter())
+                        .fold(0.0f32, |e, v| e.max(v.abs()));
+                    assert!(
+                        err <= 1e-4 * (k as f32).sqrt().max(1.0),
+                        "{isa:?} {threads:?} ({m},{k},{n}): {err}"
+                    );
+                }
+            }
             let got = matmul(a.view(), b.view());
             let err = (&got - &want).iter().fold(0.0f32, |e, v| e.max(v.abs()));
             assert!(

@@ -36,6 +36,10 @@ pub struct LstmWeights {
     pub recurrent_kernel: Array2<f32>,
     /// (4U) bias, gate blocks i, f, c, o; `None` for `use_bias=False`.
     pub bias: Option<Array1<f32>>,
+    /// The CPU kernels' packed form of these arrays and their work space, made at the first
+    /// CPU call and kept (made again if an array is replaced; after changing values in place,
+    /// build the weights anew). Not part of equality; a clone starts empty.
+    pub(crate) cpu_pack: crate::cpu_kernels::LstmPack,
 }
 
 impl LstmWeights {
@@ -77,6 +81,7 @@ impl LstmWeights {
             kernel,
             recurrent_kernel,
             bias,
+            cpu_pack: Default::default(),
         })
     }
 
@@ -230,6 +235,23 @@ impl LstmWeights {
         self.recurrent_kernel.nrows()
     }
 
+    /// Bytes of the packed form the CPU kernels keep with these weights: 0 until their first
+    /// CPU call, then the kernel and recurrent kernel re-arranged in panels of the ISA's
+    /// vector width (made once, reused by every later call and step).
+    ///
+    /// ```
+    /// use wgpu_lstm::{cpu, LstmConfig, LstmWeights};
+    /// let cfg = LstmConfig::new(4);
+    /// let w = LstmWeights::keras_default(3, &cfg, 0).unwrap();
+    /// assert_eq!(w.cpu_packed_bytes(), 0);
+    /// let mut st = cpu::StepState::zeros(1, 4).unwrap();
+    /// cpu::run_sequence(&cfg, &w, ndarray::Array3::zeros((1, 2, 3)).view(), None, &mut st).unwrap();
+    /// assert!(w.cpu_packed_bytes() >= 4 * (3 + 4) * 16);
+    /// ```
+    pub fn cpu_packed_bytes(&self) -> usize {
+        self.cpu_pack.packed_bytes(self)
+    }
+
     /// The bias, or zeros when the layer has none (what the kernels add).
     ///
     /// ```
@@ -346,6 +368,7 @@ impl LstmWeights {
             kernel,
             recurrent_kernel,
             bias,
+            cpu_pack: Default::default(),
         })
     }
 }

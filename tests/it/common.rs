@@ -282,3 +282,36 @@ impl BidirDef {
         )
     }
 }
+
+/// The CPU kernel paths this machine has (`cpu_kernels`): every ISA on the default team
+/// size, the widest also with forced teams of 2 and 3 threads (the barrier and the stealing
+/// on small shapes) and with 3-step projection chunks.
+pub fn cpu_paths() -> Vec<wgpu_lstm::cpu_kernels::KernelOptions> {
+    use wgpu_lstm::cpu_kernels::{Isa, KernelOptions};
+    let mut v: Vec<KernelOptions> = Isa::available()
+        .into_iter()
+        .map(|isa| KernelOptions {
+            isa: Some(isa),
+            ..Default::default()
+        })
+        .collect();
+    let widest = Isa::available()[0];
+    v.push(KernelOptions {
+        isa: Some(widest),
+        threads: Some(2),
+        chunk_steps: Some(3),
+    });
+    v.push(KernelOptions {
+        isa: Some(Isa::Portable),
+        threads: Some(3),
+        chunk_steps: None,
+    });
+    v
+}
+
+/// Runs `f` on the CPU path `i` of [`cpu_paths`] (modulo their number): a test that makes
+/// many CPU calls spreads them over every path without running each one on all.
+pub fn on_cpu_path<R>(i: usize, f: impl FnOnce() -> R) -> R {
+    let paths = cpu_paths();
+    wgpu_lstm::cpu_kernels::with_options(paths[i % paths.len()], f).expect("an available path")
+}

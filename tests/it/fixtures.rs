@@ -83,7 +83,19 @@ fn check_all(ex: &Exec, fixtures: &[Fixture]) {
 /// with each recurrent kernel (≤ 1e-4: SCHEMA.md §8 allows it for a GPU exp/tanh that is
 /// not correctly rounded; measured on lavapipe below 1e-6) and with f16 recurrent weights.
 fn every_lstm_fixture(ex: &Exec) {
-    check_all(ex, &lstm_fixtures());
+    on_every_path(ex, &lstm_fixtures());
+}
+
+/// [`check_all`]; on the CPU once per CPU kernel path (each ISA this machine has, forced
+/// team sizes, small projection chunks).
+fn on_every_path(ex: &Exec, fixtures: &[Fixture]) {
+    if !matches!(ex, Exec::Cpu) {
+        return check_all(ex, fixtures);
+    }
+    for path in crate::common::cpu_paths() {
+        eprintln!("cpu kernels {path:?}");
+        wgpu_lstm::cpu_kernels::with_options(path, || check_all(ex, fixtures)).unwrap();
+    }
 }
 
 /// Every fixture of kind `stacked` and `bidirectional`, on every executor.
@@ -99,7 +111,7 @@ fn every_stacked_and_bidirectional_fixture(ex: &Exec) {
         "expected 9 public multi-layer fixtures, found {}",
         multi.len()
     );
-    check_all(ex, &multi);
+    on_every_path(ex, &multi);
 }
 
 /// The GRU / SimpleRNN fixtures (`tests/fixtures/rnn`, `SCHEMA_EXT.md`): every one of them

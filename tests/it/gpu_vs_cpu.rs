@@ -138,7 +138,8 @@ fn run_case(
     let mut on_cpu = Lstm::new(cfg.clone(), w.clone()).unwrap();
     let mut on_gpu = Lstm::on_device(cfg.clone(), w, &Device::Gpu(ctx.clone())).unwrap();
     on_gpu.set_options(*opts);
-    let want = on_cpu.call(input.clone()).unwrap();
+    // the reference on every CPU kernel path in turn (ISAs, team sizes, chunks)
+    let want = crate::common::on_cpu_path(seed as usize, || on_cpu.call(input.clone()).unwrap());
     let got = on_gpu.call(input).unwrap();
     let what = format!(
         "{:?} seed {seed}: U={} D={} B={} T={} act={} rec={} mask={} init={} xscale={xscale} cfg={cfg:?}",

@@ -19,6 +19,7 @@ mod activations;
 mod bad_inputs;
 mod bench;
 mod cli;
+mod cpu_kernels;
 mod errors;
 mod fixtures;
 mod fuzz_corpus;
@@ -54,6 +55,7 @@ fn main() {
         bad_inputs::tests(),
         bench::tests(),
         cli::tests(),
+        cpu_kernels::tests(),
         errors::tests(),
         fixtures::tests(),
         fuzz_corpus::tests(),

@@ -1,0 +1,742 @@
+//! The LSTM on the CPU: weights packed once per layer, then per call
+//!
+//! ```text
+//! for each chunk of Tc steps (Z in a reused buffer of at most Z_CHUNK_BYTES):
+//!     projection phase:  Z[t, b, tile] = x[b, t]·K[:, tile] + bias[tile]     (all t of the chunk)
+//!     for each step k:   per (row block, unit tile), in registers:
+//!                        acc = h[k]·R[:, tile]; pre = acc + Z[k, b, tile]
+//!                        i, f, g, o = σ, σ, tanh, σ of pre;  c' = f·c + i·g;  h' = o·tanh(c')
+//!                        → c, h[k+1], hold, output   (one barrier per step)
+//! ```
+//!
+//! A **tile** is `W` units (the ISA's lanes): its packed panel holds, for every row of the
+//! kernel, the i, f, c and o columns of those units side by side, so the micro-kernel's four
+//! accumulators of a row are exactly the four gates of `W` units and the cell update runs on
+//! them before anything is written back. h is double-buffered (every tile reads all of
+//! `h[k]`), so one barrier per step orders the steps. Work items are (row block, tile) pairs,
+//! shared by a [`super::team::Team`]; for batch 1 the tiles alone split the step over the
+//! cores (each core keeps its half of the panels in its own cache, call after call).
+//!
+//! **Row mode.** With enough rows for every member of the team (half a row block each or
+//! more), the rows are split instead: a member runs its group of rows through the whole call
+//! (their projection, then every step over every tile) with no barrier at all, since the
+//! rows of a batch never meet. A member that is descheduled then delays the call once, not
+//! every step.
+//!
+//! Arithmetic: the dot products run in a different order than `gemm`'s (FMA per k, two
+//! chains for one row), the rest is the reference's: `Z = x·K + b` then `pre = h·R + Z`, the
+//! activations of `activation.rs` (vector sigmoid / tanh bit-identical to `sigmoid_finite` /
+//! `tanh_finite` while the tile's pre-activations and c are finite, else the exact scalar
+//! cell, as the reference does per row), `c' = f·c + i·g` without FMA contraction.
+//!
+//! **Another cell** (GRU) plugs in at [`step_block`]: its packed recurrent panel per tile holds
+//! its three gates (z, r, h̃ — for `reset_after` the recurrent product of h̃ stays separate
+//! exactly as Keras keeps it), the micro-kernel is the same with three accumulators per row
+//! instead of four, and the epilogue is its cell; the projection phase, the team and the
+//! work space are shared unchanged.
+
+use std::sync::{Arc, Mutex};
+
+use ndarray::{Array3, ArrayView2, ArrayView3, ArrayViewMut2};
+
+use super::gemm::{AlignedBuf, Packed, rows_per_tile, tile_dyn};
+use super::simd::{Portable, Simd};
+use super::team::Team;
+use super::{Isa, count_pack, team_size};
+use crate::activation::Activation;
+use crate::config::LstmConfig;
+use crate::error::Result;
+use crate::weights::LstmWeights;
+
+/// The projection buffer holds at most this many bytes (at least one step's).
+const Z_CHUNK_BYTES: usize = 16 << 20;
+
+/// Where an array's data lives and how it is laid out: a packed form is valid for the arrays
+/// it was made from while these are unchanged.
+/// A sample of the values (61 spread over each array) guards against new arrays that land
+/// at a freed one's address with its shape.
+type Fingerprint = [(usize, usize, isize, isize, u64); 3];
+
+fn fingerprint(w: &LstmWeights) -> Fingerprint {
+    fn one<D: ndarray::Dimension>(
+        a: &ndarray::ArrayBase<impl ndarray::Data<Elem = f32>, D>,
+    ) -> (usize, usize, isize, isize, u64) {
+        let s = a.strides();
+        let mut h = 0xcbf2_9ce4_8422_2325u64;
+        if let Some(v) = a.as_slice_memory_order() {
+            let step = (v.len() / 61).max(1);
+            for x in v.iter().step_by(step).chain(v.last()) {
+                h = (h ^ u64::from(x.to_bits())).wrapping_mul(0x100_0000_01b3);
+            }
+        }
+        (
+            a.as_ptr() as usize,
+            a.len(),
+            s.first().copied().unwrap_or(0),
+            s.get(1).copied().unwrap_or(0) ^ (a.shape()[0] as isize) << 32,
+            h,
+        )
+    }
+    [
+        one(&w.kernel),
+        one(&w.recurrent_kernel),
+        w.bias.as_ref().map_or((0, 0, 0, 0, 0), one),
+    ]
+}
+
+/// One LSTM's weights packed for one ISA: the kernel (D rows) and the recurrent kernel (U
+/// rows) as panels of one unit tile each (i, f, c, o of `W` units), the bias in the same
+/// column order.
+#[derive(Debug)]
+pub(crate) struct PackedLstm {
+    isa: Isa,
+    units: usize,
+    input_dim: usize,
+    tiles: usize,
+    kernel: Packed,
+    recurrent: Packed,
+    bias: AlignedBuf,
+    from: Fingerprint,
+}
+
+impl PackedLstm {
+    /// Packs `w` for `isa` (counted in [`super::KernelStats::packs`]).
+    pub(crate) fn new(w: &LstmWeights, isa: Isa) -> Result<Self> {
+        let lanes = isa.lanes();
+        let units = w.units();
+        let tiles = units.div_ceil(lanes);
+        // packed column c of tile p: gate c / W, unit p·W + c % W
+        let col = |p: usize, c: usize| {
+            let unit = p * lanes + c % lanes;
+            (unit < units).then_some((c / lanes) * units + unit)
+        };
+        let kernel = Packed::new(w.kernel.view(), tiles, lanes, col)?;
+        let recurrent = Packed::new(w.recurrent_kernel.view(), tiles, lanes, col)?;
+        let mut bias = AlignedBuf::zeros("packed bias", tiles * 4 * lanes)?;
+        if let Some(b) = &w.bias {
+            let dst = bias.as_mut_slice();
+            for p in 0..tiles {
+                for c in 0..4 * lanes {
+                    if let Some(j) = col(p, c) {
+                        dst[p * 4 * lanes + c] = b[j];
+                    }
+                }
+            }
+        }
+        count_pack();
+        Ok(PackedLstm {
+            isa,
+            units,
+            input_dim: w.input_dim(),
+            tiles,
+            kernel,
+            recurrent,
+            bias,
+            from: fingerprint(w),
+        })
+    }
+
+    /// Bytes of packed weights.
+    pub(crate) fn bytes(&self) -> usize {
+        self.kernel.bytes() + self.recurrent.bytes() + self.bias.len() * 4
+    }
+}
+
+/// The per-call buffers, kept from call to call: the projection chunk, h (two), c, hold.
+#[derive(Debug, Default)]
+struct Workspace {
+    z: AlignedBuf,
+    h: [AlignedBuf; 2],
+    c: AlignedBuf,
+    hold: AlignedBuf,
+}
+
+/// What an LSTM's weights keep for the CPU: their packed form (made at the first CPU call,
+/// for the ISA in force, and again only when an array or the ISA changes) and the call work
+/// space. Cloning gives an empty one; equality ignores it.
+#[derive(Default)]
+pub(crate) struct LstmPack {
+    packed: Mutex<Option<Arc<PackedLstm>>>,
+    work: Mutex<Workspace>,
+}
+
+impl LstmPack {
+    /// Bytes of packed weights held for `weights` (0 before the first CPU call or when held
+    /// for other arrays).
+    pub(crate) fn packed_bytes(&self, weights: &LstmWeights) -> usize {
+        let held = self.packed.lock().unwrap_or_else(|e| e.into_inner());
+        held.as_ref()
+            .filter(|p| p.from == fingerprint(weights))
+            .map_or(0, |p| p.bytes())
+    }
+
+    /// The packed form of `weights` for `isa`, made now if the held one is for other arrays
+    /// or another ISA.
+    fn get(&self, weights: &LstmWeights, isa: Isa) -> Result<Arc<PackedLstm>> {
+        let mut held = self.packed.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = held.as_ref()
+            && p.isa == isa
+            && p.from == fingerprint(weights)
+        {
+            return Ok(p.clone());
+        }
+        let p = Arc::new(PackedLstm::new(weights, isa)?);
+        *held = Some(p.clone());
+        Ok(p)
+    }
+}
+
+impl Clone for LstmPack {
+    fn clone(&self) -> Self {
+        LstmPack::default()
+    }
+}
+
+impl PartialEq for LstmPack {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for LstmPack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LstmPack")
+    }
+}
+
+/// The state rows a call reads and writes: h, c and hold, each (B, U).
+pub(crate) struct StateViews<'a> {
+    pub h: ArrayViewMut2<'a, f32>,
+    pub c: ArrayViewMut2<'a, f32>,
+    pub hold: ArrayViewMut2<'a, f32>,
+}
+
+/// The whole call: `x` (B, T, D), `mask` (B, T), the state in `st` (h0, c0 on entry; h_T,
+/// c_T and the final hold on return). Returns (B, T, U) with return_sequences, else
+/// (B, 1, U). Shapes are the caller's to check (`cpu::run_sequence` does).
+pub(crate) fn run_sequence(
+    config: &LstmConfig,
+    weights: &LstmWeights,
+    x: ArrayView3<'_, f32>,
+    mask: Option<ArrayView2<'_, bool>>,
+    st: StateViews<'_>,
+) -> Result<Array3<f32>> {
+    let isa = super::current_isa();
+    let pack = &weights.cpu_pack;
+    let pk = pack.get(weights, isa)?;
+    let (b, t, d) = x.dim();
+    let u = config.units;
+    debug_assert_eq!((pk.units, pk.input_dim), (u, d));
+    let out_steps = if config.return_sequences { t } else { 1 };
+    let mut out = crate::host_memory::zeros::<f32, _>("output (B, T, U)", (b, out_steps, u))?;
+    if b == 0 || t == 0 {
+        return Ok(out);
+    }
+    let x = x.as_standard_layout();
+    let w = isa.lanes();
+    let tiles = pk.tiles;
+    let zs = tiles * 4 * w;
+    let hs = tiles * w;
+    let step_bytes = b.saturating_mul(zs).saturating_mul(4);
+    let tc = super::forced_chunk_steps()
+        .unwrap_or(Z_CHUNK_BYTES / step_bytes.max(1))
+        .clamp(1, t);
+    let chunks = t.div_ceil(tc);
+    let mut guard = pack.work.lock().unwrap_or_else(|e| e.into_inner());
+    let ws = &mut *guard;
+    ws.z.ensure("LSTM projection chunk", tc * b * zs)?;
+    for (i, hb) in ws.h.iter_mut().enumerate() {
+        hb.ensure(if i == 0 { "LSTM h" } else { "LSTM h'" }, b * hs)?;
+    }
+    ws.c.ensure("LSTM c", b * hs)?;
+    ws.hold.ensure("LSTM hold", b * hs)?;
+    {
+        let (h0, c0, hold) = (
+            ws.h[0].as_mut_slice(),
+            ws.c.as_mut_slice(),
+            ws.hold.as_mut_slice(),
+        );
+        hold[..b * hs].fill(0.0);
+        for row in 0..b {
+            for j in 0..hs {
+                let (hv, cv) = if j < u {
+                    (st.h[[row, j]], st.c[[row, j]])
+                } else {
+                    (0.0, 0.0)
+                };
+                h0[row * hs + j] = hv;
+                c0[row * hs + j] = cv;
+            }
+        }
+    }
+    let mr = rows_per_tile(isa);
+    let act = config.activation;
+    let ract = config.recurrent_activation;
+    let mut call = Call {
+        row_groups: 0,
+        pk: &pk,
+        b,
+        t,
+        d,
+        u,
+        tiles,
+        mr,
+        proj_rows: (super::gemm::ITEM_MACS / (d * 4 * w * mr).max(1)).max(1) * mr,
+        tc,
+        x: x.as_ptr(),
+        mask,
+        z: ws.z.as_mut_ptr(),
+        zs,
+        h: [ws.h[0].as_mut_ptr(), ws.h[1].as_mut_ptr()],
+        hs,
+        c: ws.c.as_mut_ptr(),
+        hold: ws.hold.as_mut_ptr(),
+        out: out.as_mut_ptr(),
+        out_rs: out_steps * u,
+        return_sequences: config.return_sequences,
+        go_backwards: config.go_backwards,
+        zero_output_for_mask: config.zero_output_for_mask,
+        act,
+        ract,
+        fast: act == Activation::Tanh && ract == Activation::Sigmoid,
+    };
+    let step_items = b.div_ceil(mr) * tiles;
+    let step_macs = b.saturating_mul(u).saturating_mul(4 * u);
+    let total =
+        t.saturating_mul(step_macs.saturating_add(b.saturating_mul(d).saturating_mul(4 * u)));
+    let members = team_size(step_macs, total, step_items);
+    // Enough rows for every member to own half a row block or more: split the rows, not the
+    // units. A member then runs its rows' whole sequence (projection and steps) with no
+    // barrier at all: the rows of a batch never meet. Else the units of every step are
+    // shared, one barrier per step.
+    // (half a row block per member or more: fewer rows read all of R on every member)
+    if members > 1 && b >= members * mr.div_ceil(2) {
+        call.row_groups = members;
+    }
+    let team = Team::new(members);
+    let phases = if call.row_groups > 0 { 1 } else { chunks + t };
+    let call = call;
+    let items = |q: usize| call.items(q);
+    let work = |q: usize, i: usize| {
+        // SAFETY: the ISA was checked supported (current_isa), the call's pointers cover its
+        // buffers, and the team gives every (phase, item) to one thread, after the previous
+        // phase finished.
+        unsafe { call.item(q, i) }
+    };
+    team.run(phases, &items, &work);
+    let hf = ws.h[t % 2].as_slice();
+    let (cf, holdf) = (ws.c.as_slice(), ws.hold.as_slice());
+    let StateViews {
+        mut h,
+        mut c,
+        hold: mut hold_out,
+    } = st;
+    for row in 0..b {
+        for j in 0..u {
+            h[[row, j]] = hf[row * hs + j];
+            c[[row, j]] = cf[row * hs + j];
+            hold_out[[row, j]] = holdf[row * hs + j];
+        }
+    }
+    Ok(out)
+}
+
+/// Everything the items of one call share (raw pointers: the team's threads write disjoint
+/// parts of the buffers, phase after phase).
+struct Call<'a> {
+    /// Row mode: this many groups of row blocks, each run through the whole call by one
+    /// member in one phase; 0 = phases of projection and steps shared by unit tiles.
+    row_groups: usize,
+    pk: &'a PackedLstm,
+    b: usize,
+    t: usize,
+    d: usize,
+    u: usize,
+    tiles: usize,
+    mr: usize,
+    /// Rows per projection item (whole row blocks).
+    proj_rows: usize,
+    /// Steps per projection chunk.
+    tc: usize,
+    x: *const f32,
+    mask: Option<ArrayView2<'a, bool>>,
+    z: *mut f32,
+    /// Floats per row of Z (tiles·4W).
+    zs: usize,
+    h: [*mut f32; 2],
+    /// Floats per row of h, c, hold (tiles·W).
+    hs: usize,
+    c: *mut f32,
+    hold: *mut f32,
+    out: *mut f32,
+    out_rs: usize,
+    return_sequences: bool,
+    go_backwards: bool,
+    zero_output_for_mask: bool,
+    act: Activation,
+    ract: Activation,
+    fast: bool,
+}
+
+// SAFETY: the raw pointers are only written at disjoint places by different threads within a
+// phase, and phases are ordered by the team's barrier (see `item`).
+unsafe impl Sync for Call<'_> {}
+
+enum Phase {
+    /// Row mode: the whole call, one item per row group.
+    Rows,
+    /// The projection of chunk `c`.
+    Project(usize),
+    /// Step `k` in processing order.
+    Step(usize),
+}
+
+impl Call<'_> {
+    fn phase(&self, q: usize) -> Phase {
+        if self.row_groups > 0 {
+            return Phase::Rows;
+        }
+        let per = self.tc + 1;
+        let (c, r) = (q / per, q % per);
+        if r == 0 {
+            Phase::Project(c)
+        } else {
+            Phase::Step(c * self.tc + r - 1)
+        }
+    }
+
+    /// Steps in chunk `c`.
+    fn chunk_len(&self, c: usize) -> usize {
+        self.tc.min(self.t - c * self.tc)
+    }
+
+    fn items(&self, q: usize) -> usize {
+        match self.phase(q) {
+            Phase::Rows => self.row_groups,
+            Phase::Project(c) => (self.chunk_len(c) * self.b).div_ceil(self.proj_rows) * self.tiles,
+            Phase::Step(_) => self.b.div_ceil(self.mr) * self.tiles,
+        }
+    }
+
+    fn t_in(&self, k: usize) -> usize {
+        if self.go_backwards { self.t - 1 - k } else { k }
+    }
+
+    /// Item `i` of phase `q` on the call's ISA.
+    ///
+    /// # Safety
+    /// See `run_sequence`.
+    unsafe fn item(&self, q: usize, i: usize) {
+        unsafe {
+            match self.pk.isa {
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx512 => item_avx512(self, q, i),
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx2 => item_avx2(self, q, i),
+                #[cfg(not(target_arch = "x86_64"))]
+                Isa::Avx512 | Isa::Avx2 => item_generic::<Portable, 4>(self, q, i),
+                Isa::Portable => item_generic::<Portable, 4>(self, q, i),
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn item_avx512(call: &Call<'_>, q: usize, i: usize) {
+    unsafe { item_generic::<super::simd::Avx512, 6>(call, q, i) }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn item_avx2(call: &Call<'_>, q: usize, i: usize) {
+    unsafe { item_generic::<super::simd::Avx2, 3>(call, q, i) }
+}
+
+#[inline(always)]
+unsafe fn item_generic<S: Simd, const MR: usize>(call: &Call<'_>, q: usize, i: usize) {
+    unsafe {
+        match call.phase(q) {
+            Phase::Project(c) => project::<S, MR>(call, c, i),
+            Phase::Step(k) => step_rows::<S, MR>(call, k, i),
+            Phase::Rows => rows_whole::<S, MR>(call, i),
+        }
+    }
+}
+
+/// Row mode, item `g`: rows `B·g/G .. B·(g+1)/G` (the groups differ by one row at most)
+/// through the whole call, chunk by chunk: their projection, then their steps (per step
+/// every tile, and per tile every block of MR rows of the group, so that a panel serves the
+/// group's rows in a row).
+#[inline(always)]
+unsafe fn rows_whole<S: Simd, const MR: usize>(call: &Call<'_>, g: usize) {
+    let groups = call.row_groups;
+    let (r0, r1) = (call.b * g / groups, call.b * (g + 1) / groups);
+    let chunks = call.t.div_ceil(call.tc);
+    for c in 0..chunks {
+        let len = call.chunk_len(c);
+        for tile in 0..call.tiles {
+            for tl in 0..len {
+                let mut bi = r0;
+                while bi < r1 {
+                    let n = MR.min(r1 - bi);
+                    unsafe { project_block::<S, MR>(call, c, tile, tl * call.b + bi, n) };
+                    bi += n;
+                }
+            }
+        }
+        for tl in 0..len {
+            let k = c * call.tc + tl;
+            for tile in 0..call.tiles {
+                let mut bi = r0;
+                while bi < r1 {
+                    let n = MR.min(r1 - bi);
+                    unsafe { step_block::<S, MR>(call, k, tile, bi, n) };
+                    bi += n;
+                }
+            }
+        }
+    }
+}
+
+/// Projection item `i` of chunk `c`: a group of rows (step, batch row) of the chunk × one
+/// tile, in blocks of MR rows.
+#[inline(always)]
+unsafe fn project<S: Simd, const MR: usize>(call: &Call<'_>, c: usize, i: usize) {
+    let rows = call.chunk_len(c) * call.b;
+    let groups = rows.div_ceil(call.proj_rows);
+    let (tile, g) = (i / groups, i % groups);
+    let end = ((g + 1) * call.proj_rows).min(rows);
+    let mut r0 = g * call.proj_rows;
+    while r0 < end {
+        let n = MR.min(end - r0);
+        unsafe { project_block::<S, MR>(call, c, tile, r0, n) };
+        r0 += n;
+    }
+}
+
+/// Rows `r0 .. r0 + n` (n ≤ MR) of chunk `c`'s projection, tile `tile`.
+#[inline(always)]
+unsafe fn project_block<S: Simd, const MR: usize>(
+    call: &Call<'_>,
+    c: usize,
+    tile: usize,
+    r0: usize,
+    n: usize,
+) {
+    let w = S::LANES;
+    let mut a = [std::ptr::null::<f32>(); MR];
+    for (r, slot) in a.iter_mut().enumerate().take(n) {
+        let (tl, bi) = ((r0 + r) / call.b, (r0 + r) % call.b);
+        let t_in = call.t_in(c * call.tc + tl);
+        // SAFETY: bi < B, t_in < T: a row of x
+        *slot = unsafe { call.x.add((bi * call.t + t_in) * call.d) };
+    }
+    unsafe {
+        let panel = call.pk.kernel.panel(tile);
+        let bias = call.pk.bias.as_ptr().add(tile * 4 * w);
+        tile_dyn::<S, MR>(
+            n,
+            call.d,
+            &a,
+            panel,
+            4 * w,
+            #[inline(always)]
+            |r, acc| {
+                let dst = call.z.add((r0 + r) * call.zs + tile * 4 * w);
+                for (g, v) in acc.iter().enumerate() {
+                    S::store(dst.add(g * w), S::add(*v, S::load(bias.add(g * w))));
+                }
+            },
+        );
+    }
+}
+
+/// Step `k`, item `i`: row block `i % blocks` × unit tile `i / blocks`.
+#[inline(always)]
+unsafe fn step_rows<S: Simd, const MR: usize>(call: &Call<'_>, k: usize, i: usize) {
+    let blocks = call.b.div_ceil(MR);
+    let (tile, rb) = (i / blocks, i % blocks);
+    let b0 = rb * MR;
+    unsafe { step_block::<S, MR>(call, k, tile, b0, MR.min(call.b - b0)) }
+}
+
+/// Step `k` for rows `b0 .. b0 + n` (n ≤ MR) × one tile of W units — the recurrent product
+/// in registers, then the cell update of those units (the GRU's cell would plug in here, see
+/// the module docs).
+#[inline(always)]
+#[allow(clippy::needless_range_loop)] // the lane index j runs over four gate arrays at once
+unsafe fn step_block<S: Simd, const MR: usize>(
+    call: &Call<'_>,
+    k: usize,
+    tile: usize,
+    b0: usize,
+    n: usize,
+) {
+    let w = S::LANES;
+    let (hp, hn) = (call.h[k % 2], call.h[(k + 1) % 2]);
+    let mut a = [std::ptr::null::<f32>(); MR];
+    for (r, slot) in a.iter_mut().enumerate().take(n) {
+        // SAFETY: row b0 + r < B of h
+        *slot = unsafe { hp.add((b0 + r) * call.hs) };
+    }
+    let t_in = call.t_in(k);
+    let tl = k % call.tc;
+    let lanes = w.min(call.u - tile * w);
+    let write_out = call.return_sequences || k + 1 == call.t;
+    let out_col = if call.return_sequences { k * call.u } else { 0 } + tile * w;
+    unsafe {
+        let panel = call.pk.recurrent.panel(tile);
+        tile_dyn::<S, MR>(
+            n,
+            call.u,
+            &a,
+            panel,
+            4 * w,
+            #[inline(always)]
+            |r, acc| {
+                let bi = b0 + r;
+                let off = bi * call.hs + tile * w;
+                let (cp, hpp, hnp, holdp) = (
+                    call.c.add(off),
+                    hp.add(off),
+                    hn.add(off),
+                    call.hold.add(off),
+                );
+                let outp = call.out.add(bi * call.out_rs + out_col);
+                let valid = call.mask.is_none_or(|m| m[[bi, t_in]]);
+                if !valid {
+                    S::store(hnp, S::load(hpp));
+                    if write_out {
+                        if call.zero_output_for_mask {
+                            std::ptr::write_bytes(outp, 0, lanes);
+                        } else {
+                            std::ptr::copy_nonoverlapping(holdp, outp, lanes);
+                        }
+                    }
+                    return;
+                }
+                let zp = call.z.add((tl * call.b + bi) * call.zs + tile * 4 * w);
+                // (no closures here: a closure would not inherit the caller's target features,
+                // and the intrinsics in it would become calls)
+                let pre: [S::V; 4] = [
+                    S::add(acc[0], S::load(zp)),
+                    S::add(acc[1], S::load(zp.add(w))),
+                    S::add(acc[2], S::load(zp.add(2 * w))),
+                    S::add(acc[3], S::load(zp.add(3 * w))),
+                ];
+                let cv = S::load(cp);
+                if call.fast
+                    && S::all_finite(pre[0])
+                    && S::all_finite(pre[1])
+                    && S::all_finite(pre[2])
+                    && S::all_finite(pre[3])
+                    && S::all_finite(cv)
+                {
+                    let ig = S::sigmoid(pre[0]);
+                    let fg = S::sigmoid(pre[1]);
+                    let gg = S::tanh(pre[2]);
+                    let og = S::sigmoid(pre[3]);
+                    let c_new = S::add(S::mul(fg, cv), S::mul(ig, gg));
+                    let h_new = S::mul(og, S::tanh(c_new));
+                    S::store(cp, c_new);
+                    S::store(hnp, h_new);
+                    S::store(holdp, h_new);
+                    if write_out {
+                        if lanes == w {
+                            S::store(outp, h_new);
+                        } else {
+                            std::ptr::copy_nonoverlapping(hnp, outp, lanes);
+                        }
+                    }
+                    return;
+                }
+                // the exact cell, unit by unit (other activations, or NaN / ±∞ about)
+                let mut z4 = [[0.0f32; 16]; 4];
+                for g in 0..4 {
+                    S::store(z4[g].as_mut_ptr(), pre[g]);
+                }
+                for j in 0..lanes {
+                    let (c_new, h_new) = cell(
+                        [z4[0][j], z4[1][j], z4[2][j], z4[3][j]],
+                        *cp.add(j),
+                        call.act,
+                        call.ract,
+                    );
+                    *cp.add(j) = c_new;
+                    *hnp.add(j) = h_new;
+                    *holdp.add(j) = h_new;
+                    if write_out {
+                        *outp.add(j) = h_new;
+                    }
+                }
+            },
+        );
+    }
+}
+
+/// The exact LSTM cell of one unit (`cpu::lstm_cell`).
+#[inline(always)]
+fn cell(z4: [f32; 4], c: f32, act: Activation, ract: Activation) -> (f32, f32) {
+    let (i, f, g, o) = (
+        ract.apply(z4[0]),
+        ract.apply(z4[1]),
+        act.apply(z4[2]),
+        ract.apply(z4[3]),
+    );
+    let c_new = f * c + i * g;
+    (c_new, o * act.apply(c_new))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::activation::{sigmoid_finite, tanh_finite};
+
+    /// The vector sigmoid and tanh of every ISA this CPU has equal the scalar fast paths
+    /// bit for bit over [-90, 90] (and ±∞ for tanh).
+    #[test]
+    fn vector_activations_equal_the_scalar_fast_paths() {
+        fn sweep<S: Simd>() {
+            let w = S::LANES;
+            let mut xs: Vec<f32> = (-1_800_000..=1_800_000).map(|i| i as f32 * 5e-5).collect();
+            xs.extend([f32::INFINITY, f32::NEG_INFINITY, 0.0, -0.0, 1e-30, -1e-30]);
+            while !xs.len().is_multiple_of(w) {
+                xs.push(0.5);
+            }
+            let mut s = vec![0.0f32; w];
+            let mut th = vec![0.0f32; w];
+            for chunk in xs.chunks(w) {
+                unsafe {
+                    let v = S::load(chunk.as_ptr());
+                    S::store(s.as_mut_ptr(), S::sigmoid(v));
+                    S::store(th.as_mut_ptr(), S::tanh(v));
+                }
+                for (j, x) in chunk.iter().enumerate() {
+                    assert_eq!(th[j].to_bits(), tanh_finite(*x).to_bits(), "tanh({x})");
+                    if x.is_finite() {
+                        assert_eq!(s[j].to_bits(), sigmoid_finite(*x).to_bits(), "sigmoid({x})");
+                    }
+                }
+            }
+        }
+        sweep::<Portable>();
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx2,fma")]
+            fn avx2() {
+                sweep::<super::super::simd::Avx2>()
+            }
+            #[target_feature(enable = "avx512f")]
+            fn avx512() {
+                sweep::<super::super::simd::Avx512>()
+            }
+            if Isa::Avx2.supported() {
+                unsafe { avx2() }
+            }
+            if Isa::Avx512.supported() {
+                unsafe { avx512() }
+            }
+        }
+    }
+}
