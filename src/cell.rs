@@ -265,8 +265,49 @@ pub fn run_sequence(
     mask: Option<ArrayView2<'_, bool>>,
     state: &mut StepState,
 ) -> Result<Array3<f32>> {
+    run(config, weights, x, mask, state, true)
+}
+
+/// [`run_sequence`] on the plain per-step code of this file ([`cell_step`] with
+/// `matmul`), whatever the cell: the reference the packed kernels are tested against. An
+/// LSTM configuration runs [`crate::cpu::run_sequence_reference`].
+///
+/// ```
+/// use ndarray::Array3;
+/// use wgpu_lstm::{cell, cpu, LstmConfig, LstmWeights};
+/// let cfg = LstmConfig { return_sequences: true, ..LstmConfig::gru(3) };
+/// let w = LstmWeights::keras_default(2, &cfg, 7).unwrap();
+/// let x = Array3::<f32>::ones((4, 5, 2));
+/// let mut a = cpu::StepState::zeros(4, 3).unwrap();
+/// let mut b = cpu::StepState::zeros(4, 3).unwrap();
+/// let y = cell::run_sequence_reference(&cfg, &w, x.view(), None, &mut a).unwrap();
+/// let fast = cell::run_sequence(&cfg, &w, x.view(), None, &mut b).unwrap();
+/// assert!((&y - &fast).iter().all(|d| d.abs() < 1e-6));
+/// ```
+pub fn run_sequence_reference(
+    config: &LstmConfig,
+    weights: &LstmWeights,
+    x: ArrayView3<'_, f32>,
+    mask: Option<ArrayView2<'_, bool>>,
+    state: &mut StepState,
+) -> Result<Array3<f32>> {
+    run(config, weights, x, mask, state, false)
+}
+
+fn run(
+    config: &LstmConfig,
+    weights: &LstmWeights,
+    x: ArrayView3<'_, f32>,
+    mask: Option<ArrayView2<'_, bool>>,
+    state: &mut StepState,
+    packed: bool,
+) -> Result<Array3<f32>> {
     if config.cell == CellKind::Lstm {
-        return crate::cpu::run_sequence(config, weights, x, mask, state);
+        return if packed {
+            crate::cpu::run_sequence(config, weights, x, mask, state)
+        } else {
+            crate::cpu::run_sequence_reference(config, weights, x, mask, state)
+        };
     }
     let (batch, steps, d) = x.dim();
     let u = config.units;
@@ -297,6 +338,24 @@ pub fn run_sequence(
         ));
     }
     call_host_bytes(config, batch, steps, d)?.check()?;
+    // The packed kernels (`cpu_kernels::lstm`, weights packed once, the recurrent product and
+    // the cell fused per tile) run SimpleRNN and GRU with reset_after=True, every activation
+    // (the slow ones through this file's exact cells, lane by lane). A GRU with
+    // reset_after=False needs r before its candidate's recurrent product ((r ⊙ h)·R_h): it
+    // runs the per-step code below.
+    if packed && config.cell != (CellKind::Gru { reset_after: false }) {
+        return crate::cpu_kernels::lstm::run_sequence(
+            config,
+            weights,
+            x,
+            mask,
+            crate::cpu_kernels::lstm::StateViews {
+                h: state.h.view_mut(),
+                c: state.c.view_mut(),
+                hold: state.hold.view_mut(),
+            },
+        );
+    }
     let (input_bias, recurrent_bias) = biases(config, weights);
     let z = crate::cpu::input_projection(x, weights.kernel.view(), input_bias)?;
     state.hold.fill(0.0);

@@ -29,11 +29,14 @@
 //! `tanh_finite` while the tile's pre-activations and c are finite, else the exact scalar
 //! cell, as the reference does per row), `c' = f·c + i·g` without FMA contraction.
 //!
-//! **Another cell** (GRU) plugs in at [`step_block`]: its packed recurrent panel per tile holds
-//! its three gates (z, r, h̃ — for `reset_after` the recurrent product of h̃ stays separate
-//! exactly as Keras keeps it), the micro-kernel is the same with three accumulators per row
-//! instead of four, and the epilogue is its cell; the projection phase, the team and the
-//! work space are shared unchanged.
+//! **GRU and SimpleRNN** run on the same code with G gate blocks per panel instead of four
+//! (G = 3: z, r, h̃; G = 1): the micro-kernel keeps G accumulators per row, and the step's
+//! epilogue ([`other_cell`]) is their cell — for a GRU with `reset_after` the recurrent
+//! product of h̃ stays separate from r exactly as Keras keeps it (`r ⊙ (h·R_h + b_h)`), the
+//! recurrent bias b_h packed beside the input bias. A GRU with `reset_after=False` needs r
+//! before its candidate's recurrent product (`(r ⊙ h)·R_h`): it is not run here but by the
+//! per-step code of `cell.rs`. The projection phase, the team, row mode and the work space
+//! are shared unchanged (a GRU's or SimpleRNN's c buffer is unused).
 
 use std::sync::{Arc, Mutex};
 
@@ -44,7 +47,7 @@ use super::simd::{Portable, Simd};
 use super::team::Team;
 use super::{Isa, count_pack, team_size};
 use crate::activation::Activation;
-use crate::config::LstmConfig;
+use crate::config::{CellKind, LstmConfig};
 use crate::error::Result;
 use crate::weights::LstmWeights;
 
@@ -90,12 +93,16 @@ fn fingerprint(w: &LstmWeights) -> Fingerprint {
 #[derive(Debug)]
 pub(crate) struct PackedLstm {
     isa: Isa,
+    /// Gate blocks G: 4 (LSTM), 3 (GRU), 1 (SimpleRNN).
+    gates: usize,
     units: usize,
     input_dim: usize,
     tiles: usize,
     kernel: Packed,
     recurrent: Packed,
     bias: AlignedBuf,
+    /// A GRU with `reset_after`: its recurrent bias b_h, in the bias's layout (else zeros).
+    rbias: AlignedBuf,
     from: Fingerprint,
 }
 
@@ -104,21 +111,31 @@ impl PackedLstm {
     pub(crate) fn new(w: &LstmWeights, isa: Isa) -> Result<Self> {
         let lanes = isa.lanes();
         let units = w.units();
+        let gates = w.recurrent_kernel.ncols() / units.max(1);
         let tiles = units.div_ceil(lanes);
         // packed column c of tile p: gate c / W, unit p·W + c % W
         let col = |p: usize, c: usize| {
             let unit = p * lanes + c % lanes;
             (unit < units).then_some((c / lanes) * units + unit)
         };
-        let kernel = Packed::new(w.kernel.view(), tiles, lanes, col)?;
-        let recurrent = Packed::new(w.recurrent_kernel.view(), tiles, lanes, col)?;
-        let mut bias = AlignedBuf::zeros("packed bias", tiles * 4 * lanes)?;
+        let kernel = Packed::new_gates(w.kernel.view(), tiles, lanes, gates, col)?;
+        let recurrent = Packed::new_gates(w.recurrent_kernel.view(), tiles, lanes, gates, col)?;
+        let n = tiles * gates * lanes;
+        let mut bias = AlignedBuf::zeros("packed bias", n)?;
+        let mut rbias = AlignedBuf::zeros("packed recurrent bias", n)?;
         if let Some(b) = &w.bias {
-            let dst = bias.as_mut_slice();
-            for p in 0..tiles {
-                for c in 0..4 * lanes {
-                    if let Some(j) = col(p, c) {
-                        dst[p * 4 * lanes + c] = b[j];
+            // a GRU with reset_after holds (2, 3U): the input bias, then the recurrent one
+            let g = gates * units;
+            for (dst, off) in [(&mut bias, 0), (&mut rbias, g)] {
+                if off + g > b.len() {
+                    continue;
+                }
+                let dst = dst.as_mut_slice();
+                for p in 0..tiles {
+                    for c in 0..gates * lanes {
+                        if let Some(j) = col(p, c) {
+                            dst[p * gates * lanes + c] = b[off + j];
+                        }
                     }
                 }
             }
@@ -126,19 +143,21 @@ impl PackedLstm {
         count_pack();
         Ok(PackedLstm {
             isa,
+            gates,
             units,
             input_dim: w.input_dim(),
             tiles,
             kernel,
             recurrent,
             bias,
+            rbias,
             from: fingerprint(w),
         })
     }
 
     /// Bytes of packed weights.
     pub(crate) fn bytes(&self) -> usize {
-        self.kernel.bytes() + self.recurrent.bytes() + self.bias.len() * 4
+        self.kernel.bytes() + self.recurrent.bytes() + (self.bias.len() + self.rbias.len()) * 4
     }
 }
 
@@ -221,6 +240,12 @@ pub(crate) fn run_sequence(
     mask: Option<ArrayView2<'_, bool>>,
     st: StateViews<'_>,
 ) -> Result<Array3<f32>> {
+    if config.cell == (CellKind::Gru { reset_after: false }) {
+        // its candidate's recurrent product needs r first: `cell::run_sequence` runs it
+        return Err(crate::Error::Unsupported(
+            "the packed CPU kernels of a GRU with reset_after=False".into(),
+        ));
+    }
     let isa = super::current_isa();
     let pack = &weights.cpu_pack;
     let pk = pack.get(weights, isa)?;
@@ -235,7 +260,9 @@ pub(crate) fn run_sequence(
     let x = x.as_standard_layout();
     let w = isa.lanes();
     let tiles = pk.tiles;
-    let zs = tiles * 4 * w;
+    let gates = pk.gates;
+    let lstm = config.cell == CellKind::Lstm;
+    let zs = tiles * gates * w;
     let hs = tiles * w;
     let step_bytes = b.saturating_mul(zs).saturating_mul(4);
     let tc = super::forced_chunk_steps()
@@ -260,7 +287,7 @@ pub(crate) fn run_sequence(
         for row in 0..b {
             for j in 0..hs {
                 let (hv, cv) = if j < u {
-                    (st.h[[row, j]], st.c[[row, j]])
+                    (st.h[[row, j]], if lstm { st.c[[row, j]] } else { 0.0 })
                 } else {
                     (0.0, 0.0)
                 };
@@ -281,7 +308,7 @@ pub(crate) fn run_sequence(
         u,
         tiles,
         mr,
-        proj_rows: (super::gemm::ITEM_MACS / (d * 4 * w * mr).max(1)).max(1) * mr,
+        proj_rows: (super::gemm::ITEM_MACS / (d * gates * w * mr).max(1)).max(1) * mr,
         tc,
         x: x.as_ptr(),
         mask,
@@ -298,12 +325,13 @@ pub(crate) fn run_sequence(
         zero_output_for_mask: config.zero_output_for_mask,
         act,
         ract,
-        fast: act == Activation::Tanh && ract == Activation::Sigmoid,
+        fast: act == Activation::Tanh
+            && (ract == Activation::Sigmoid || config.cell == CellKind::SimpleRnn),
     };
     let step_items = b.div_ceil(mr) * tiles;
-    let step_macs = b.saturating_mul(u).saturating_mul(4 * u);
+    let step_macs = b.saturating_mul(u).saturating_mul(gates * u);
     let total =
-        t.saturating_mul(step_macs.saturating_add(b.saturating_mul(d).saturating_mul(4 * u)));
+        t.saturating_mul(step_macs.saturating_add(b.saturating_mul(d).saturating_mul(gates * u)));
     let members = team_size(step_macs, total, step_items);
     // Enough rows for every member to own half a row block or more: split the rows, not the
     // units. A member then runs its rows' whole sequence (projection and steps) with no
@@ -334,7 +362,9 @@ pub(crate) fn run_sequence(
     for row in 0..b {
         for j in 0..u {
             h[[row, j]] = hf[row * hs + j];
-            c[[row, j]] = cf[row * hs + j];
+            if lstm {
+                c[[row, j]] = cf[row * hs + j];
+            }
             hold_out[[row, j]] = holdf[row * hs + j];
         }
     }
@@ -361,7 +391,7 @@ struct Call<'a> {
     x: *const f32,
     mask: Option<ArrayView2<'a, bool>>,
     z: *mut f32,
-    /// Floats per row of Z (tiles·4W).
+    /// Floats per row of Z (tiles·GW).
     zs: usize,
     h: [*mut f32; 2],
     /// Floats per row of h, c, hold (tiles·W).
@@ -456,10 +486,25 @@ unsafe fn item_avx2(call: &Call<'_>, q: usize, i: usize) {
 #[inline(always)]
 unsafe fn item_generic<S: Simd, const MR: usize>(call: &Call<'_>, q: usize, i: usize) {
     unsafe {
+        match call.pk.gates {
+            1 => item_gates::<S, MR, 1>(call, q, i),
+            3 => item_gates::<S, MR, 3>(call, q, i),
+            _ => item_gates::<S, MR, 4>(call, q, i),
+        }
+    }
+}
+
+#[inline(always)]
+unsafe fn item_gates<S: Simd, const MR: usize, const G: usize>(
+    call: &Call<'_>,
+    q: usize,
+    i: usize,
+) {
+    unsafe {
         match call.phase(q) {
-            Phase::Project(c) => project::<S, MR>(call, c, i),
-            Phase::Step(k) => step_rows::<S, MR>(call, k, i),
-            Phase::Rows => rows_whole::<S, MR>(call, i),
+            Phase::Project(c) => project::<S, MR, G>(call, c, i),
+            Phase::Step(k) => step_rows::<S, MR, G>(call, k, i),
+            Phase::Rows => rows_whole::<S, MR, G>(call, i),
         }
     }
 }
@@ -469,7 +514,7 @@ unsafe fn item_generic<S: Simd, const MR: usize>(call: &Call<'_>, q: usize, i: u
 /// every tile, and per tile every block of MR rows of the group, so that a panel serves the
 /// group's rows in a row).
 #[inline(always)]
-unsafe fn rows_whole<S: Simd, const MR: usize>(call: &Call<'_>, g: usize) {
+unsafe fn rows_whole<S: Simd, const MR: usize, const G: usize>(call: &Call<'_>, g: usize) {
     let groups = call.row_groups;
     let (r0, r1) = (call.b * g / groups, call.b * (g + 1) / groups);
     let chunks = call.t.div_ceil(call.tc);
@@ -480,7 +525,7 @@ unsafe fn rows_whole<S: Simd, const MR: usize>(call: &Call<'_>, g: usize) {
                 let mut bi = r0;
                 while bi < r1 {
                     let n = MR.min(r1 - bi);
-                    unsafe { project_block::<S, MR>(call, c, tile, tl * call.b + bi, n) };
+                    unsafe { project_block::<S, MR, G>(call, c, tile, tl * call.b + bi, n) };
                     bi += n;
                 }
             }
@@ -491,7 +536,7 @@ unsafe fn rows_whole<S: Simd, const MR: usize>(call: &Call<'_>, g: usize) {
                 let mut bi = r0;
                 while bi < r1 {
                     let n = MR.min(r1 - bi);
-                    unsafe { step_block::<S, MR>(call, k, tile, bi, n) };
+                    unsafe { step_block::<S, MR, G>(call, k, tile, bi, n) };
                     bi += n;
                 }
             }
@@ -502,7 +547,7 @@ unsafe fn rows_whole<S: Simd, const MR: usize>(call: &Call<'_>, g: usize) {
 /// Projection item `i` of chunk `c`: a group of rows (step, batch row) of the chunk × one
 /// tile, in blocks of MR rows.
 #[inline(always)]
-unsafe fn project<S: Simd, const MR: usize>(call: &Call<'_>, c: usize, i: usize) {
+unsafe fn project<S: Simd, const MR: usize, const G: usize>(call: &Call<'_>, c: usize, i: usize) {
     let rows = call.chunk_len(c) * call.b;
     let groups = rows.div_ceil(call.proj_rows);
     let (tile, g) = (i / groups, i % groups);
@@ -510,14 +555,14 @@ unsafe fn project<S: Simd, const MR: usize>(call: &Call<'_>, c: usize, i: usize)
     let mut r0 = g * call.proj_rows;
     while r0 < end {
         let n = MR.min(end - r0);
-        unsafe { project_block::<S, MR>(call, c, tile, r0, n) };
+        unsafe { project_block::<S, MR, G>(call, c, tile, r0, n) };
         r0 += n;
     }
 }
 
 /// Rows `r0 .. r0 + n` (n ≤ MR) of chunk `c`'s projection, tile `tile`.
 #[inline(always)]
-unsafe fn project_block<S: Simd, const MR: usize>(
+unsafe fn project_block<S: Simd, const MR: usize, const G: usize>(
     call: &Call<'_>,
     c: usize,
     tile: usize,
@@ -534,16 +579,16 @@ unsafe fn project_block<S: Simd, const MR: usize>(
     }
     unsafe {
         let panel = call.pk.kernel.panel(tile);
-        let bias = call.pk.bias.as_ptr().add(tile * 4 * w);
-        tile_dyn::<S, MR>(
+        let bias = call.pk.bias.as_ptr().add(tile * G * w);
+        tile_dyn::<S, MR, G>(
             n,
             call.d,
             &a,
             panel,
-            4 * w,
+            G * w,
             #[inline(always)]
             |r, acc| {
-                let dst = call.z.add((r0 + r) * call.zs + tile * 4 * w);
+                let dst = call.z.add((r0 + r) * call.zs + tile * G * w);
                 for (g, v) in acc.iter().enumerate() {
                     S::store(dst.add(g * w), S::add(*v, S::load(bias.add(g * w))));
                 }
@@ -554,11 +599,11 @@ unsafe fn project_block<S: Simd, const MR: usize>(
 
 /// Step `k`, item `i`: row block `i % blocks` × unit tile `i / blocks`.
 #[inline(always)]
-unsafe fn step_rows<S: Simd, const MR: usize>(call: &Call<'_>, k: usize, i: usize) {
+unsafe fn step_rows<S: Simd, const MR: usize, const G: usize>(call: &Call<'_>, k: usize, i: usize) {
     let blocks = call.b.div_ceil(MR);
     let (tile, rb) = (i / blocks, i % blocks);
     let b0 = rb * MR;
-    unsafe { step_block::<S, MR>(call, k, tile, b0, MR.min(call.b - b0)) }
+    unsafe { step_block::<S, MR, G>(call, k, tile, b0, MR.min(call.b - b0)) }
 }
 
 /// Step `k` for rows `b0 .. b0 + n` (n ≤ MR) × one tile of W units — the recurrent product
@@ -566,7 +611,7 @@ unsafe fn step_rows<S: Simd, const MR: usize>(call: &Call<'_>, k: usize, i: usiz
 /// the module docs).
 #[inline(always)]
 #[allow(clippy::needless_range_loop)] // the lane index j runs over four gate arrays at once
-unsafe fn step_block<S: Simd, const MR: usize>(
+unsafe fn step_block<S: Simd, const MR: usize, const G: usize>(
     call: &Call<'_>,
     k: usize,
     tile: usize,
@@ -587,12 +632,13 @@ unsafe fn step_block<S: Simd, const MR: usize>(
     let out_col = if call.return_sequences { k * call.u } else { 0 } + tile * w;
     unsafe {
         let panel = call.pk.recurrent.panel(tile);
-        tile_dyn::<S, MR>(
+        let rbias = call.pk.rbias.as_ptr().add(tile * G * w);
+        tile_dyn::<S, MR, G>(
             n,
             call.u,
             &a,
             panel,
-            4 * w,
+            G * w,
             #[inline(always)]
             |r, acc| {
                 let bi = b0 + r;
@@ -616,7 +662,20 @@ unsafe fn step_block<S: Simd, const MR: usize>(
                     }
                     return;
                 }
-                let zp = call.z.add((tl * call.b + bi) * call.zs + tile * 4 * w);
+                let zp = call.z.add((tl * call.b + bi) * call.zs + tile * G * w);
+                if G != 4 {
+                    let h_new = other_cell::<S, G>(call, acc, zp, rbias, hpp, lanes);
+                    S::store(hnp, h_new);
+                    S::store(holdp, h_new);
+                    if write_out {
+                        if lanes == w {
+                            S::store(outp, h_new);
+                        } else {
+                            std::ptr::copy_nonoverlapping(hnp, outp, lanes);
+                        }
+                    }
+                    return;
+                }
                 // (no closures here: a closure would not inherit the caller's target features,
                 // and the intrinsics in it would become calls)
                 let pre: [S::V; 4] = [
@@ -672,6 +731,76 @@ unsafe fn step_block<S: Simd, const MR: usize>(
                 }
             },
         );
+    }
+}
+
+/// The GRU (`reset_after`, G = 3) or SimpleRNN (G = 1) update of one tile of one row from
+/// its recurrent products `acc` (h·R, tile columns), the projection at `zp` (x·K + b), the
+/// recurrent bias at `rbias` and h at `hp`: h'. Keras's order (`cell::gru_cell`): the
+/// recurrent product with its bias, then added to the projection. Vector sigmoid / tanh (bit
+/// for bit the scalar fast paths) while every activation's input is finite, else the exact
+/// scalar cell of `crate::cell` lane by lane (other activations, NaN / ±∞).
+#[inline(always)]
+unsafe fn other_cell<S: Simd, const G: usize>(
+    call: &Call<'_>,
+    acc: &[S::V; G],
+    zp: *const f32,
+    rbias: *const f32,
+    hp: *const f32,
+    lanes: usize,
+) -> S::V {
+    let w = S::LANES;
+    unsafe {
+        let mut x = [S::splat(0.0); G];
+        let mut rec = [S::splat(0.0); G];
+        for g in 0..G {
+            x[g] = S::load(zp.add(g * w));
+            rec[g] = S::add(acc[g], S::load(rbias.add(g * w)));
+        }
+        let h = S::load(hp);
+        if G == 1 {
+            let pre = S::add(x[0], rec[0]);
+            if call.fast && S::all_finite(pre) {
+                return S::tanh(pre);
+            }
+        } else if call.fast {
+            let pz = S::add(x[0], rec[0]);
+            let pr = S::add(x[1], rec[1]);
+            if S::all_finite(pz) && S::all_finite(pr) {
+                let z = S::sigmoid(pz);
+                let rg = S::sigmoid(pr);
+                let ph = S::add(x[2], S::mul(rg, rec[2]));
+                if S::all_finite(ph) {
+                    let hh = S::tanh(ph);
+                    return S::add(S::mul(z, h), S::mul(S::sub(S::splat(1.0), z), hh));
+                }
+            }
+        }
+        // the exact cell, unit by unit
+        let mut xs = [[0.0f32; 16]; G];
+        let mut rs = [[0.0f32; 16]; G];
+        let mut hs = [0.0f32; 16];
+        for g in 0..G {
+            S::store(xs[g].as_mut_ptr(), x[g]);
+            S::store(rs[g].as_mut_ptr(), rec[g]);
+        }
+        S::store(hs.as_mut_ptr(), h);
+        let mut out = [0.0f32; 16];
+        for j in 0..lanes {
+            out[j] = if G == 1 {
+                crate::cell::simple_rnn_cell(xs[0][j], rs[0][j], call.act)
+            } else {
+                crate::cell::gru_cell(
+                    [xs[0][j], xs[1 % G][j], xs[2 % G][j]],
+                    [rs[0][j], rs[1 % G][j], rs[2 % G][j]],
+                    hs[j],
+                    call.act,
+                    call.ract,
+                    true,
+                )
+            };
+        }
+        S::load(out.as_ptr())
     }
 }
 
