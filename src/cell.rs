@@ -241,9 +241,13 @@ fn biases<'a>(
     }
 }
 
-/// A whole call of a GRU or SimpleRNN layer on the CPU: the input projection, then
-/// [`cell_step`] for k = 0 … T-1. `state.h` holds h0 on entry and h_T on return (`state.c`
-/// is unused, (B, 0)); its hold is reset to zeros first. Returns (B, T, U) with
+/// A whole call of a GRU or SimpleRNN layer on the CPU. A SimpleRNN and a GRU with
+/// `reset_after=True` run on the packed kernels of [`crate::cpu_kernels`] (weights packed at
+/// the first call and kept with them, the recurrent product and the cell fused per tile;
+/// once warm a call packs nothing and grows no work space); a GRU with `reset_after=False`
+/// runs the input projection, then [`cell_step`] for k = 0 … T-1
+/// ([`run_sequence_reference`] runs that code for every cell). `state.h` holds h0 on entry
+/// and h_T on return (`state.c` is unused, (B, 0)); its hold is reset to zeros first. Returns (B, T, U) with
 /// `return_sequences`, else (B, 1, U). The call's memory ([`call_host_bytes`]) is checked
 /// before any work.
 ///
