@@ -739,7 +739,8 @@ unsafe fn step_block<S: Simd, const MR: usize, const G: usize>(
 /// recurrent bias at `rbias` and h at `hp`: h'. Keras's order (`cell::gru_cell`): the
 /// recurrent product with its bias, then added to the projection. Vector sigmoid / tanh (bit
 /// for bit the scalar fast paths) while every activation's input is finite, else the exact
-/// scalar cell of `crate::cell` lane by lane (other activations, NaN / ±∞).
+/// scalar cell lane by lane (`cell::gru_cell` / `simple_rnn_cell`'s arithmetic; other
+/// activations, NaN / ±∞).
 #[inline(always)]
 unsafe fn other_cell<S: Simd, const G: usize>(
     call: &Call<'_>,
@@ -788,20 +789,29 @@ unsafe fn other_cell<S: Simd, const G: usize>(
         let mut out = [0.0f32; 16];
         for j in 0..lanes {
             out[j] = if G == 1 {
-                crate::cell::simple_rnn_cell(xs[0][j], rs[0][j], call.act)
+                call.act.apply(xs[0][j] + rs[0][j])
             } else {
-                crate::cell::gru_cell(
+                gru_unit(
                     [xs[0][j], xs[1 % G][j], xs[2 % G][j]],
                     [rs[0][j], rs[1 % G][j], rs[2 % G][j]],
                     hs[j],
                     call.act,
                     call.ract,
-                    true,
                 )
             };
         }
         S::load(out.as_ptr())
     }
+}
+
+/// The exact GRU cell of one unit with `reset_after` (`cell::gru_cell`, the same arithmetic;
+/// not imported from there, which imports this module).
+#[inline(always)]
+fn gru_unit(x: [f32; 3], rec: [f32; 3], h: f32, act: Activation, ract: Activation) -> f32 {
+    let z = ract.apply(x[0] + rec[0]);
+    let r = ract.apply(x[1] + rec[1]);
+    let hh = act.apply(x[2] + r * rec[2]);
+    z * h + (1.0 - z) * hh
 }
 
 /// The exact LSTM cell of one unit (`cpu::lstm_cell`).
