@@ -241,12 +241,11 @@ fn biases<'a>(
     }
 }
 
-/// A whole call of a GRU or SimpleRNN layer on the CPU. A SimpleRNN and a GRU with
-/// `reset_after=True` run on the packed kernels of [`crate::cpu_kernels`] (weights packed at
-/// the first call and kept with them, the recurrent product and the cell fused per tile;
-/// once warm a call packs nothing and grows no work space); a GRU with `reset_after=False`
-/// runs the input projection, then [`cell_step`] for k = 0 … T-1
-/// ([`run_sequence_reference`] runs that code for every cell). `state.h` holds h0 on entry
+/// A whole call of a GRU or SimpleRNN layer on the CPU, on the packed kernels of
+/// [`crate::cpu_kernels`] (weights packed at the first call and kept with them, the
+/// recurrent product and the cell fused per tile — a GRU with `reset_after=False` in two
+/// phases per step; once warm a call packs nothing and grows no work space).
+/// [`run_sequence_reference`] runs the plain per-step code ([`cell_step`]) instead. `state.h` holds h0 on entry
 /// and h_T on return (`state.c` is unused, (B, 0)); its hold is reset to zeros first. Returns (B, T, U) with
 /// `return_sequences`, else (B, 1, U). The call's memory ([`call_host_bytes`]) is checked
 /// before any work.
@@ -343,11 +342,10 @@ fn run(
     }
     call_host_bytes(config, batch, steps, d)?.check()?;
     // The packed kernels (`cpu_kernels::lstm`, weights packed once, the recurrent product and
-    // the cell fused per tile) run SimpleRNN and GRU with reset_after=True, every activation
-    // (the slow ones through this file's exact cells, lane by lane). A GRU with
-    // reset_after=False needs r before its candidate's recurrent product ((r ⊙ h)·R_h): it
-    // runs the per-step code below.
-    if packed && config.cell != (CellKind::Gru { reset_after: false }) {
+    // the cell fused per tile) run SimpleRNN and GRU, every activation (the slow ones through
+    // exact scalar cells, lane by lane; a GRU with reset_after=False in two phases per step,
+    // r before its candidate's product (r ⊙ h)·R_h).
+    if packed {
         return crate::cpu_kernels::lstm::run_sequence(
             config,
             weights,

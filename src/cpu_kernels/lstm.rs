@@ -34,8 +34,9 @@
 //! epilogue ([`other_cell`]) is their cell — for a GRU with `reset_after` the recurrent
 //! product of h̃ stays separate from r exactly as Keras keeps it (`r ⊙ (h·R_h + b_h)`), the
 //! recurrent bias b_h packed beside the input bias. A GRU with `reset_after=False` needs r
-//! before its candidate's recurrent product (`(r ⊙ h)·R_h`): it is not run here but by the
-//! per-step code of `cell.rs`. The projection phase, the team, row mode and the work space
+//! before its candidate's recurrent product (`(r ⊙ h)·R_h`): its steps take two phases
+//! (two barriers) each, [`gru_zr_block`] (h·[R_z R_r] → z, r ⊙ h) then [`gru_h_block`]
+//! ((r ⊙ h)·R_h → h~, h'), its recurrent kernel packed as those two parts. The projection phase, the team, row mode and the work space
 //! are shared unchanged (a GRU's or SimpleRNN's c buffer is unused).
 
 use std::sync::{Arc, Mutex};
@@ -99,7 +100,10 @@ pub(crate) struct PackedLstm {
     input_dim: usize,
     tiles: usize,
     kernel: Packed,
+    /// The recurrent kernel; a GRU with `reset_after=False`: its z and r blocks only (G = 2).
     recurrent: Packed,
+    /// A GRU with `reset_after=False`: R_h (G = 1), multiplied by r ⊙ h in a second phase.
+    recurrent_h: Option<Packed>,
     bias: AlignedBuf,
     /// A GRU with `reset_after`: its recurrent bias b_h, in the bias's layout (else zeros).
     rbias: AlignedBuf,
@@ -108,7 +112,7 @@ pub(crate) struct PackedLstm {
 
 impl PackedLstm {
     /// Packs `w` for `isa` (counted in [`super::KernelStats::packs`]).
-    pub(crate) fn new(w: &LstmWeights, isa: Isa) -> Result<Self> {
+    pub(crate) fn new(w: &LstmWeights, isa: Isa, reset_before: bool) -> Result<Self> {
         let lanes = isa.lanes();
         let units = w.units();
         let gates = w.recurrent_kernel.ncols() / units.max(1);
@@ -119,7 +123,16 @@ impl PackedLstm {
             (unit < units).then_some((c / lanes) * units + unit)
         };
         let kernel = Packed::new_gates(w.kernel.view(), tiles, lanes, gates, col)?;
-        let recurrent = Packed::new_gates(w.recurrent_kernel.view(), tiles, lanes, gates, col)?;
+        let rk = w.recurrent_kernel.view();
+        let (recurrent, recurrent_h) = if reset_before {
+            let h_col = |p: usize, c: usize| col(p, c).map(|j| j + 2 * units);
+            (
+                Packed::new_gates(rk, tiles, lanes, 2, col)?,
+                Some(Packed::new_gates(rk, tiles, lanes, 1, h_col)?),
+            )
+        } else {
+            (Packed::new_gates(rk, tiles, lanes, gates, col)?, None)
+        };
         let n = tiles * gates * lanes;
         let mut bias = AlignedBuf::zeros("packed bias", n)?;
         let mut rbias = AlignedBuf::zeros("packed recurrent bias", n)?;
@@ -149,6 +162,7 @@ impl PackedLstm {
             tiles,
             kernel,
             recurrent,
+            recurrent_h,
             bias,
             rbias,
             from: fingerprint(w),
@@ -157,7 +171,10 @@ impl PackedLstm {
 
     /// Bytes of packed weights.
     pub(crate) fn bytes(&self) -> usize {
-        self.kernel.bytes() + self.recurrent.bytes() + (self.bias.len() + self.rbias.len()) * 4
+        self.kernel.bytes()
+            + self.recurrent.bytes()
+            + self.recurrent_h.as_ref().map_or(0, Packed::bytes)
+            + (self.bias.len() + self.rbias.len()) * 4
     }
 }
 
@@ -168,6 +185,8 @@ struct Workspace {
     h: [AlignedBuf; 2],
     c: AlignedBuf,
     hold: AlignedBuf,
+    /// A GRU with `reset_after=False`: r ⊙ h of the step.
+    rh: AlignedBuf,
 }
 
 /// What an LSTM's weights keep for the CPU: their packed form (made at the first CPU call,
@@ -191,15 +210,16 @@ impl LstmPack {
 
     /// The packed form of `weights` for `isa`, made now if the held one is for other arrays
     /// or another ISA.
-    fn get(&self, weights: &LstmWeights, isa: Isa) -> Result<Arc<PackedLstm>> {
+    fn get(&self, weights: &LstmWeights, isa: Isa, reset_before: bool) -> Result<Arc<PackedLstm>> {
         let mut held = self.packed.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(p) = held.as_ref()
             && p.isa == isa
+            && p.recurrent_h.is_some() == reset_before
             && p.from == fingerprint(weights)
         {
             return Ok(p.clone());
         }
-        let p = Arc::new(PackedLstm::new(weights, isa)?);
+        let p = Arc::new(PackedLstm::new(weights, isa, reset_before)?);
         *held = Some(p.clone());
         Ok(p)
     }
@@ -240,15 +260,10 @@ pub(crate) fn run_sequence(
     mask: Option<ArrayView2<'_, bool>>,
     st: StateViews<'_>,
 ) -> Result<Array3<f32>> {
-    if config.cell == (CellKind::Gru { reset_after: false }) {
-        // its candidate's recurrent product needs r first: `cell::run_sequence` runs it
-        return Err(crate::Error::Unsupported(
-            "the packed CPU kernels of a GRU with reset_after=False".into(),
-        ));
-    }
+    let reset_before = config.cell == (CellKind::Gru { reset_after: false });
     let isa = super::current_isa();
     let pack = &weights.cpu_pack;
-    let pk = pack.get(weights, isa)?;
+    let pk = pack.get(weights, isa, reset_before)?;
     let (b, t, d) = x.dim();
     let u = config.units;
     debug_assert_eq!((pk.units, pk.input_dim), (u, d));
@@ -277,6 +292,9 @@ pub(crate) fn run_sequence(
     }
     ws.c.ensure("LSTM c", b * hs)?;
     ws.hold.ensure("LSTM hold", b * hs)?;
+    if reset_before {
+        ws.rh.ensure("GRU r ⊙ h", b * hs)?;
+    }
     {
         let (h0, c0, hold) = (
             ws.h[0].as_mut_slice(),
@@ -318,6 +336,8 @@ pub(crate) fn run_sequence(
         hs,
         c: ws.c.as_mut_ptr(),
         hold: ws.hold.as_mut_ptr(),
+        rh: ws.rh.as_mut_ptr(),
+        two_phase: reset_before,
         out: out.as_mut_ptr(),
         out_rs: out_steps * u,
         return_sequences: config.return_sequences,
@@ -342,7 +362,12 @@ pub(crate) fn run_sequence(
         call.row_groups = members;
     }
     let team = Team::new(members);
-    let phases = if call.row_groups > 0 { 1 } else { chunks + t };
+    let step_phases = if reset_before { 2 } else { 1 };
+    let phases = if call.row_groups > 0 {
+        1
+    } else {
+        chunks + t * step_phases
+    };
     let call = call;
     let items = |q: usize| call.items(q);
     let work = |q: usize, i: usize| {
@@ -396,8 +421,14 @@ struct Call<'a> {
     h: [*mut f32; 2],
     /// Floats per row of h, c, hold (tiles·W).
     hs: usize,
+    /// c; a GRU with `reset_after=False`: z of the step (from its first phase).
     c: *mut f32,
     hold: *mut f32,
+    /// A GRU with `reset_after=False`: r ⊙ h of the step (from its first phase).
+    rh: *mut f32,
+    /// A GRU with `reset_after=False`: two phases per step, z and r (and r ⊙ h), then the
+    /// candidate's product (r ⊙ h)·R_h and the cell.
+    two_phase: bool,
     out: *mut f32,
     out_rs: usize,
     return_sequences: bool,
@@ -417,8 +448,8 @@ enum Phase {
     Rows,
     /// The projection of chunk `c`.
     Project(usize),
-    /// Step `k` in processing order.
-    Step(usize),
+    /// Step `k` in processing order, its phase (0; 0 or 1 with `two_phase`).
+    Step(usize, usize),
 }
 
 impl Call<'_> {
@@ -426,12 +457,13 @@ impl Call<'_> {
         if self.row_groups > 0 {
             return Phase::Rows;
         }
-        let per = self.tc + 1;
+        let sp = if self.two_phase { 2 } else { 1 };
+        let per = self.tc * sp + 1;
         let (c, r) = (q / per, q % per);
         if r == 0 {
             Phase::Project(c)
         } else {
-            Phase::Step(c * self.tc + r - 1)
+            Phase::Step(c * self.tc + (r - 1) / sp, (r - 1) % sp)
         }
     }
 
@@ -444,7 +476,7 @@ impl Call<'_> {
         match self.phase(q) {
             Phase::Rows => self.row_groups,
             Phase::Project(c) => (self.chunk_len(c) * self.b).div_ceil(self.proj_rows) * self.tiles,
-            Phase::Step(_) => self.b.div_ceil(self.mr) * self.tiles,
+            Phase::Step(..) => self.b.div_ceil(self.mr) * self.tiles,
         }
     }
 
@@ -503,7 +535,18 @@ unsafe fn item_gates<S: Simd, const MR: usize, const G: usize>(
     unsafe {
         match call.phase(q) {
             Phase::Project(c) => project::<S, MR, G>(call, c, i),
-            Phase::Step(k) => step_rows::<S, MR, G>(call, k, i),
+            Phase::Step(k, part) if call.two_phase => {
+                let blocks = call.b.div_ceil(MR);
+                let (tile, rb) = (i / blocks, i % blocks);
+                let b0 = rb * MR;
+                let n = MR.min(call.b - b0);
+                if part == 0 {
+                    gru_zr_block::<S, MR>(call, k, tile, b0, n)
+                } else {
+                    gru_h_block::<S, MR>(call, k, tile, b0, n)
+                }
+            }
+            Phase::Step(k, _) => step_rows::<S, MR, G>(call, k, i),
             Phase::Rows => rows_whole::<S, MR, G>(call, i),
         }
     }
@@ -532,12 +575,20 @@ unsafe fn rows_whole<S: Simd, const MR: usize, const G: usize>(call: &Call<'_>, 
         }
         for tl in 0..len {
             let k = c * call.tc + tl;
-            for tile in 0..call.tiles {
-                let mut bi = r0;
-                while bi < r1 {
-                    let n = MR.min(r1 - bi);
-                    unsafe { step_block::<S, MR, G>(call, k, tile, bi, n) };
-                    bi += n;
+            for part in 0..if call.two_phase { 2 } else { 1 } {
+                for tile in 0..call.tiles {
+                    let mut bi = r0;
+                    while bi < r1 {
+                        let n = MR.min(r1 - bi);
+                        unsafe {
+                            match (call.two_phase, part) {
+                                (false, _) => step_block::<S, MR, G>(call, k, tile, bi, n),
+                                (true, 0) => gru_zr_block::<S, MR>(call, k, tile, bi, n),
+                                _ => gru_h_block::<S, MR>(call, k, tile, bi, n),
+                            }
+                        };
+                        bi += n;
+                    }
                 }
             }
         }
@@ -801,6 +852,147 @@ unsafe fn other_cell<S: Simd, const G: usize>(
             };
         }
         S::load(out.as_ptr())
+    }
+}
+
+/// A GRU with `reset_after=False`, step `k`'s first phase for rows `b0 .. b0 + n` × one
+/// tile: h·[R_z R_r] in registers, z = ract(x_z + ·) and r = ract(x_r + ·) (Keras's
+/// `cell::gru_cell` order), z kept in the c buffer and r ⊙ h in `rh` for the second phase.
+/// Masked rows are left to the second phase.
+#[inline(always)]
+unsafe fn gru_zr_block<S: Simd, const MR: usize>(
+    call: &Call<'_>,
+    k: usize,
+    tile: usize,
+    b0: usize,
+    n: usize,
+) {
+    let w = S::LANES;
+    let hp = call.h[k % 2];
+    let mut a = [std::ptr::null::<f32>(); MR];
+    for (r, slot) in a.iter_mut().enumerate().take(n) {
+        // SAFETY: row b0 + r < B of h
+        *slot = unsafe { hp.add((b0 + r) * call.hs) };
+    }
+    let t_in = call.t_in(k);
+    let tl = k % call.tc;
+    unsafe {
+        let panel = call.pk.recurrent.panel(tile);
+        tile_dyn::<S, MR, 2>(
+            n,
+            call.u,
+            &a,
+            panel,
+            2 * w,
+            #[inline(always)]
+            |r, acc| {
+                let bi = b0 + r;
+                if !call.mask.is_none_or(|m| m[[bi, t_in]]) {
+                    return;
+                }
+                let off = bi * call.hs + tile * w;
+                let zp = call.z.add((tl * call.b + bi) * call.zs + tile * 3 * w);
+                let pz = S::add(S::load(zp), acc[0]);
+                let pr = S::add(S::load(zp.add(w)), acc[1]);
+                let h = S::load(hp.add(off));
+                let (zg, rg) = if call.fast && S::all_finite(pz) && S::all_finite(pr) {
+                    (S::sigmoid(pz), S::sigmoid(pr))
+                } else {
+                    let (mut a0, mut a1) = ([0.0f32; 16], [0.0f32; 16]);
+                    S::store(a0.as_mut_ptr(), pz);
+                    S::store(a1.as_mut_ptr(), pr);
+                    for j in 0..w {
+                        a0[j] = call.ract.apply(a0[j]);
+                        a1[j] = call.ract.apply(a1[j]);
+                    }
+                    (S::load(a0.as_ptr()), S::load(a1.as_ptr()))
+                };
+                S::store(call.c.add(off), zg);
+                S::store(call.rh.add(off), S::mul(rg, h));
+            },
+        );
+    }
+}
+
+/// A GRU with `reset_after=False`, step `k`'s second phase for rows `b0 .. b0 + n` × one
+/// tile: (r ⊙ h)·R_h in registers, h~ = act(x_h + ·), h' = z·h + (1 − z)·h~; masked rows
+/// as [`step_block`].
+#[inline(always)]
+unsafe fn gru_h_block<S: Simd, const MR: usize>(
+    call: &Call<'_>,
+    k: usize,
+    tile: usize,
+    b0: usize,
+    n: usize,
+) {
+    let w = S::LANES;
+    let (hp, hn) = (call.h[k % 2], call.h[(k + 1) % 2]);
+    let mut a = [std::ptr::null::<f32>(); MR];
+    for (r, slot) in a.iter_mut().enumerate().take(n) {
+        // SAFETY: row b0 + r < B of rh
+        *slot = unsafe { call.rh.add((b0 + r) * call.hs) };
+    }
+    let t_in = call.t_in(k);
+    let tl = k % call.tc;
+    let lanes = w.min(call.u - tile * w);
+    let write_out = call.return_sequences || k + 1 == call.t;
+    let out_col = if call.return_sequences { k * call.u } else { 0 } + tile * w;
+    let Some(rh_panel) = call.pk.recurrent_h.as_ref() else {
+        return;
+    };
+    unsafe {
+        let panel = rh_panel.panel(tile);
+        tile_dyn::<S, MR, 1>(
+            n,
+            call.u,
+            &a,
+            panel,
+            w,
+            #[inline(always)]
+            |r, acc| {
+                let bi = b0 + r;
+                let off = bi * call.hs + tile * w;
+                let (hpp, hnp, holdp) = (hp.add(off), hn.add(off), call.hold.add(off));
+                let outp = call.out.add(bi * call.out_rs + out_col);
+                if !call.mask.is_none_or(|m| m[[bi, t_in]]) {
+                    S::store(hnp, S::load(hpp));
+                    if write_out {
+                        if call.zero_output_for_mask {
+                            std::ptr::write_bytes(outp, 0, lanes);
+                        } else {
+                            std::ptr::copy_nonoverlapping(holdp, outp, lanes);
+                        }
+                    }
+                    return;
+                }
+                let zp = call.z.add((tl * call.b + bi) * call.zs + tile * 3 * w);
+                let ph = S::add(S::load(zp.add(2 * w)), acc[0]);
+                let hh = if call.fast && S::all_finite(ph) {
+                    S::tanh(ph)
+                } else {
+                    let mut a0 = [0.0f32; 16];
+                    S::store(a0.as_mut_ptr(), ph);
+                    for v in a0.iter_mut().take(w) {
+                        *v = call.act.apply(*v);
+                    }
+                    S::load(a0.as_ptr())
+                };
+                let zg = S::load(call.c.add(off));
+                let h_new = S::add(
+                    S::mul(zg, S::load(hpp)),
+                    S::mul(S::sub(S::splat(1.0), zg), hh),
+                );
+                S::store(hnp, h_new);
+                S::store(holdp, h_new);
+                if write_out {
+                    if lanes == w {
+                        S::store(outp, h_new);
+                    } else {
+                        std::ptr::copy_nonoverlapping(hnp, outp, lanes);
+                    }
+                }
+            },
+        );
     }
 }
 

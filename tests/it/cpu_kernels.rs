@@ -351,8 +351,8 @@ fn results_do_not_depend_on_the_team_or_the_split() {
     }
 }
 
-/// The cells of the GRU / SimpleRNN tests: GRU both ways (reset_after=False runs the per-step
-/// code, the packed kernels refuse it) and SimpleRNN.
+/// The cells of the GRU / SimpleRNN tests: GRU both ways (reset_after=False in two phases
+/// per step) and SimpleRNN.
 const CELLS: [CellKind; 3] = [
     CellKind::Gru { reset_after: true },
     CellKind::Gru { reset_after: false },
@@ -526,11 +526,11 @@ fn gru_and_simple_rnn_do_not_depend_on_the_team_or_the_split() {
     }
 }
 
-/// A warm GRU (reset_after=True) or SimpleRNN packs once, then neither single steps nor
+/// A warm GRU (either form) or SimpleRNN packs once, then neither single steps nor
 /// repeated sequence calls pack or grow a buffer, on any path.
 fn a_warm_gru_or_simple_rnn_packs_and_allocates_nothing() {
     for path in cpu_paths() {
-        for cell in [CellKind::Gru { reset_after: true }, CellKind::SimpleRnn] {
+        for cell in CELLS {
             cpu_kernels::with_options(path, || {
                 let mut r = rng(3);
                 let c = cell_case(&mut r, LstmConfig::new(40), cell, 7, 9, 6);
