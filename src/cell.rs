@@ -241,9 +241,12 @@ fn biases<'a>(
     }
 }
 
-/// A whole call of a GRU or SimpleRNN layer on the CPU: the input projection, then
-/// [`cell_step`] for k = 0 … T-1. `state.h` holds h0 on entry and h_T on return (`state.c`
-/// is unused, (B, 0)); its hold is reset to zeros first. Returns (B, T, U) with
+/// A whole call of a GRU or SimpleRNN layer on the CPU, on the packed kernels of
+/// [`crate::cpu_kernels`] (weights packed at the first call and kept with them, the
+/// recurrent product and the cell fused per tile — a GRU with `reset_after=False` in two
+/// phases per step; once warm a call packs nothing and grows no work space).
+/// [`run_sequence_reference`] runs the plain per-step code ([`cell_step`]) instead. `state.h` holds h0 on entry
+/// and h_T on return (`state.c` is unused, (B, 0)); its hold is reset to zeros first. Returns (B, T, U) with
 /// `return_sequences`, else (B, 1, U). The call's memory ([`call_host_bytes`]) is checked
 /// before any work.
 ///
@@ -265,8 +268,49 @@ pub fn run_sequence(
     mask: Option<ArrayView2<'_, bool>>,
     state: &mut StepState,
 ) -> Result<Array3<f32>> {
+    run(config, weights, x, mask, state, true)
+}
+
+/// [`run_sequence`] on the plain per-step code of this file ([`cell_step`] with
+/// `matmul`), whatever the cell: the reference the packed kernels are tested against. An
+/// LSTM configuration runs [`crate::cpu::run_sequence_reference`].
+///
+/// ```
+/// use ndarray::Array3;
+/// use wgpu_lstm::{cell, cpu, LstmConfig, LstmWeights};
+/// let cfg = LstmConfig { return_sequences: true, ..LstmConfig::gru(3) };
+/// let w = LstmWeights::keras_default(2, &cfg, 7).unwrap();
+/// let x = Array3::<f32>::ones((4, 5, 2));
+/// let mut a = cpu::StepState::zeros(4, 3).unwrap();
+/// let mut b = cpu::StepState::zeros(4, 3).unwrap();
+/// let y = cell::run_sequence_reference(&cfg, &w, x.view(), None, &mut a).unwrap();
+/// let fast = cell::run_sequence(&cfg, &w, x.view(), None, &mut b).unwrap();
+/// assert!((&y - &fast).iter().all(|d| d.abs() < 1e-6));
+/// ```
+pub fn run_sequence_reference(
+    config: &LstmConfig,
+    weights: &LstmWeights,
+    x: ArrayView3<'_, f32>,
+    mask: Option<ArrayView2<'_, bool>>,
+    state: &mut StepState,
+) -> Result<Array3<f32>> {
+    run(config, weights, x, mask, state, false)
+}
+
+fn run(
+    config: &LstmConfig,
+    weights: &LstmWeights,
+    x: ArrayView3<'_, f32>,
+    mask: Option<ArrayView2<'_, bool>>,
+    state: &mut StepState,
+    packed: bool,
+) -> Result<Array3<f32>> {
     if config.cell == CellKind::Lstm {
-        return crate::cpu::run_sequence(config, weights, x, mask, state);
+        return if packed {
+            crate::cpu::run_sequence(config, weights, x, mask, state)
+        } else {
+            crate::cpu::run_sequence_reference(config, weights, x, mask, state)
+        };
     }
     let (batch, steps, d) = x.dim();
     let u = config.units;
@@ -297,6 +341,23 @@ pub fn run_sequence(
         ));
     }
     call_host_bytes(config, batch, steps, d)?.check()?;
+    // The packed kernels (`cpu_kernels::lstm`, weights packed once, the recurrent product and
+    // the cell fused per tile) run SimpleRNN and GRU, every activation (the slow ones through
+    // exact scalar cells, lane by lane; a GRU with reset_after=False in two phases per step,
+    // r before its candidate's product (r ⊙ h)·R_h).
+    if packed {
+        return crate::cpu_kernels::lstm::run_sequence(
+            config,
+            weights,
+            x,
+            mask,
+            crate::cpu_kernels::lstm::StateViews {
+                h: state.h.view_mut(),
+                c: state.c.view_mut(),
+                hold: state.hold.view_mut(),
+            },
+        );
+    }
     let (input_bias, recurrent_bias) = biases(config, weights);
     let z = crate::cpu::input_projection(x, weights.kernel.view(), input_bias)?;
     state.hold.fill(0.0);

@@ -62,7 +62,8 @@ impl AlignedBuf {
     }
 }
 
-/// A (K, N) matrix packed once into contiguous panels of `4·lanes` columns each.
+/// A (K, N) matrix packed once into contiguous panels of `G·lanes` columns each (G gate
+/// blocks: 4, the GRU's 3, the SimpleRNN's 1).
 #[derive(Debug)]
 pub(crate) struct Packed {
     buf: AlignedBuf,
@@ -70,21 +71,22 @@ pub(crate) struct Packed {
     pub(crate) k: usize,
     /// Panels.
     pub(crate) panels: usize,
-    /// Lanes W of the ISA it was packed for.
-    pub(crate) lanes: usize,
+    /// Floats per panel row: G·W (G = 4 but for the GRU's 3 and the SimpleRNN's 1 gates).
+    nr: usize,
 }
 
 impl Packed {
-    /// Packs `src` (K, N): packed column `c` (0 ≤ c < 4W) of panel `p` is `src[:, col(p, c)]`,
+    /// Packs `src` (K, N): packed column `c` (0 ≤ c < GW) of panel `p` is `src[:, col(p, c)]`,
     /// or zeros where `col` says `None`.
-    pub(crate) fn new(
+    pub(crate) fn new_gates(
         src: ndarray::ArrayView2<'_, f32>,
         panels: usize,
         lanes: usize,
+        gates: usize,
         col: impl Fn(usize, usize) -> Option<usize>,
     ) -> crate::Result<Self> {
         let k = src.nrows();
-        let nr = 4 * lanes;
+        let nr = gates * lanes;
         let len = crate::host_memory::checked_elems("packed weights", &[panels, k, nr])?;
         let mut buf = AlignedBuf::zeros("packed weights", len)?;
         let dst = buf.as_mut_slice();
@@ -99,19 +101,14 @@ impl Packed {
                 }
             }
         }
-        Ok(Packed {
-            buf,
-            k,
-            panels,
-            lanes,
-        })
+        Ok(Packed { buf, k, panels, nr })
     }
 
-    /// Panel `p`: K rows of 4W floats.
+    /// Panel `p`: K rows of GW floats.
     pub(crate) fn panel(&self, p: usize) -> *const f32 {
         debug_assert!(p < self.panels);
-        // in bounds: p < panels, the buffer holds panels·K·4W floats
-        self.buf.as_slice()[p * self.k * 4 * self.lanes..].as_ptr()
+        // in bounds: p < panels, the buffer holds panels·K·GW floats
+        self.buf.as_slice()[p * self.k * self.nr..].as_ptr()
     }
 
     /// Bytes held.
@@ -120,7 +117,7 @@ impl Packed {
     }
 }
 
-/// `MR × 4` accumulators: `acc[r][g] = Σ_k a[r][k] · b[k·stride + g·W ..][..W]`, for
+/// `MR × G` accumulators (G = 4 gates but for the GRU's 3 and the SimpleRNN's 1): `acc[r][g] = Σ_k a[r][k] · b[k·stride + g·W ..][..W]`, for
 /// `k < kdim`. `a[r]` points at K contiguous floats; `b` at a panel whose rows are `stride`
 /// floats apart (4W for a [`Packed`] panel, N for a row-major matrix read in place).
 ///
@@ -132,28 +129,27 @@ impl Packed {
 /// The ISA's features are present; every pointer covers what is read.
 #[inline(always)]
 #[allow(clippy::needless_range_loop)] // the gate index g runs over several arrays at once
-pub(crate) unsafe fn tile<S: Simd, const MR: usize>(
+pub(crate) unsafe fn tile<S: Simd, const MR: usize, const G: usize>(
     kdim: usize,
     a: &[*const f32; MR],
     b: *const f32,
     stride: usize,
-) -> [[S::V; 4]; MR] {
+) -> [[S::V; G]; MR] {
     let w = S::LANES;
     unsafe {
         let z = S::splat(0.0);
-        let mut acc = [[z; 4]; MR];
+        let mut acc = [[z; G]; MR];
         for kk in 0..kdim {
             let p = b.add(kk * stride);
-            let b0 = S::load(p);
-            let b1 = S::load(p.add(w));
-            let b2 = S::load(p.add(2 * w));
-            let b3 = S::load(p.add(3 * w));
+            let mut bv = [z; G];
+            for g in 0..G {
+                bv[g] = S::load(p.add(g * w));
+            }
             for r in 0..MR {
                 let x = S::splat(*a[r].add(kk));
-                acc[r][0] = S::fma(x, b0, acc[r][0]);
-                acc[r][1] = S::fma(x, b1, acc[r][1]);
-                acc[r][2] = S::fma(x, b2, acc[r][2]);
-                acc[r][3] = S::fma(x, b3, acc[r][3]);
+                for g in 0..G {
+                    acc[r][g] = S::fma(x, bv[g], acc[r][g]);
+                }
             }
         }
         acc
@@ -166,19 +162,19 @@ pub(crate) unsafe fn tile<S: Simd, const MR: usize>(
 /// # Safety
 /// As [`tile`].
 #[inline(always)]
-pub(crate) unsafe fn tile_dyn<S: Simd, const MR_MAX: usize>(
+pub(crate) unsafe fn tile_dyn<S: Simd, const MR_MAX: usize, const G: usize>(
     rows: usize,
     kdim: usize,
     a: &[*const f32; MR_MAX],
     b: *const f32,
     stride: usize,
-    mut f: impl FnMut(usize, &[S::V; 4]),
+    mut f: impl FnMut(usize, &[S::V; G]),
 ) {
     macro_rules! go {
         ($n:literal) => {{
             let mut p = [std::ptr::null::<f32>(); $n];
             p.copy_from_slice(&a[..$n]);
-            let acc = unsafe { tile::<S, $n>(kdim, &p, b, stride) };
+            let acc = unsafe { tile::<S, $n, G>(kdim, &p, b, stride) };
             for (r, v) in acc.iter().enumerate() {
                 f(r, v);
             }
@@ -254,7 +250,7 @@ pub(crate) unsafe fn product_item<S: Simd, const MR: usize>(
         *slot = unsafe { a.add((m0 + r) * lda) };
     }
     unsafe {
-        tile_dyn::<S, MR>(
+        tile_dyn::<S, MR, 4>(
             rows,
             b.k,
             &ap,

@@ -29,11 +29,15 @@
 //! `tanh_finite` while the tile's pre-activations and c are finite, else the exact scalar
 //! cell, as the reference does per row), `c' = f·c + i·g` without FMA contraction.
 //!
-//! **Another cell** (GRU) plugs in at [`step_block`]: its packed recurrent panel per tile holds
-//! its three gates (z, r, h̃ — for `reset_after` the recurrent product of h̃ stays separate
-//! exactly as Keras keeps it), the micro-kernel is the same with three accumulators per row
-//! instead of four, and the epilogue is its cell; the projection phase, the team and the
-//! work space are shared unchanged.
+//! **GRU and SimpleRNN** run on the same code with G gate blocks per panel instead of four
+//! (G = 3: z, r, h̃; G = 1): the micro-kernel keeps G accumulators per row, and the step's
+//! epilogue ([`other_cell`]) is their cell — for a GRU with `reset_after` the recurrent
+//! product of h̃ stays separate from r exactly as Keras keeps it (`r ⊙ (h·R_h + b_h)`), the
+//! recurrent bias b_h packed beside the input bias. A GRU with `reset_after=False` needs r
+//! before its candidate's recurrent product (`(r ⊙ h)·R_h`): its steps take two phases
+//! (two barriers) each, [`gru_zr_block`] (h·[R_z R_r] → z, r ⊙ h) then [`gru_h_block`]
+//! ((r ⊙ h)·R_h → h~, h'), its recurrent kernel packed as those two parts. The projection phase, the team, row mode and the work space
+//! are shared unchanged (a GRU's or SimpleRNN's c buffer is unused).
 
 use std::sync::{Arc, Mutex};
 
@@ -44,7 +48,7 @@ use super::simd::{Portable, Simd};
 use super::team::Team;
 use super::{Isa, count_pack, team_size};
 use crate::activation::Activation;
-use crate::config::LstmConfig;
+use crate::config::{CellKind, LstmConfig};
 use crate::error::Result;
 use crate::weights::LstmWeights;
 
@@ -90,35 +94,61 @@ fn fingerprint(w: &LstmWeights) -> Fingerprint {
 #[derive(Debug)]
 pub(crate) struct PackedLstm {
     isa: Isa,
+    /// Gate blocks G: 4 (LSTM), 3 (GRU), 1 (SimpleRNN).
+    gates: usize,
     units: usize,
     input_dim: usize,
     tiles: usize,
     kernel: Packed,
+    /// The recurrent kernel; a GRU with `reset_after=False`: its z and r blocks only (G = 2).
     recurrent: Packed,
+    /// A GRU with `reset_after=False`: R_h (G = 1), multiplied by r ⊙ h in a second phase.
+    recurrent_h: Option<Packed>,
     bias: AlignedBuf,
+    /// A GRU with `reset_after`: its recurrent bias b_h, in the bias's layout (else zeros).
+    rbias: AlignedBuf,
     from: Fingerprint,
 }
 
 impl PackedLstm {
     /// Packs `w` for `isa` (counted in [`super::KernelStats::packs`]).
-    pub(crate) fn new(w: &LstmWeights, isa: Isa) -> Result<Self> {
+    pub(crate) fn new(w: &LstmWeights, isa: Isa, reset_before: bool) -> Result<Self> {
         let lanes = isa.lanes();
         let units = w.units();
+        let gates = w.recurrent_kernel.ncols() / units.max(1);
         let tiles = units.div_ceil(lanes);
         // packed column c of tile p: gate c / W, unit p·W + c % W
         let col = |p: usize, c: usize| {
             let unit = p * lanes + c % lanes;
             (unit < units).then_some((c / lanes) * units + unit)
         };
-        let kernel = Packed::new(w.kernel.view(), tiles, lanes, col)?;
-        let recurrent = Packed::new(w.recurrent_kernel.view(), tiles, lanes, col)?;
-        let mut bias = AlignedBuf::zeros("packed bias", tiles * 4 * lanes)?;
+        let kernel = Packed::new_gates(w.kernel.view(), tiles, lanes, gates, col)?;
+        let rk = w.recurrent_kernel.view();
+        let (recurrent, recurrent_h) = if reset_before {
+            let h_col = |p: usize, c: usize| col(p, c).map(|j| j + 2 * units);
+            (
+                Packed::new_gates(rk, tiles, lanes, 2, col)?,
+                Some(Packed::new_gates(rk, tiles, lanes, 1, h_col)?),
+            )
+        } else {
+            (Packed::new_gates(rk, tiles, lanes, gates, col)?, None)
+        };
+        let n = tiles * gates * lanes;
+        let mut bias = AlignedBuf::zeros("packed bias", n)?;
+        let mut rbias = AlignedBuf::zeros("packed recurrent bias", n)?;
         if let Some(b) = &w.bias {
-            let dst = bias.as_mut_slice();
-            for p in 0..tiles {
-                for c in 0..4 * lanes {
-                    if let Some(j) = col(p, c) {
-                        dst[p * 4 * lanes + c] = b[j];
+            // a GRU with reset_after holds (2, 3U): the input bias, then the recurrent one
+            let g = gates * units;
+            for (dst, off) in [(&mut bias, 0), (&mut rbias, g)] {
+                if off + g > b.len() {
+                    continue;
+                }
+                let dst = dst.as_mut_slice();
+                for p in 0..tiles {
+                    for c in 0..gates * lanes {
+                        if let Some(j) = col(p, c) {
+                            dst[p * gates * lanes + c] = b[off + j];
+                        }
                     }
                 }
             }
@@ -126,19 +156,25 @@ impl PackedLstm {
         count_pack();
         Ok(PackedLstm {
             isa,
+            gates,
             units,
             input_dim: w.input_dim(),
             tiles,
             kernel,
             recurrent,
+            recurrent_h,
             bias,
+            rbias,
             from: fingerprint(w),
         })
     }
 
     /// Bytes of packed weights.
     pub(crate) fn bytes(&self) -> usize {
-        self.kernel.bytes() + self.recurrent.bytes() + self.bias.len() * 4
+        self.kernel.bytes()
+            + self.recurrent.bytes()
+            + self.recurrent_h.as_ref().map_or(0, Packed::bytes)
+            + (self.bias.len() + self.rbias.len()) * 4
     }
 }
 
@@ -149,6 +185,8 @@ struct Workspace {
     h: [AlignedBuf; 2],
     c: AlignedBuf,
     hold: AlignedBuf,
+    /// A GRU with `reset_after=False`: r ⊙ h of the step.
+    rh: AlignedBuf,
 }
 
 /// What an LSTM's weights keep for the CPU: their packed form (made at the first CPU call,
@@ -172,15 +210,16 @@ impl LstmPack {
 
     /// The packed form of `weights` for `isa`, made now if the held one is for other arrays
     /// or another ISA.
-    fn get(&self, weights: &LstmWeights, isa: Isa) -> Result<Arc<PackedLstm>> {
+    fn get(&self, weights: &LstmWeights, isa: Isa, reset_before: bool) -> Result<Arc<PackedLstm>> {
         let mut held = self.packed.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(p) = held.as_ref()
             && p.isa == isa
+            && p.recurrent_h.is_some() == reset_before
             && p.from == fingerprint(weights)
         {
             return Ok(p.clone());
         }
-        let p = Arc::new(PackedLstm::new(weights, isa)?);
+        let p = Arc::new(PackedLstm::new(weights, isa, reset_before)?);
         *held = Some(p.clone());
         Ok(p)
     }
@@ -221,9 +260,10 @@ pub(crate) fn run_sequence(
     mask: Option<ArrayView2<'_, bool>>,
     st: StateViews<'_>,
 ) -> Result<Array3<f32>> {
+    let reset_before = config.cell == (CellKind::Gru { reset_after: false });
     let isa = super::current_isa();
     let pack = &weights.cpu_pack;
-    let pk = pack.get(weights, isa)?;
+    let pk = pack.get(weights, isa, reset_before)?;
     let (b, t, d) = x.dim();
     let u = config.units;
     debug_assert_eq!((pk.units, pk.input_dim), (u, d));
@@ -235,7 +275,9 @@ pub(crate) fn run_sequence(
     let x = x.as_standard_layout();
     let w = isa.lanes();
     let tiles = pk.tiles;
-    let zs = tiles * 4 * w;
+    let gates = pk.gates;
+    let lstm = config.cell == CellKind::Lstm;
+    let zs = tiles * gates * w;
     let hs = tiles * w;
     let step_bytes = b.saturating_mul(zs).saturating_mul(4);
     let tc = super::forced_chunk_steps()
@@ -250,6 +292,9 @@ pub(crate) fn run_sequence(
     }
     ws.c.ensure("LSTM c", b * hs)?;
     ws.hold.ensure("LSTM hold", b * hs)?;
+    if reset_before {
+        ws.rh.ensure("GRU r ⊙ h", b * hs)?;
+    }
     {
         let (h0, c0, hold) = (
             ws.h[0].as_mut_slice(),
@@ -260,7 +305,7 @@ pub(crate) fn run_sequence(
         for row in 0..b {
             for j in 0..hs {
                 let (hv, cv) = if j < u {
-                    (st.h[[row, j]], st.c[[row, j]])
+                    (st.h[[row, j]], if lstm { st.c[[row, j]] } else { 0.0 })
                 } else {
                     (0.0, 0.0)
                 };
@@ -281,7 +326,7 @@ pub(crate) fn run_sequence(
         u,
         tiles,
         mr,
-        proj_rows: (super::gemm::ITEM_MACS / (d * 4 * w * mr).max(1)).max(1) * mr,
+        proj_rows: (super::gemm::ITEM_MACS / (d * gates * w * mr).max(1)).max(1) * mr,
         tc,
         x: x.as_ptr(),
         mask,
@@ -291,6 +336,8 @@ pub(crate) fn run_sequence(
         hs,
         c: ws.c.as_mut_ptr(),
         hold: ws.hold.as_mut_ptr(),
+        rh: ws.rh.as_mut_ptr(),
+        two_phase: reset_before,
         out: out.as_mut_ptr(),
         out_rs: out_steps * u,
         return_sequences: config.return_sequences,
@@ -298,12 +345,13 @@ pub(crate) fn run_sequence(
         zero_output_for_mask: config.zero_output_for_mask,
         act,
         ract,
-        fast: act == Activation::Tanh && ract == Activation::Sigmoid,
+        fast: act == Activation::Tanh
+            && (ract == Activation::Sigmoid || config.cell == CellKind::SimpleRnn),
     };
     let step_items = b.div_ceil(mr) * tiles;
-    let step_macs = b.saturating_mul(u).saturating_mul(4 * u);
+    let step_macs = b.saturating_mul(u).saturating_mul(gates * u);
     let total =
-        t.saturating_mul(step_macs.saturating_add(b.saturating_mul(d).saturating_mul(4 * u)));
+        t.saturating_mul(step_macs.saturating_add(b.saturating_mul(d).saturating_mul(gates * u)));
     let members = team_size(step_macs, total, step_items);
     // Enough rows for every member to own half a row block or more: split the rows, not the
     // units. A member then runs its rows' whole sequence (projection and steps) with no
@@ -314,7 +362,12 @@ pub(crate) fn run_sequence(
         call.row_groups = members;
     }
     let team = Team::new(members);
-    let phases = if call.row_groups > 0 { 1 } else { chunks + t };
+    let step_phases = if reset_before { 2 } else { 1 };
+    let phases = if call.row_groups > 0 {
+        1
+    } else {
+        chunks + t * step_phases
+    };
     let call = call;
     let items = |q: usize| call.items(q);
     let work = |q: usize, i: usize| {
@@ -334,7 +387,9 @@ pub(crate) fn run_sequence(
     for row in 0..b {
         for j in 0..u {
             h[[row, j]] = hf[row * hs + j];
-            c[[row, j]] = cf[row * hs + j];
+            if lstm {
+                c[[row, j]] = cf[row * hs + j];
+            }
             hold_out[[row, j]] = holdf[row * hs + j];
         }
     }
@@ -361,13 +416,19 @@ struct Call<'a> {
     x: *const f32,
     mask: Option<ArrayView2<'a, bool>>,
     z: *mut f32,
-    /// Floats per row of Z (tiles·4W).
+    /// Floats per row of Z (tiles·GW).
     zs: usize,
     h: [*mut f32; 2],
     /// Floats per row of h, c, hold (tiles·W).
     hs: usize,
+    /// c; a GRU with `reset_after=False`: z of the step (from its first phase).
     c: *mut f32,
     hold: *mut f32,
+    /// A GRU with `reset_after=False`: r ⊙ h of the step (from its first phase).
+    rh: *mut f32,
+    /// A GRU with `reset_after=False`: two phases per step, z and r (and r ⊙ h), then the
+    /// candidate's product (r ⊙ h)·R_h and the cell.
+    two_phase: bool,
     out: *mut f32,
     out_rs: usize,
     return_sequences: bool,
@@ -387,8 +448,8 @@ enum Phase {
     Rows,
     /// The projection of chunk `c`.
     Project(usize),
-    /// Step `k` in processing order.
-    Step(usize),
+    /// Step `k` in processing order, its phase (0; 0 or 1 with `two_phase`).
+    Step(usize, usize),
 }
 
 impl Call<'_> {
@@ -396,12 +457,13 @@ impl Call<'_> {
         if self.row_groups > 0 {
             return Phase::Rows;
         }
-        let per = self.tc + 1;
+        let sp = if self.two_phase { 2 } else { 1 };
+        let per = self.tc * sp + 1;
         let (c, r) = (q / per, q % per);
         if r == 0 {
             Phase::Project(c)
         } else {
-            Phase::Step(c * self.tc + r - 1)
+            Phase::Step(c * self.tc + (r - 1) / sp, (r - 1) % sp)
         }
     }
 
@@ -414,7 +476,7 @@ impl Call<'_> {
         match self.phase(q) {
             Phase::Rows => self.row_groups,
             Phase::Project(c) => (self.chunk_len(c) * self.b).div_ceil(self.proj_rows) * self.tiles,
-            Phase::Step(_) => self.b.div_ceil(self.mr) * self.tiles,
+            Phase::Step(..) => self.b.div_ceil(self.mr) * self.tiles,
         }
     }
 
@@ -456,10 +518,36 @@ unsafe fn item_avx2(call: &Call<'_>, q: usize, i: usize) {
 #[inline(always)]
 unsafe fn item_generic<S: Simd, const MR: usize>(call: &Call<'_>, q: usize, i: usize) {
     unsafe {
+        match call.pk.gates {
+            1 => item_gates::<S, MR, 1>(call, q, i),
+            3 => item_gates::<S, MR, 3>(call, q, i),
+            _ => item_gates::<S, MR, 4>(call, q, i),
+        }
+    }
+}
+
+#[inline(always)]
+unsafe fn item_gates<S: Simd, const MR: usize, const G: usize>(
+    call: &Call<'_>,
+    q: usize,
+    i: usize,
+) {
+    unsafe {
         match call.phase(q) {
-            Phase::Project(c) => project::<S, MR>(call, c, i),
-            Phase::Step(k) => step_rows::<S, MR>(call, k, i),
-            Phase::Rows => rows_whole::<S, MR>(call, i),
+            Phase::Project(c) => project::<S, MR, G>(call, c, i),
+            Phase::Step(k, part) if call.two_phase => {
+                let blocks = call.b.div_ceil(MR);
+                let (tile, rb) = (i / blocks, i % blocks);
+                let b0 = rb * MR;
+                let n = MR.min(call.b - b0);
+                if part == 0 {
+                    gru_zr_block::<S, MR>(call, k, tile, b0, n)
+                } else {
+                    gru_h_block::<S, MR>(call, k, tile, b0, n)
+                }
+            }
+            Phase::Step(k, _) => step_rows::<S, MR, G>(call, k, i),
+            Phase::Rows => rows_whole::<S, MR, G>(call, i),
         }
     }
 }
@@ -469,7 +557,7 @@ unsafe fn item_generic<S: Simd, const MR: usize>(call: &Call<'_>, q: usize, i: u
 /// every tile, and per tile every block of MR rows of the group, so that a panel serves the
 /// group's rows in a row).
 #[inline(always)]
-unsafe fn rows_whole<S: Simd, const MR: usize>(call: &Call<'_>, g: usize) {
+unsafe fn rows_whole<S: Simd, const MR: usize, const G: usize>(call: &Call<'_>, g: usize) {
     let groups = call.row_groups;
     let (r0, r1) = (call.b * g / groups, call.b * (g + 1) / groups);
     let chunks = call.t.div_ceil(call.tc);
@@ -480,19 +568,27 @@ unsafe fn rows_whole<S: Simd, const MR: usize>(call: &Call<'_>, g: usize) {
                 let mut bi = r0;
                 while bi < r1 {
                     let n = MR.min(r1 - bi);
-                    unsafe { project_block::<S, MR>(call, c, tile, tl * call.b + bi, n) };
+                    unsafe { project_block::<S, MR, G>(call, c, tile, tl * call.b + bi, n) };
                     bi += n;
                 }
             }
         }
         for tl in 0..len {
             let k = c * call.tc + tl;
-            for tile in 0..call.tiles {
-                let mut bi = r0;
-                while bi < r1 {
-                    let n = MR.min(r1 - bi);
-                    unsafe { step_block::<S, MR>(call, k, tile, bi, n) };
-                    bi += n;
+            for part in 0..if call.two_phase { 2 } else { 1 } {
+                for tile in 0..call.tiles {
+                    let mut bi = r0;
+                    while bi < r1 {
+                        let n = MR.min(r1 - bi);
+                        unsafe {
+                            match (call.two_phase, part) {
+                                (false, _) => step_block::<S, MR, G>(call, k, tile, bi, n),
+                                (true, 0) => gru_zr_block::<S, MR>(call, k, tile, bi, n),
+                                _ => gru_h_block::<S, MR>(call, k, tile, bi, n),
+                            }
+                        };
+                        bi += n;
+                    }
                 }
             }
         }
@@ -502,7 +598,7 @@ unsafe fn rows_whole<S: Simd, const MR: usize>(call: &Call<'_>, g: usize) {
 /// Projection item `i` of chunk `c`: a group of rows (step, batch row) of the chunk × one
 /// tile, in blocks of MR rows.
 #[inline(always)]
-unsafe fn project<S: Simd, const MR: usize>(call: &Call<'_>, c: usize, i: usize) {
+unsafe fn project<S: Simd, const MR: usize, const G: usize>(call: &Call<'_>, c: usize, i: usize) {
     let rows = call.chunk_len(c) * call.b;
     let groups = rows.div_ceil(call.proj_rows);
     let (tile, g) = (i / groups, i % groups);
@@ -510,14 +606,14 @@ unsafe fn project<S: Simd, const MR: usize>(call: &Call<'_>, c: usize, i: usize)
     let mut r0 = g * call.proj_rows;
     while r0 < end {
         let n = MR.min(end - r0);
-        unsafe { project_block::<S, MR>(call, c, tile, r0, n) };
+        unsafe { project_block::<S, MR, G>(call, c, tile, r0, n) };
         r0 += n;
     }
 }
 
 /// Rows `r0 .. r0 + n` (n ≤ MR) of chunk `c`'s projection, tile `tile`.
 #[inline(always)]
-unsafe fn project_block<S: Simd, const MR: usize>(
+unsafe fn project_block<S: Simd, const MR: usize, const G: usize>(
     call: &Call<'_>,
     c: usize,
     tile: usize,
@@ -534,16 +630,16 @@ unsafe fn project_block<S: Simd, const MR: usize>(
     }
     unsafe {
         let panel = call.pk.kernel.panel(tile);
-        let bias = call.pk.bias.as_ptr().add(tile * 4 * w);
-        tile_dyn::<S, MR>(
+        let bias = call.pk.bias.as_ptr().add(tile * G * w);
+        tile_dyn::<S, MR, G>(
             n,
             call.d,
             &a,
             panel,
-            4 * w,
+            G * w,
             #[inline(always)]
             |r, acc| {
-                let dst = call.z.add((r0 + r) * call.zs + tile * 4 * w);
+                let dst = call.z.add((r0 + r) * call.zs + tile * G * w);
                 for (g, v) in acc.iter().enumerate() {
                     S::store(dst.add(g * w), S::add(*v, S::load(bias.add(g * w))));
                 }
@@ -554,11 +650,11 @@ unsafe fn project_block<S: Simd, const MR: usize>(
 
 /// Step `k`, item `i`: row block `i % blocks` × unit tile `i / blocks`.
 #[inline(always)]
-unsafe fn step_rows<S: Simd, const MR: usize>(call: &Call<'_>, k: usize, i: usize) {
+unsafe fn step_rows<S: Simd, const MR: usize, const G: usize>(call: &Call<'_>, k: usize, i: usize) {
     let blocks = call.b.div_ceil(MR);
     let (tile, rb) = (i / blocks, i % blocks);
     let b0 = rb * MR;
-    unsafe { step_block::<S, MR>(call, k, tile, b0, MR.min(call.b - b0)) }
+    unsafe { step_block::<S, MR, G>(call, k, tile, b0, MR.min(call.b - b0)) }
 }
 
 /// Step `k` for rows `b0 .. b0 + n` (n ≤ MR) × one tile of W units — the recurrent product
@@ -566,7 +662,7 @@ unsafe fn step_rows<S: Simd, const MR: usize>(call: &Call<'_>, k: usize, i: usiz
 /// the module docs).
 #[inline(always)]
 #[allow(clippy::needless_range_loop)] // the lane index j runs over four gate arrays at once
-unsafe fn step_block<S: Simd, const MR: usize>(
+unsafe fn step_block<S: Simd, const MR: usize, const G: usize>(
     call: &Call<'_>,
     k: usize,
     tile: usize,
@@ -587,12 +683,13 @@ unsafe fn step_block<S: Simd, const MR: usize>(
     let out_col = if call.return_sequences { k * call.u } else { 0 } + tile * w;
     unsafe {
         let panel = call.pk.recurrent.panel(tile);
-        tile_dyn::<S, MR>(
+        let rbias = call.pk.rbias.as_ptr().add(tile * G * w);
+        tile_dyn::<S, MR, G>(
             n,
             call.u,
             &a,
             panel,
-            4 * w,
+            G * w,
             #[inline(always)]
             |r, acc| {
                 let bi = b0 + r;
@@ -616,7 +713,20 @@ unsafe fn step_block<S: Simd, const MR: usize>(
                     }
                     return;
                 }
-                let zp = call.z.add((tl * call.b + bi) * call.zs + tile * 4 * w);
+                let zp = call.z.add((tl * call.b + bi) * call.zs + tile * G * w);
+                if G != 4 {
+                    let h_new = other_cell::<S, G>(call, acc, zp, rbias, hpp, lanes);
+                    S::store(hnp, h_new);
+                    S::store(holdp, h_new);
+                    if write_out {
+                        if lanes == w {
+                            S::store(outp, h_new);
+                        } else {
+                            std::ptr::copy_nonoverlapping(hnp, outp, lanes);
+                        }
+                    }
+                    return;
+                }
                 // (no closures here: a closure would not inherit the caller's target features,
                 // and the intrinsics in it would become calls)
                 let pre: [S::V; 4] = [
@@ -673,6 +783,227 @@ unsafe fn step_block<S: Simd, const MR: usize>(
             },
         );
     }
+}
+
+/// The GRU (`reset_after`, G = 3) or SimpleRNN (G = 1) update of one tile of one row from
+/// its recurrent products `acc` (h·R, tile columns), the projection at `zp` (x·K + b), the
+/// recurrent bias at `rbias` and h at `hp`: h'. Keras's order (`cell::gru_cell`): the
+/// recurrent product with its bias, then added to the projection. Vector sigmoid / tanh (bit
+/// for bit the scalar fast paths) while every activation's input is finite, else the exact
+/// scalar cell lane by lane (`cell::gru_cell` / `simple_rnn_cell`'s arithmetic; other
+/// activations, NaN / ±∞).
+#[inline(always)]
+unsafe fn other_cell<S: Simd, const G: usize>(
+    call: &Call<'_>,
+    acc: &[S::V; G],
+    zp: *const f32,
+    rbias: *const f32,
+    hp: *const f32,
+    lanes: usize,
+) -> S::V {
+    let w = S::LANES;
+    unsafe {
+        let mut x = [S::splat(0.0); G];
+        let mut rec = [S::splat(0.0); G];
+        for g in 0..G {
+            x[g] = S::load(zp.add(g * w));
+            rec[g] = S::add(acc[g], S::load(rbias.add(g * w)));
+        }
+        let h = S::load(hp);
+        if G == 1 {
+            let pre = S::add(x[0], rec[0]);
+            if call.fast && S::all_finite(pre) {
+                return S::tanh(pre);
+            }
+        } else if call.fast {
+            let pz = S::add(x[0], rec[0]);
+            let pr = S::add(x[1], rec[1]);
+            if S::all_finite(pz) && S::all_finite(pr) {
+                let z = S::sigmoid(pz);
+                let rg = S::sigmoid(pr);
+                let ph = S::add(x[2], S::mul(rg, rec[2]));
+                if S::all_finite(ph) {
+                    let hh = S::tanh(ph);
+                    return S::add(S::mul(z, h), S::mul(S::sub(S::splat(1.0), z), hh));
+                }
+            }
+        }
+        // the exact cell, unit by unit
+        let mut xs = [[0.0f32; 16]; G];
+        let mut rs = [[0.0f32; 16]; G];
+        let mut hs = [0.0f32; 16];
+        for g in 0..G {
+            S::store(xs[g].as_mut_ptr(), x[g]);
+            S::store(rs[g].as_mut_ptr(), rec[g]);
+        }
+        S::store(hs.as_mut_ptr(), h);
+        let mut out = [0.0f32; 16];
+        for j in 0..lanes {
+            out[j] = if G == 1 {
+                call.act.apply(xs[0][j] + rs[0][j])
+            } else {
+                gru_unit(
+                    [xs[0][j], xs[1 % G][j], xs[2 % G][j]],
+                    [rs[0][j], rs[1 % G][j], rs[2 % G][j]],
+                    hs[j],
+                    call.act,
+                    call.ract,
+                )
+            };
+        }
+        S::load(out.as_ptr())
+    }
+}
+
+/// A GRU with `reset_after=False`, step `k`'s first phase for rows `b0 .. b0 + n` × one
+/// tile: h·[R_z R_r] in registers, z = ract(x_z + ·) and r = ract(x_r + ·) (Keras's
+/// `cell::gru_cell` order), z kept in the c buffer and r ⊙ h in `rh` for the second phase.
+/// Masked rows are left to the second phase.
+#[inline(always)]
+unsafe fn gru_zr_block<S: Simd, const MR: usize>(
+    call: &Call<'_>,
+    k: usize,
+    tile: usize,
+    b0: usize,
+    n: usize,
+) {
+    let w = S::LANES;
+    let hp = call.h[k % 2];
+    let mut a = [std::ptr::null::<f32>(); MR];
+    for (r, slot) in a.iter_mut().enumerate().take(n) {
+        // SAFETY: row b0 + r < B of h
+        *slot = unsafe { hp.add((b0 + r) * call.hs) };
+    }
+    let t_in = call.t_in(k);
+    let tl = k % call.tc;
+    unsafe {
+        let panel = call.pk.recurrent.panel(tile);
+        tile_dyn::<S, MR, 2>(
+            n,
+            call.u,
+            &a,
+            panel,
+            2 * w,
+            #[inline(always)]
+            |r, acc| {
+                let bi = b0 + r;
+                if !call.mask.is_none_or(|m| m[[bi, t_in]]) {
+                    return;
+                }
+                let off = bi * call.hs + tile * w;
+                let zp = call.z.add((tl * call.b + bi) * call.zs + tile * 3 * w);
+                let pz = S::add(S::load(zp), acc[0]);
+                let pr = S::add(S::load(zp.add(w)), acc[1]);
+                let h = S::load(hp.add(off));
+                let (zg, rg) = if call.fast && S::all_finite(pz) && S::all_finite(pr) {
+                    (S::sigmoid(pz), S::sigmoid(pr))
+                } else {
+                    let (mut a0, mut a1) = ([0.0f32; 16], [0.0f32; 16]);
+                    S::store(a0.as_mut_ptr(), pz);
+                    S::store(a1.as_mut_ptr(), pr);
+                    for j in 0..w {
+                        a0[j] = call.ract.apply(a0[j]);
+                        a1[j] = call.ract.apply(a1[j]);
+                    }
+                    (S::load(a0.as_ptr()), S::load(a1.as_ptr()))
+                };
+                S::store(call.c.add(off), zg);
+                S::store(call.rh.add(off), S::mul(rg, h));
+            },
+        );
+    }
+}
+
+/// A GRU with `reset_after=False`, step `k`'s second phase for rows `b0 .. b0 + n` × one
+/// tile: (r ⊙ h)·R_h in registers, h~ = act(x_h + ·), h' = z·h + (1 − z)·h~; masked rows
+/// as [`step_block`].
+#[inline(always)]
+unsafe fn gru_h_block<S: Simd, const MR: usize>(
+    call: &Call<'_>,
+    k: usize,
+    tile: usize,
+    b0: usize,
+    n: usize,
+) {
+    let w = S::LANES;
+    let (hp, hn) = (call.h[k % 2], call.h[(k + 1) % 2]);
+    let mut a = [std::ptr::null::<f32>(); MR];
+    for (r, slot) in a.iter_mut().enumerate().take(n) {
+        // SAFETY: row b0 + r < B of rh
+        *slot = unsafe { call.rh.add((b0 + r) * call.hs) };
+    }
+    let t_in = call.t_in(k);
+    let tl = k % call.tc;
+    let lanes = w.min(call.u - tile * w);
+    let write_out = call.return_sequences || k + 1 == call.t;
+    let out_col = if call.return_sequences { k * call.u } else { 0 } + tile * w;
+    let Some(rh_panel) = call.pk.recurrent_h.as_ref() else {
+        return;
+    };
+    unsafe {
+        let panel = rh_panel.panel(tile);
+        tile_dyn::<S, MR, 1>(
+            n,
+            call.u,
+            &a,
+            panel,
+            w,
+            #[inline(always)]
+            |r, acc| {
+                let bi = b0 + r;
+                let off = bi * call.hs + tile * w;
+                let (hpp, hnp, holdp) = (hp.add(off), hn.add(off), call.hold.add(off));
+                let outp = call.out.add(bi * call.out_rs + out_col);
+                if !call.mask.is_none_or(|m| m[[bi, t_in]]) {
+                    S::store(hnp, S::load(hpp));
+                    if write_out {
+                        if call.zero_output_for_mask {
+                            std::ptr::write_bytes(outp, 0, lanes);
+                        } else {
+                            std::ptr::copy_nonoverlapping(holdp, outp, lanes);
+                        }
+                    }
+                    return;
+                }
+                let zp = call.z.add((tl * call.b + bi) * call.zs + tile * 3 * w);
+                let ph = S::add(S::load(zp.add(2 * w)), acc[0]);
+                let hh = if call.fast && S::all_finite(ph) {
+                    S::tanh(ph)
+                } else {
+                    let mut a0 = [0.0f32; 16];
+                    S::store(a0.as_mut_ptr(), ph);
+                    for v in a0.iter_mut().take(w) {
+                        *v = call.act.apply(*v);
+                    }
+                    S::load(a0.as_ptr())
+                };
+                let zg = S::load(call.c.add(off));
+                let h_new = S::add(
+                    S::mul(zg, S::load(hpp)),
+                    S::mul(S::sub(S::splat(1.0), zg), hh),
+                );
+                S::store(hnp, h_new);
+                S::store(holdp, h_new);
+                if write_out {
+                    if lanes == w {
+                        S::store(outp, h_new);
+                    } else {
+                        std::ptr::copy_nonoverlapping(hnp, outp, lanes);
+                    }
+                }
+            },
+        );
+    }
+}
+
+/// The exact GRU cell of one unit with `reset_after` (`cell::gru_cell`, the same arithmetic;
+/// not imported from there, which imports this module).
+#[inline(always)]
+fn gru_unit(x: [f32; 3], rec: [f32; 3], h: f32, act: Activation, ract: Activation) -> f32 {
+    let z = ract.apply(x[0] + rec[0]);
+    let r = ract.apply(x[1] + rec[1]);
+    let hh = act.apply(x[2] + r * rec[2]);
+    z * h + (1.0 - z) * hh
 }
 
 /// The exact LSTM cell of one unit (`cpu::lstm_cell`).

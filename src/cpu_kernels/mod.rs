@@ -6,9 +6,9 @@
 //! | piece | what |
 //! |---|---|
 //! | `simd.rs` | the vector ISAs behind one trait (AVX-512F, AVX2 + FMA, portable; the portable form is NEON code on aarch64) and the vector `exp` / sigmoid / tanh, bit-identical to the scalar fast paths |
-//! | `gemm.rs` | panels, the `MR × 4` vector micro-kernel, the in-place product of Dense and Conv1D |
+//! | `gemm.rs` | panels, the `MR × G` vector micro-kernel (G gate blocks), the in-place product of Dense and Conv1D |
 //! | `team.rs` | the work-sharing team (phases of items, one barrier per phase) |
-//! | `lstm.rs` | the packed LSTM (`LstmPack`) and the fused sequence loop |
+//! | `lstm.rs` | the packed LSTM, GRU and SimpleRNN (`LstmPack`) and the fused sequence loop |
 //!
 //! The ISA is the widest the CPU has ([`Isa::detected`]); [`with_options`] forces another one
 //! or a team size for the calls a closure makes on this thread (tests run every path the CPU
