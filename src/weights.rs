@@ -138,6 +138,7 @@ impl LstmWeights {
             kernel,
             recurrent_kernel,
             bias,
+            cpu_pack: Default::default(),
         })
     }
 
