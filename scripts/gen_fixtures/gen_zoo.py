@@ -894,6 +894,20 @@ def _(K, api, rng):
     return Built(m, [call(x)], "go_backwards only where the input has no mask (a masked go_backwards stack is refused).")
 
 
+@arch("stacked_cells_return_state", "Masking -> RNN(StackedRNNCells([LSTMCell(3), GRUCell(2), SimpleRNNCell(4)]), return_state) on padded rows -> [y, h0, c0, h1, h2]", family=G)
+def _(K, api, rng):
+    L = K.layers
+    inp = K.Input((6, 3))
+    cells = L.StackedRNNCells([L.LSTMCell(3), L.GRUCell(2), L.SimpleRNNCell(4)])
+    y, *states = L.RNN(cells, return_state=True)(L.Masking(0.0)(inp))
+    flat = []
+    for s in states:  # Keras 3: one list per cell; tf-keras: a list for the LSTMCell only
+        flat.extend(s if isinstance(s, (list, tuple)) else [s])
+    m = K.Model(inp, [y] + flat)
+    x, _v = padded(rng, 4, 6, 3)
+    return Built(m, [call(x)], "states nested per cell, flattened in cell order [h0, c0, h1, h2]; fully masked row 3.")
+
+
 @arch("bidir_rnn_grucell_none", "Bidirectional(RNN(GRUCell(3, reset_after=False), rs), merge_mode=None) and Bidirectional(RNN(SimpleRNNCell(2)), mul) on one input -> [fwd, bwd, merged]", family=G)
 def _(K, api, rng):
     L = K.layers

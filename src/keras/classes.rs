@@ -469,11 +469,6 @@ fn stacked_cell_layers(spec: &LayerSpec, flavour: KerasFlavour) -> Result<Vec<Re
             .and_then(Value::as_bool)
             .unwrap_or(false)
     };
-    if flag("return_state") {
-        return Err(Error::Unsupported(
-            "RNN(StackedRNNCells) with return_state=True".into(),
-        ));
-    }
     let n = cells.len();
     let mut out = Vec::with_capacity(n);
     for (i, c) in cells.iter().enumerate() {
@@ -497,7 +492,7 @@ fn stacked_cell_layers(spec: &LayerSpec, flavour: KerasFlavour) -> Result<Vec<Re
             for k in ["stateful", "zero_output_for_mask", "time_major"] {
                 m.insert(k.into(), Value::Bool(flag(k)));
             }
-            m.insert("return_state".into(), Value::Bool(false));
+            m.insert("return_state".into(), Value::Bool(flag("return_state")));
         }
         out.push(recurrent_half(
             class,
@@ -511,8 +506,9 @@ fn stacked_cell_layers(spec: &LayerSpec, flavour: KerasFlavour) -> Result<Vec<Re
 }
 
 /// The nodes of `RNN(StackedRNNCells(...))` on inputs `ins` (see [`stacked_cell_layers`]):
-/// `{name}/cells/{i}` for all cells but the last, which takes the layer's name. `None` when
-/// `spec` is another layer. An initial state, and `go_backwards` on a masked input (the
+/// `{name}/cells/{i}` for all cells but the last, which takes the layer's name; with
+/// `return_state` the outputs are the last cell's output then every cell's states in cell
+/// order. `None` when `spec` is another layer. An initial state, and `go_backwards` on a masked input (the
 /// later cells would need the mask in processing order), are refused.
 fn stacked_cells_nodes(
     b: &mut PlanBuilder,
@@ -537,8 +533,12 @@ fn stacked_cells_nodes(
             "RNN(StackedRNNCells) with go_backwards=True on a masked input".into(),
         )));
     }
+    // With `return_state=True` Keras returns `[output, states of cell 0, states of cell 1,
+    // …]` (nested per cell; flattened in that order as the graph's tensor indices), each
+    // cell's states its own final `h` (and `c` for an LSTMCell).
     let n = layers.len();
     let mut cur = ins.to_vec();
+    let mut states = Vec::new();
     for (i, layer) in layers.into_iter().enumerate() {
         let name = if i + 1 == n {
             spec.name.clone()
@@ -547,8 +547,11 @@ fn stacked_cells_nodes(
         };
         let m = if i == 0 { mask } else { None };
         cur = b.node_masked(&name, Layer::Recurrent(layer), &cur[..1], m)?;
+        states.extend(cur.iter().skip(1).copied());
     }
-    Ok(Some(cur))
+    let mut outs = vec![cur[0]];
+    outs.extend(states);
+    Ok(Some(outs))
 }
 
 /// One recurrent layer (a Bidirectional's half with `prefix`) from its class, config and
