@@ -352,7 +352,7 @@ impl BenchConfig {
     }
 
     /// Checks [`BenchConfig::validate`] and the host memory a benchmark on `device` needs:
-    /// on the CPU also every array of the call ([`crate::cpu::call_host_bytes`]).
+    /// on the CPU also every array of the call ([`crate::cell::call_host_bytes`]).
     ///
     /// ```
     /// use wgpu_lstm::{Device, Error, bench::BenchConfig};
@@ -387,11 +387,7 @@ impl BenchConfig {
         need.absorb(crate::weights::default_init_bytes(d, &cfg)?);
         need.array::<f32>("inputs (B, T, D)", &[b, t, d])?;
         if cpu {
-            need.absorb(if cfg.cell.has_c() {
-                crate::cpu::call_host_bytes(&cfg, b, t, d)?
-            } else {
-                crate::cell::call_host_bytes(&cfg, b, t, d)?
-            });
+            need.absorb(crate::cell::call_host_bytes(&cfg, b, t, d)?);
         }
         Ok(need)
     }

@@ -35,10 +35,11 @@ use crate::error::{Error, Result};
 use crate::host_memory::{self, HostBytes};
 use crate::weights::LstmWeights;
 
-/// The host memory a CPU call of a GRU or SimpleRNN layer allocates on inputs (B, T, D):
-/// the inputs copy, the input projection (B, T, G·U), the output, the states (initial,
-/// carried, hold, a stateful layer's stored copy), one step's recurrent product and gate
-/// work arrays, the row mask. Overflow is an [`Error::SizeOverflow`] naming the array.
+/// The host memory a CPU call of a recurrent layer of any cell allocates on inputs
+/// (B, T, D) — for an LSTM, [`crate::cpu::call_host_bytes`]; for a GRU or SimpleRNN the
+/// inputs copy, the input projection (B, T, G·U), the output, the states (initial, carried,
+/// hold, a stateful layer's stored copy), one step's recurrent product and gate work arrays,
+/// the row mask. Overflow is an [`Error::SizeOverflow`] naming the array.
 ///
 /// ```
 /// use wgpu_lstm::{cell, LstmConfig};
@@ -51,6 +52,9 @@ pub fn call_host_bytes(
     steps: usize,
     input_dim: usize,
 ) -> Result<HostBytes> {
+    if config.cell.has_c() {
+        return crate::cpu::call_host_bytes(config, batch, steps, input_dim);
+    }
     config.validate()?;
     let (b, t, d, u) = (batch, steps, input_dim, config.units);
     let g = config.cell.gates() * u; // validate() bounds it

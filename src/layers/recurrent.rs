@@ -278,11 +278,7 @@ impl LayerOps for Recurrent {
 
     fn cpu_work(&self, inputs: &[&[usize]], need: &mut HostBytes) -> Result<()> {
         if let Some(&[b, t, d]) = inputs.first() {
-            need.absorb(if self.config.cell.has_c() {
-                cpu::call_host_bytes(&self.config, *b, *t, *d)?
-            } else {
-                crate::cell::call_host_bytes(&self.config, *b, *t, *d)?
-            });
+            need.absorb(crate::cell::call_host_bytes(&self.config, *b, *t, *d)?);
         }
         Ok(())
     }
