@@ -658,8 +658,8 @@ unsafe fn step_rows<S: Simd, const MR: usize, const G: usize>(call: &Call<'_>, k
 }
 
 /// Step `k` for rows `b0 .. b0 + n` (n ≤ MR) × one tile of W units — the recurrent product
-/// in registers, then the cell update of those units (the GRU's cell would plug in here, see
-/// the module docs).
+/// in registers, then the cell update of those units (the LSTM's, a GRU's or a SimpleRNN's,
+/// by `G`).
 #[inline(always)]
 #[allow(clippy::needless_range_loop)] // the lane index j runs over four gate arrays at once
 unsafe fn step_block<S: Simd, const MR: usize, const G: usize>(
