@@ -12,7 +12,7 @@ use crate::activation::KerasFlavour;
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
 use crate::gpu::context::LOOP_BUDGET;
-use crate::gpu::kernels::{ACTIVATION_LAYER_WGSL, ACTIVATION_WGSL, Kernel, grid_1d};
+use crate::gpu::kernels::{ACTIVATION_LAYER_WGSL, ACTIVATION_WGSL, Kernel};
 use crate::layers::activation_layer::LayerActivation;
 use crate::layers::advanced_activation::{AdvancedActivation, AdvancedOp};
 use crate::layers::rms_normalization::RmsNormalization;
@@ -136,13 +136,7 @@ fn dispatch(
     invocations: u64,
     what: &str,
 ) -> Result<()> {
-    let (gx, gy, gz) = grid_1d(invocations, rec.wg_max()).ok_or_else(|| Error::TooLarge {
-        what: format!("{what}: {invocations} invocations in one dispatch"),
-        bytes: invocations,
-        limit: 64 * (rec.wg_max() as u64).pow(3),
-        limit_name: "one dispatch grid (64 × max_compute_workgroups_per_dimension³ invocations)"
-            .into(),
-    })?;
+    let (gx, gy, gz) = rec.grid(invocations, what)?;
     let mut pass = rec.pass("activation");
     pass.set_pipeline(&kernel.pipeline);
     pass.set_bind_group(0, bg, &[]);

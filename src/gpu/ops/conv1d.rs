@@ -16,7 +16,7 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
 use crate::gpu::context::LOOP_BUDGET;
-use crate::gpu::kernels::{ACTIVATION_WGSL, CONV1D_WGSL, Kernel, grid_1d};
+use crate::gpu::kernels::{ACTIVATION_WGSL, CONV1D_WGSL, Kernel};
 use crate::layers::Conv1D;
 use crate::layers::activation_layer::LayerActivation;
 use crate::layers::conv1d::{ConvPadding, DataFormat, window_geometry};
@@ -112,17 +112,6 @@ pub(crate) fn index_u32(v: usize, what: &str) -> Result<u32> {
     })
 }
 
-/// The workgroup grid of `n` invocations of 64 on this device, or [`Error::TooLarge`].
-pub(crate) fn grid(rec: &Recorder<'_>, n: usize, what: &str) -> Result<(u32, u32, u32)> {
-    grid_1d(n as u64, rec.wg_max()).ok_or_else(|| Error::TooLarge {
-        what: format!("{what}: {n} invocations in one dispatch"),
-        bytes: n as u64,
-        limit: 64 * (rec.wg_max() as u64).pow(3),
-        limit_name: "one dispatch grid (64 × max_compute_workgroups_per_dimension³ invocations)"
-            .into(),
-    })
-}
-
 pub(crate) struct GpuConv1D {
     kernel_buf: wgpu::Buffer,
     bias: wgpu::Buffer,
@@ -213,7 +202,7 @@ impl GpuOp for GpuConv1D {
         let (y_ls, y_fs) = self.format.strides(l, f);
         let reduce = self.kernel_size * self.cg;
         let n_chunks = reduce.div_ceil(CONV_CHUNK as usize).max(1);
-        let (gx, gy, gz) = grid(rec, n, "Conv1D")?;
+        let (gx, gy, gz) = rec.grid(n as u64, "Conv1D")?;
         if rec.opts.poison {
             ctx.poison(&out.buf, out.len());
         }

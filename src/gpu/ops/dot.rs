@@ -8,7 +8,7 @@ use crate::activation::KerasFlavour;
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
 use crate::gpu::context::LOOP_BUDGET;
-use crate::gpu::kernels::{DOT_WGSL, Kernel, grid_1d};
+use crate::gpu::kernels::{DOT_WGSL, Kernel};
 use crate::layers::Dot;
 use crate::layers::dot::DotGeometry;
 
@@ -112,14 +112,7 @@ impl GpuOp for GpuDot {
             &self.kernel.layout,
             &[&x.buf, &y.buf, &outs[0].buf, &self.params.buf],
         );
-        let (gx, gy, gz) = grid_1d(n as u64, rec.wg_max()).ok_or_else(|| Error::TooLarge {
-            what: format!("Dot: {n} invocations in one dispatch"),
-            bytes: n as u64,
-            limit: 64 * (rec.wg_max() as u64).pow(3),
-            limit_name: "one dispatch grid (64 × max_compute_workgroups_per_dimension³ \
-                         invocations)"
-                .into(),
-        })?;
+        let (gx, gy, gz) = rec.grid(n as u64, "Dot")?;
         let mut pass = rec.pass("dot");
         pass.set_pipeline(&self.kernel.pipeline);
         pass.set_bind_group(0, &bg, &[]);

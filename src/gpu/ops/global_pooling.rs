@@ -16,7 +16,7 @@ use crate::gpu::kernels::{GLOBAL_POOLING_WGSL, Kernel};
 use crate::layers::{GlobalPooling1D, LayerOps};
 
 use super::bidirectional::Grow;
-use super::conv1d::{grid, index_u32};
+use super::conv1d::index_u32;
 use super::{BindCache, GpuOp, GpuTensor, Params, Recorder};
 
 /// Most steps one invocation of `partial` reduces, and most chunks one of `combine` does.
@@ -133,8 +133,8 @@ impl GpuOp for GpuGlobalPooling {
         index_u32(n_part, "global pooling partial results")?;
         let part = self.part.ensure(&ctx, (n_part * 4) as u64)?.clone();
         let cnt = self.cnt.ensure(&ctx, (rows * chunks * 4) as u64)?.clone();
-        let grid_partial = grid(rec, n_part, name)?;
-        let grid_combine = grid(rec, rows * c, name)?;
+        let grid_partial = rec.grid(n_part as u64, name)?;
+        let grid_combine = rec.grid((rows * c) as u64, name)?;
         if rec.opts.poison {
             ctx.poison(&out.buf, out.len());
             ctx.poison(&part, n_part);

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
-use crate::gpu::kernels::{Kernel, MASK_OPS_WGSL, grid_1d};
+use crate::gpu::kernels::{Kernel, MASK_OPS_WGSL};
 use crate::layers::mask_ops::{MaskOp, OpKind};
 use crate::tensor::Dtype;
 
@@ -32,17 +32,6 @@ pub(crate) fn index_u32(n: usize, what: &str) -> Result<u32> {
         bytes: n as u64 * 4,
         limit: u32::MAX as u64 * 4,
         limit_name: "the 2^32 elements a shader index reaches".into(),
-    })
-}
-
-/// The dispatch of `n` invocations, or an error.
-pub(crate) fn grid(rec: &Recorder<'_>, n: u64, what: &str) -> Result<(u32, u32, u32)> {
-    grid_1d(n, rec.wg_max()).ok_or_else(|| Error::TooLarge {
-        what: format!("{what}: {n} invocations in one dispatch"),
-        bytes: n,
-        limit: 64 * (rec.wg_max() as u64).pow(3),
-        limit_name: "one dispatch grid (64 × max_compute_workgroups_per_dimension³ invocations)"
-            .into(),
     })
 }
 
@@ -189,7 +178,7 @@ impl BlockCopy {
             if n == 0 {
                 continue;
             }
-            let g = grid(rec, n as u64, "a concatenation block")?;
+            let g = rec.grid(n as u64, "a concatenation block")?;
             let slot = Slot::nth(&mut self.slots, &ctx, i, "block copy params", 32);
             slot.params.write(&ctx, bytemuck::bytes_of(&p));
             let bg = slot.bind.get(
@@ -330,7 +319,7 @@ impl GpuOp for GpuMaskOp {
                 if n == 0 {
                     return Ok(());
                 }
-                let (gx, gy, gz) = grid(rec, n as u64, class)?;
+                let (gx, gy, gz) = rec.grid(n as u64, class)?;
                 self.slot.params.write(&ctx, bytemuck::bytes_of(&p));
                 let bg = self.slot.bind.get(
                     &ctx,
@@ -393,8 +382,8 @@ impl GpuOp for GpuMaskOp {
                 if n_out == 0 {
                     return Ok(());
                 }
-                let g0 = grid(rec, n_out as u64, class)?;
-                let g1 = grid(rec, (n_out * chunks) as u64, class)?;
+                let g0 = rec.grid(n_out as u64, class)?;
+                let g1 = rec.grid((n_out * chunks) as u64, class)?;
                 self.slot.params.write(&ctx, bytemuck::bytes_of(&p));
                 let buffers = [&x.buf, &out.buf, &self.slot.params.buf];
                 let bg = self.slot.bind.get(&ctx, "reduce", &init.layout, &buffers);

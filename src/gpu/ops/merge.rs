@@ -17,7 +17,7 @@ use crate::layers::merge::{MaskRule, Merge, MergeKind, concat_axis};
 use crate::tensor::TensorInfo;
 
 use super::bidirectional::Grow;
-use super::mask_ops::{BlockCopy, MAX_RANK, Slot, broadcast_strides, grid, index_u32};
+use super::mask_ops::{BlockCopy, MAX_RANK, Slot, broadcast_strides, index_u32};
 use super::{GpuOp, GpuTensor, Recorder};
 
 fn source() -> String {
@@ -104,7 +104,7 @@ impl GpuMerge {
         mode: u32,
     ) -> Result<()> {
         let ctx = rec.ctx.clone();
-        let g = grid(rec, n as u64, "a merged mask")?;
+        let g = rec.grid(n as u64, "a merged mask")?;
         let slot = Slot::nth(
             &mut self.mask_slots,
             &ctx,
@@ -289,7 +289,7 @@ impl GpuOp for GpuMerge {
                 sx,
             };
             if n > 0 {
-                let g = grid(rec, n as u64, class)?;
+                let g = rec.grid(n as u64, class)?;
                 let slot = Slot::nth(&mut self.fold_slots, &ctx, fold_i, "merge fold params", 96);
                 fold_i += 1;
                 slot.params.write(&ctx, bytemuck::bytes_of(&p));

@@ -122,6 +122,18 @@ impl<'a> Recorder<'a> {
         self.report.dispatches += n;
     }
 
+    /// The workgroup grid of `n` invocations of 64 on this device (see [`crate::gpu::kernels::grid_1d`]), or
+    /// [`crate::Error::TooLarge`] naming `what`.
+    pub fn grid(&self, n: u64, what: &str) -> crate::Result<(u32, u32, u32)> {
+        crate::gpu::kernels::grid_1d(n, self.wg_max()).ok_or_else(|| crate::Error::TooLarge {
+            what: format!("{what}: {n} invocations in one dispatch"),
+            bytes: n,
+            limit: 64 * (self.wg_max() as u64).pow(3),
+            limit_name:
+                "one dispatch grid (64 × max_compute_workgroups_per_dimension³ invocations)".into(),
+        })
+    }
+
     /// The device's workgroup limit per dimension.
     pub fn wg_max(&self) -> u32 {
         self.ctx

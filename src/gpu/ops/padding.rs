@@ -11,7 +11,7 @@ use crate::gpu::kernels::{Kernel, PADDING_WGSL};
 use crate::layers::conv1d::DataFormat;
 use crate::layers::{Cropping1D, ZeroPadding1D};
 
-use super::conv1d::{grid, index_u32};
+use super::conv1d::index_u32;
 use super::{BindCache, GpuOp, GpuTensor, Params, Recorder};
 
 /// `Params` of padding.wgsl.
@@ -107,7 +107,7 @@ impl GpuOp for GpuShift {
             sub: index_u32(sub, "padding")?,
             pad: [0; 2],
         };
-        let (gx, gy, gz) = grid(rec, n, "padding")?;
+        let (gx, gy, gz) = rec.grid(n as u64, "padding")?;
         if rec.opts.poison {
             ctx.poison(&out.buf, n);
         }

@@ -14,7 +14,7 @@ use crate::gpu::kernels::{Kernel, POOLING_WGSL};
 use crate::layers::conv1d::window_geometry;
 use crate::layers::{LayerOps, Pooling1D};
 
-use super::conv1d::{ACCUMULATE, Chunked, FINISH, grid, index_u32};
+use super::conv1d::{ACCUMULATE, Chunked, FINISH, index_u32};
 use super::{GpuOp, GpuTensor, Recorder};
 
 /// Most window positions one dispatch of pooling.wgsl walks per invocation.
@@ -90,7 +90,7 @@ impl GpuOp for GpuPooling {
         let (x_ts, x_cs) = fmt.strides(t, c);
         let (y_ls, y_cs) = fmt.strides(l, c);
         let n_chunks = p.pool_size.div_ceil(POOL_CHUNK as usize).max(1);
-        let (gx, gy, gz) = grid(rec, n, p.class_name())?;
+        let (gx, gy, gz) = rec.grid(n as u64, p.class_name())?;
         if rec.opts.poison {
             ctx.poison(&out.buf, n);
         }
