@@ -24,6 +24,9 @@ import statistics
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cpu_ratios  # noqa: E402
+
 GRID = {
     "stream_step": (1, 1, 64, 256),
     "small_seq": (1, 100, 32, 128),
@@ -134,24 +137,9 @@ def main():
         with open(args.json, "w") as fh:
             json.dump(res, fh, indent=1)
     if args.ours:
-        with open(args.ours) as fh:
-            ours = json.load(fh)
-        results = ours["results"] if isinstance(ours, dict) else ours
-        print()
-        print("| config | ours (CPU) median ms | ORT median ms | ours / ORT |")
-        print("|---|---:|---:|---:|")
-        compared = 0
-        for r in results:
-            cfg = r.get("config")
-            name = cfg.get("name") if isinstance(cfg, dict) else cfg
-            if name not in res["rows"] or not str(r.get("device", "")).startswith("cpu"):
-                continue
-            o = res["rows"][name]["median_ms"]
-            print(f"| {name} | {r['median_ms']:.3f} | {o:.3f} | {r['median_ms'] / o:.2f}× |")
-            compared += 1
-        if compared == 0:
-            print("nothing to compare: OURS.json has no CPU result for these configs", file=sys.stderr)
-            return 1
+        return cpu_ratios.print_ratios(
+            args.ours, {n: row["median_ms"] for n, row in res["rows"].items()}, "ORT", "ORT median ms"
+        )
     return 0
 
 
