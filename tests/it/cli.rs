@@ -583,6 +583,56 @@ fn run_refuses_what_it_cannot_do_by_name() {
         ],
         &["batch size 2", "batch size 3"],
     );
+    // state files that do not fit the model: h without c, a member that is no state
+    let s2 = ndarray::ArrayD::<f32>::zeros(vec![2, 6]);
+    let h_only = tmp.join("h_only.npz");
+    wgpu_lstm::keras::write_npz(&h_only, &[("state_0_h".into(), s2.view())]).unwrap();
+    let extra = tmp.join("extra.npz");
+    wgpu_lstm::keras::write_npz(
+        &extra,
+        &[
+            ("state_0_h".into(), s2.view()),
+            ("state_0_c".into(), s2.view()),
+            ("bogus".into(), s2.view()),
+        ],
+    )
+    .unwrap();
+    for (file, needles) in [
+        (&h_only, &["state_0_h and state_0_c go together"][..]),
+        (&extra, &["`bogus`", "not a state of this model"][..]),
+    ] {
+        let mut needles = needles.to_vec();
+        let name = file.display().to_string();
+        needles.push(&name);
+        expect_error(
+            vec![
+                os("run"),
+                zoo("stateful_stream__k3_keras", "model.keras"),
+                os("--input"),
+                zoo("stateful_stream__k3_keras", "call0_input_0.npy"),
+                os("--device"),
+                os("cpu"),
+                os("--state-in"),
+                file.clone().into_os_string(),
+            ],
+            &needles,
+        );
+    }
+    // an output file that is neither .npy nor .npz, refused before anything runs
+    expect_error(
+        vec![
+            os("run"),
+            zoo(em, "model.keras"),
+            os("--input"),
+            zoo(em, "call0_input_0.npy"),
+            os("--device"),
+            os("cpu"),
+            os("--output"),
+            tmp.join("y.txt").into_os_string(),
+        ],
+        &["y.txt", "write a .npz or a .npy file"],
+    );
+    assert!(!tmp.join("y.txt").exists());
     // an unsupported model: one error naming the file and every unsupported layer
     let custom = zoo("custom_layer__k2_h5", "model.h5");
     expect_error(
