@@ -1,13 +1,17 @@
 // layout.wgsl — a strided copy: y (row-major over `dims`) gathers x at Σ coord_k · stride_k.
-// Keras's Permute (strides of x permuted), RepeatVector (stride 0 over the repeated axis) and
-// Flatten(data_format="channels_first") (axis 1 moved last, then flattened) use it.
+// Keras's Permute (strides of x permuted), RepeatVector (stride 0 over the repeated axis),
+// Flatten(data_format="channels_first") (axis 1 moved last, then flattened) and the time flip
+// inside a recurrent chain (from `base` = the last step, a negative time stride) use it.
+// u32 arithmetic wraps, so a negative stride is its two's complement and `base + Σ` lands
+// on the intended index.
 //
 // CPU twins: `Permute::cpu` (src/layers/permute.rs), `RepeatVector::cpu`
-// (src/layers/repeat_vector.rs), `Flatten::cpu` (src/layers/reshape.rs).
+// (src/layers/repeat_vector.rs), `Flatten::cpu` (src/layers/reshape.rs), `TimeReverse::cpu`
+// (src/layers/time_reverse.rs).
 //
 // Bindings (group 0):
 //   0  x      : array<f32>  input
-//   1  params : uniform {n (output elements), rank (<= 8), pad, pad,
+//   1  params : uniform {n (output elements), rank (<= 8), base (x index of y[0]), pad,
 //                        dims: 8 × u32 (output shape, row-major), strides: 8 × u32 (in x)}
 //   2  y      : array<f32>  output, n floats
 // One invocation per output element i < n, dispatch (gx, gy, gz) of 64,
@@ -16,7 +20,7 @@
 struct Params {
     n: u32,
     rank: u32,
-    pad0: u32,
+    base: u32,
     pad1: u32,
     dims: array<vec4<u32>, 2>,
     strides: array<vec4<u32>, 2>,
@@ -36,7 +40,7 @@ fn strided_copy(
         return;
     }
     var rest = i;
-    var src = 0u;
+    var src = params.base;
     for (var k = min(params.rank, 8u); k > 0u; k = k - 1u) {
         let a = k - 1u;
         let d = params.dims[a / 4u][a % 4u];

@@ -26,6 +26,7 @@
 //! | [`Permute`] | `Permute` | `permute.rs` |
 //! | [`BatchNormalization`] | `BatchNormalization` | `batch_normalization.rs` |
 //! | [`LayerNormalization`] | `LayerNormalization` | `layer_normalization.rs` |
+//! | [`TimeReverse`] | none: a time flip inside a chain that stands for one recurrent layer | `time_reverse.rs` |
 //!
 //! Masks follow Keras's `compute_mask`: a layer that supports masking passes its input's
 //! mask on (or computes one), any other layer drops it.
@@ -59,6 +60,7 @@ pub mod repeat_vector;
 pub mod reshape;
 pub mod rms_normalization;
 pub mod time_distributed;
+pub mod time_reverse;
 
 pub use activation_layer::ActivationLayer;
 pub use advanced_activation::AdvancedActivation;
@@ -82,6 +84,7 @@ pub use repeat_vector::RepeatVector;
 pub use reshape::{Flatten, Reshape};
 pub use rms_normalization::RmsNormalization;
 pub use time_distributed::TimeDistributed;
+pub use time_reverse::TimeReverse;
 
 /// What every layer kind provides to the plan and the CPU executor.
 pub(crate) trait LayerOps: std::fmt::Debug + Send + Sync {
@@ -196,6 +199,9 @@ pub enum Layer {
     RmsNormalization(RmsNormalization),
     /// Keras `Dot`.
     Dot(Dot),
+    /// A time-axis flip inside the chain of nodes that stands for one Keras recurrent layer
+    /// (`RNN(StackedRNNCells)` with `go_backwards`, its `Bidirectional`).
+    TimeReverse(TimeReverse),
 }
 
 impl Layer {
@@ -225,6 +231,7 @@ impl Layer {
             Layer::AdvancedActivation(l) => l,
             Layer::RmsNormalization(l) => l,
             Layer::Dot(l) => l,
+            Layer::TimeReverse(l) => l,
         }
     }
 

@@ -21,7 +21,7 @@ use wgpu_lstm::keras::{LayerSpec, ModelFile, WeightArray, plan_from_model_file, 
 use wgpu_lstm::layers::layer_normalization::LnOrder;
 use wgpu_lstm::layers::{
     ActivationLayer, BatchNormalization, Dense, Embedding, Flatten, Layer, LayerNormalization,
-    Masking, Permute, Recurrent, RepeatVector, Reshape, TimeDistributed,
+    Masking, Permute, Recurrent, RepeatVector, Reshape, TimeDistributed, TimeReverse,
 };
 use wgpu_lstm::model::{Model, ModelInput};
 use wgpu_lstm::plan::Plan;
@@ -882,6 +882,43 @@ fn layout_random(ex: &Exec) {
     }
 }
 
+/// The time flip of a recurrent chain (`RNN(StackedRNNCells)` with `go_backwards`) on ranks
+/// 2 to 4, odd sizes and a single step, against ndarray; the mask is passed on unreversed.
+fn time_reverse_random(ex: &Exec) {
+    let mut r = rng(75);
+    for shape in [
+        vec![3, 9],
+        vec![3, 5, 7],
+        vec![2, 3, 5, 7],
+        vec![4, 1, 3],
+        vec![1, 11, 1],
+    ] {
+        let x = random(&mut r, IxDyn(&shape), 1.0);
+        let mut want = x.clone();
+        want.invert_axis(Axis(1));
+        let want = want.as_standard_layout().into_owned();
+        for flavour in [K3, K2] {
+            let input = Input::f32(x.clone());
+            let plan = chain(flavour, input.info(), vec![Layer::TimeReverse(TimeReverse)]).unwrap();
+            assert_eq!(run(ex, &plan, &input), want, "{shape:?}");
+            if shape.len() == 3 && shape[2] > 1 {
+                let mask = random_mask(&mut r, shape[0], shape[1]);
+                let m = Input::f32(x.clone()).masked(Some(mask.clone()));
+                let layer = Layer::TimeReverse(TimeReverse);
+                assert_eq!(observed_mask(ex, flavour, &m, &layer), Some(mask));
+            }
+        }
+    }
+    // a (B,) tensor has no time axis
+    let e = chain(
+        K3,
+        TensorInfo::f32(vec![]),
+        vec![Layer::TimeReverse(TimeReverse)],
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("layer0"), "{e}");
+}
+
 /// BatchNormalization on odd sizes, every axis and rank, both float orders, against the
 /// formula in f64.
 fn batch_normalization_random(ex: &Exec) {
@@ -1252,6 +1289,7 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         ("embedding_random", embedding_random),
         ("time_distributed_random", time_distributed_random),
         ("layout_random", layout_random),
+        ("time_reverse_random", time_reverse_random),
         ("batch_normalization_random", batch_normalization_random),
         ("layer_normalization_random", layer_normalization_random),
         ("many_rows", many_rows),

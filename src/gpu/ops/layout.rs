@@ -1,8 +1,8 @@
 //! Layout changes that move data, on the GPU: one strided copy (`shaders/layout.wgsl`) for
-//! `Permute`, `RepeatVector` and `Flatten(data_format="channels_first")`.
+//! `Permute`, `RepeatVector`, `Flatten(data_format="channels_first")` and the time flip.
 //!
-//! GPU half of `layers/permute.rs`, `layers/repeat_vector.rs` and (channels_first)
-//! `layers/reshape.rs`.
+//! GPU half of `layers/permute.rs`, `layers/repeat_vector.rs`, (channels_first)
+//! `layers/reshape.rs` and `layers/time_reverse.rs`.
 
 use std::sync::Arc;
 
@@ -26,6 +26,9 @@ pub(crate) enum LayoutCopy {
     /// Axis 1 moved last (`Flatten(data_format="channels_first")`; a plain copy for rank
     /// ≤ 2).
     ChannelsLast,
+    /// Axis 1 reversed ([`crate::layers::TimeReverse`]): read from the last step on, the
+    /// time stride negative (wrapping u32 arithmetic in the shader).
+    ReverseTime,
 }
 
 pub(crate) struct GpuLayout {
@@ -52,8 +55,40 @@ impl GpuLayout {
         }
     }
 
-    /// The output's dims and, per output axis, its stride in the input.
-    fn geometry(&self, in_shape: &[usize]) -> Result<(Vec<usize>, Vec<usize>)> {
+    /// The output's dims, per output axis its stride in the input, and the input index of
+    /// output element 0. A stride is a u32 that the shader multiplies and adds with
+    /// wrapping, so a negative stride is its two's complement.
+    fn geometry(&self, in_shape: &[usize]) -> Result<(Vec<usize>, Vec<u32>, u32)> {
+        let (dims, strides) = self.positive_geometry(in_shape)?;
+        let too_large = || self.too_large(in_shape);
+        let mut strides32 = strides
+            .iter()
+            .map(|&s| u32::try_from(s).map_err(|_| too_large()))
+            .collect::<Result<Vec<u32>>>()?;
+        let mut base = 0u32;
+        if self.copy == LayoutCopy::ReverseTime && in_shape.len() >= 2 && in_shape[1] > 0 {
+            let last = (in_shape[1] - 1)
+                .checked_mul(strides[1])
+                .and_then(|b| u32::try_from(b).ok())
+                .ok_or_else(too_large)?;
+            base = last;
+            strides32[1] = strides32[1].wrapping_neg();
+        }
+        Ok((dims, strides32, base))
+    }
+
+    fn too_large(&self, in_shape: &[usize]) -> Error {
+        let n = in_shape.iter().product::<usize>();
+        Error::TooLarge {
+            what: format!("a layout copy of {n} values (indexed in 32 bits)"),
+            bytes: n as u64 * 4,
+            limit: u32::MAX as u64 * 4,
+            limit_name: "the 2^32 elements a shader index reaches".into(),
+        }
+    }
+
+    /// The output's dims and, per output axis, its (non-negative) stride in the input.
+    fn positive_geometry(&self, in_shape: &[usize]) -> Result<(Vec<usize>, Vec<usize>)> {
         let mut strides = vec![1usize; in_shape.len()];
         for k in (0..in_shape.len().saturating_sub(1)).rev() {
             strides[k] = strides[k + 1] * in_shape[k + 1];
@@ -73,6 +108,7 @@ impl GpuLayout {
         };
         match &self.copy {
             LayoutCopy::Permute(p) => perm(p),
+            LayoutCopy::ReverseTime => Ok((in_shape.to_vec(), strides.clone())),
             LayoutCopy::ChannelsLast => {
                 let rank = in_shape.len();
                 let p: Vec<usize> = if rank > 2 {
@@ -99,7 +135,7 @@ impl GpuOp for GpuLayout {
     ) -> Result<()> {
         let ctx = rec.ctx.clone();
         let (x, y) = (&ins[0], &outs[0]);
-        let (dims, strides) = self.geometry(&x.shape)?;
+        let (dims, strides, base) = self.geometry(&x.shape)?;
         let n = y.len();
         if dims.len() > MAX_RANK {
             return Err(Error::Unsupported(format!(
@@ -117,9 +153,10 @@ impl GpuOp for GpuLayout {
         let mut words = [0u32; 20];
         words[0] = n32;
         words[1] = dims.len() as u32;
+        words[2] = base;
         for (k, (&d, &s)) in dims.iter().zip(&strides).enumerate() {
             words[4 + k] = u32::try_from(d).map_err(|_| too_large())?;
-            words[12 + k] = u32::try_from(s).map_err(|_| too_large())?;
+            words[12 + k] = s;
         }
         if rec.opts.poison {
             ctx.poison(&y.buf, n);

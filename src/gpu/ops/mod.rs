@@ -230,6 +230,9 @@ pub(crate) fn build(
         Layer::AdvancedActivation(a) => Box::new(activation_layer::GpuAdvanced::new(ctx, a)?),
         Layer::RmsNormalization(r) => Box::new(activation_layer::GpuRmsNorm::new(ctx, r)?),
         Layer::Dot(d) => Box::new(dot::GpuDot::new(ctx, d)),
+        Layer::TimeReverse(_) => {
+            Box::new(layout::GpuLayout::new(ctx, layout::LayoutCopy::ReverseTime))
+        }
     })
 }
 
