@@ -282,9 +282,18 @@ fn parse_call(node: &Value, src: &str, layer: &str) -> Result<CallSpec> {
                 }
             }
         }
-        // tf-keras: [[name, node, index, kwargs], ...]
+        // tf-keras: [[name, node, index, kwargs], ...]; an entry may be a nested list of
+        // them (an RNN(StackedRNNCells) called on [x, [h0, c0], h1] lists its states per cell)
         Value::Array(entries) => {
             for e in entries {
+                if tensor_ref(e).is_none() {
+                    let before = call.inputs.len();
+                    collect(e, &mut call.inputs, &mut Vec::new(), 0);
+                    if call.inputs.len() == before {
+                        return Err(bad());
+                    }
+                    continue;
+                }
                 let t = tensor_ref(e).ok_or_else(bad)?;
                 call.inputs.push(t);
                 if let Some(kw) = e
@@ -308,22 +317,35 @@ fn parse_call(node: &Value, src: &str, layer: &str) -> Result<CallSpec> {
     Ok(call)
 }
 
-/// `input_layers` / `output_layers`: one `[name, node, index]` or a list of them.
+/// `input_layers` / `output_layers`: one `[name, node, index]` or a list of them, possibly
+/// nested (a model whose outputs are a layer's nested states, `[y, [h, c], h1]`), flattened
+/// in order.
 fn io_refs(v: Option<&Value>, src: &str, field: &str) -> Result<Vec<TensorRef>> {
     let Some(v) = v else { return Ok(Vec::new()) };
+    let mut out = Vec::new();
+    io_refs_into(v, src, field, &mut out, 0)?;
+    Ok(out)
+}
+
+fn io_refs_into(
+    v: &Value,
+    src: &str,
+    field: &str,
+    out: &mut Vec<TensorRef>,
+    depth: usize,
+) -> Result<()> {
     if let Some(t) = tensor_ref(v) {
-        return Ok(vec![t]);
+        out.push(t);
+        return Ok(());
     }
     let list = v
         .as_array()
-        .ok_or_else(|| json_err(src, format!("`{field}` is not a list")))?;
-    list.iter()
-        .map(|e| {
-            tensor_ref(e).ok_or_else(|| {
-                json_err(src, format!("`{field}` holds {e}, not [name, node, index]"))
-            })
-        })
-        .collect()
+        .filter(|_| depth < 8)
+        .ok_or_else(|| json_err(src, format!("`{field}` holds {v}, not [name, node, index]")))?;
+    for e in list {
+        io_refs_into(e, src, field, out, depth + 1)?;
+    }
+    Ok(())
 }
 
 /// Keras's `naming.to_snake_case`: drop non-word characters, then `(.)([A-Z][a-z]+)` →
@@ -433,6 +455,31 @@ mod tests {
         let a = parse_architecture(&v, "t").unwrap();
         assert_eq!(a.class_name, "Functional");
         assert_eq!(a.layers[1].calls[0].inputs.len(), 2);
+    }
+
+    #[test]
+    fn nested_tensor_lists_are_flattened_in_order() {
+        // tf-keras: RNN(StackedRNNCells) called on [x, [h0, c0], h1]; outputs nested per cell
+        let v = json!({"class_name": "Model", "config": {"name": "m", "layers": [
+            {"class_name": "InputLayer", "config": {"name": "x", "batch_input_shape": [null, 4, 2]}, "name": "x", "inbound_nodes": []},
+            {"class_name": "RNN", "config": {"name": "rnn"}, "name": "rnn", "inbound_nodes": [[["x", 0, 0, {}], [["h0", 0, 0, {}], ["c0", 0, 0, {}]], ["h1", 0, 0, {}]]]}
+        ], "input_layers": [["x", 0, 0]], "output_layers": [["rnn", 0, 0], [["rnn", 0, 1], ["rnn", 0, 2]], ["rnn", 0, 3]]}});
+        let a = parse_architecture(&v, "t").unwrap();
+        let names: Vec<&str> = a.layers[1].calls[0]
+            .inputs
+            .iter()
+            .map(|t| t.layer.as_str())
+            .collect();
+        assert_eq!(names, ["x", "h0", "c0", "h1"]);
+        let outs: Vec<usize> = a.outputs.iter().map(|t| t.tensor).collect();
+        assert_eq!(outs, [0, 1, 2, 3]);
+        // an entry that holds no tensor reference is malformed
+        let mut bad = v.clone();
+        bad["config"]["layers"][1]["inbound_nodes"] = json!([[["x", 0, 0, {}], [[1, 2]]]]);
+        assert!(parse_architecture(&bad, "t").is_err());
+        let mut bad = v;
+        bad["config"]["output_layers"] = json!([["rnn", 0, 0], "rnn"]);
+        assert!(parse_architecture(&bad, "t").is_err());
     }
 
     #[test]
