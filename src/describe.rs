@@ -276,7 +276,10 @@ pub fn describe_model(file: &crate::keras::ModelFile, file_name: &str) -> ModelD
         .layers
         .iter()
         .map(|spec| {
-            let node = plan.as_ref().and_then(|p| single_node(p, &spec.name));
+            let node = plan
+                .as_ref()
+                .filter(|p| p.layer_outputs(&spec.name).is_none())
+                .and_then(|p| single_node(p, &spec.name));
             LayerRow {
                 name: spec.name.clone(),
                 class_name: spec.class_name.clone(),
@@ -291,7 +294,11 @@ pub fn describe_model(file: &crate::keras::ModelFile, file_name: &str) -> ModelD
                 params: spec_params(spec),
                 op: crate::keras::is_op_module(spec.module.as_deref()),
                 unsupported: crate::keras::unsupported_layer(spec),
-                detail: node.map(|n| n.layer.detail()).unwrap_or_default(),
+                detail: match (node, plan.as_ref()) {
+                    (Some(n), _) => n.layer.detail(),
+                    (None, Some(p)) => chain_detail(p, &spec.name),
+                    (None, None) => String::new(),
+                },
             }
         })
         .collect();
@@ -375,6 +382,82 @@ fn single_node<'p>(plan: &'p crate::plan::Plan, name: &str) -> Option<&'p crate:
     it.next().is_none().then_some(first)
 }
 
+/// What a Keras layer that the plan holds as a chain of recurrent nodes does (see
+/// [`crate::plan::Plan::layer_outputs`]): its cells in order, per direction for a
+/// Bidirectional, and the merge; empty for any other layer.
+fn chain_detail(plan: &crate::plan::Plan, name: &str) -> String {
+    use crate::layers::Layer;
+    if plan.layer_outputs(name).is_none() {
+        return String::new();
+    }
+    let prefix = format!("{name}/");
+    let part = |nodes: &[&crate::plan::Node]| -> String {
+        nodes
+            .iter()
+            .filter_map(|n| match &n.layer {
+                Layer::Recurrent(r) => Some(format!(
+                    "{}({})",
+                    r.config.cell.class_name(),
+                    r.config.units
+                )),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+            .join(" → ")
+    };
+    let mine: Vec<&crate::plan::Node> = plan
+        .nodes
+        .iter()
+        .filter(|n| n.name == name || n.name.starts_with(&prefix))
+        .collect();
+    let dir = |d: &str| -> Vec<&crate::plan::Node> {
+        let p = format!("{name}/{d}");
+        mine.iter()
+            .copied()
+            .filter(|n| n.name.starts_with(&p))
+            .collect()
+    };
+    let (fwd, bwd) = (dir("forward"), dir("backward"));
+    let flags = |nodes: &[&crate::plan::Node]| -> String {
+        let last = nodes.iter().rev().find_map(|n| match &n.layer {
+            Layer::Recurrent(r) => Some(&r.config),
+            _ => None,
+        });
+        let mut f = String::new();
+        if let Some(c) = last {
+            for (on, what) in [
+                (c.return_sequences, " return_sequences"),
+                (c.return_state, " return_state"),
+                (c.go_backwards, " go_backwards"),
+                (c.stateful, " stateful"),
+            ] {
+                if on {
+                    f.push_str(what);
+                }
+            }
+        }
+        f
+    };
+    if fwd.is_empty() && bwd.is_empty() {
+        return format!("cells {}{}", part(&mine), flags(&mine));
+    }
+    let merge =
+        mine.iter()
+            .find(|n| n.name == name)
+            .map_or("None", |n| match n.layer.class_name() {
+                "Concatenate" => "concat",
+                "Add" => "sum",
+                "Multiply" => "mul",
+                _ => "ave",
+            });
+    format!(
+        "forward {}, backward {}, merge_mode={merge}{}",
+        part(&fwd),
+        part(&bwd),
+        flags(&fwd)
+    )
+}
+
 /// The output infos of a layer (or nested model), from the plan.
 fn layer_infos(
     plan: &crate::plan::Plan,
@@ -386,6 +469,9 @@ fn layer_infos(
     }
     if let Some(m) = &spec.model {
         return model_infos(plan, m);
+    }
+    if let Some(outs) = plan.layer_outputs(&spec.name) {
+        return Some(outs.iter().map(|t| plan.tensor(*t).clone()).collect());
     }
     let node = single_node(plan, &spec.name)?;
     Some(

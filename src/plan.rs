@@ -101,6 +101,9 @@ pub struct Plan {
     /// The batch size the model was built for, when fixed (Keras's `batch_shape`, required by
     /// stateful models): calls with another batch size are refused.
     pub batch: Option<usize>,
+    /// Keras layers that became several nodes (an `RNN(StackedRNNCells)`, its
+    /// `Bidirectional`): the layer's name and its outputs in Keras's (flattened) order.
+    chains: Vec<(String, Vec<TensorId>)>,
 }
 
 /// Builds a [`Plan`] node by node; each node's shapes and masks are checked as it is added.
@@ -253,6 +256,20 @@ impl PlanBuilder {
         Ok(ids)
     }
 
+    /// Records that the Keras layer `name` was built as several nodes and that `outputs` are
+    /// its outputs in Keras's order (see [`Plan::layer_outputs`]).
+    ///
+    /// ```
+    /// use wgpu_lstm::{plan::Plan, tensor::TensorInfo, KerasFlavour};
+    /// let mut b = Plan::builder("m", KerasFlavour::Keras3);
+    /// let x = b.input("x", TensorInfo::f32(vec![Some(2)]));
+    /// b.chain("rnn", vec![x]);
+    /// assert_eq!(b.finish(vec![x]).unwrap().layer_outputs("rnn"), Some(&[x][..]));
+    /// ```
+    pub fn chain(&mut self, name: &str, outputs: Vec<TensorId>) {
+        self.plan.chains.push((name.to_string(), outputs));
+    }
+
     /// Names the outputs and returns the plan.
     ///
     /// ```
@@ -281,6 +298,22 @@ impl PlanBuilder {
 }
 
 impl Plan {
+    /// The outputs of a Keras layer that the plan holds as several nodes (recorded with
+    /// [`PlanBuilder::chain`]), in Keras's order; `None` for any other name.
+    ///
+    /// ```
+    /// use wgpu_lstm::{plan::Plan, tensor::TensorInfo, KerasFlavour};
+    /// let mut b = Plan::builder("m", KerasFlavour::Keras3);
+    /// let x = b.input("x", TensorInfo::f32(vec![Some(2)]));
+    /// assert_eq!(b.finish(vec![x]).unwrap().layer_outputs("x"), None);
+    /// ```
+    pub fn layer_outputs(&self, name: &str) -> Option<&[TensorId]> {
+        self.chains
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, t)| t.as_slice())
+    }
+
     /// Concrete shapes (batch first) and infos (with the call's masks) of every tensor, for
     /// inputs of the given shapes (with a mask or not).
     pub(crate) fn concrete_shapes(
@@ -349,6 +382,7 @@ impl Plan {
                 outputs: Vec::new(),
                 tensors: Vec::new(),
                 batch: None,
+                chains: Vec::new(),
             },
         }
     }

@@ -908,6 +908,105 @@ def _(K, api, rng):
     return Built(m, [call(x)], "states nested per cell, flattened in cell order [h0, c0, h1, h2]; fully masked row 3.")
 
 
+def flat_states(states):
+    """A recurrent layer's returned states flattened in order (Keras 3 nests them per
+    StackedRNNCells cell; tf-keras nests an LSTMCell's only)."""
+    flat = []
+    for s in states:
+        flat.extend(flat_states(s) if isinstance(s, (list, tuple)) else [s])
+    return flat
+
+
+def nested_init(api, per_cell):
+    """An initial_state for RNN(StackedRNNCells) from per-cell state lists: Keras 3 takes one
+    list per cell, tf-keras a list for an LSTMCell and a bare tensor for a one-state cell."""
+    if api == "keras3":
+        return [list(c) for c in per_cell]
+    return [list(c) if len(c) > 1 else c[0] for c in per_cell]
+
+
+@arch("stacked_cells_backwards_masked", "Masking -> RNN(StackedRNNCells([GRUCell(3), LSTMCell(2), SimpleRNNCell(3)]), go_backwards, rs) and RNN(StackedRNNCells([LSTMCell(3), GRUCell(2, reset_after=False)]), go_backwards) on padded rows -> [y1, y2]", family=G, extra=True)
+def _(K, api, rng):
+    L = K.layers
+    inp = K.Input((7, 3))
+    m1 = L.Masking(0.0)(inp)
+    y1 = L.RNN(L.StackedRNNCells([L.GRUCell(3), L.LSTMCell(2), L.SimpleRNNCell(3)]), go_backwards=True, return_sequences=True)(m1)
+    y2 = L.RNN(L.StackedRNNCells([L.LSTMCell(3), L.GRUCell(2, reset_after=False)]), go_backwards=True)(m1)
+    m = K.Model(inp, [y1, y2])
+    x, _v = padded(rng, 5, 7, 3)
+    return Built(m, [call(x)], "later cells read the earlier cell's output in processing order with the reversed mask; y1 is in processing order; fully masked row 3.")
+
+
+@arch("stacked_cells_initial_state", "Masking -> RNN(StackedRNNCells([LSTMCell(3), GRUCell(2)]), rs)(x, initial_state per cell) -> Dense(1), and RNN(StackedRNNCells([SimpleRNNCell(2), LSTMCell(2)]), go_backwards, return_state)(x, initial_state) on padded rows", family=G)
+def _(K, api, rng):
+    L = K.layers
+    x_in = K.Input((6, 3))
+    h0, c0, h1 = K.Input((3,)), K.Input((3,)), K.Input((2,))
+    g0, g1, q1 = K.Input((2,)), K.Input((2,)), K.Input((2,))
+    m1 = L.Masking(0.0)(x_in)
+    y1 = L.RNN(L.StackedRNNCells([L.LSTMCell(3), L.GRUCell(2)]), return_sequences=True)(
+        m1, initial_state=nested_init(api, [[h0, c0], [h1]]))
+    y2, *st = L.RNN(L.StackedRNNCells([L.SimpleRNNCell(2), L.LSTMCell(2)]), go_backwards=True, return_state=True)(
+        m1, initial_state=nested_init(api, [[g0], [g1, q1]]))
+    m = K.Model([x_in, h0, c0, h1, g0, g1, q1], [L.Dense(1)(y1), y2] + flat_states(st))
+    x, _v = padded(rng, 4, 6, 3)
+    states = [normal(rng, 4, n) * 0.5 for n in (3, 3, 2, 2, 2, 2)]
+    return Built(m, [call(x, *states)], "Keras 3 passes no mask to a layer called with an initial_state tensor (tf-keras does).")
+
+
+@arch("bidir_stacked_cells", "Masking -> Bidirectional(RNN(StackedRNNCells([LSTMCell(3), GRUCell(2)]), rs, return_state)) and Bidirectional(RNN(StackedRNNCells([SimpleRNNCell(2), GRUCell(2, reset_after=False)])), ave) on padded rows -> [y, 6 states, y2]", family=G, extra=True)
+def _(K, api, rng):
+    L = K.layers
+    inp = K.Input((6, 3))
+    m1 = L.Masking(0.0)(inp)
+    y, *st = L.Bidirectional(L.RNN(L.StackedRNNCells([L.LSTMCell(3), L.GRUCell(2)]), return_sequences=True, return_state=True))(m1)
+    y2 = L.Bidirectional(L.RNN(L.StackedRNNCells([L.SimpleRNNCell(2), L.GRUCell(2, reset_after=False)])), merge_mode="ave")(m1)
+    m = K.Model(inp, [y] + flat_states(st) + [y2])
+    x, _v = padded(rng, 5, 6, 3)
+    return Built(m, [call(x)], "states: forward cells' then backward cells' [h0, c0, h1]; fully masked row 3.")
+
+
+@arch("bidir_stacked_cells_modes", "Bidirectional(RNN(StackedRNNCells), rs) with merge_mode None, mul, sum with an explicit backward_layer of other cells, and concat with an initial_state -> [f, b, mul, sum, concat]", family=G)
+def _(K, api, rng):
+    L = K.layers
+    inp = K.Input((5, 3))
+    s = [K.Input((n,)) for n in (2, 2, 3, 2, 2, 3)]
+    f, b = L.Bidirectional(L.RNN(L.StackedRNNCells([L.GRUCell(3), L.SimpleRNNCell(2)]), return_sequences=True), merge_mode=None)(inp)
+    y_mul = L.Bidirectional(L.RNN(L.StackedRNNCells([L.LSTMCell(2), L.LSTMCell(2)]), return_sequences=True), merge_mode="mul")(inp)
+    back = L.RNN(L.StackedRNNCells([L.SimpleRNNCell(3), L.GRUCell(2)]), return_sequences=True, go_backwards=True)
+    y_sum = L.Bidirectional(L.RNN(L.StackedRNNCells([L.GRUCell(2, reset_after=False), L.GRUCell(2)]), return_sequences=True),
+                            backward_layer=back, merge_mode="sum")(inp)
+    init = nested_init(api, [[s[0], s[1]], [s[2]]]) + nested_init(api, [[s[3], s[4]], [s[5]]])
+    y_cat = L.Bidirectional(L.RNN(L.StackedRNNCells([L.LSTMCell(2), L.GRUCell(3)])))(inp, initial_state=init)
+    m = K.Model([inp] + s, [f, b, y_mul, y_sum, y_cat])
+    states = [normal(rng, 3, n) * 0.5 for n in (2, 2, 3, 2, 2, 3)]
+    return Built(m, [call(normal(rng, 3, 5, 3), *states)])
+
+
+@arch("bidir_stacked_cells_initial_state_masked", "Masking -> Bidirectional(RNN(StackedRNNCells([LSTMCell(2), GRUCell(3)]), rs, return_state), sum)(x, initial_state) -> Dense(1) on padded rows -> [y, 6 states]", family=G)
+def _(K, api, rng):
+    L = K.layers
+    x_in = K.Input((6, 3))
+    s = [K.Input((n,)) for n in (2, 2, 3, 2, 2, 3)]
+    init = nested_init(api, [[s[0], s[1]], [s[2]]]) + nested_init(api, [[s[3], s[4]], [s[5]]])
+    y, *st = L.Bidirectional(L.RNN(L.StackedRNNCells([L.LSTMCell(2), L.GRUCell(3)]), return_sequences=True, return_state=True),
+                             merge_mode="sum")(L.Masking(0.0)(x_in), initial_state=init)
+    m = K.Model([x_in] + s, [L.Dense(1)(y)] + flat_states(st))
+    x, _v = padded(rng, 4, 6, 3)
+    states = [normal(rng, 4, n) * 0.5 for n in (2, 2, 3, 2, 2, 3)]
+    return Built(m, [call(x, *states)], "Keras 3 passes no mask to a layer called with an initial_state tensor (tf-keras does).")
+
+
+@arch("bidir_stacked_cells_stateful", "Sequential: stateful Bidirectional(RNN(StackedRNNCells([GRUCell(3), LSTMCell(2)]), rs)), batch 2 -> Dense(1); 3 calls, reset before the third", family=G)
+def _(K, api, rng):
+    L = K.layers
+    cells = L.StackedRNNCells([L.GRUCell(3), L.LSTMCell(2)])
+    m = K.Sequential([K.Input(batch_shape=(2, None, 3)),
+                      L.Bidirectional(L.RNN(cells, return_sequences=True, stateful=True)), L.Dense(1)])
+    calls = [call(normal(rng, 2, 3, 3)), call(normal(rng, 2, 2, 3)), call(normal(rng, 2, 4, 3), reset=True)]
+    return Built(m, calls)
+
+
 @arch("bidir_rnn_grucell_none", "Bidirectional(RNN(GRUCell(3, reset_after=False), rs), merge_mode=None) and Bidirectional(RNN(SimpleRNNCell(2)), mul) on one input -> [fwd, bwd, merged]", family=G)
 def _(K, api, rng):
     L = K.layers

@@ -38,8 +38,9 @@ def shapes_of(layer, api):
         out = layer.output
     except Exception:  # noqa: BLE001  (several inbound nodes)
         return None
-    outs = out if isinstance(out, (list, tuple)) else [out]
-    return [[None if d is None else int(d) for d in tuple(t.shape)] for t in outs]
+    def flat(o):  # a layer's nested outputs (states per StackedRNNCells cell) in order
+        return [t for x in o for t in flat(x)] if isinstance(o, (list, tuple)) else [o]
+    return [[None if d is None else int(d) for d in tuple(t.shape)] for t in flat(out)]
 
 
 def gen_api(api, out_path):

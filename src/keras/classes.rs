@@ -22,12 +22,13 @@ use crate::layers::bidirectional::MergeMode;
 use crate::layers::identity::IDENTITY_CLASSES;
 use crate::layers::mask_ops::OP_CLASSES;
 use crate::layers::merge::MERGE_CLASSES;
+use crate::layers::merge::MergeKind;
 use crate::layers::pooling::PoolMode;
 use crate::layers::{
     ActivationLayer, AdvancedActivation, BatchNormalization, Bidirectional, Conv1D, Cropping1D,
     Dense, Dot, Embedding, Flatten, GlobalPooling1D, Identity, Layer, LayerNormalization, MaskOp,
     Masking, Merge, Permute, Pooling1D, Recurrent, RepeatVector, Reshape, RmsNormalization,
-    TimeDistributed, ZeroPadding1D,
+    TimeDistributed, TimeReverse, ZeroPadding1D,
 };
 use crate::plan::{Plan, PlanBuilder, TensorId};
 use crate::tensor::{Dtype, TensorInfo};
@@ -413,10 +414,11 @@ fn single_cell(class: &str, config: &Value) -> Result<(CellKind, Value)> {
 
 /// `LSTM`, `GRU`, `SimpleRNN` or `RNN(cell)` as a layer.
 fn recurrent_layer(spec: &LayerSpec, flavour: KerasFlavour) -> Result<Layer> {
-    if spec.class_name == "RNN"
-        && cell_of(&spec.config).is_some_and(|(c, _)| c == "StackedRNNCells")
-    {
-        return stacked_cells(spec, flavour);
+    if is_stacked_cells(spec) {
+        return Err(Error::Unsupported(format!(
+            "`{}`: RNN(StackedRNNCells) is a chain of layers, built by the model's graph",
+            spec.name
+        )));
     }
     expect_count(
         &spec.weights,
@@ -431,38 +433,35 @@ fn recurrent_layer(spec: &LayerSpec, flavour: KerasFlavour) -> Result<Layer> {
     )?))
 }
 
-/// `RNN(StackedRNNCells([...]))` as one layer: refused — [`stacked_cells_nodes`] builds it
-/// as a chain of nodes, one per cell, where the plan is built.
-fn stacked_cells(spec: &LayerSpec, _flavour: KerasFlavour) -> Result<Layer> {
-    Err(Error::Unsupported(format!(
-        "`{}`: RNN(StackedRNNCells) is a chain of layers, built by the model's graph",
-        spec.name
-    )))
-}
-
 /// Whether a layer is `RNN(StackedRNNCells([...]))`.
 fn is_stacked_cells(spec: &LayerSpec) -> bool {
-    spec.class_name == "RNN" && cell_of(&spec.config).is_some_and(|(c, _)| c == "StackedRNNCells")
+    is_stacked_config("RNN", &spec.config)
 }
 
-/// The cells of `RNN(StackedRNNCells([c0, c1, …]))` as recurrent layers: at every step
-/// Keras runs c0 on the input, c1 on c0's output, …, and the layer's output is the last
-/// cell's. That is the chain of layers c0 → c1 → … with `return_sequences` on all but the
-/// last (which takes the wrapper's), the wrapper's `go_backwards` on the first only (the
-/// later ones already see the sequence in processing order), the wrapper's `stateful` and
-/// `zero_output_for_mask` on each. Masked steps are carried by every cell alike, so the
-/// chain's output equals the stacked cell's. Weights `cells/{i}/kernel`, ….
-fn stacked_cell_layers(spec: &LayerSpec, flavour: KerasFlavour) -> Result<Vec<Recurrent>> {
-    let cells = cell_of(&spec.config)
+/// Whether a class and config are `RNN(StackedRNNCells([...]))`.
+fn is_stacked_config(class: &str, config: &Value) -> bool {
+    class == "RNN" && cell_of(config).is_some_and(|(c, _)| c == "StackedRNNCells")
+}
+
+/// The cells of `RNN(StackedRNNCells([c0, c1, …]))` (`config`, the RNN's) as recurrent
+/// layers: at every step Keras runs c0 on the input, c1 on c0's output, …, and the layer's
+/// output is the last cell's. That is the chain of layers c0 → c1 → … (see
+/// [`chain_nodes`]) with `return_sequences` on all but the last (which takes the wrapper's),
+/// the wrapper's `go_backwards`, `stateful`, `return_state` and `zero_output_for_mask` on
+/// each. Masked steps are carried by every cell alike, so the chain's output equals the
+/// stacked cell's. Weights `{prefix}cells/{i}/kernel`, ….
+fn stacked_cell_layers(
+    config: &Value,
+    ws: &[WeightArray],
+    prefix: &str,
+    flavour: KerasFlavour,
+) -> Result<Vec<Recurrent>> {
+    let cells = cell_of(config)
         .and_then(|(_, c)| c.get("cells"))
         .and_then(Value::as_array)
         .filter(|c| !c.is_empty())
         .ok_or_else(|| Error::config("cells", "StackedRNNCells without a list of cells"))?;
-    expect_count(
-        &spec.weights,
-        &weight_roles("RNN", &spec.config).unwrap_or_default(),
-    )?;
-    let layer = spec.config.as_object();
+    let layer = config.as_object();
     let flag = |k: &str| {
         layer
             .and_then(|l| l.get(k))
@@ -475,7 +474,8 @@ fn stacked_cell_layers(spec: &LayerSpec, flavour: KerasFlavour) -> Result<Vec<Re
         let class = c.get("class_name").and_then(Value::as_str).unwrap_or("");
         if !["LSTMCell", "GRUCell", "SimpleRNNCell"].contains(&class) {
             return Err(Error::Unsupported(format!(
-                "StackedRNNCells of {class}: the cells this crate stacks are LSTMCell,                  GRUCell and SimpleRNNCell"
+                "StackedRNNCells of {class}: the cells this crate stacks are LSTMCell, \
+                 GRUCell and SimpleRNNCell"
             )));
         }
         let mut merged = c.get("config").unwrap_or(c).clone();
@@ -485,72 +485,266 @@ fn stacked_cell_layers(spec: &LayerSpec, flavour: KerasFlavour) -> Result<Vec<Re
                 "return_sequences".into(),
                 Value::Bool(!last || flag("return_sequences")),
             );
-            m.insert(
-                "go_backwards".into(),
-                Value::Bool(i == 0 && flag("go_backwards")),
-            );
-            for k in ["stateful", "zero_output_for_mask", "time_major"] {
+            for k in [
+                "go_backwards",
+                "stateful",
+                "zero_output_for_mask",
+                "time_major",
+                "return_state",
+            ] {
                 m.insert(k.into(), Value::Bool(flag(k)));
             }
-            m.insert("return_state".into(), Value::Bool(flag("return_state")));
         }
         out.push(recurrent_half(
             class,
             &merged,
-            &spec.weights,
-            &format!("cells/{i}/"),
+            ws,
+            &format!("{prefix}cells/{i}/"),
             flavour,
         )?);
     }
     Ok(out)
 }
 
-/// The nodes of `RNN(StackedRNNCells(...))` on inputs `ins` (see [`stacked_cell_layers`]):
-/// `{name}/cells/{i}` for all cells but the last, which takes the layer's name; with
-/// `return_state` the outputs are the last cell's output then every cell's states in cell
-/// order. `None` when `spec` is another layer. An initial state, and `go_backwards` on a masked input (the
-/// later cells would need the mask in processing order), are refused.
-fn stacked_cells_nodes(
+/// A chain of recurrent layers that stands for one Keras layer (the cells of
+/// `RNN(StackedRNNCells)`, or one plain recurrent layer) on `x`: node `i` is named
+/// `name(i)`; `init` holds every layer's initial states in layer order (empty for none);
+/// `mask` is the first node's `mask=`. Returns the last layer's output and every layer's
+/// final states in layer order (those the layers return).
+///
+/// With `go_backwards` every layer reads its input from the last step on and writes its
+/// output in that processing order, so a [`TimeReverse`] node after each layer but the last
+/// puts the sequence back in the input's time order, where the input's mask (which the
+/// outputs carry unreversed, as Keras's `compute_mask` does) fits it; the last layer's
+/// output stays in processing order, as Keras returns it.
+fn chain_nodes(
+    b: &mut PlanBuilder,
+    name: &dyn Fn(usize) -> String,
+    layers: Vec<Recurrent>,
+    x: TensorId,
+    init: &[TensorId],
+    mask: Option<TensorId>,
+) -> Result<(TensorId, Vec<TensorId>)> {
+    let want: usize = layers.iter().map(Recurrent::state_tensors).sum();
+    if !init.is_empty() && init.len() != want {
+        let per: Vec<String> = layers
+            .iter()
+            .map(|l| l.state_tensors().to_string())
+            .collect();
+        return Err(Error::config(
+            "initial_state",
+            format!(
+                "{} state tensors given, the cells take {want} ({} in cell order)",
+                init.len(),
+                per.join(" + ")
+            ),
+        ));
+    }
+    let n = layers.len();
+    let mut cur = x;
+    let mut states = Vec::new();
+    let mut k = 0;
+    for (i, layer) in layers.into_iter().enumerate() {
+        let s = layer.state_tensors();
+        let back = layer.config.go_backwards;
+        let mut ins = vec![cur];
+        if !init.is_empty() {
+            ins.extend_from_slice(&init[k..k + s]);
+        }
+        k += s;
+        let m = if i == 0 { mask } else { None };
+        let outs = b.node_masked(&name(i), Layer::Recurrent(layer), &ins, m)?;
+        cur = outs[0];
+        states.extend(outs.iter().skip(1).copied());
+        if back && i + 1 < n {
+            cur = b.node(
+                &format!("{}/reversed", name(i)),
+                Layer::TimeReverse(TimeReverse),
+                &[cur],
+            )?[0];
+        }
+    }
+    Ok((cur, states))
+}
+
+/// Keras 3 passes no mask to a layer called with several tensor arguments (a sequence and
+/// its initial_state) unless `mask=` is given: its recurrent layers then ignore the mask.
+fn keras3_ignores_mask(
+    flavour: KerasFlavour,
+    ins: &[TensorId],
+    mask: Option<TensorId>,
+    layers: &mut [Recurrent],
+) {
+    if flavour == KerasFlavour::Keras3 && ins.len() > 1 && mask.is_none() {
+        layers.iter_mut().for_each(|r| r.config.ignores_mask = true);
+    }
+}
+
+/// The nodes of a layer that is a chain of recurrent nodes, on inputs `ins` (the sequence,
+/// then any initial states) with `mask=` `mask`; `None` when `spec` is another layer:
+///
+/// - `RNN(StackedRNNCells(...))` (see [`stacked_cell_layers`], [`chain_nodes`]): nodes
+///   `{name}/cells/{i}` for all cells but the last, which takes the layer's name; with
+///   `return_state` the outputs are the last cell's output then every cell's states in cell
+///   order (Keras nests them per cell; flattened, that order is what a graph indexes).
+/// - `Bidirectional` whose forward or backward layer is one ([`bidirectional_chain_nodes`]).
+fn recurrent_chain_nodes(
     b: &mut PlanBuilder,
     spec: &LayerSpec,
     flavour: KerasFlavour,
     ins: &[TensorId],
     mask: Option<TensorId>,
 ) -> Result<Option<Vec<TensorId>>> {
+    let named = |e: Error| e.in_layer(&spec.name, &spec.class_name);
+    if spec.class_name == "Bidirectional" {
+        return bidirectional_chain_nodes(b, spec, flavour, ins, mask).map_err(named);
+    }
     if !is_stacked_cells(spec) {
         return Ok(None);
     }
-    let named = |e: Error| e.in_layer(&spec.name, &spec.class_name);
-    let layers = stacked_cell_layers(spec, flavour).map_err(named)?;
-    if ins.len() != 1 {
-        return Err(named(Error::Unsupported(
-            "RNN(StackedRNNCells) with an initial_state".into(),
-        )));
-    }
-    let masked = mask.is_some() || b.info(ins[0]).masked;
-    if masked && layers[0].config.go_backwards {
-        return Err(named(Error::Unsupported(
-            "RNN(StackedRNNCells) with go_backwards=True on a masked input".into(),
-        )));
-    }
-    // With `return_state=True` Keras returns `[output, states of cell 0, states of cell 1,
-    // …]` (nested per cell; flattened in that order as the graph's tensor indices), each
-    // cell's states its own final `h` (and `c` for an LSTMCell).
+    expect_count(
+        &spec.weights,
+        &weight_roles("RNN", &spec.config).unwrap_or_default(),
+    )
+    .map_err(named)?;
+    let mut layers =
+        stacked_cell_layers(&spec.config, &spec.weights, "", flavour).map_err(named)?;
+    keras3_ignores_mask(flavour, ins, mask, &mut layers);
     let n = layers.len();
-    let mut cur = ins.to_vec();
-    let mut states = Vec::new();
-    for (i, layer) in layers.into_iter().enumerate() {
-        let name = if i + 1 == n {
+    let name = |i: usize| {
+        if i + 1 == n {
             spec.name.clone()
         } else {
             format!("{}/cells/{i}", spec.name)
-        };
-        let m = if i == 0 { mask } else { None };
-        cur = b.node_masked(&name, Layer::Recurrent(layer), &cur[..1], m)?;
-        states.extend(cur.iter().skip(1).copied());
-    }
-    let mut outs = vec![cur[0]];
+        }
+    };
+    let (y, states) = chain_nodes(b, &name, layers, ins[0], &ins[1..], mask).map_err(named)?;
+    let mut outs = vec![y];
     outs.extend(states);
+    b.chain(&spec.name, outs.clone());
+    Ok(Some(outs))
+}
+
+/// `Bidirectional(RNN(StackedRNNCells(...)))` (either half) as nodes; `None` when neither
+/// half is a `StackedRNNCells` (the fused [`Bidirectional`] layer runs those).
+///
+/// Keras's `Bidirectional.call`: the forward layer and the backward one (`backward_layer`,
+/// or the forward config with `go_backwards` flipped) run on the same input and mask, each
+/// half's `zero_output_for_mask` forced to `return_sequences`; an `initial_state` list is cut
+/// in two halves (forward first); with `return_sequences` the backward output is flipped
+/// back to time order ([`TimeReverse`]); then `merge_mode` (`concat` on the last axis, `sum`,
+/// `mul`, `ave`, or none: both outputs). The merge is a [`Merge`] node named after the layer.
+/// Both halves carry the input's mask, so a merge layer's mask (the AND or OR of the two) is
+/// that mask; Keras 3's `Multiply` lets masks change values (zero where no input is valid)
+/// where the Bidirectional's own product does not, but both halves are zero at those steps
+/// (`zero_output_for_mask`), so the values agree too. Outputs: the merged output (or forward
+/// then backward), then the forward layer's states, then the backward's, each in cell order.
+fn bidirectional_chain_nodes(
+    b: &mut PlanBuilder,
+    spec: &LayerSpec,
+    flavour: KerasFlavour,
+    ins: &[TensorId],
+    mask: Option<TensorId>,
+) -> Result<Option<Vec<TensorId>>> {
+    let cfg = &spec.config;
+    let inner_class = |k: &str| {
+        cfg.get(k)
+            .filter(|v| !v.is_null())
+            .and_then(|l| l.get("class_name"))
+            .and_then(Value::as_str)
+    };
+    let (Some(fwd_class), Some(fwd)) = (inner_class("layer"), inner_config(cfg.get("layer")))
+    else {
+        return Ok(None);
+    };
+    let (bwd_class, bwd) = bidirectional_backward(cfg, fwd_class, fwd);
+    if !is_stacked_config(fwd_class, fwd) && !is_stacked_config(bwd_class, &bwd) {
+        return Ok(None);
+    }
+    let merge = merge_mode(cfg)?;
+    expect_count(
+        &spec.weights,
+        &weight_roles("Bidirectional", cfg).unwrap_or_default(),
+    )?;
+    let half = |class: &str, config: &Value, prefix: &str| -> Result<Vec<Recurrent>> {
+        let mut layers = if is_stacked_config(class, config) {
+            stacked_cell_layers(config, &spec.weights, prefix, flavour)?
+        } else {
+            vec![recurrent_half(
+                class,
+                config,
+                &spec.weights,
+                prefix,
+                flavour,
+            )?]
+        };
+        keras3_ignores_mask(flavour, ins, mask, &mut layers);
+        Ok(layers)
+    };
+    let mut fwd_layers = half(fwd_class, fwd, "forward/")?;
+    let mut bwd_layers = half(bwd_class, &bwd, "backward/")?;
+    let rseq = |l: &[Recurrent]| l.last().is_some_and(|r| r.config.return_sequences);
+    if rseq(&fwd_layers) != rseq(&bwd_layers) {
+        return Err(Error::config(
+            "backward_layer",
+            "the forward and backward layers must agree on return_sequences",
+        ));
+    }
+    let return_sequences = rseq(&fwd_layers);
+    for r in fwd_layers.iter_mut().chain(bwd_layers.iter_mut()) {
+        r.config.zero_output_for_mask = return_sequences;
+    }
+    let nf: usize = fwd_layers.iter().map(Recurrent::state_tensors).sum();
+    let nb: usize = bwd_layers.iter().map(Recurrent::state_tensors).sum();
+    let init = &ins[1..];
+    if !init.is_empty() && init.len() != nf + nb {
+        return Err(Error::config(
+            "initial_state",
+            format!(
+                "{} state tensors given, the forward layer takes {nf} and the backward {nb}",
+                init.len()
+            ),
+        ));
+    }
+    let (init_f, init_b) = init.split_at(init.len().min(nf));
+    let chain = |b: &mut PlanBuilder,
+                 layers: Vec<Recurrent>,
+                 dir: &str,
+                 init: &[TensorId]|
+     -> Result<(TensorId, Vec<TensorId>)> {
+        let n = layers.len();
+        let name = |i: usize| {
+            if n == 1 {
+                format!("{}/{dir}", spec.name)
+            } else {
+                format!("{}/{dir}/cells/{i}", spec.name)
+            }
+        };
+        chain_nodes(b, &name, layers, ins[0], init, mask)
+    };
+    let (yf, sf) = chain(b, fwd_layers, "forward", init_f)?;
+    let (mut yb, sb) = chain(b, bwd_layers, "backward", init_b)?;
+    if return_sequences {
+        yb = b.node(
+            &format!("{}/backward/reversed", spec.name),
+            Layer::TimeReverse(TimeReverse),
+            &[yb],
+        )?[0];
+    }
+    let kind = match merge {
+        MergeMode::Concat => Some(MergeKind::Concatenate { axis: -1 }),
+        MergeMode::Sum => Some(MergeKind::Add),
+        MergeMode::Mul => Some(MergeKind::Multiply),
+        MergeMode::Ave => Some(MergeKind::Average),
+        MergeMode::None => None,
+    };
+    let mut outs = match kind {
+        Some(k) => b.node(&spec.name, Layer::Merge(Merge::new(k, flavour)), &[yf, yb])?,
+        None => vec![yf, yb],
+    };
+    outs.extend(sf);
+    outs.extend(sb);
+    b.chain(&spec.name, outs.clone());
     Ok(Some(outs))
 }
 
@@ -600,20 +794,44 @@ fn inner_config(v: Option<&Value>) -> Option<&Value> {
         .map(|l| l.get("config").unwrap_or(l))
 }
 
+/// A `Bidirectional`'s `merge_mode`.
+fn merge_mode(cfg: &Value) -> Result<MergeMode> {
+    match cfg.get("merge_mode") {
+        None | Some(Value::Null) => MergeMode::from_keras(None),
+        Some(Value::String(m)) => MergeMode::from_keras(Some(m)),
+        Some(other) => Err(Error::config(
+            "merge_mode",
+            format!("expected one of \"concat\", \"sum\", \"mul\", \"ave\" or null, got {other}"),
+        )),
+    }
+}
+
+/// A `Bidirectional`'s backward layer: its `backward_layer` (class and config), or the
+/// forward layer's config with `go_backwards` flipped.
+fn bidirectional_backward<'a>(cfg: &'a Value, fwd_class: &'a str, fwd: &Value) -> (&'a str, Value) {
+    match inner_config(cfg.get("backward_layer")) {
+        Some(b) => (
+            cfg.get("backward_layer")
+                .and_then(|l| l.get("class_name"))
+                .and_then(Value::as_str)
+                .unwrap_or(fwd_class),
+            b.clone(),
+        ),
+        None => {
+            let mut b = fwd.clone();
+            let gb = fwd
+                .get("go_backwards")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            b["go_backwards"] = Value::Bool(!gb);
+            (fwd_class, b)
+        }
+    }
+}
+
 fn bidirectional(spec: &LayerSpec, flavour: KerasFlavour) -> Result<Layer> {
     let cfg = &spec.config;
-    let merge = match cfg.get("merge_mode") {
-        None | Some(Value::Null) => MergeMode::from_keras(None)?,
-        Some(Value::String(m)) => MergeMode::from_keras(Some(m))?,
-        Some(other) => {
-            return Err(Error::config(
-                "merge_mode",
-                format!(
-                    "expected one of \"concat\", \"sum\", \"mul\", \"ave\" or null, got {other}"
-                ),
-            ));
-        }
-    };
+    let merge = merge_mode(cfg)?;
     let inner_class = |k: &str| {
         cfg.get(k)
             .and_then(|l| l.get("class_name"))
@@ -633,21 +851,14 @@ fn bidirectional(spec: &LayerSpec, flavour: KerasFlavour) -> Result<Layer> {
         .ok_or_else(|| Error::config("layer", "Bidirectional without an inner `layer` config"))?;
     let fwd = inner_config(cfg.get("layer"))
         .ok_or_else(|| Error::config("layer", "Bidirectional without an inner `layer` config"))?;
-    let (bwd_class, bwd) = match inner_config(cfg.get("backward_layer")) {
-        Some(b) => (
-            inner_class("backward_layer").unwrap_or(fwd_class),
-            b.clone(),
-        ),
-        None => {
-            let mut b = fwd.clone();
-            let gb = fwd
-                .get("go_backwards")
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
-            b["go_backwards"] = Value::Bool(!gb);
-            (fwd_class, b)
-        }
-    };
+    let (bwd_class, bwd) = bidirectional_backward(cfg, fwd_class, fwd);
+    if is_stacked_config(fwd_class, fwd) || is_stacked_config(bwd_class, &bwd) {
+        return Err(Error::Unsupported(format!(
+            "`{}`: Bidirectional(RNN(StackedRNNCells)) is a chain of layers, built by the \
+             model's graph",
+            spec.name
+        )));
+    }
     expect_count(
         &spec.weights,
         &weight_roles("Bidirectional", cfg).unwrap_or_default(),
@@ -1053,7 +1264,7 @@ fn build_sequential(
         }
         cur = match &spec.model {
             Some(m) => build_model(b, m, Some(vec![cur[0]]), flavour, fixed_batch)?,
-            None => match stacked_cells_nodes(b, spec, flavour, &cur[..1], None)? {
+            None => match recurrent_chain_nodes(b, spec, flavour, &cur[..1], None)? {
                 Some(outs) => outs,
                 None => b.node(&spec.name, build_layer(spec, flavour)?, &cur[..1])?,
             },
@@ -1136,7 +1347,7 @@ fn build_functional(
             };
             let outs = match &spec.model {
                 Some(m) => build_model(b, m, Some(ins), flavour, fixed_batch)?,
-                None => match stacked_cells_nodes(b, spec, flavour, &ins, mask)? {
+                None => match recurrent_chain_nodes(b, spec, flavour, &ins, mask)? {
                     Some(outs) => outs,
                     None => {
                         let mut layer = build_layer(spec, flavour)?;

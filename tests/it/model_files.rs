@@ -255,6 +255,65 @@ fn integers_for_a_float_input_are_cast() {
     assert_eq!(a, b);
 }
 
+/// `describe` says what a layer run as a chain of recurrent nodes is: an
+/// `RNN(StackedRNNCells)`'s cells in order, a Bidirectional's cells per direction and its
+/// merge mode, with the flags that shape the outputs.
+fn describe_spells_out_stacked_cells_and_their_bidirectional() {
+    let detail = |case: &str, layer: &str| -> String {
+        let path = model_path(case);
+        let file = keras::load_model_file(&path).unwrap();
+        let d = describe_model(&file, &path.display().to_string());
+        d.rows
+            .iter()
+            .find(|r| r.name == layer)
+            .unwrap_or_else(|| panic!("{case}: no row {layer}"))
+            .detail
+            .clone()
+    };
+    assert_eq!(
+        detail("stacked_cells_backwards_masked__k2_h5", "rnn"),
+        "cells GRU(3) → LSTM(2) → SimpleRNN(3) return_sequences go_backwards"
+    );
+    assert_eq!(
+        detail("bidir_stacked_cells__k3_keras", "bidirectional"),
+        "forward LSTM(3) → GRU(2), backward LSTM(3) → GRU(2), merge_mode=concat \
+         return_sequences return_state"
+    );
+    assert_eq!(
+        detail("bidir_stacked_cells_modes__k2_h5", "bidirectional_2"),
+        "forward GRU(2) → GRU(2), backward SimpleRNN(3) → GRU(2), merge_mode=sum \
+         return_sequences"
+    );
+    assert!(
+        detail("bidir_stacked_cells_modes__k3_keras", "bidirectional").contains("merge_mode=None")
+    );
+}
+
+/// An `RNN(StackedRNNCells)` or its Bidirectional fed a wrong number of initial states is
+/// refused with an error naming the layer and `initial_state`, before anything runs.
+fn stacked_cells_with_a_wrong_initial_state_count_are_refused_by_name() {
+    for (case, layer) in [
+        ("stacked_cells_initial_state__k3_keras", "rnn"),
+        ("stacked_cells_initial_state__k2_h5", "rnn_1"),
+        ("bidir_stacked_cells_modes__k3_keras", "bidirectional_3"),
+    ] {
+        let mut file = keras::load_model_file(&model_path(case)).unwrap();
+        keras::plan_from_model_file(&file).unwrap();
+        let spec = file.layers.iter_mut().find(|l| l.name == layer).unwrap();
+        let popped = spec.calls[0].inputs.pop();
+        assert!(
+            popped.is_some() && spec.calls[0].inputs.len() >= 2,
+            "{case}"
+        );
+        let e = keras::plan_from_model_file(&file).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains(&format!("`{layer}`")) && msg.contains("initial_state"),
+            "{case}: {msg}"
+        );
+    }
+}
+
 /// This module's tests, for the harness in main.rs.
 pub fn tests() -> Vec<libtest_mimic::Trial> {
     vec![
@@ -277,6 +336,14 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         crate::common::test(
             "model_files::integers_for_a_float_input_are_cast",
             integers_for_a_float_input_are_cast,
+        ),
+        crate::common::test(
+            "model_files::describe_spells_out_stacked_cells_and_their_bidirectional",
+            describe_spells_out_stacked_cells_and_their_bidirectional,
+        ),
+        crate::common::test(
+            "model_files::stacked_cells_with_a_wrong_initial_state_count_are_refused_by_name",
+            stacked_cells_with_a_wrong_initial_state_count_are_refused_by_name,
         ),
     ]
 }
