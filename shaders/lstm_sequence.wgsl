@@ -46,7 +46,8 @@ struct Seq {
     h_write: u32,
     out_stride: u32,
     out_offset: u32,
-    time_order: u32,
+    // 1: write step k at T-1-k (a Bidirectional's backward half, flipped as Keras flips it)
+    flip: u32,
     c_off: u32,
     // 1: the hold starts at zero (the first chunk of a call for these rows), else read
     first: u32,
@@ -190,8 +191,8 @@ fn lstm_sequence(
                 y = select(hold_reg, 0.0, ZERO_OUTPUT_FOR_MASK);
             }
             var out_t = k;
-            if (seq.time_order != 0u) {
-                out_t = t_in;
+            if (seq.flip != 0u) {
+                out_t = seq.steps - 1u - k;
             }
             var out_row = b;
             if (RETURN_SEQUENCES) {

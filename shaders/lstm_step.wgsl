@@ -19,8 +19,9 @@
 //   6  out   : array<f32>        with RETURN_SEQUENCES row (b·T + out_t), else row b (the last
 //                                step's write wins); a row is out_stride floats and the layer
 //                                writes floats [out_offset, out_offset + U) of it. out_t = k
-//                                (Keras: processing order) or t_in (Bidirectional's backward
-//                                half, flipped back to time order); out_stride = 2U and
+//                                (Keras: processing order) or T-1-k (Bidirectional's backward
+//                                half, its output flipped as Keras flips it: time order when
+//                                it runs go_backwards, reversed when the forward half does); out_stride = 2U and
 //                                out_offset = U write the backward half of a concat in place
 //   7  step  : uniform Step, bound with a dynamic offset: one record per timestep. A call split
 //              over batch rows processes rows [r0, r0 + batch) of the state: h_read and

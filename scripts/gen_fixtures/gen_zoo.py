@@ -1007,6 +1007,18 @@ def _(K, api, rng):
     return Built(m, calls)
 
 
+@arch("bidir_forward_go_backwards", "Embedding(mask_zero) -> Bidirectional(GRU(4, go_backwards, rs), mul), Bidirectional(LSTM(3, go_backwards, rs)), Bidirectional(SimpleRNN(2, go_backwards, rs), None): the forward layer runs backwards, the backward one forwards, and Keras flips the latter's output -> [y1, y2, f, b]", family=G, apis=("tf_keras2",), extra=True)
+def _(K, api, rng):
+    L = K.layers
+    inp = K.Input((7,), dtype="int32")
+    e = L.Embedding(15, 4, mask_zero=True)(inp)
+    y1 = L.Bidirectional(L.GRU(4, go_backwards=True, return_sequences=True), merge_mode="mul")(e)
+    y2 = L.Bidirectional(L.LSTM(3, go_backwards=True, return_sequences=True))(e)
+    f, b = L.Bidirectional(L.SimpleRNN(2, go_backwards=True, return_sequences=True), merge_mode=None)(e)
+    m = K.Model(inp, [y1, y2, f, b])
+    return Built(m, [call(tokens(rng, 5, 7, 15))], "tf-keras only: Keras 3.15.1 refuses a Bidirectional whose layer has go_backwards=True (it gives the backward copy go_backwards=True too).")
+
+
 @arch("bidir_rnn_grucell_none", "Bidirectional(RNN(GRUCell(3, reset_after=False), rs), merge_mode=None) and Bidirectional(RNN(SimpleRNNCell(2)), mul) on one input -> [fwd, bwd, merged]", family=G)
 def _(K, api, rng):
     L = K.layers

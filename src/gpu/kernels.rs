@@ -293,7 +293,7 @@ pub(crate) struct SeqRecord {
     pub h_write: u32,
     pub out_stride: u32,
     pub out_offset: u32,
-    pub time_order: u32,
+    pub flip: u32,
     pub c_off: u32,
     pub first: u32,
     pub k0: u32,
@@ -909,7 +909,7 @@ mod mirror_tests {
             lstm_sequence_source(false),
             "Seq",
             [
-                batch, steps, units, has_mask, h_read, h_write, out_stride, out_offset, time_order,
+                batch, steps, units, has_mask, h_read, h_write, out_stride, out_offset, flip,
                 c_off, first, k0, k1
             ]
         );

@@ -97,12 +97,12 @@ impl GpuOp for GpuBidirectional {
                     OutLayout {
                         stride: uf + ub,
                         offset: 0,
-                        time_order: false,
+                        flip: false,
                     },
                     OutLayout {
                         stride: uf + ub,
                         offset: uf,
-                        time_order: true,
+                        flip: true,
                     },
                 ],
             ),
@@ -112,7 +112,7 @@ impl GpuOp for GpuBidirectional {
                 [
                     OutLayout::dense(uf),
                     OutLayout {
-                        time_order: true,
+                        flip: true,
                         ..OutLayout::dense(ub)
                     },
                 ],
@@ -123,7 +123,7 @@ impl GpuOp for GpuBidirectional {
                 [
                     OutLayout::dense(uf),
                     OutLayout {
-                        time_order: true,
+                        flip: true,
                         ..OutLayout::dense(ub)
                     },
                 ],

@@ -83,13 +83,15 @@ pub(crate) struct Io<'a> {
 }
 
 /// Output placement: each output row is `stride` floats, this layer writes
-/// `[offset, offset + U)`; `time_order` writes step k at input time `t_in` (Bidirectional's
-/// backward half) instead of at k (Keras's processing order).
+/// `[offset, offset + U)`; `flip` writes step k at T-1-k (a Bidirectional's backward half,
+/// whose output Keras flips along time: back to time order when it runs `go_backwards`,
+/// reversed when the forward half is the one going backwards) instead of at k (Keras's
+/// processing order).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct OutLayout {
     pub stride: usize,
     pub offset: usize,
-    pub time_order: bool,
+    pub flip: bool,
 }
 
 impl OutLayout {
@@ -98,7 +100,7 @@ impl OutLayout {
         OutLayout {
             stride: units,
             offset: 0,
-            time_order: false,
+            flip: false,
         }
     }
 }
@@ -757,7 +759,7 @@ fn step_records(
                 h_write: (state.slot_offset((start + k1) % 2) + row_off) as u32,
                 out_stride: layout.stride as u32,
                 out_offset: layout.offset as u32,
-                time_order: layout.time_order as u32,
+                flip: layout.flip as u32,
                 c_off: row_off as u32,
                 first: (key.first && c == 0) as u32,
                 k0: k0 as u32,
@@ -782,7 +784,7 @@ fn step_records(
             t_in: t_in as u32,
             h_read: (state.slot_offset(read) + row_off) as u32,
             h_write: (state.slot_offset(1 - read) + row_off) as u32,
-            out_t: if layout.time_order { t_in } else { k } as u32,
+            out_t: if layout.flip { steps - 1 - k } else { k } as u32,
             out_stride: layout.stride as u32,
             out_offset: layout.offset as u32,
             c_off: row_off as u32,
