@@ -891,7 +891,7 @@ def _(K, api, rng):
     y2 = L.RNN(L.StackedRNNCells([L.GRUCell(3), L.GRUCell(2)]), go_backwards=True)(inp)
     m = K.Model(inp, [y1, y2])
     x, _v = padded(rng, 4, 6, 3)
-    return Built(m, [call(x)], "go_backwards only where the input has no mask (a masked go_backwards stack is refused).")
+    return Built(m, [call(x)], "go_backwards on the raw input (a masked go_backwards stack: stacked_cells_backwards_masked).")
 
 
 @arch("stacked_cells_return_state", "Masking -> RNN(StackedRNNCells([LSTMCell(3), GRUCell(2), SimpleRNNCell(4)]), return_state) on padded rows -> [y, h0, c0, h1, h2]", family=G)
