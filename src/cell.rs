@@ -350,17 +350,7 @@ fn run(
     // exact scalar cells, lane by lane; a GRU with reset_after=False in two phases per step,
     // r before its candidate's product (r ⊙ h)·R_h).
     if packed {
-        return crate::cpu_kernels::lstm::run_sequence(
-            config,
-            weights,
-            x,
-            mask,
-            crate::cpu_kernels::lstm::StateViews {
-                h: state.h.view_mut(),
-                c: state.c.view_mut(),
-                hold: state.hold.view_mut(),
-            },
-        );
+        return crate::cpu_kernels::lstm::run_sequence(config, weights, x, mask, state.views());
     }
     let (input_bias, recurrent_bias) = biases(config, weights);
     let z = crate::cpu::input_projection(x, weights.kernel.view(), input_bias)?;

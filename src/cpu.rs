@@ -119,6 +119,15 @@ pub struct StepState {
 }
 
 impl StepState {
+    /// The state as the packed kernels take it (`cpu_kernels::lstm::run_sequence`).
+    pub(crate) fn views(&mut self) -> crate::cpu_kernels::lstm::StateViews<'_> {
+        crate::cpu_kernels::lstm::StateViews {
+            h: self.h.view_mut(),
+            c: self.c.view_mut(),
+            hold: self.hold.view_mut(),
+        }
+    }
+
     /// All-zero state for `batch` rows of `units`, checked against the host-memory budget
     /// ([`crate::host_memory`]).
     ///
@@ -431,17 +440,7 @@ pub fn run_sequence(
     state: &mut StepState,
 ) -> Result<Array3<f32>> {
     check_call(config, weights, x, mask, state)?;
-    crate::cpu_kernels::lstm::run_sequence(
-        config,
-        weights,
-        x,
-        mask,
-        crate::cpu_kernels::lstm::StateViews {
-            h: state.h.view_mut(),
-            c: state.c.view_mut(),
-            hold: state.hold.view_mut(),
-        },
-    )
+    crate::cpu_kernels::lstm::run_sequence(config, weights, x, mask, state.views())
 }
 
 /// The shape and memory checks of a call.
