@@ -137,12 +137,7 @@ fn dispatch(
     what: &str,
 ) -> Result<()> {
     let (gx, gy, gz) = rec.grid(invocations, what)?;
-    let mut pass = rec.pass("activation");
-    pass.set_pipeline(&kernel.pipeline);
-    pass.set_bind_group(0, bg, &[]);
-    pass.dispatch_workgroups(gx, gy, gz);
-    drop(pass);
-    rec.dispatched(1);
+    rec.dispatch("activation", &kernel.pipeline, bg, (gx, gy, gz));
     Ok(())
 }
 

@@ -90,12 +90,12 @@ impl GpuOp for GpuBatchNorm {
             limit_name:
                 "one dispatch grid (64 × max_compute_workgroups_per_dimension³ invocations)".into(),
         })?;
-        let mut pass = rec.pass("batch_normalization");
-        pass.set_pipeline(&self.kernel.pipeline);
-        pass.set_bind_group(0, &bg, &[]);
-        pass.dispatch_workgroups(gx, gy, gz);
-        drop(pass);
-        rec.dispatched(1);
+        rec.dispatch(
+            "batch_normalization",
+            &self.kernel.pipeline,
+            &bg,
+            (gx, gy, gz),
+        );
         Ok(())
     }
 

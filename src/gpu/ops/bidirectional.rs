@@ -171,12 +171,12 @@ impl GpuOp for GpuBidirectional {
                         "one dispatch grid (64 × max_compute_workgroups_per_dimension³ invocations)"
                             .into(),
                 })?;
-            let mut pass = rec.pass("merge");
-            pass.set_pipeline(&ctx.kernels.merge_pipeline(ctx.device(), mode));
-            pass.set_bind_group(0, &bg, &[]);
-            pass.dispatch_workgroups(gx, gy, gz);
-            drop(pass);
-            rec.dispatched(1);
+            rec.dispatch(
+                "merge",
+                &ctx.kernels.merge_pipeline(ctx.device(), mode),
+                &bg,
+                (gx, gy, gz),
+            );
         }
         if self.forward.1.return_state {
             let base = if self.merge == MergeMode::None { 2 } else { 1 };

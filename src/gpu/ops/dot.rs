@@ -113,12 +113,7 @@ impl GpuOp for GpuDot {
             &[&x.buf, &y.buf, &outs[0].buf, &self.params.buf],
         );
         let (gx, gy, gz) = rec.grid(n as u64, "Dot")?;
-        let mut pass = rec.pass("dot");
-        pass.set_pipeline(&self.kernel.pipeline);
-        pass.set_bind_group(0, &bg, &[]);
-        pass.dispatch_workgroups(gx, gy, gz);
-        drop(pass);
-        rec.dispatched(1);
+        rec.dispatch("dot", &self.kernel.pipeline, &bg, (gx, gy, gz));
         Ok(())
     }
 

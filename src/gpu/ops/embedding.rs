@@ -106,12 +106,7 @@ impl GpuOp for GpuEmbedding {
             limit_name:
                 "one dispatch grid (64 × max_compute_workgroups_per_dimension³ invocations)".into(),
         })?;
-        let mut pass = rec.pass("embedding");
-        pass.set_pipeline(&kernel.pipeline);
-        pass.set_bind_group(0, &bg, &[]);
-        pass.dispatch_workgroups(gx, gy, gz);
-        drop(pass);
-        rec.dispatched(1);
+        rec.dispatch("embedding", &kernel.pipeline, &bg, (gx, gy, gz));
         Ok(())
     }
 

@@ -175,12 +175,7 @@ impl GpuOp for GpuLayout {
             limit_name:
                 "one dispatch grid (64 × max_compute_workgroups_per_dimension³ invocations)".into(),
         })?;
-        let mut pass = rec.pass("layout");
-        pass.set_pipeline(&self.kernel.pipeline);
-        pass.set_bind_group(0, &bg, &[]);
-        pass.dispatch_workgroups(gx, gy, gz);
-        drop(pass);
-        rec.dispatched(1);
+        rec.dispatch("layout", &self.kernel.pipeline, &bg, (gx, gy, gz));
         Ok(())
     }
 

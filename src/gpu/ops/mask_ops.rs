@@ -327,12 +327,7 @@ impl GpuOp for GpuMaskOp {
                     &kernel.layout,
                     &[&a.buf, &b.buf, &out.buf, &self.slot.params.buf],
                 );
-                let mut pass = rec.pass(class);
-                pass.set_pipeline(&kernel.pipeline);
-                pass.set_bind_group(0, &bg, &[]);
-                pass.dispatch_workgroups(gx, gy, gz);
-                drop(pass);
-                rec.dispatched(1);
+                rec.dispatch(class, &kernel.pipeline, &bg, (gx, gy, gz));
                 Ok(())
             }
             Kernels::Reduce(init, chunk) => {

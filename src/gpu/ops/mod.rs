@@ -116,6 +116,23 @@ impl<'a> Recorder<'a> {
             .forget_lifetime()
     }
 
+    /// Records one dispatch of `pipeline` with bind group 0 `bind` over `grid` workgroups in
+    /// its own pass called `label`, and counts it.
+    pub fn dispatch(
+        &mut self,
+        label: &str,
+        pipeline: &wgpu::ComputePipeline,
+        bind: &wgpu::BindGroup,
+        (gx, gy, gz): (u32, u32, u32),
+    ) {
+        let mut pass = self.pass(label);
+        pass.set_pipeline(pipeline);
+        pass.set_bind_group(0, bind, &[]);
+        pass.dispatch_workgroups(gx, gy, gz);
+        drop(pass);
+        self.dispatched(1);
+    }
+
     /// Counts `n` dispatches (in the context's stats and the call's report).
     pub fn dispatched(&mut self, n: u64) {
         self.ctx.count_dispatches(n);

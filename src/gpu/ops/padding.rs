@@ -118,12 +118,7 @@ impl GpuOp for GpuShift {
             &self.kernel.layout,
             &[&x.buf, &out.buf, &self.params.buf],
         );
-        let mut pass = rec.pass("padding");
-        pass.set_pipeline(&self.kernel.pipeline);
-        pass.set_bind_group(0, &bg, &[]);
-        pass.dispatch_workgroups(gx, gy, gz);
-        drop(pass);
-        rec.dispatched(1);
+        rec.dispatch("padding", &self.kernel.pipeline, &bg, (gx, gy, gz));
         Ok(())
     }
 
