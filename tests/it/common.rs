@@ -45,6 +45,29 @@ pub fn gpu() -> Option<Arc<GpuContext>> {
     .clone()
 }
 
+/// A second context on the shared context's adapter that allows only 3 workgroups per
+/// dimension of a dispatch (default limits otherwise), so that calls must spread their grids
+/// over three dimensions and split; `None` without a GPU (as [`gpu`]).
+pub fn small_dispatch_limit_gpu() -> Option<Arc<GpuContext>> {
+    let shared = gpu()?;
+    let inst = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
+    let adapters = pollster::block_on(inst.enumerate_adapters(wgpu::Backends::all()));
+    let adapter = adapters
+        .into_iter()
+        .find(|a| a.get_info().name == shared.adapter_name())
+        .expect("the shared context's adapter");
+    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+        label: Some("small dispatch limit"),
+        required_limits: wgpu::Limits {
+            max_compute_workgroups_per_dimension: 3,
+            ..wgpu::Limits::default()
+        },
+        ..Default::default()
+    }))
+    .unwrap();
+    Some(GpuContext::from_device(adapter.get_info(), device, queue))
+}
+
 /// Whether GPU tests run: an adapter exists, or `CI` is set (then a missing adapter fails
 /// the tests that need one).
 pub fn gpu_runs() -> bool {

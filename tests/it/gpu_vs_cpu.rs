@@ -507,26 +507,9 @@ fn one_layer_switching_kernels_between_calls_matches_the_cpu() {
 /// layer and a model split their calls so that no dispatch exceeds the limit, and equal the
 /// CPU; the persistent kernel runs with 256-invocation workgroups there.
 fn calls_respect_a_small_dispatch_limit() {
-    if gpu().is_none() {
+    let Some(ctx) = crate::common::small_dispatch_limit_gpu() else {
         return;
-    }
-    let shared = gpu().unwrap();
-    let inst = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
-    let adapters = pollster::block_on(inst.enumerate_adapters(wgpu::Backends::all()));
-    let adapter = adapters
-        .into_iter()
-        .find(|a| a.get_info().name == shared.adapter_name())
-        .expect("the shared context's adapter");
-    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-        label: Some("small dispatch limit"),
-        required_limits: wgpu::Limits {
-            max_compute_workgroups_per_dimension: 3,
-            ..wgpu::Limits::default()
-        },
-        ..Default::default()
-    }))
-    .unwrap();
-    let ctx = wgpu_lstm::gpu::GpuContext::from_device(adapter.get_info(), device, queue);
+    };
     assert_eq!(ctx.sequence_workgroup_size(), 256);
     let mut r = rng(41);
     for choice in [

@@ -568,25 +568,9 @@ fn long_axes(ex: &Exec) {
 /// On a device allowing 3 workgroups per dimension, every activation kernel spreads its
 /// rows and elements over a 3-D grid and equals the CPU (GPU outputs poisoned first).
 fn small_dispatch_limit() {
-    let Some(shared) = crate::common::gpu() else {
+    let Some(ctx) = crate::common::small_dispatch_limit_gpu() else {
         return;
     };
-    let inst = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
-    let adapters = pollster::block_on(inst.enumerate_adapters(wgpu::Backends::all()));
-    let adapter = adapters
-        .into_iter()
-        .find(|a| a.get_info().name == shared.adapter_name())
-        .expect("the shared context's adapter");
-    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-        label: Some("small dispatch limit"),
-        required_limits: wgpu::Limits {
-            max_compute_workgroups_per_dimension: 3,
-            ..wgpu::Limits::default()
-        },
-        ..Default::default()
-    }))
-    .unwrap();
-    let ctx = wgpu_lstm::gpu::GpuContext::from_device(adapter.get_info(), device, queue);
     let mut r = rng(109);
     let shape = [5, 7, 8];
     let x = random(&mut r, IxDyn(&shape), 2.0);

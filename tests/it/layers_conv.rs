@@ -943,23 +943,9 @@ fn past_the_loop_budget(ex: &Exec) {
 /// every layer spreads its invocations over a 3-D grid and equals the CPU; a call whose one
 /// row would need more than 3³ workgroups of 64 is refused with a typed error.
 fn small_dispatch_limit() {
-    let Some(shared) = gpu() else { return };
-    let inst = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
-    let adapters = pollster::block_on(inst.enumerate_adapters(wgpu::Backends::all()));
-    let adapter = adapters
-        .into_iter()
-        .find(|a| a.get_info().name == shared.adapter_name())
-        .expect("the shared context's adapter");
-    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-        label: Some("small dispatch limit"),
-        required_limits: wgpu::Limits {
-            max_compute_workgroups_per_dimension: 3,
-            ..wgpu::Limits::default()
-        },
-        ..Default::default()
-    }))
-    .unwrap();
-    let ctx = wgpu_lstm::gpu::GpuContext::from_device(adapter.get_info(), device, queue);
+    let Some(ctx) = crate::common::small_dispatch_limit_gpu() else {
+        return;
+    };
     let mut r = rng(107);
     let (b, t, ch) = (5, 41, 9);
     let x = random(&mut r, Ix3(b, t, ch), 1.0);

@@ -667,25 +667,9 @@ fn wide_and_split(ex: &Exec) {
 }
 
 fn small_dispatch_limit() {
-    let Some(shared) = crate::common::gpu() else {
+    let Some(ctx) = crate::common::small_dispatch_limit_gpu() else {
         return;
     };
-    let inst = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
-    let adapters = pollster::block_on(inst.enumerate_adapters(wgpu::Backends::all()));
-    let adapter = adapters
-        .into_iter()
-        .find(|a| a.get_info().name == shared.adapter_name())
-        .expect("the shared context's adapter");
-    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-        label: Some("small dispatch limit"),
-        required_limits: wgpu::Limits {
-            max_compute_workgroups_per_dimension: 3,
-            ..wgpu::Limits::default()
-        },
-        ..Default::default()
-    }))
-    .unwrap();
-    let ctx = wgpu_lstm::gpu::GpuContext::from_device(adapter.get_info(), device, queue);
     let mut r = rng(5);
     let (b, t, d) = (7, 9, 5);
     for flavour in [KerasFlavour::Keras3, KerasFlavour::Keras2] {
