@@ -106,6 +106,13 @@ fn row_index(wg: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return wg.x + nwg.x * (wg.y + nwg.y * wg.z);
 }
 
+// The index of row `row`'s first element: rows of params.cols elements params.inner apart
+// (the reduced axis), `inner` rows interleaved per outer index.
+fn row_base(row: u32) -> u32 {
+    let o = row / params.inner;
+    return o * params.cols * params.inner + (row - o * params.inner);
+}
+
 // Where the parameter tensor's value for input element i is (see Params).
 fn param_index(i: u32) -> u32 {
     var rem = i % params.row_len;
@@ -245,8 +252,7 @@ fn rows(
         return;
     }
     let inner = params.inner;
-    let o = row / inner;
-    let base = o * params.cols * inner + (row - o * inner);
+    let base = row_base(row);
     var m = -inf_value();
     var any_nan = false;
     for (var c = li; c < params.cols; c = c + 64u) {
@@ -327,8 +333,7 @@ fn rms_rows(
         return;
     }
     let inner = params.inner;
-    let o = row / inner;
-    let base = o * params.cols * inner + (row - o * inner);
+    let base = row_base(row);
     // x·rsqrt(mean(x²) + eps), times the scale
     var sq = 0.0;
     for (var c = li; c < params.cols; c = c + 64u) {
