@@ -314,6 +314,30 @@ fn stacked_cells_with_a_wrong_initial_state_count_are_refused_by_name() {
     }
 }
 
+/// A Bidirectional whose explicit backward `RNN(StackedRNNCells)` disagrees with the forward
+/// one on `return_sequences` is refused naming the layer and `backward_layer`.
+fn bidirectional_stacked_cells_halves_must_agree_on_return_sequences() {
+    let case = "bidir_stacked_cells_modes__k3_keras";
+    let mut file = keras::load_model_file(&model_path(case)).unwrap();
+    let spec = file
+        .layers
+        .iter_mut()
+        .find(|l| l.name == "bidirectional_2")
+        .unwrap();
+    let back = &mut spec.config["backward_layer"]["config"]["return_sequences"];
+    assert_eq!(
+        *back,
+        Value::Bool(true),
+        "{case}: the explicit backward layer"
+    );
+    *back = Value::Bool(false);
+    let msg = keras::plan_from_model_file(&file).unwrap_err().to_string();
+    assert!(
+        msg.contains("`bidirectional_2`") && msg.contains("backward_layer"),
+        "{msg}"
+    );
+}
+
 /// This module's tests, for the harness in main.rs.
 pub fn tests() -> Vec<libtest_mimic::Trial> {
     vec![
@@ -344,6 +368,10 @@ pub fn tests() -> Vec<libtest_mimic::Trial> {
         crate::common::test(
             "model_files::stacked_cells_with_a_wrong_initial_state_count_are_refused_by_name",
             stacked_cells_with_a_wrong_initial_state_count_are_refused_by_name,
+        ),
+        crate::common::test(
+            "model_files::bidirectional_stacked_cells_halves_must_agree_on_return_sequences",
+            bidirectional_stacked_cells_halves_must_agree_on_return_sequences,
         ),
     ]
 }
