@@ -647,13 +647,7 @@ fn bidirectional_chain_nodes(
     mask: Option<TensorId>,
 ) -> Result<Option<Vec<TensorId>>> {
     let cfg = &spec.config;
-    let inner_class = |k: &str| {
-        cfg.get(k)
-            .filter(|v| !v.is_null())
-            .and_then(|l| l.get("class_name"))
-            .and_then(Value::as_str)
-    };
-    let (Some(fwd_class), Some(fwd)) = (inner_class("layer"), inner_config(cfg.get("layer")))
+    let (Some(fwd_class), Some(fwd)) = (inner_class(cfg, "layer"), inner_config(cfg.get("layer")))
     else {
         return Ok(None);
     };
@@ -794,6 +788,14 @@ fn inner_config(v: Option<&Value>) -> Option<&Value> {
         .map(|l| l.get("config").unwrap_or(l))
 }
 
+/// The class of a wrapper's inner layer `key` (`layer`, `backward_layer`), when given.
+fn inner_class<'a>(cfg: &'a Value, key: &str) -> Option<&'a str> {
+    cfg.get(key)
+        .filter(|v| !v.is_null())
+        .and_then(|l| l.get("class_name"))
+        .and_then(Value::as_str)
+}
+
 /// A `Bidirectional`'s `merge_mode`.
 fn merge_mode(cfg: &Value) -> Result<MergeMode> {
     match cfg.get("merge_mode") {
@@ -811,10 +813,7 @@ fn merge_mode(cfg: &Value) -> Result<MergeMode> {
 fn bidirectional_backward<'a>(cfg: &'a Value, fwd_class: &'a str, fwd: &Value) -> (&'a str, Value) {
     match inner_config(cfg.get("backward_layer")) {
         Some(b) => (
-            cfg.get("backward_layer")
-                .and_then(|l| l.get("class_name"))
-                .and_then(Value::as_str)
-                .unwrap_or(fwd_class),
+            inner_class(cfg, "backward_layer").unwrap_or(fwd_class),
             b.clone(),
         ),
         None => {
@@ -832,13 +831,8 @@ fn bidirectional_backward<'a>(cfg: &'a Value, fwd_class: &'a str, fwd: &Value) -
 fn bidirectional(spec: &LayerSpec, flavour: KerasFlavour) -> Result<Layer> {
     let cfg = &spec.config;
     let merge = merge_mode(cfg)?;
-    let inner_class = |k: &str| {
-        cfg.get(k)
-            .and_then(|l| l.get("class_name"))
-            .and_then(Value::as_str)
-    };
     for k in ["layer", "backward_layer"] {
-        if let Some(c) = inner_class(k)
+        if let Some(c) = inner_class(cfg, k)
             && !BIDIRECTIONAL_INNER.contains(&c)
         {
             return Err(Error::Unsupported(format!(
@@ -847,7 +841,7 @@ fn bidirectional(spec: &LayerSpec, flavour: KerasFlavour) -> Result<Layer> {
             )));
         }
     }
-    let fwd_class = inner_class("layer")
+    let fwd_class = inner_class(cfg, "layer")
         .ok_or_else(|| Error::config("layer", "Bidirectional without an inner `layer` config"))?;
     let fwd = inner_config(cfg.get("layer"))
         .ok_or_else(|| Error::config("layer", "Bidirectional without an inner `layer` config"))?;
